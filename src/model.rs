@@ -103,6 +103,22 @@ impl BbbMeeting {
     }
 }
 
+/// A failure found during a tick, reported in the log, the exit code and the error mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Stable identity of the failure across ticks, for mail throttling:
+    /// e.g. `"bbb:getMeetings"`, `"start:42"`, `"stop:42"`, `"recording:42"`.
+    pub key: String,
+    pub live: Option<LiveId>,
+    /// What failed, with the cause chain (`{:#}` of the error).
+    pub what: String,
+    /// What the admin can do about it.
+    pub advice: String,
+    /// The tool gave up on this (e.g. a live closed after 3 failed starts): mailed even
+    /// when the same key was mailed less than an hour ago.
+    pub gave_up: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
