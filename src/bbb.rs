@@ -1,11 +1,32 @@
-//! The BigBlueButton / Scalelite API: signing calls (checksum), asking getMeetings,
-//! parsing its XML as a stream by element name, and classifying the answer. A
-//! failed answer of any kind is an error, never "no meetings" (PHP defect 1).
-//! OWNER: helper "bbb". Stub to be replaced.
+//! The BigBlueButton / Scalelite API: signing calls ([`checksum`]), asking getMeetings
+//! ([`BbbClient`]), parsing its XML as a stream by element name ([`MeetingsParser`]) and
+//! classifying the answer ([`BbbError`]). A failed answer of any kind is an error, never
+//! "no meetings" (PHP defect 1): only a `SUCCESS` answer that lists meetings, or says
+//! `noMeetings`, gives a list.
+//!
+//! The parser is one state machine fed quick-xml events, with two thin drivers: a byte
+//! slice ([`parse_meetings`]) and the HTTP body stream (inside [`BbbClient::meetings`]).
+//! It keeps only the four values [`BbbMeeting`] needs and bounds what it holds, so a
+//! hostile or huge answer costs neither unbounded memory nor a panic.
+//!
+//! Not here: deciding what a meeting list means for the lives (`plan`), retries, and the
+//! other BBB calls (the streamer container joins the meeting itself).
 
-use std::time::Duration;
+use std::error::Error as StdError;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, bail};
+use futures_util::TryStreamExt;
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 use reqwest::Url;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
+use tokio_util::io::StreamReader;
 
 use crate::config::{ChecksumAlgorithm, Secret};
 use crate::model::BbbMeeting;
@@ -28,37 +49,1917 @@ pub enum BbbError {
     Garbage(String),
 }
 
-/// `hex(H(call + query + secret))`.
+/// `hex(H(call + query + secret))`, lower-case: the `checksum` parameter of a BBB call.
+/// `query` is the query string exactly as sent, without `?` and without `checksum`
+/// (BBB hashes the raw string it receives; spec §1.3).
 pub fn checksum(algorithm: ChecksumAlgorithm, call: &str, query: &str, secret: &Secret) -> String {
-    let _ = (algorithm, call, query, secret);
-    String::new()
+    let parts = [
+        call.as_bytes(),
+        query.as_bytes(),
+        secret.expose().as_bytes(),
+    ];
+    match algorithm {
+        ChecksumAlgorithm::Sha1 => hex_digest::<Sha1>(&parts),
+        ChecksumAlgorithm::Sha256 => hex_digest::<Sha256>(&parts),
+        ChecksumAlgorithm::Sha384 => hex_digest::<Sha384>(&parts),
+        ChecksumAlgorithm::Sha512 => hex_digest::<Sha512>(&parts),
+    }
+}
+
+fn hex_digest<D: Digest>(parts: &[&[u8]]) -> String {
+    let mut hasher = D::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Parses a whole getMeetings answer held in memory.
 pub fn parse_meetings(xml: &[u8]) -> Result<Vec<BbbMeeting>, BbbError> {
-    let _ = xml;
-    Err(BbbError::Garbage("not implemented".into()))
+    drive_slice(xml, MeetingsParser::new())
 }
 
-/// A getMeetings client.
+// ---------------------------------------------------------------------------
+// Limits on what a getMeetings answer may cost
+// ---------------------------------------------------------------------------
+
+/// Longest kept text value (an id, `running`, `endTime`, `returncode`, a messageKey).
+/// Real values are tens of bytes; a FAILED `message` longer than this is cut, not refused.
+pub const MAX_VALUE_BYTES: usize = 4096;
+/// Most meetings one answer may list. A large Scalelite lists a few thousand.
+pub const MAX_MEETINGS: usize = 200_000;
+/// Deepest element nesting accepted. Real answers nest 7 deep
+/// (response/meetings/meeting/attendees/attendee/customdata/key); quick-xml keeps a
+/// stack of open names, so unbounded nesting would be unbounded memory.
+pub const MAX_DEPTH: usize = 64;
+/// Most bytes one XML token (tag, text run, comment…) may span. quick-xml buffers a
+/// whole token when reading a stream; BBB metadata values come from a URL query, so
+/// real tokens are a few KiB at most.
+pub const MAX_TOKEN_BYTES: usize = 1 << 20;
+
+fn garbage(reason: impl Into<String>) -> BbbError {
+    BbbError::Garbage(reason.into())
+}
+
+fn token_too_long() -> BbbError {
+    garbage(format!(
+        "an XML token is longer than {MAX_TOKEN_BYTES} bytes"
+    ))
+}
+
+fn malformed(err: &quick_xml::Error, position: u64) -> BbbError {
+    garbage(format!("malformed XML at byte {position}: {err}"))
+}
+
+/// An element name for a message: lossy UTF-8, at most 40 characters.
+fn shown(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).chars().take(40).collect()
+}
+
+// ---------------------------------------------------------------------------
+// The state machine
+// ---------------------------------------------------------------------------
+
+/// The elements whose children the parser looks at. Anything else is skipped whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Response,
+    Meetings,
+    Meeting,
+    Errors,
+    Error,
+}
+
+/// A text value being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    ReturnCode,
+    MessageKey,
+    Message,
+    MeetingId,
+    InternalMeetingId,
+    Running,
+    EndTime,
+    ErrorKey,
+    ErrorMessage,
+}
+
+impl Field {
+    fn tag(self) -> &'static str {
+        match self {
+            Field::ReturnCode => "returncode",
+            Field::MessageKey => "messageKey",
+            Field::Message => "message",
+            Field::MeetingId => "meetingID",
+            Field::InternalMeetingId => "internalMeetingID",
+            Field::Running => "running",
+            Field::EndTime => "endTime",
+            Field::ErrorKey => "key",
+            Field::ErrorMessage => "message",
+        }
+    }
+
+    /// Human text, only shown to the admin: cut when too long rather than refused.
+    fn is_prose(self) -> bool {
+        matches!(self, Field::Message | Field::ErrorMessage)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    NotSeen,
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct PartialMeeting {
+    meeting_id: Option<String>,
+    internal_meeting_id: Option<String>,
+    running: Option<bool>,
+    end_time: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct PartialError {
+    key: Option<String>,
+    message: Option<String>,
+}
+
+/// Stores `value` unless the slot is already filled; `false` for a duplicate.
+fn put<T>(slot: &mut Option<T>, value: T) -> bool {
+    if slot.is_some() {
+        return false;
+    }
+    *slot = Some(value);
+    true
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The getMeetings parser: feed it every quick-xml event of one document, then
+/// [`finish`](Self::finish). Elements are recognised by name wherever they come
+/// (Scalelite puts `<meetings/>` last), only as direct children of their parent (a
+/// `meetingID` inside `metadata` is not the meeting's). Anything it does not keep is
+/// skipped without being decoded or stored. After `feed` returns an error the parser
+/// is spent: drop it.
+#[derive(Debug)]
+pub struct MeetingsParser {
+    scopes: Vec<Scope>,
+    /// Depth inside an element being skipped (0: not skipping).
+    skipped: usize,
+    field: Option<Field>,
+    text: String,
+    root: Root,
+    /// The start of the first non-blank text before any element, to show what a
+    /// non-XML body (a proxy's plain-text error) said.
+    stray: Option<String>,
+    returncode: Option<String>,
+    message_key: Option<String>,
+    message: Option<String>,
+    has_meetings: bool,
+    meetings: Vec<BbbMeeting>,
+    meeting: PartialMeeting,
+    error: PartialError,
+    first_error: Option<PartialError>,
+    max_meetings: usize,
+}
+
+impl Default for MeetingsParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MeetingsParser {
+    pub fn new() -> Self {
+        MeetingsParser {
+            scopes: Vec::with_capacity(4),
+            skipped: 0,
+            field: None,
+            text: String::new(),
+            root: Root::NotSeen,
+            stray: None,
+            returncode: None,
+            message_key: None,
+            message: None,
+            has_meetings: false,
+            meetings: Vec::new(),
+            meeting: PartialMeeting::default(),
+            error: PartialError::default(),
+            first_error: None,
+            max_meetings: MAX_MEETINGS,
+        }
+    }
+
+    /// Takes the next event of the document. `Eof` is accepted and ignored.
+    pub fn feed(&mut self, event: Event<'_>) -> Result<(), BbbError> {
+        match event {
+            Event::Start(e) => self.open(&e),
+            Event::Empty(e) => {
+                self.open(&e)?;
+                self.close()
+            }
+            Event::End(_) => self.close(),
+            Event::Text(t) => {
+                if let Some(field) = self.field {
+                    let text = t.unescape().map_err(|err| {
+                        garbage(format!("<{}>{}: {err}", field.tag(), self.context()))
+                    })?;
+                    self.append(field, &text)
+                } else {
+                    if self.root == Root::NotSeen && self.stray.is_none() {
+                        let text = String::from_utf8_lossy(&t);
+                        let text = text.trim();
+                        if !text.is_empty() {
+                            self.stray = Some(text.chars().take(60).collect());
+                        }
+                    }
+                    Ok(())
+                }
+            }
+            Event::CData(c) => match self.field {
+                Some(field) => {
+                    let text = c.decode().map_err(|err| {
+                        garbage(format!("<{}>{}: {err}", field.tag(), self.context()))
+                    })?;
+                    self.append(field, &text)
+                }
+                None => Ok(()),
+            },
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) | Event::Eof => {
+                Ok(())
+            }
+        }
+    }
+
+    /// Classifies the whole document.
+    pub fn finish(self) -> Result<Vec<BbbMeeting>, BbbError> {
+        match self.root {
+            Root::NotSeen => {
+                return Err(garbage(match self.stray {
+                    Some(start) => format!("not XML: the body starts with {start:?}"),
+                    None => "empty body".to_owned(),
+                }));
+            }
+            Root::Open => {
+                return Err(garbage("truncated: the document ends before </response>"));
+            }
+            Root::Closed => {}
+        }
+        let returncode = match self.returncode {
+            None => return Err(garbage("<response> has no <returncode>")),
+            Some(rc) if rc.is_empty() => return Err(garbage("<returncode> is empty")),
+            Some(rc) => rc,
+        };
+        if returncode == "SUCCESS" {
+            if self.has_meetings {
+                return Ok(self.meetings);
+            }
+            if self.message_key.as_deref() == Some("noMeetings") {
+                return Ok(Vec::new());
+            }
+            // isMeetingRunning, getMeetingInfo… answer SUCCESS too. Reading "no
+            // meetings" into them would stop every live.
+            return Err(garbage(
+                "SUCCESS without <meetings> nor noMeetings (another API call's answer?)",
+            ));
+        }
+        // FAILED, or another front end's word for it (b3scale answers ERROR).
+        let first_error = self.first_error.unwrap_or_default();
+        let message_key = self.message_key.or(first_error.key).unwrap_or_default();
+        let message = self
+            .message
+            .or(first_error.message)
+            .unwrap_or_else(|| format!("returncode {returncode} without a message"));
+        Err(BbbError::Failed {
+            message_key,
+            message,
+        })
+    }
+
+    fn depth(&self) -> usize {
+        self.scopes.len() + self.skipped + usize::from(self.field.is_some())
+    }
+
+    /// Where we are, for messages: " in meeting #3" inside a meeting.
+    fn context(&self) -> String {
+        if self.scopes.last() == Some(&Scope::Meeting) {
+            format!(" in meeting #{}", self.meetings.len() + 1)
+        } else {
+            String::new()
+        }
+    }
+
+    fn read(&mut self, field: Field) -> Result<(), BbbError> {
+        self.field = Some(field);
+        self.text.clear();
+        Ok(())
+    }
+
+    fn skip(&mut self) -> Result<(), BbbError> {
+        self.skipped = 1;
+        Ok(())
+    }
+
+    fn enter(&mut self, scope: Scope) -> Result<(), BbbError> {
+        self.scopes.push(scope);
+        Ok(())
+    }
+
+    fn open(&mut self, e: &BytesStart<'_>) -> Result<(), BbbError> {
+        if let Some(field) = self.field {
+            return Err(garbage(format!(
+                "<{}>{} contains an element <{}>",
+                field.tag(),
+                self.context(),
+                shown(e.name().as_ref())
+            )));
+        }
+        if self.depth() >= MAX_DEPTH {
+            return Err(garbage(format!("elements nested deeper than {MAX_DEPTH}")));
+        }
+        if self.skipped > 0 {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let qname = e.name();
+        let name = qname.as_ref();
+        match self.scopes.last() {
+            None => match self.root {
+                Root::Closed => Err(garbage(format!(
+                    "an element <{}> follows </response>",
+                    shown(name)
+                ))),
+                _ if name == b"response" => {
+                    self.root = Root::Open;
+                    self.enter(Scope::Response)
+                }
+                _ => Err(garbage(format!(
+                    "the root element is <{}>, not <response>",
+                    shown(name)
+                ))),
+            },
+            Some(Scope::Response) => match name {
+                b"returncode" => self.read(Field::ReturnCode),
+                b"messageKey" => self.read(Field::MessageKey),
+                b"message" => self.read(Field::Message),
+                b"meetings" => {
+                    self.has_meetings = true;
+                    self.enter(Scope::Meetings)
+                }
+                b"errors" => self.enter(Scope::Errors),
+                _ => self.skip(),
+            },
+            Some(Scope::Meetings) => match name {
+                b"meeting" => {
+                    if self.meetings.len() >= self.max_meetings {
+                        return Err(garbage(format!("more than {} meetings", self.max_meetings)));
+                    }
+                    self.meeting = PartialMeeting::default();
+                    self.enter(Scope::Meeting)
+                }
+                _ => self.skip(),
+            },
+            Some(Scope::Meeting) => match name {
+                b"meetingID" => self.read(Field::MeetingId),
+                b"internalMeetingID" => self.read(Field::InternalMeetingId),
+                b"running" => self.read(Field::Running),
+                b"endTime" => self.read(Field::EndTime),
+                // metadata, attendees, breakoutRooms… may hold anything.
+                _ => self.skip(),
+            },
+            Some(Scope::Errors) => match name {
+                b"error" => {
+                    self.error = PartialError::default();
+                    self.error_attributes(e)?;
+                    self.enter(Scope::Error)
+                }
+                _ => self.skip(),
+            },
+            Some(Scope::Error) => match name {
+                b"key" => self.read(Field::ErrorKey),
+                b"message" => self.read(Field::ErrorMessage),
+                _ => self.skip(),
+            },
+        }
+    }
+
+    /// `<error key="checksumError" message="…"/>` (BBB template api-errors.ftlx).
+    fn error_attributes(&mut self, e: &BytesStart<'_>) -> Result<(), BbbError> {
+        for attribute in e.attributes() {
+            let attribute =
+                attribute.map_err(|err| garbage(format!("bad attribute in <error>: {err}")))?;
+            let field = match attribute.key.as_ref() {
+                b"key" => Field::ErrorKey,
+                b"message" => Field::ErrorMessage,
+                _ => continue,
+            };
+            let value = attribute
+                .unescape_value()
+                .map_err(|err| garbage(format!("<error {}=…>: {err}", field.tag())))?;
+            self.text.clear();
+            self.append(field, &value)?;
+            self.keep(field)?;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, field: Field, text: &str) -> Result<(), BbbError> {
+        let room = MAX_VALUE_BYTES - self.text.len();
+        if text.len() <= room {
+            self.text.push_str(text);
+        } else if field.is_prose() {
+            self.text.push_str(cut(text, room));
+        } else {
+            return Err(garbage(format!(
+                "<{}>{} is longer than {MAX_VALUE_BYTES} bytes",
+                field.tag(),
+                self.context()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores the value just read. Ids are kept verbatim: Pod compares them exactly.
+    fn keep(&mut self, field: Field) -> Result<(), BbbError> {
+        let text = std::mem::take(&mut self.text);
+        let fresh = match field {
+            Field::ReturnCode => put(&mut self.returncode, text.trim().to_owned()),
+            Field::MessageKey => put(&mut self.message_key, text.trim().to_owned()),
+            Field::Message => put(&mut self.message, text.trim().to_owned()),
+            Field::ErrorKey => put(&mut self.error.key, text.trim().to_owned()),
+            Field::ErrorMessage => put(&mut self.error.message, text.trim().to_owned()),
+            Field::MeetingId => put(&mut self.meeting.meeting_id, text),
+            Field::InternalMeetingId => put(&mut self.meeting.internal_meeting_id, text),
+            Field::Running => {
+                let running = match text.trim() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(garbage(format!(
+                            "<running>{} is {:?}, not true or false",
+                            self.context(),
+                            cut(other, 60)
+                        )));
+                    }
+                };
+                put(&mut self.meeting.running, running)
+            }
+            Field::EndTime => {
+                let digits = text.trim();
+                let end_time = digits
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| digits.parse::<u64>().ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        garbage(format!(
+                            "<endTime>{} is {:?}, not a number of milliseconds",
+                            self.context(),
+                            cut(digits, 60)
+                        ))
+                    })?;
+                put(&mut self.meeting.end_time, end_time)
+            }
+        };
+        if fresh {
+            Ok(())
+        } else {
+            Err(garbage(format!("two <{}>{}", field.tag(), self.context())))
+        }
+    }
+
+    fn close(&mut self) -> Result<(), BbbError> {
+        if let Some(field) = self.field.take() {
+            return self.keep(field);
+        }
+        if self.skipped > 0 {
+            self.skipped -= 1;
+            return Ok(());
+        }
+        match self.scopes.pop() {
+            None => Err(garbage("an end tag without its start tag")),
+            Some(Scope::Response) => {
+                self.root = Root::Closed;
+                Ok(())
+            }
+            Some(Scope::Meetings | Scope::Errors) => Ok(()),
+            Some(Scope::Meeting) => self.end_meeting(),
+            Some(Scope::Error) => {
+                let error = std::mem::take(&mut self.error);
+                if self.first_error.is_none() {
+                    self.first_error = Some(error);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A meeting lacking one of the four values, or with a blank id, is not something
+    /// the tick may decide on: the whole answer is refused rather than guessed at.
+    fn end_meeting(&mut self) -> Result<(), BbbError> {
+        let n = self.meetings.len() + 1;
+        let m = std::mem::take(&mut self.meeting);
+        let meeting_id = match m.meeting_id {
+            Some(id) if !id.trim().is_empty() => id,
+            Some(_) => return Err(garbage(format!("meeting #{n} has a blank <meetingID>"))),
+            None => return Err(garbage(format!("meeting #{n} has no <meetingID>"))),
+        };
+        let missing = |tag: &str| garbage(format!("meeting #{n} ({meeting_id:?}) has no <{tag}>"));
+        let internal_meeting_id = match m.internal_meeting_id {
+            Some(id) if !id.trim().is_empty() => id,
+            _ => return Err(missing("internalMeetingID")),
+        };
+        let running = m.running.ok_or_else(|| missing("running"))?;
+        let end_time = m.end_time.ok_or_else(|| missing("endTime"))?;
+        self.meetings.push(BbbMeeting {
+            meeting_id,
+            internal_meeting_id,
+            running,
+            end_time,
+        });
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Drivers
+// ---------------------------------------------------------------------------
+
+/// Feeds `parser` every event of `xml`. Events borrow from the slice: nothing is copied.
+fn drive_slice(xml: &[u8], mut parser: MeetingsParser) -> Result<Vec<BbbMeeting>, BbbError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut token_start = 0;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|err| malformed(&err, reader.error_position()))?;
+        // Same rule as the stream driver, so both drivers agree on every input.
+        let position = reader.buffer_position();
+        if position - token_start > MAX_TOKEN_BYTES as u64 {
+            return Err(token_too_long());
+        }
+        token_start = position;
+        if let Event::Eof = event {
+            return parser.finish();
+        }
+        parser.feed(event)?;
+    }
+}
+
+/// Why reading a body stream stopped: the transport, or the answer itself.
+#[derive(Debug)]
+enum ReadError {
+    Io(io::Error),
+    Bbb(BbbError),
+}
+
+impl From<BbbError> for ReadError {
+    fn from(e: BbbError) -> Self {
+        ReadError::Bbb(e)
+    }
+}
+
+/// Feeds a parser the events of an async byte stream, holding one token at a time.
+async fn read_meetings<R: AsyncBufRead + Unpin>(source: R) -> Result<Vec<BbbMeeting>, ReadError> {
+    let mut reader = Reader::from_reader(TokenLimit::new(source));
+    let mut parser = MeetingsParser::new();
+    let mut buf = Vec::with_capacity(8 * 1024);
+    loop {
+        buf.clear();
+        let event = match reader.read_event_into_async(&mut buf).await {
+            Ok(event) => event,
+            Err(_) if reader.get_ref().exceeded() => return Err(token_too_long().into()),
+            Err(quick_xml::Error::Io(err)) => {
+                // quick-xml shares the error behind an Arc; keep its kind and source.
+                let err = match std::sync::Arc::try_unwrap(err) {
+                    Ok(err) => err,
+                    Err(shared) => io::Error::new(shared.kind(), shared.to_string()),
+                };
+                return Err(ReadError::Io(err));
+            }
+            Err(err) => return Err(malformed(&err, reader.error_position()).into()),
+        };
+        if reader.get_mut().next_token() {
+            return Err(token_too_long().into());
+        }
+        if let Event::Eof = event {
+            return Ok(parser.finish()?);
+        }
+        parser.feed(event)?;
+    }
+}
+
+/// Refuses to let quick-xml buffer more than [`MAX_TOKEN_BYTES`] for one token: it
+/// counts the bytes consumed since the last event and fails the stream past the limit.
+struct TokenLimit<R> {
+    inner: R,
+    since_token: usize,
+}
+
+impl<R> TokenLimit<R> {
+    fn new(inner: R) -> Self {
+        TokenLimit {
+            inner,
+            since_token: 0,
+        }
+    }
+
+    fn exceeded(&self) -> bool {
+        self.since_token > MAX_TOKEN_BYTES
+    }
+
+    /// Called after each event; tells whether that event was over the limit.
+    fn next_token(&mut self) -> bool {
+        let exceeded = self.exceeded();
+        self.since_token = 0;
+        exceeded
+    }
+}
+
+impl<R: AsyncBufRead + Unpin> AsyncBufRead for TokenLimit<R> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if this.exceeded() {
+            return Poll::Ready(Err(io::Error::other("XML token too long")));
+        }
+        Pin::new(&mut this.inner).poll_fill_buf(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        this.since_token = this.since_token.saturating_add(amt);
+        Pin::new(&mut this.inner).consume(amt);
+    }
+}
+
+impl<R: AsyncBufRead + Unpin> AsyncRead for TokenLimit<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let available = ready!(self.as_mut().poll_fill_buf(cx))?;
+        let n = available.len().min(out.remaining());
+        out.put_slice(&available[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The client
+// ---------------------------------------------------------------------------
+
+/// A getMeetings client. It keeps the signed URL, not the secret: getMeetings takes no
+/// parameter, so its checksum never changes.
 #[derive(Clone)]
 pub struct BbbClient {
-    _url: Url,
+    http: reqwest::Client,
+    /// `<url>getMeetings?checksum=<hex>`.
+    get_meetings: Url,
+    /// The same URL without query, fragment nor user info: for errors and logs.
+    shown_url: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for BbbClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BbbClient")
+            .field("url", &self.shown_url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BbbClient {
+    /// `url` is the API base (`…/bigbluebutton/api/`, ending with `/`); `timeout` bounds
+    /// a whole call, body included.
     pub fn new(
         url: &Url,
         secret: &Secret,
         algorithm: ChecksumAlgorithm,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let _ = (secret, algorithm, timeout);
-        Ok(BbbClient { _url: url.clone() })
+        let mut endpoint = url.clone();
+        endpoint.set_query(None);
+        endpoint.set_fragment(None);
+        if !endpoint.path().ends_with('/') {
+            // Url::join would replace the last segment ("…/api" + "getMeetings").
+            bail!("BBB url {endpoint} must end with '/'");
+        }
+        let endpoint = endpoint
+            .join("getMeetings")
+            .with_context(|| format!("building the getMeetings URL from {endpoint}"))?;
+        let mut get_meetings = endpoint.clone();
+        get_meetings.set_query(Some(&format!(
+            "checksum={}",
+            checksum(algorithm, "getMeetings", "", secret)
+        )));
+        let mut shown = endpoint;
+        // Only fails for URLs that cannot have credentials, which then have none.
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(concat!("bbb-pod-live/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .context("building the HTTP client for BBB")?;
+        Ok(BbbClient {
+            http,
+            get_meetings,
+            shown_url: shown.to_string(),
+            timeout,
+        })
     }
 
     /// Every meeting BBB lists. `Ok(vec![])` only for a SUCCESS answer (noMeetings included).
     pub async fn meetings(&self) -> Result<Vec<BbbMeeting>, BbbError> {
-        Err(BbbError::Garbage("not implemented".into()))
+        let started = Instant::now();
+        tracing::debug!(url = %self.shown_url, "asking BBB for its meetings");
+        // reqwest's own timeout covers the body too; this one also bounds our parsing
+        // and anything reqwest would not count, so the tick never hangs here.
+        let result = tokio::time::timeout(self.timeout, self.fetch())
+            .await
+            .unwrap_or(Err(BbbError::Timeout(self.timeout)));
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(meetings) => tracing::debug!(
+                url = %self.shown_url,
+                meetings = meetings.len(),
+                elapsed_ms,
+                "BBB listed its meetings"
+            ),
+            Err(error) => tracing::debug!(
+                url = %self.shown_url,
+                %error,
+                elapsed_ms,
+                "BBB gave no usable meeting list"
+            ),
+        }
+        result
+    }
+
+    async fn fetch(&self) -> Result<Vec<BbbMeeting>, BbbError> {
+        let response = self
+            .http
+            .get(self.get_meetings.clone())
+            .send()
+            .await
+            .map_err(|err| self.request_error(err))?;
+        let status = response.status();
+        let body = StreamReader::new(Box::pin(response.bytes_stream().map_err(io::Error::other)));
+        let parsed = read_meetings(body).await;
+        if !status.is_success() {
+            // Some front ends send their FAILED answer with 401 or 500 (spec §1.4): its
+            // messageKey says more than the status. Anything else is the HTTP error.
+            return Err(match parsed {
+                Err(ReadError::Bbb(failed @ BbbError::Failed { .. })) => failed,
+                _ => BbbError::Http {
+                    status: status.as_u16(),
+                },
+            });
+        }
+        parsed.map_err(|err| match err {
+            ReadError::Bbb(err) => err,
+            ReadError::Io(err) => self.body_error(err),
+        })
+    }
+
+    fn request_error(&self, err: reqwest::Error) -> BbbError {
+        if err.is_timeout() {
+            return BbbError::Timeout(self.timeout);
+        }
+        BbbError::Network {
+            url: self.shown_url.clone(),
+            // without_url: reqwest's message would repeat the URL with its checksum.
+            reason: chain(&err.without_url()),
+        }
+    }
+
+    fn body_error(&self, err: io::Error) -> BbbError {
+        let inner = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<reqwest::Error>());
+        if err.kind() == io::ErrorKind::TimedOut || inner.is_some_and(reqwest::Error::is_timeout) {
+            return BbbError::Timeout(self.timeout);
+        }
+        let reason = match err.into_inner() {
+            Some(inner) => match inner.downcast::<reqwest::Error>() {
+                Ok(reqwest_err) => chain(&reqwest_err.without_url()),
+                Err(other) => chain(other.as_ref()),
+            },
+            None => "the connection failed".to_owned(),
+        };
+        BbbError::Network {
+            url: self.shown_url.clone(),
+            reason: format!("reading the answer: {reason}"),
+        }
+    }
+}
+
+/// `error: cause: cause`, skipping a cause its parent already quoted.
+fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::RawQuery;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use futures_util::{StreamExt, stream};
+    use proptest::prelude::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    macro_rules! fixture {
+        ($file:literal) => {
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/bbb-xml/",
+                $file
+            ))
+            .as_slice()
+        };
+    }
+
+    const SECRET: &str = "639259d4-9dd8-4b25-bf01-95f9567eaf4b";
+
+    fn secret() -> Secret {
+        Secret::new(SECRET)
+    }
+
+    fn meeting(id: &str, internal: &str, running: bool, end_time: u64) -> BbbMeeting {
+        BbbMeeting {
+            meeting_id: id.to_owned(),
+            internal_meeting_id: internal.to_owned(),
+            running,
+            end_time,
+        }
+    }
+
+    /// The reason of a Garbage answer; panics on anything else.
+    fn garbage_reason(result: Result<Vec<BbbMeeting>, BbbError>) -> String {
+        match result {
+            Err(BbbError::Garbage(reason)) => reason,
+            other => panic!("expected Garbage, got {other:?}"),
+        }
+    }
+
+    fn failed(result: Result<Vec<BbbMeeting>, BbbError>) -> (String, String) {
+        match result {
+            Err(BbbError::Failed {
+                message_key,
+                message,
+            }) => (message_key, message),
+            other => panic!("expected Failed, got {other:?}"),
+        }
+    }
+
+    fn parse_async(xml: &[u8]) -> Result<Vec<BbbMeeting>, BbbError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            read_meetings(xml).await.map_err(|err| match err {
+                ReadError::Bbb(err) => err,
+                ReadError::Io(err) => panic!("in-memory read failed: {err}"),
+            })
+        })
+    }
+
+    /// One `<meeting>` with every field BBB sends, in BBB's order.
+    fn meeting_xml(id: &str, internal: &str, running: bool, end_time: u64) -> String {
+        format!(
+            "<meeting><meetingName>Cours</meetingName><meetingID>{id}</meetingID>\
+             <internalMeetingID>{internal}</internalMeetingID><createTime>1</createTime>\
+             <running>{running}</running><duration>0</duration><endTime>{end_time}</endTime>\
+             <attendees></attendees><metadata></metadata><isBreakout>false</isBreakout></meeting>"
+        )
+    }
+
+    // --- checksum -----------------------------------------------------------
+
+    #[test]
+    fn checksum_matches_the_spec_vectors() {
+        let s = secret();
+        assert_eq!(
+            checksum(ChecksumAlgorithm::Sha1, "getMeetings", "", &s),
+            "2027baa7771026e9e93392f55031535d1444c41f"
+        );
+        assert_eq!(
+            checksum(ChecksumAlgorithm::Sha256, "getMeetings", "", &s),
+            "a5370c5f3d97d56d53b435684cdbc429c2898a3bf9f435518b4279e1e0dbfc8c"
+        );
+        assert_eq!(
+            checksum(
+                ChecksumAlgorithm::Sha1,
+                "isMeetingRunning",
+                "meetingID=abc123",
+                &s
+            ),
+            "8478733ccb8695b8aaaff48b3c1e281a75a6f046"
+        );
+        // BBB api.md, "create" example.
+        assert_eq!(
+            checksum(
+                ChecksumAlgorithm::Sha1,
+                "create",
+                "name=Test+Meeting&meetingID=abc123&attendeePW=111222&moderatorPW=333444",
+                &s
+            ),
+            "1fcbb0c4fc1f039f73aa6d697d2db9ba7f803f17"
+        );
+    }
+
+    #[test]
+    fn checksum_lengths_follow_the_algorithm_and_are_lower_case_hex() {
+        let s = secret();
+        for (algorithm, len) in [
+            (ChecksumAlgorithm::Sha1, 40),
+            (ChecksumAlgorithm::Sha256, 64),
+            (ChecksumAlgorithm::Sha384, 96),
+            (ChecksumAlgorithm::Sha512, 128),
+        ] {
+            let hex = checksum(algorithm, "getMeetings", "", &s);
+            assert_eq!(hex.len(), len, "{algorithm:?}");
+            assert!(hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        }
+        // Independent check of sha384/sha512 with the hash of the concatenated string.
+        let joined = format!("getMeetings{SECRET}");
+        assert_eq!(
+            checksum(ChecksumAlgorithm::Sha384, "getMeetings", "", &s),
+            hex::encode(Sha384::digest(joined.as_bytes()))
+        );
+        assert_eq!(
+            checksum(ChecksumAlgorithm::Sha512, "getMeetings", "", &s),
+            hex::encode(Sha512::digest(joined.as_bytes()))
+        );
+        assert_ne!(
+            checksum(
+                ChecksumAlgorithm::Sha1,
+                "getMeetings",
+                "",
+                &Secret::new("other")
+            ),
+            checksum(ChecksumAlgorithm::Sha1, "getMeetings", "", &s)
+        );
+    }
+
+    // --- every fixture ------------------------------------------------------
+
+    #[test]
+    fn several_meetings_fixture() {
+        let meetings = parse_meetings(fixture!("getMeetings-several.xml")).expect("SUCCESS");
+        assert_eq!(
+            meetings,
+            vec![
+                meeting(
+                    "5cf490a7-2c9a-3571-a48c-134ef58d47c2",
+                    "bf32e77309232abb44627ddbb5edd47e0e13e7b8-1554729625768",
+                    false,
+                    0
+                ),
+                meeting(
+                    "b2e7555d-b7c6-3b9f-b3ae-4c5754f64427",
+                    "8299be7b3bc6693c3b747fe5178a5f7b6e417ac7-1554729632085",
+                    false,
+                    0
+                ),
+                meeting(
+                    "56e1ae16-3dfc-390d-b0d8-5aa844a25874",
+                    "b97b512f2c92c0ffe7a3476152525807daa1c676-1524213158682",
+                    true,
+                    0
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn ended_meeting_still_listed_fixture() {
+        let meetings = parse_meetings(fixture!("getMeetings-ended-meeting-still-listed.xml"))
+            .expect("SUCCESS");
+        assert_eq!(
+            meetings,
+            vec![meeting(
+                "acme_test",
+                "23b6d60f1802301a0f6af44fb7d573dbae861ee1-1590146963416",
+                false,
+                1590147528510
+            )]
+        );
+        assert!(meetings[0].has_ended());
+    }
+
+    #[test]
+    fn no_meetings_in_both_orders_is_an_empty_success() {
+        let bbb = parse_meetings(fixture!("getMeetings-noMeetings.xml")).expect("SUCCESS");
+        assert!(bbb.is_empty());
+        let scalelite = parse_meetings(fixture!("scalelite-getMeetings-noMeetings-DERIVED.xml"))
+            .expect("SUCCESS");
+        assert!(scalelite.is_empty());
+    }
+
+    #[test]
+    fn checksum_error_fixture_is_failed() {
+        let (key, message) = failed(parse_meetings(fixture!("checksumError.xml")));
+        assert_eq!(key, "checksumError");
+        assert_eq!(message, "Checksums do not match");
+    }
+
+    #[test]
+    fn scalelite_internal_error_fixture_is_failed() {
+        let (key, message) = failed(parse_meetings(fixture!(
+            "scalelite-getMeetings-internalError-DERIVED.xml"
+        )));
+        assert_eq!(key, "internalError");
+        assert_eq!(message, "Unable to access server.");
+    }
+
+    #[test]
+    fn other_calls_answers_are_garbage_not_an_empty_list() {
+        // SUCCESS, but not a getMeetings answer: "no meetings" would stop every live.
+        // getMeetingInfo also has a <meetingID> under <response>: it must not count.
+        for xml in [
+            fixture!("getMeetingInfo.xml"),
+            fixture!("isMeetingRunning-true.xml"),
+        ] {
+            let reason = garbage_reason(parse_meetings(xml));
+            assert!(reason.contains("without <meetings>"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn fixture_readme_is_copied() {
+        let readme = std::str::from_utf8(fixture!("README.md")).expect("UTF-8");
+        assert!(readme.contains("scalelite-getMeetings-noMeetings-DERIVED.xml"));
+    }
+
+    // --- classification -----------------------------------------------------
+
+    #[test]
+    fn truncated_documents_are_garbage_at_every_cut() {
+        let xml = fixture!("getMeetings-several.xml");
+        let text = std::str::from_utf8(xml).expect("UTF-8");
+        let complete = text.rfind("</response>").expect("root end") + "</response>".len();
+        for len in 0..complete {
+            let result = parse_meetings(&xml[..len]);
+            assert!(
+                matches!(result, Err(BbbError::Garbage(_))),
+                "prefix of {len} bytes gave {result:?}"
+            );
+        }
+        assert_eq!(parse_meetings(&xml[..complete]).expect("whole").len(), 3);
+        let reason = garbage_reason(parse_meetings(
+            b"<response><returncode>SUCCESS</returncode><meetings>",
+        ));
+        assert!(reason.contains("truncated"), "{reason}");
+    }
+
+    #[test]
+    fn html_pages_and_non_xml_are_garbage() {
+        let html = b"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>502 Bad Gateway</title></head>\
+                     <body><h1>Bad Gateway</h1></body></html>";
+        let reason = garbage_reason(parse_meetings(html));
+        assert!(reason.contains("<html>"), "{reason}");
+
+        let reason = garbage_reason(parse_meetings(b"Bad Gateway"));
+        assert!(reason.contains("Bad Gateway"), "{reason}");
+        let reason = garbage_reason(parse_meetings(b"{\"returncode\": \"SUCCESS\"}"));
+        assert!(reason.contains("not XML"), "{reason}");
+        garbage_reason(parse_meetings(
+            b"<response><returncode>SUCCESS</returncode></respons>",
+        ));
+        garbage_reason(parse_meetings(&[0xff, 0xfe, 0x00, 0x3c]));
+    }
+
+    #[test]
+    fn empty_body_is_garbage() {
+        assert_eq!(garbage_reason(parse_meetings(b"")), "empty body");
+        assert_eq!(garbage_reason(parse_meetings(b"  \n\t ")), "empty body");
+        let reason = garbage_reason(parse_meetings(b"<?xml version=\"1.0\"?>"));
+        assert_eq!(reason, "empty body");
+    }
+
+    #[test]
+    fn answer_without_returncode_is_garbage() {
+        let reason = garbage_reason(parse_meetings(b"<response><meetings/></response>"));
+        assert!(reason.contains("no <returncode>"), "{reason}");
+        let reason = garbage_reason(parse_meetings(b"<response/>"));
+        assert!(reason.contains("no <returncode>"), "{reason}");
+        garbage_reason(parse_meetings(
+            b"<response><returncode></returncode><meetings/></response>",
+        ));
+    }
+
+    #[test]
+    fn errors_list_forms_are_failed() {
+        let attributes = br#"<response><returncode>FAILED</returncode><errors>
+            <error key="checksumError" message="Checksums do not match"/>
+            <error key="second" message="ignored"/></errors></response>"#;
+        assert_eq!(
+            failed(parse_meetings(attributes)),
+            ("checksumError".into(), "Checksums do not match".into())
+        );
+        let children = b"<response><returncode>FAILED</returncode><errors><error>\
+            <key>missingParamMeetingID</key><message>You must specify a meeting ID</message>\
+            </error></errors></response>";
+        assert_eq!(
+            failed(parse_meetings(children)),
+            (
+                "missingParamMeetingID".into(),
+                "You must specify a meeting ID".into()
+            )
+        );
+        // A top-level messageKey wins over the list.
+        let both = b"<response><returncode>FAILED</returncode><messageKey>top</messageKey>\
+            <errors><error key=\"inner\" message=\"m\"/></errors></response>";
+        assert_eq!(failed(parse_meetings(both)).0, "top");
+    }
+
+    #[test]
+    fn any_returncode_but_success_is_failed_and_decided_on_the_key() {
+        // b3scale's answer (b3scale issue #36).
+        let b3scale = b"<response><returncode>ERROR</returncode>\
+            <messageKey>b3scale_server_error</messageKey><message>boom</message></response>";
+        assert_eq!(
+            failed(parse_meetings(b3scale)),
+            ("b3scale_server_error".into(), "boom".into())
+        );
+        // A FAILED answer that also carries <meetings> is still FAILED.
+        let odd = format!(
+            "<response><returncode>FAILED</returncode><meetings>{}</meetings>\
+             <messageKey>internalError</messageKey></response>",
+            meeting_xml("a", "i", true, 0)
+        );
+        let (key, message) = failed(parse_meetings(odd.as_bytes()));
+        assert_eq!(key, "internalError");
+        assert!(message.contains("FAILED"), "{message}");
+        // The message is never used to decide: a SUCCESS with an alarming message is fine.
+        let success = b"<response><returncode>SUCCESS</returncode><meetings/>\
+            <message>Checksums do not match</message></response>";
+        assert_eq!(parse_meetings(success).expect("SUCCESS"), vec![]);
+        // And a noMeetings key does not turn a FAILED into an empty list.
+        let no = b"<response><returncode>FAILED</returncode><messageKey>noMeetings</messageKey></response>";
+        assert_eq!(failed(parse_meetings(no)).0, "noMeetings");
+    }
+
+    #[test]
+    fn a_meeting_id_nested_in_metadata_is_ignored() {
+        let xml = b"<response><returncode>SUCCESS</returncode><meetings><meeting>\
+            <metadata><meetingID>decoy</meetingID><running>maybe</running></metadata>\
+            <attendees><attendee><customdata><endTime>x</endTime></customdata></attendee></attendees>\
+            <meetingID>real</meetingID><internalMeetingID>int</internalMeetingID>\
+            <breakoutRooms><breakout><meetingID>child</meetingID></breakout></breakoutRooms>\
+            <running>true</running><endTime>0</endTime></meeting></meetings></response>";
+        assert_eq!(
+            parse_meetings(xml).expect("SUCCESS"),
+            vec![meeting("real", "int", true, 0)]
+        );
+        // A <meeting> outside <meetings> is not a listed meeting either.
+        let outside = format!(
+            "<response><returncode>SUCCESS</returncode><other>{}</other><meetings/></response>",
+            meeting_xml("x", "y", true, 0)
+        );
+        assert_eq!(parse_meetings(outside.as_bytes()).expect("SUCCESS"), vec![]);
+    }
+
+    #[test]
+    fn element_order_does_not_matter() {
+        let xml = b"<response><meetings><meeting><endTime>42</endTime><running>false</running>\
+            <internalMeetingID>int</internalMeetingID><meetingID>m</meetingID></meeting></meetings>\
+            <message>ok</message><returncode>SUCCESS</returncode></response>";
+        assert_eq!(
+            parse_meetings(xml).expect("SUCCESS"),
+            vec![meeting("m", "int", false, 42)]
+        );
+    }
+
+    #[test]
+    fn cdata_entities_and_character_references_are_decoded_in_kept_values() {
+        let xml = "<response><returncode> SUCCESS\n</returncode><meetings><meeting>\
+            <meetingID>a &amp; b &lt;c&gt; &#233;&#x263A;</meetingID>\
+            <internalMeetingID><![CDATA[x<&>]]>y<![CDATA[z]]></internalMeetingID>\
+            <running><![CDATA[true]]></running><endTime>\n  7\n</endTime></meeting></meetings></response>";
+        assert_eq!(
+            parse_meetings(xml.as_bytes()).expect("SUCCESS"),
+            vec![meeting("a & b <c> é☺", "x<&>yz", true, 7)]
+        );
+        // Ids are kept verbatim (Pod compares them exactly), spaces included.
+        let spaced = format!(
+            "<response><returncode>SUCCESS</returncode><meetings>{}</meetings></response>",
+            meeting_xml(" id ", "int", true, 0)
+        );
+        assert_eq!(
+            parse_meetings(spaced.as_bytes()).expect("SUCCESS")[0].meeting_id,
+            " id "
+        );
+    }
+
+    #[test]
+    fn unknown_entities_are_refused_in_kept_values_only() {
+        let kept = format!(
+            "<response><returncode>SUCCESS</returncode><meetings>{}</meetings></response>",
+            meeting_xml("a&nbsp;b", "int", true, 0)
+        );
+        let reason = garbage_reason(parse_meetings(kept.as_bytes()));
+        assert!(reason.contains("<meetingID>"), "{reason}");
+        let skipped = "<response><returncode>SUCCESS</returncode><meetings>\
+            <meeting><metadata><x>&nbsp;</x></metadata><meetingID>a</meetingID>\
+            <internalMeetingID>i</internalMeetingID><running>true</running><endTime>0</endTime>\
+            </meeting></meetings></response>";
+        assert_eq!(
+            parse_meetings(skipped.as_bytes()).expect("SUCCESS").len(),
+            1
+        );
+    }
+
+    fn one_meeting(inner: &str) -> Vec<u8> {
+        format!(
+            "<response><returncode>SUCCESS</returncode><meetings><meeting>{inner}</meeting>\
+             </meetings></response>"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_meeting_lacking_a_value_is_garbage() {
+        let id = "<meetingID>m</meetingID>";
+        let internal = "<internalMeetingID>i</internalMeetingID>";
+        let running = "<running>true</running>";
+        let end = "<endTime>0</endTime>";
+        let cases = [
+            (format!("{internal}{running}{end}"), "no <meetingID>"),
+            (
+                format!("<meetingID> </meetingID>{internal}{running}{end}"),
+                "blank <meetingID>",
+            ),
+            (
+                format!("<meetingID/>{internal}{running}{end}"),
+                "blank <meetingID>",
+            ),
+            (format!("{id}{running}{end}"), "no <internalMeetingID>"),
+            (format!("{id}{internal}{end}"), "no <running>"),
+            (format!("{id}{internal}{running}"), "no <endTime>"),
+            (
+                format!("{id}{id}{internal}{running}{end}"),
+                "two <meetingID>",
+            ),
+        ];
+        for (inner, expected) in cases {
+            let reason = garbage_reason(parse_meetings(&one_meeting(&inner)));
+            assert!(reason.contains(expected), "{inner}: {reason}");
+        }
+    }
+
+    #[test]
+    fn running_must_be_true_or_false_and_end_time_an_integer() {
+        let base = "<meetingID>m</meetingID><internalMeetingID>i</internalMeetingID>";
+        for running in ["yes", "TRUE", "1", ""] {
+            let inner = format!("{base}<running>{running}</running><endTime>0</endTime>");
+            let reason = garbage_reason(parse_meetings(&one_meeting(&inner)));
+            assert!(reason.contains("<running> in meeting #1"), "{reason}");
+        }
+        for end in ["-1", "12a", "", "+5", "1.5", "99999999999999999999999"] {
+            let inner = format!("{base}<running>true</running><endTime>{end}</endTime>");
+            let reason = garbage_reason(parse_meetings(&one_meeting(&inner)));
+            assert!(reason.contains("<endTime>"), "{end}: {reason}");
+        }
+    }
+
+    #[test]
+    fn a_kept_value_holding_an_element_is_garbage() {
+        let inner = "<meetingID>a<b>c</b></meetingID><internalMeetingID>i</internalMeetingID>\
+                     <running>true</running><endTime>0</endTime>";
+        let reason = garbage_reason(parse_meetings(&one_meeting(inner)));
+        assert!(reason.contains("contains an element <b>"), "{reason}");
+    }
+
+    #[test]
+    fn elements_after_the_root_are_garbage() {
+        let xml = b"<response><returncode>SUCCESS</returncode><meetings/></response><response/>";
+        let reason = garbage_reason(parse_meetings(xml));
+        assert!(reason.contains("follows </response>"), "{reason}");
+    }
+
+    // --- limits -------------------------------------------------------------
+
+    #[test]
+    fn long_values_are_refused_but_long_failure_messages_are_cut() {
+        let long_id = "x".repeat(MAX_VALUE_BYTES + 1);
+        let inner = format!(
+            "<meetingID>{long_id}</meetingID><internalMeetingID>i</internalMeetingID>\
+             <running>true</running><endTime>0</endTime>"
+        );
+        let reason = garbage_reason(parse_meetings(&one_meeting(&inner)));
+        assert!(reason.contains("longer than 4096"), "{reason}");
+        // Exactly at the limit is fine.
+        let id = "y".repeat(MAX_VALUE_BYTES);
+        let inner = inner.replace(&long_id, &id);
+        assert_eq!(
+            parse_meetings(&one_meeting(&inner)).expect("ok")[0].meeting_id,
+            id
+        );
+
+        let long_message = "é".repeat(MAX_VALUE_BYTES);
+        let xml = format!(
+            "<response><returncode>FAILED</returncode><messageKey>k</messageKey>\
+             <message>{long_message}</message></response>"
+        );
+        let (key, message) = failed(parse_meetings(xml.as_bytes()));
+        assert_eq!(key, "k");
+        assert!(message.len() <= MAX_VALUE_BYTES && message.len() > MAX_VALUE_BYTES - 4);
+        assert!(message.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn the_number_of_meetings_is_capped() {
+        let xml = format!(
+            "<response><returncode>SUCCESS</returncode><meetings>{}{}{}</meetings></response>",
+            meeting_xml("a", "1", true, 0),
+            meeting_xml("b", "2", true, 0),
+            meeting_xml("c", "3", true, 0)
+        );
+        let mut parser = MeetingsParser::new();
+        parser.max_meetings = 2;
+        let reason = garbage_reason(drive_slice(xml.as_bytes(), parser));
+        assert!(reason.contains("more than 2 meetings"), "{reason}");
+        let mut parser = MeetingsParser::new();
+        parser.max_meetings = 3;
+        assert_eq!(drive_slice(xml.as_bytes(), parser).expect("ok").len(), 3);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!(
+            "<response><returncode>SUCCESS</returncode><meetings><meeting><metadata>{}{}</metadata>\
+             </meeting></meetings></response>",
+            "<x>".repeat(MAX_DEPTH),
+            "</x>".repeat(MAX_DEPTH)
+        );
+        let reason = garbage_reason(parse_meetings(deep.as_bytes()));
+        assert!(reason.contains("nested deeper"), "{reason}");
+        // 50 levels of customdata are fine.
+        let fine = deep
+            .replace(&"<x>".repeat(MAX_DEPTH), &"<x>".repeat(50))
+            .replace(
+                &"</x>".repeat(MAX_DEPTH),
+                &format!(
+                    "{}</metadata><meetingID>m</meetingID><internalMeetingID>i</internalMeetingID>\
+                 <running>true</running><endTime>0</endTime><metadata>",
+                    "</x>".repeat(50)
+                ),
+            );
+        assert_eq!(parse_meetings(fine.as_bytes()).expect("ok").len(), 1);
+    }
+
+    #[test]
+    fn skipped_text_is_neither_decoded_nor_stored() {
+        let big = "z".repeat(100_000);
+        let xml = format!(
+            "<response><returncode>SUCCESS</returncode><meetings><meeting>\
+             <metadata><note>{big}</note></metadata><meetingID>m</meetingID>"
+        );
+        let mut reader = Reader::from_reader(xml.as_bytes());
+        let mut parser = MeetingsParser::new();
+        loop {
+            match reader.read_event().expect("well-formed prefix") {
+                Event::Eof => break,
+                event => parser.feed(event).expect("accepted"),
+            }
+        }
+        assert!(
+            parser.text.capacity() < MAX_VALUE_BYTES,
+            "{}",
+            parser.text.capacity()
+        );
+        assert_eq!(parser.meeting.meeting_id.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn tokens_longer_than_the_limit_are_refused_by_both_drivers() {
+        let answer = |filler: usize| {
+            format!(
+                "<response><returncode>SUCCESS</returncode><meetings><meeting>\
+                 <metadata><note>{}</note></metadata><meetingID>m</meetingID>\
+                 <internalMeetingID>i</internalMeetingID><running>true</running>\
+                 <endTime>0</endTime></meeting></meetings></response>",
+                "z".repeat(filler)
+            )
+        };
+        let huge = answer(MAX_TOKEN_BYTES + 10);
+        for result in [
+            parse_meetings(huge.as_bytes()),
+            parse_async(huge.as_bytes()),
+        ] {
+            let reason = garbage_reason(result);
+            assert!(reason.contains("XML token"), "{reason}");
+        }
+        let big = answer(MAX_TOKEN_BYTES - 100);
+        assert_eq!(parse_meetings(big.as_bytes()).expect("ok").len(), 1);
+        assert_eq!(parse_async(big.as_bytes()).expect("ok").len(), 1);
+    }
+
+    #[test]
+    fn both_drivers_agree() {
+        let several = fixture!("getMeetings-several.xml");
+        let mut inputs: Vec<Vec<u8>> = vec![
+            fixture!("getMeetings-several.xml").to_vec(),
+            fixture!("getMeetings-ended-meeting-still-listed.xml").to_vec(),
+            fixture!("getMeetings-noMeetings.xml").to_vec(),
+            fixture!("scalelite-getMeetings-noMeetings-DERIVED.xml").to_vec(),
+            fixture!("scalelite-getMeetings-internalError-DERIVED.xml").to_vec(),
+            fixture!("checksumError.xml").to_vec(),
+            fixture!("getMeetingInfo.xml").to_vec(),
+            fixture!("isMeetingRunning-true.xml").to_vec(),
+            b"".to_vec(),
+            b"<html><body>x</body></html>".to_vec(),
+        ];
+        inputs.extend(
+            (0..several.len())
+                .step_by(37)
+                .map(|n| several[..n].to_vec()),
+        );
+        for xml in inputs {
+            assert_eq!(
+                format!("{:?}", parse_meetings(&xml)),
+                format!("{:?}", parse_async(&xml)),
+                "{}",
+                String::from_utf8_lossy(&xml)
+            );
+        }
+    }
+
+    /// A getMeetings answer of `count` meetings with 20 attendees each (~6 KB a meeting),
+    /// produced chunk by chunk so the body never sits in memory.
+    fn generated_answer(
+        count: usize,
+    ) -> impl futures_util::Stream<Item = io::Result<io::Cursor<Vec<u8>>>> {
+        let head = stream::once(async {
+            Ok(io::Cursor::new(
+                b"<?xml version=\"1.0\"?>\n<response><returncode>SUCCESS</returncode><meetings>"
+                    .to_vec(),
+            ))
+        });
+        // Same attendees in every meeting (they are skipped anyway): built once, so the
+        // generator costs a copy per meeting and the timing is the parser's.
+        let mut attendees = String::new();
+        for a in 0..20 {
+            attendees.push_str(&format!(
+                "<attendee><userID>w_{a}</userID><fullName>Étudiant {a} &amp; co</fullName>\
+                 <role>VIEWER</role><isPresenter>false</isPresenter><isListeningOnly>true</isListeningOnly>\
+                 <hasJoinedVoice>false</hasJoinedVoice><hasVideo>false</hasVideo><clientType>HTML5</clientType>\
+                 <customdata><meetingID>decoy</meetingID><theme>dark</theme></customdata></attendee>"
+            ));
+        }
+        let body = stream::iter((0..count).map(move |i| {
+            let mut m = format!(
+                "<meeting><meetingName>Amphi {i} &amp; co</meetingName>\
+                 <meetingID>meeting-{i}</meetingID>\
+                 <internalMeetingID>{i:040x}-1590146963416</internalMeetingID>\
+                 <createTime>1590146963416</createTime><voiceBridge>70100</voiceBridge>\
+                 <running>{}</running><duration>0</duration><hasUserJoined>true</hasUserJoined>\
+                 <startTime>1590146963494</startTime><endTime>{}</endTime><attendees>",
+                i % 3 != 0,
+                if i % 3 == 0 { 1590147528510u64 } else { 0 }
+            );
+            m.push_str(&attendees);
+            m.push_str(
+                "</attendees><metadata><bbb-origin>Pod</bbb-origin><meetingID>decoy</meetingID>\
+                 <endcallbackurl>https://pod.univ.fr/meeting/end/?x=1&amp;y=2</endcallbackurl>\
+                 </metadata><isBreakout>false</isBreakout></meeting>",
+            );
+            Ok(io::Cursor::new(m.into_bytes()))
+        }));
+        let tail = stream::once(async { Ok(io::Cursor::new(b"</meetings></response>".to_vec())) });
+        head.chain(body).chain(tail)
+    }
+
+    #[tokio::test]
+    async fn a_30_mb_answer_streams_through_the_async_driver() {
+        const COUNT: usize = 5_000;
+        let size = Arc::new(Mutex::new(0usize));
+        let counted = size.clone();
+        let chunks = generated_answer(COUNT).inspect_ok(move |chunk| {
+            *counted.lock().expect("lock") += chunk.get_ref().len();
+        });
+        let started = Instant::now();
+        let meetings = match read_meetings(StreamReader::new(Box::pin(chunks))).await {
+            Ok(meetings) => meetings,
+            Err(err) => panic!("{err:?}"),
+        };
+        let elapsed = started.elapsed();
+        let bytes = *size.lock().expect("lock");
+        assert!(bytes > 30_000_000, "generated only {bytes} bytes");
+        eprintln!(
+            "parsed {} MB in {elapsed:?} ({:.2} ms/MB)",
+            bytes / 1_000_000,
+            elapsed.as_secs_f64() * 1000.0 / (bytes as f64 / 1e6)
+        );
+        assert_eq!(meetings.len(), COUNT);
+        for (i, m) in meetings.iter().enumerate() {
+            assert_eq!(m.meeting_id, format!("meeting-{i}"));
+            assert_eq!(m.internal_meeting_id, format!("{i:040x}-1590146963416"));
+            assert_eq!(m.running, i % 3 != 0);
+            assert_eq!(m.end_time, if i % 3 == 0 { 1590147528510 } else { 0 });
+        }
+    }
+
+    // --- properties ---------------------------------------------------------
+
+    fn render(meetings: &[(String, String, bool, u64)], order: &[usize], cdata: bool) -> String {
+        use quick_xml::escape::escape;
+        let mut xml = String::from("<response><meetings>");
+        for (n, (id, internal, running, end_time)) in meetings.iter().enumerate() {
+            let text = |value: &str| {
+                if cdata && !value.contains("]]>") {
+                    format!("<![CDATA[{value}]]>")
+                } else {
+                    escape(value).into_owned()
+                }
+            };
+            let fields = [
+                format!("<meetingID>{}</meetingID>", text(id)),
+                format!("<internalMeetingID>{}</internalMeetingID>", text(internal)),
+                format!("<running>{running}</running>"),
+                format!("<endTime>{end_time}</endTime>"),
+                format!(
+                    "<metadata><meetingID>{}-decoy</meetingID></metadata>",
+                    escape(id.as_str())
+                ),
+            ];
+            xml.push_str("<meeting>");
+            for k in 0..fields.len() {
+                xml.push_str(&fields[(k + order[n % order.len()]) % fields.len()]);
+            }
+            xml.push_str("</meeting>");
+        }
+        xml.push_str("</meetings><returncode>SUCCESS</returncode></response>");
+        xml
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse_meetings(&bytes);
+        }
+
+        #[test]
+        fn mangled_fixtures_never_panic_and_never_invent_meetings(
+            cut in 0usize..5000,
+            at in 0usize..5000,
+            byte in any::<u8>(),
+        ) {
+            let mut xml = fixture!("getMeetings-several.xml").to_vec();
+            let at = at % xml.len();
+            xml[at] = byte;
+            xml.truncate(cut.max(at + 1));
+            if let Ok(meetings) = parse_meetings(&xml) {
+                prop_assert!(meetings.len() <= 3);
+            }
+        }
+
+        #[test]
+        fn rendered_meetings_parse_back(
+            meetings in proptest::collection::vec(
+                ("\\PC{0,30}[a-z0-9]", "[^\\p{C}\\s]{1,40}", any::<bool>(), any::<u64>()),
+                0..8,
+            ),
+            order in proptest::collection::vec(0usize..5, 1..4),
+            cdata in any::<bool>(),
+        ) {
+            let xml = render(&meetings, &order, cdata);
+            let expected: Vec<BbbMeeting> = meetings
+                .iter()
+                .map(|(id, internal, running, end_time)| meeting(id, internal, *running, *end_time))
+                .collect();
+            let parsed = parse_meetings(xml.as_bytes());
+            prop_assert_eq!(parsed.as_ref().ok(), Some(&expected), "{}", xml);
+        }
+    }
+
+    // --- the client ---------------------------------------------------------
+
+    async fn serve(router: Router) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        addr
+    }
+
+    fn client_for(addr: SocketAddr, algorithm: ChecksumAlgorithm, timeout: Duration) -> BbbClient {
+        let url = Url::parse(&format!("http://{addr}/bigbluebutton/api/")).expect("url");
+        BbbClient::new(&url, &secret(), algorithm, timeout).expect("client")
+    }
+
+    fn xml_response(status: StatusCode, body: &'static [u8]) -> (StatusCode, HeaderMap, Body) {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-type",
+            "text/xml;charset=utf-8".parse().expect("header"),
+        );
+        (status, headers, Body::from(body))
+    }
+
+    #[derive(Debug, Default)]
+    struct Seen {
+        path: String,
+        query: Option<String>,
+        user_agent: Option<String>,
+    }
+
+    #[tokio::test]
+    async fn the_client_signs_get_meetings_and_parses_the_answer() {
+        for (algorithm, expected) in [
+            (
+                ChecksumAlgorithm::Sha1,
+                "2027baa7771026e9e93392f55031535d1444c41f",
+            ),
+            (
+                ChecksumAlgorithm::Sha256,
+                "a5370c5f3d97d56d53b435684cdbc429c2898a3bf9f435518b4279e1e0dbfc8c",
+            ),
+        ] {
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            let record = seen.clone();
+            let router = Router::new().fallback(
+                move |uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap| {
+                    let record = record.clone();
+                    async move {
+                        *record.lock().expect("lock") = Seen {
+                            path: uri.path().to_owned(),
+                            query,
+                            user_agent: headers
+                                .get("user-agent")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned),
+                        };
+                        xml_response(StatusCode::OK, fixture!("getMeetings-several.xml"))
+                    }
+                },
+            );
+            let addr = serve(router).await;
+            let client = client_for(addr, algorithm, Duration::from_secs(5));
+            let meetings = client.meetings().await.expect("meetings");
+            assert_eq!(meetings.len(), 3);
+            assert!(meetings[2].running);
+            let seen = seen.lock().expect("lock");
+            assert_eq!(seen.path, "/bigbluebutton/api/getMeetings");
+            assert_eq!(
+                seen.query.as_deref(),
+                Some(format!("checksum={expected}").as_str())
+            );
+            assert_eq!(
+                seen.user_agent.as_deref(),
+                Some(concat!("bbb-pod-live/", env!("CARGO_PKG_VERSION")))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_reports_failed_answers() {
+        let router = Router::new()
+            .fallback(|| async { xml_response(StatusCode::OK, fixture!("checksumError.xml")) });
+        let client = client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            failed(client.meetings().await),
+            ("checksumError".into(), "Checksums do not match".into())
+        );
+        // An empty list is a success, distinct from a failure.
+        let router = Router::new().fallback(|| async {
+            xml_response(
+                StatusCode::OK,
+                fixture!("scalelite-getMeetings-noMeetings-DERIVED.xml"),
+            )
+        });
+        let client = client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        );
+        assert_eq!(client.meetings().await.expect("noMeetings"), vec![]);
+    }
+
+    #[tokio::test]
+    async fn http_errors_are_http_unless_they_carry_a_failed_answer() {
+        let router = Router::new().fallback(|| async {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<html><body>Internal Server Error</body></html>",
+            )
+        });
+        let client = client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        );
+        assert!(matches!(
+            client.meetings().await,
+            Err(BbbError::Http { status: 500 })
+        ));
+        // Even a SUCCESS body does not make a 503 a success.
+        let router = Router::new().fallback(|| async {
+            xml_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                fixture!("getMeetings-several.xml"),
+            )
+        });
+        let client = client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        );
+        assert!(matches!(
+            client.meetings().await,
+            Err(BbbError::Http { status: 503 })
+        ));
+        // A proxy answering 401 with BBB's FAILED XML: the messageKey is the better news.
+        let router = Router::new().fallback(|| async {
+            xml_response(StatusCode::UNAUTHORIZED, fixture!("checksumError.xml"))
+        });
+        let client = client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        );
+        assert_eq!(failed(client.meetings().await).0, "checksumError");
+    }
+
+    #[tokio::test]
+    async fn a_slow_server_is_a_timeout() {
+        let router = Router::new().fallback(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            xml_response(StatusCode::OK, fixture!("getMeetings-several.xml"))
+        });
+        let client = client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_millis(300),
+        );
+        let started = Instant::now();
+        let result = client.meetings().await;
+        assert!(
+            matches!(result, Err(BbbError::Timeout(d)) if d == Duration::from_millis(300)),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_mid_stream_is_a_timeout() {
+        let router = Router::new().fallback(|| async {
+            let start = stream::iter([Ok::<_, io::Error>(
+                "<response><returncode>SUCCESS</returncode><meetings>",
+            )]);
+            Body::from_stream(start.chain(stream::pending()))
+        });
+        let client = client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_millis(400),
+        );
+        let started = Instant::now();
+        let result = client.meetings().await;
+        assert!(matches!(result, Err(BbbError::Timeout(_))), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_network_error_without_the_secret() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        drop(listener);
+        let url = Url::parse(&format!(
+            "http://admin:hunter2@{addr}/bigbluebutton/api/?x=1"
+        ))
+        .expect("url");
+        let client = BbbClient::new(
+            &url,
+            &secret(),
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        )
+        .expect("client");
+        let error = client.meetings().await.expect_err("nobody listens");
+        let BbbError::Network { url, reason } = &error else {
+            panic!("expected Network, got {error:?}");
+        };
+        assert_eq!(url, &format!("http://{addr}/bigbluebutton/api/getMeetings"));
+        assert!(!reason.is_empty());
+        let shown = format!("{error} {error:?} {client:?}");
+        for hidden in [
+            SECRET,
+            "hunter2",
+            "2027baa7771026e9e93392f55031535d1444c41f",
+        ] {
+            assert!(!shown.contains(hidden), "{hidden} leaked in {shown}");
+        }
+    }
+
+    #[test]
+    fn the_url_must_end_with_a_slash() {
+        let url = Url::parse("http://bbb.univ.fr/bigbluebutton/api").expect("url");
+        let err = BbbClient::new(
+            &url,
+            &secret(),
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(1),
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("must end with '/'"), "{err}");
+    }
+
+    /// A server speaking raw HTTP/1.1, to cut a body exactly where a test wants.
+    async fn raw_server(response: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            if let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(response).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        addr
+    }
+
+    /// A body cut before its announced end (Content-Length or chunked) is a transport
+    /// failure: Network. A body whose end is the connection's close cannot be told from
+    /// a complete one by HTTP; the parser sees the XML is unfinished: Garbage.
+    #[tokio::test]
+    async fn a_body_cut_mid_stream_is_network_or_garbage() {
+        let with_length = raw_server(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5000\r\n\r\n\
+              <response><returncode>SUCCESS</returncode><meetings><meeting><meetingID>a",
+        )
+        .await;
+        let client = client_for(with_length, ChecksumAlgorithm::Sha1, Duration::from_secs(5));
+        let result = client.meetings().await;
+        assert!(
+            matches!(&result, Err(BbbError::Network { reason, .. }) if reason.starts_with("reading the answer")),
+            "{result:?}"
+        );
+
+        let chunked = raw_server(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n\
+              20\r\n<response><returncode>SUCCESS</r\r\n",
+        )
+        .await;
+        let client = client_for(chunked, ChecksumAlgorithm::Sha1, Duration::from_secs(5));
+        let result = client.meetings().await;
+        assert!(
+            matches!(result, Err(BbbError::Network { .. })),
+            "{result:?}"
+        );
+
+        let close_delimited = raw_server(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n\r\n\
+              <response><returncode>SUCCESS</returncode><meetings><meeting><meetingID>a",
+        )
+        .await;
+        let client = client_for(
+            close_delimited,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        );
+        let reason = garbage_reason(client.meetings().await);
+        assert!(reason.contains("truncated"), "{reason}");
     }
 }

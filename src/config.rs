@@ -530,6 +530,16 @@ impl Validator {
         let b = raw.bbb;
         let bbb_url = self.http_url("bbb.url", &self.required("bbb.url", b.url)?)?;
         let bbb_secret = self.required("bbb.secret", env.var(ENV_BBB_SECRET).or(b.secret))?;
+        // The streamer passes these to a shell unquoted; white space would split them.
+        for (key, value) in [
+            ("bbb.secret", &bbb_secret),
+            ("bbb.attendee_password", &b.attendee_password),
+            ("bbb.moderator_password", &b.moderator_password),
+        ] {
+            if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(self.err(key, "must not contain white space or control characters"));
+            }
+        }
         let checksum = match b.checksum.trim().to_ascii_lowercase().as_str() {
             "sha1" => ChecksumAlgorithm::Sha1,
             "sha256" => ChecksumAlgorithm::Sha256,

@@ -1,0 +1,456 @@
+//! The subcommands: load the configuration, start logging, take the lock where
+//! the command acts, and call the tick or the stop path. Maps results to an
+//! [`Outcome`]; `main` maps that to the exit code.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use tracing::info;
+use tracing_appender::non_blocking::WorkerGuard;
+
+use crate::cli::{Cli, Command, StopArgs};
+use crate::config::{Config, ProcessEnv};
+use crate::logging::{self, LogFile};
+use crate::slots::{SlotStore, StopReason};
+use crate::tick::{self, Ctx};
+
+/// How a command ended, short of a fatal error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything it had to do was done (or another run held the lock).
+    Done,
+    /// It ran, but at least one action failed (exit code 1).
+    Failed,
+}
+
+/// Errors that end a command before it acted.
+#[derive(Debug)]
+pub enum Fatal {
+    /// Configuration or usage error: nothing was touched (exit code 2).
+    Config(anyhow::Error),
+    /// Anything else (exit code 1).
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Fatal {
+    fn from(e: anyhow::Error) -> Self {
+        Fatal::Other(e)
+    }
+}
+
+/// Runs the command line. The returned guard (if any) must live until the end of main.
+pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
+    let cfg = match Config::load(&cli.config, &ProcessEnv) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return (Err(Fatal::Config(e)), None),
+    };
+    // Commands that change things log to the daily file; a dry run writes no file.
+    let writes =
+        !cli.dry_run && matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init);
+    let stderr = logging::stderr_level(cli.verbose, cli.quiet);
+    let file = writes.then(|| LogFile {
+        dir: &cfg.server.log_dir,
+        debug: cfg.server.debug,
+        retention_days: cfg.server.log_retention_days,
+    });
+    let guard = match logging::init(stderr, file) {
+        Ok(g) => g,
+        Err(e) => {
+            // Keep going: cron mails stderr, and the tick matters more than its log.
+            let _ = logging::init(stderr, None);
+            eprintln!("bbb-pod-live: cannot write the log file: {e:#}");
+            None
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                Err(Fatal::Other(
+                    anyhow!(e).context("starting the async runtime"),
+                )),
+                guard,
+            );
+        }
+    };
+    let result = runtime.block_on(dispatch(cli, cfg));
+    (result, guard)
+}
+
+async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
+    match &cli.command {
+        Command::Run => run_tick(cfg, cli.dry_run).await,
+        Command::Init => init(&cfg, cli.dry_run),
+        Command::Stop(args) => stop(cfg, args, cli.dry_run).await,
+        Command::Status(args) => crate::commands::status(&cfg, args.json),
+        Command::Check(args) => check(cfg, args.send_test_mail).await,
+    }
+}
+
+fn print_lines(lines: &[String]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        writeln!(out, "{l}").context("writing to stdout")?;
+    }
+    Ok(())
+}
+
+async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
+    let ctx = Arc::new(Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?);
+    let _lock = if dry_run {
+        None
+    } else {
+        ctx.slots.init(false)?;
+        match crate::lock::try_lock(&cfg.server.base_dir)? {
+            Some(l) => Some(l),
+            None => {
+                info!("another bbb-pod-live run holds the lock; this one does nothing");
+                return Ok(Outcome::Done);
+            }
+        }
+    };
+    // Without a shared Redis, servers spread their ticks over the minute as
+    // bbb-pod-live.php did; two servers can still race for a live started between
+    // their reads (see README, "Several servers").
+    if !dry_run && cfg.server.count > 1 && cfg.cluster.is_none() {
+        let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
+        tokio::time::sleep(Duration::from_secs(delay)).await;
+    }
+    let report = tick::tick(Arc::clone(&ctx), dry_run).await?;
+    if dry_run {
+        print_lines(&report.plan_lines)?;
+        if report.plan_lines.is_empty() {
+            print_lines(&["nothing to do".to_owned()])?;
+        }
+    }
+    Ok(if report.ok() {
+        Outcome::Done
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn init(cfg: &Config, dry_run: bool) -> Result<Outcome, Fatal> {
+    let store = SlotStore::new(&cfg.server.base_dir, cfg.server.slots);
+    let mut lines = store.init(dry_run)?;
+    for slot in 1..=cfg.server.slots {
+        let compose = store.compose_file(slot);
+        // A busy slot's compose file belongs to its live: never touched.
+        if compose.exists() || store.load(slot).ok().flatten().is_some() {
+            continue;
+        }
+        lines.push(format!(
+            "write {} from the template (mode 0600)",
+            compose.display()
+        ));
+        if !dry_run {
+            crate::fsutil::write_atomic(&compose, cfg.server.template.as_bytes(), 0o600)?;
+        }
+    }
+    if dry_run {
+        print_lines(&lines)?;
+    } else {
+        for l in &lines {
+            info!("init: {l}");
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcome, Fatal> {
+    let ctx = Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?;
+    let (states, _) = ctx.slots.load_all()?;
+    let found = match (args.live, args.slot) {
+        (Some(live), _) => states.iter().find(|(_, s)| s.live == live),
+        (None, Some(slot)) => states.iter().find(|(n, _)| **n == slot),
+        (None, None) => None,
+    };
+    let Some((&slot, state)) = found else {
+        let what = match (args.live, args.slot) {
+            (Some(l), _) => format!("live {l} runs in no slot of this server"),
+            (_, Some(s)) => format!("slot {s} is free"),
+            _ => "nothing to stop".into(),
+        };
+        return Err(Fatal::Config(anyhow!(what)));
+    };
+    if dry_run {
+        print_lines(&[format!(
+            "stop live {} in slot {slot}: {}",
+            state.live,
+            StopReason::ByHand.describe()
+        )])?;
+        return Ok(Outcome::Done);
+    }
+    let _lock = crate::lock::lock_within(&cfg.server.base_dir, Duration::from_secs(300))?;
+    let state = ctx
+        .slots
+        .load(slot)?
+        .context("the slot was freed meanwhile")?;
+    // Pod's view decides how the live is closed; if Pod is down the container still
+    // stops now and the Pod steps resume at the next tick.
+    let live = match ctx.pod.livestream(state.live).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("reading live {} from Pod: {e}", state.live);
+            None
+        }
+    };
+    let problems = tick::stop(&ctx, slot, state, Some(StopReason::ByHand), live.as_ref()).await?;
+    for p in &problems {
+        tracing::warn!("{}", p.what);
+    }
+    Ok(Outcome::Done)
+}
+
+/// `status`: the slots of this server, recordings waiting, the last tick.
+pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
+    let store = SlotStore::new(&cfg.server.base_dir, cfg.server.slots);
+    let (states, broken) = store.load_all()?;
+    let server_state = store.load_server_state().unwrap_or_default();
+    let scan = crate::recording::PendingStore::new(&cfg.server.base_dir).scan()?;
+    let mut slots = Vec::new();
+    let mut all: Vec<u32> = (1..=cfg.server.slots)
+        .chain(states.keys().copied())
+        .chain(broken.iter().map(|b| b.0))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    for slot in all {
+        let recording_bytes: u64 = std::fs::read_dir(store.videodata(slot))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "mkv"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        let entry = match states.get(&slot) {
+            Some(s) => {
+                let key = s.stream_key.clone().unwrap_or_default();
+                serde_json::json!({
+                    "slot": slot,
+                    "state": s.phase,
+                    "live": s.live,
+                    "meeting_name": s.meeting_name,
+                    "meeting_id": s.meeting_id,
+                    "since": s.since,
+                    "stream_url": (!key.is_empty()).then(|| format!("{}{key}", cfg.bbb.stream_url)),
+                    "hls_url": (!key.is_empty()).then(|| format!("{}{key}.m3u8", cfg.pod.hls_url)),
+                    "recording": s.download,
+                    "recording_bytes": recording_bytes,
+                    "ended_seen": s.ended_seen,
+                    "adopted": s.adopted,
+                    "stop_reason": s.stop.as_ref().map(|p| p.reason),
+                })
+            }
+            None if broken.iter().any(|b| b.0 == slot) => {
+                serde_json::json!({"slot": slot, "state": "unreadable"})
+            }
+            None => serde_json::json!({"slot": slot, "state": "free"}),
+        };
+        slots.push(entry);
+    }
+    let doc = serde_json::json!({
+        "server": {"hostname": cfg.server.hostname, "number": cfg.server.number, "slots": cfg.server.slots},
+        "slots": slots,
+        "recordings": scan.pending.iter().map(|p| serde_json::json!({
+            "live": p.live,
+            "state": p.state(),
+            "files": p.files,
+            "internal_meeting_id": p.handover.internal_meeting_id,
+            "summary": p.summary(),
+        })).collect::<Vec<_>>(),
+        "unreadable_recordings": scan.unreadable,
+        "last_tick": server_state.last_tick,
+    });
+    if json {
+        let text = serde_json::to_string_pretty(&doc).context("encoding the status")?;
+        print_lines(&[text])?;
+        return Ok(Outcome::Done);
+    }
+    let mut lines = vec![format!(
+        "{:<5} {:<10} {:<6} {:<30} {:<20} {}",
+        "SLOT", "STATE", "LIVE", "MEETING", "SINCE", "HLS URL"
+    )];
+    for s in doc["slots"].as_array().into_iter().flatten() {
+        let text = |k: &str| {
+            s[k].as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| s[k].to_string().replace("null", "-"))
+        };
+        let mut name: String = text("meeting_name").chars().take(30).collect();
+        name = name.replace(char::is_control, " ");
+        lines.push(format!(
+            "{:<5} {:<10} {:<6} {:<30} {:<20} {}",
+            text("slot"),
+            text("state"),
+            text("live"),
+            name,
+            text("since").chars().take(19).collect::<String>(),
+            text("hls_url"),
+        ));
+    }
+    if scan.pending.is_empty() {
+        lines.push("recordings waiting: none".into());
+    } else {
+        lines.push("recordings waiting:".into());
+        lines.extend(scan.pending.iter().map(|p| format!("  {}", p.summary())));
+    }
+    lines.push(match &server_state.last_tick {
+        Some(t) => format!(
+            "last tick: {} ({} ms), {}",
+            t.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            t.duration_ms,
+            if t.ok {
+                "ok".to_owned()
+            } else {
+                format!("{} problem(s), see the log", t.problems)
+            }
+        ),
+        None => "last tick: never".into(),
+    });
+    print_lines(&lines)?;
+    Ok(Outcome::Done)
+}
+
+/// `check`: one line per check, OK/WARN/FAIL and what to do.
+async fn check(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, Fatal> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut lines: Vec<(char, String)> = Vec::new();
+    let mut add = |level: char, text: String| lines.push((level, text));
+    add(
+        'O',
+        format!("configuration {} is valid", cfg.path.display()),
+    );
+    match std::fs::metadata(&cfg.path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => add(
+            'W',
+            format!(
+                "configuration {} is readable by other users: chmod 600 it (it holds secrets)",
+                cfg.path.display()
+            ),
+        ),
+        _ => {}
+    }
+    let ctx = Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?;
+    match ctx.pod.livestreams().await {
+        Ok(l) => add(
+            'O',
+            format!(
+                "Pod answers at {} and accepts the token ({} livestreams)",
+                cfg.pod.url,
+                l.len()
+            ),
+        ),
+        Err(e) => add('F', format!("Pod: {e}")),
+    }
+    match ctx.pod.broadcasters().await {
+        Ok(b) => add(
+            'O',
+            format!("Pod's broadcaster API is there ({} broadcasters)", b.len()),
+        ),
+        Err(e) => add('F', format!("Pod broadcasters: {e}")),
+    }
+    match ctx.bbb.meetings().await {
+        Ok(m) => add(
+            'O',
+            format!(
+                "BBB answers at {} and accepts the checksum ({} meetings)",
+                cfg.bbb.url,
+                m.len()
+            ),
+        ),
+        Err(e) => add('F', format!("BBB: {e}")),
+    }
+    let probe_dir = if cfg.server.base_dir.is_dir() {
+        cfg.server.base_dir.clone()
+    } else {
+        std::env::temp_dir()
+    };
+    match ctx.docker.version(&probe_dir).await {
+        Ok(v) => add('O', format!("docker compose runs: {v}")),
+        Err(e) => add('F', format!("docker: {e:#}; check docker.command")),
+    }
+    for (key, dir) in [
+        ("server.base_dir", &cfg.server.base_dir),
+        ("server.log_dir", &cfg.server.log_dir),
+    ] {
+        match writable(dir) {
+            Ok(()) => add('O', format!("{key} {} is writable", dir.display())),
+            Err(e) => add('F', format!("{key}: {e:#}; create it or run as its owner")),
+        }
+    }
+    match &cfg.pod.recordings_dir {
+        None => add(
+            'W',
+            "pod.recordings_dir is empty: recordings are disabled".into(),
+        ),
+        Some(d) => match crate::recording::check_recordings_dir(d) {
+            Ok(()) => add(
+                'O',
+                format!("pod.recordings_dir {} is writable", d.display()),
+            ),
+            Err(e) => add('F', format!("pod.recordings_dir: {e:#}")),
+        },
+    }
+    if !ctx.mailer.enabled() {
+        add(
+            'W',
+            "mail.admins is empty: nobody is told of starts and failures".into(),
+        );
+    } else if send_test_mail {
+        match ctx
+            .mailer
+            .send(
+                "[BBB-POD-LIVE] Test mail",
+                "This is a test mail of `bbb-pod-live check --send-test-mail`.\n",
+            )
+            .await
+        {
+            Ok(()) => add('O', "test mail sent to the admins".into()),
+            Err(e) => add('F', format!("mail: {e:#}")),
+        }
+    } else if cfg.mail.transport == crate::config::MailTransport::Smtp {
+        let addr = format!("{}:{}", cfg.mail.smtp_host, cfg.mail.smtp_port);
+        match tokio::time::timeout(cfg.mail.timeout, tokio::net::TcpStream::connect(&addr)).await {
+            Ok(Ok(_)) => add(
+                'O',
+                format!("SMTP server {addr} accepts connections (--send-test-mail to send one)"),
+            ),
+            Ok(Err(e)) => add('F', format!("SMTP server {addr}: {e}")),
+            Err(_) => add('F', format!("SMTP server {addr} did not answer")),
+        }
+    }
+    let failed = lines.iter().any(|(l, _)| *l == 'F');
+    let printed: Vec<String> = lines
+        .into_iter()
+        .map(|(l, t)| {
+            format!(
+                "{} {t}",
+                match l {
+                    'O' => "OK  ",
+                    'W' => "WARN",
+                    _ => "FAIL",
+                }
+            )
+        })
+        .collect();
+    print_lines(&printed)?;
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Done
+    })
+}
+
+fn writable(dir: &std::path::Path) -> Result<()> {
+    let probe = dir.join(format!(".bbb-pod-live-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+}

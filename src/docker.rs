@@ -1,0 +1,277 @@
+//! The one place that runs `docker compose`: the program from the configuration,
+//! the slot directory as working directory, stdin closed, output captured, a
+//! timeout after which the whole process group is killed (a hung compose and the
+//! children it spawned never hold a tick), and the command with its stderr in
+//! the error. No secret is ever on a command line: they are in the compose file.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use crate::config::DockerConfig;
+
+/// The streamer's service name in the compose template.
+pub const STREAMER_SERVICE: &str = "bbb-streamer";
+
+/// At most this much of a command's stderr goes into an error message.
+const STDERR_TAIL: usize = 2000;
+
+#[derive(Debug, Clone)]
+pub struct Docker {
+    command: Vec<String>,
+    timeout: Duration,
+    grace: Duration,
+}
+
+/// What a finished command printed.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Docker {
+    pub fn new(cfg: &DockerConfig) -> Docker {
+        Docker {
+            command: cfg.command.clone(),
+            timeout: cfg.timeout,
+            grace: cfg.stop_grace,
+        }
+    }
+
+    /// `docker compose up -d` in the slot directory.
+    pub async fn up(&self, dir: &Path) -> Result<()> {
+        self.run(dir, &["up", "-d"], self.timeout).await.map(drop)
+    }
+
+    /// `docker compose down` in the slot directory.
+    pub async fn down(&self, dir: &Path) -> Result<()> {
+        self.run(dir, &["down"], self.timeout).await.map(drop)
+    }
+
+    /// Asks ffmpeg in the streamer to finish its files (SIGINT) and waits up to the
+    /// grace period for it to exit. `docker compose stop` would SIGTERM the
+    /// container's PID 1, a shell that ignores it, and the mkv would be cut without
+    /// its index. The script scans /proc because the image may lack pkill.
+    pub async fn finish_recording(&self, dir: &Path) -> Result<()> {
+        let grace = self.grace.as_secs();
+        let script = format!(
+            "ffmpeg_pids() {{ for p in /proc/[0-9]*; do \
+               [ \"$(cat \"$p/comm\" 2>/dev/null)\" = ffmpeg ] && echo \"${{p#/proc/}}\"; done; }}; \
+             for pid in $(ffmpeg_pids); do kill -INT \"$pid\"; done; \
+             i=0; while [ \"$i\" -lt {grace} ] && [ -n \"$(ffmpeg_pids)\" ]; do sleep 1; i=$((i+1)); done"
+        );
+        let limit = self.grace + Duration::from_secs(30);
+        self.run(
+            dir,
+            &["exec", "-T", STREAMER_SERVICE, "sh", "-c", &script],
+            limit,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `docker compose version`, for `check`.
+    pub async fn version(&self, dir: &Path) -> Result<String> {
+        let out = self.run(dir, &["version"], Duration::from_secs(30)).await?;
+        Ok(out.stdout.trim().to_owned())
+    }
+
+    /// Names of the running services of the slot's project (`ps --services --status running`).
+    pub async fn running_services(&self, dir: &Path) -> Result<Vec<String>> {
+        let out = self
+            .run(
+                dir,
+                &["ps", "--services", "--status", "running"],
+                Duration::from_secs(60),
+            )
+            .await?;
+        Ok(out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The command line as text, for logs and errors.
+    fn describe(&self, args: &[&str]) -> String {
+        let mut words: Vec<&str> = self.command.iter().map(String::as_str).collect();
+        words.extend(args.iter().copied().take(4));
+        let mut s = words.join(" ");
+        if args.len() > 4 {
+            s.push_str(" …");
+        }
+        s
+    }
+
+    async fn run(&self, dir: &Path, args: &[&str], timeout: Duration) -> Result<Output> {
+        let what = self.describe(args);
+        let (program, leading) = self
+            .command
+            .split_first()
+            .ok_or_else(|| anyhow!("docker.command is empty"))?;
+        tracing::debug!(command = %what, dir = %dir.display(), timeout_secs = timeout.as_secs(), "running");
+        let started = Instant::now();
+        let mut child = Command::new(program)
+            .args(leading)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Own process group, so that a timeout kills compose and everything it started.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting `{what}` in {}", dir.display()))?;
+        let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+        let mut stdout = child.stdout.take().context("stdout was piped")?;
+        let mut stderr = child.stderr.take().context("stderr was piped")?;
+        let work = async {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let (r1, r2, status) = tokio::join!(
+                stdout.read_to_end(&mut out),
+                stderr.read_to_end(&mut err),
+                child.wait()
+            );
+            r1.and(r2).context("reading the command's output")?;
+            let status = status.context("waiting for the command")?;
+            anyhow::Ok((status, out, err))
+        };
+        let result = tokio::time::timeout(timeout, work).await;
+        let (status, out, err) = match result {
+            Ok(r) => r.with_context(|| format!("`{what}` in {}", dir.display()))?,
+            Err(_) => {
+                if let Some(pgid) = pgid {
+                    // The group may already be gone; nothing else to do then.
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                }
+                bail!(
+                    "`{what}` in {} did not finish within {}s and was killed",
+                    dir.display(),
+                    timeout.as_secs()
+                );
+            }
+        };
+        let stdout = String::from_utf8_lossy(&out).into_owned();
+        let stderr = String::from_utf8_lossy(&err).into_owned();
+        tracing::debug!(
+            command = %what,
+            dir = %dir.display(),
+            status = %status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "finished"
+        );
+        if !status.success() {
+            bail!(
+                "`{what}` in {} failed ({status}): {}",
+                dir.display(),
+                tail(stderr.trim(), STDERR_TAIL)
+            );
+        }
+        Ok(Output { stdout, stderr })
+    }
+}
+
+/// The last `max` bytes of `s`, on a character boundary.
+fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn docker_with(script: &str, timeout: Duration) -> (tempfile::TempDir, Docker) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prog = dir.path().join("fake-docker");
+        std::fs::write(&prog, format!("#!/bin/sh\n{script}\n")).expect("write");
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let d = Docker::new(&DockerConfig {
+            command: vec![prog.display().to_string(), "compose".into()],
+            timeout,
+            stop_grace: Duration::from_secs(0),
+        });
+        (dir, d)
+    }
+
+    #[tokio::test]
+    async fn runs_in_the_slot_directory_with_the_configured_program() {
+        let (dir, d) = docker_with(
+            "pwd > called; echo \"$@\" >> called",
+            Duration::from_secs(10),
+        );
+        d.up(dir.path()).await.expect("up");
+        let called = std::fs::read_to_string(dir.path().join("called")).expect("read");
+        let cwd = std::fs::canonicalize(dir.path()).expect("canon");
+        assert_eq!(called, format!("{}\ncompose up -d\n", cwd.display()));
+    }
+
+    #[tokio::test]
+    async fn failure_carries_the_command_and_its_stderr() {
+        let (dir, d) = docker_with("echo 'no such image' >&2; exit 3", Duration::from_secs(10));
+        let e = format!("{:#}", d.down(dir.path()).await.expect_err("fails"));
+        assert!(
+            e.contains("compose down") && e.contains("no such image") && e.contains('3'),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hung_command_is_killed_with_its_children() {
+        let (dir, d) = docker_with(
+            "sleep 300 & echo $! > child; wait",
+            Duration::from_millis(500),
+        );
+        let started = Instant::now();
+        let e = format!("{:#}", d.up(dir.path()).await.expect_err("times out"));
+        assert!(e.contains("did not finish") && e.contains("killed"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let child: i32 = std::fs::read_to_string(dir.path().join("child"))
+            .expect("child pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        // The grandchild was in the killed process group.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let alive = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|stat| {
+                    !stat
+                        .rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(false)
+        };
+        while alive(child) {
+            assert!(Instant::now() < deadline, "child {child} survived");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn tail_respects_char_boundaries() {
+        assert_eq!(tail("abc", 10), "abc");
+        assert_eq!(tail("ééé", 3), "é");
+    }
+}

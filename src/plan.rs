@@ -1,0 +1,749 @@
+//! The decision of one tick, as a pure function: (Pod's lives, BBB's meetings, the
+//! slots' states, failed attempts) → actions. It knows no HTTP, docker or file
+//! system, so every rule of behaviour.md about *what* to do is tested here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use crate::model::{BbbMeeting, Live, LiveId, LiveStatus};
+use crate::slots::{Phase, SlotState, StopReason};
+
+/// What BBB told us this tick.
+#[derive(Debug, Clone)]
+pub enum MeetingsView {
+    /// Not asked (this server runs no live).
+    NotAsked,
+    /// getMeetings failed in some way: nothing may be stopped on its account.
+    Failed,
+    /// A successful answer, by external meeting id.
+    Listed(HashMap<String, BbbMeeting>),
+}
+
+impl MeetingsView {
+    pub fn listed(meetings: Vec<BbbMeeting>) -> MeetingsView {
+        MeetingsView::Listed(
+            meetings
+                .into_iter()
+                .map(|m| (m.meeting_id.clone(), m))
+                .collect(),
+        )
+    }
+}
+
+/// Inputs of [`plan`].
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// `server.number`.
+    pub number: u32,
+    /// `server.slots`: new lives only go to slots 1..=slots.
+    pub slots: u32,
+    pub end_confirmations: u32,
+    /// Failed start attempts after which a live is closed in Pod.
+    pub max_attempts: u32,
+    pub lives: &'a [Live],
+    pub meetings: &'a MeetingsView,
+    /// Occupied slots (state file present), configured or left over.
+    pub states: &'a BTreeMap<u32, SlotState>,
+    /// Slots whose state file is unreadable: busy, never touched.
+    pub broken: &'a BTreeSet<u32>,
+    pub start_failures: &'a BTreeMap<LiveId, u32>,
+}
+
+/// One thing the tick will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start a waiting live in a free slot.
+    Start { slot: u32, live: LiveId },
+    /// Go on with a start that a crash interrupted (the live still waits in Pod).
+    ResumeStart { slot: u32, live: LiveId },
+    /// Pod already shows the live running in this slot: the start completed.
+    FinishStart { slot: u32, live: LiveId },
+    /// The live stopped waiting while its start was interrupted: undo the start.
+    AbandonStart { slot: u32, live: LiveId },
+    /// Put a live whose start failed back to status 0 in Pod.
+    Revert { slot: u32, live: LiveId },
+    /// Pod shows a live running in this slot but we have no state for it (a live
+    /// started by bbb-pod-live.php, or a lost state file): take it over.
+    Adopt { slot: u32, live: LiveId },
+    /// The meeting was seen ended; not yet enough times in a row to stop.
+    SeenEnded {
+        slot: u32,
+        live: LiveId,
+        seen: u32,
+        needed: u32,
+    },
+    /// The meeting runs again after having been seen ended: the count restarts.
+    SeenRunning { slot: u32, live: LiveId },
+    Stop {
+        slot: u32,
+        live: LiveId,
+        reason: StopReason,
+    },
+    /// Go on with a stop that could not finish.
+    ResumeStop { slot: u32, live: LiveId },
+    /// Too many failed starts: close the live in Pod and tell the admins.
+    GiveUp { live: LiveId, attempts: u32 },
+}
+
+impl Action {
+    /// The slot the action works in, if any: actions on different slots are independent.
+    pub fn slot(&self) -> Option<u32> {
+        match *self {
+            Action::Start { slot, .. }
+            | Action::ResumeStart { slot, .. }
+            | Action::FinishStart { slot, .. }
+            | Action::AbandonStart { slot, .. }
+            | Action::Revert { slot, .. }
+            | Action::Adopt { slot, .. }
+            | Action::SeenEnded { slot, .. }
+            | Action::SeenRunning { slot, .. }
+            | Action::Stop { slot, .. }
+            | Action::ResumeStop { slot, .. } => Some(slot),
+            Action::GiveUp { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    /// One line of the `--dry-run` plan.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Start { slot, live } => write!(f, "start live {live} in slot {slot}"),
+            Action::ResumeStart { slot, live } => {
+                write!(
+                    f,
+                    "resume the interrupted start of live {live} in slot {slot}"
+                )
+            }
+            Action::FinishStart { slot, live } => {
+                write!(
+                    f,
+                    "record live {live} as running in slot {slot} (Pod already says so)"
+                )
+            }
+            Action::AbandonStart { slot, live } => {
+                write!(
+                    f,
+                    "undo the interrupted start of live {live} in slot {slot} (it no longer waits in Pod)"
+                )
+            }
+            Action::Revert { slot, live } => {
+                write!(
+                    f,
+                    "set live {live} back to waiting in Pod and free slot {slot}"
+                )
+            }
+            Action::Adopt { slot, live } => {
+                write!(
+                    f,
+                    "take over live {live}, running in slot {slot} without a state file"
+                )
+            }
+            Action::SeenEnded {
+                slot,
+                live,
+                seen,
+                needed,
+            } => {
+                write!(
+                    f,
+                    "note live {live} (slot {slot}): meeting seen ended ({seen}/{needed})"
+                )
+            }
+            Action::SeenRunning { slot, live } => {
+                write!(f, "note live {live} (slot {slot}): meeting running again")
+            }
+            Action::Stop { slot, live, reason } => {
+                write!(f, "stop live {live} in slot {slot}: {}", reason.describe())
+            }
+            Action::ResumeStop { slot, live } => {
+                write!(f, "finish stopping live {live} in slot {slot}")
+            }
+            Action::GiveUp { live, attempts } => {
+                write!(
+                    f,
+                    "close live {live} in Pod: its start failed {attempts} times"
+                )
+            }
+        }
+    }
+}
+
+/// The tick's decisions, plus remarks for the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Odd situations that need no action but deserve a warning.
+    pub warnings: Vec<String>,
+}
+
+/// Decides one tick.
+pub fn plan(input: PlanInput<'_>) -> Plan {
+    let mut out = Plan::default();
+    let lives: HashMap<LiveId, &Live> = input.lives.iter().map(|l| (l.id, l)).collect();
+    let in_our_slot = |l: &Live, slot: u32| {
+        l.status == LiveStatus::Running && l.slot_on(input.number) == Some(slot)
+    };
+
+    // Lives Pod shows running on this server, by slot (lowest id first on conflicts).
+    let mut pod_running: BTreeMap<u32, Vec<&Live>> = BTreeMap::new();
+    let mut sorted: Vec<&Live> = input.lives.iter().collect();
+    sorted.sort_by_key(|l| l.id);
+    for l in &sorted {
+        if l.status == LiveStatus::Running
+            && let Some(slot) = l.slot_on(input.number)
+        {
+            pod_running.entry(slot).or_default().push(l);
+        }
+    }
+
+    let mut busy: BTreeSet<u32> = input.broken.clone();
+    let mut handled_lives: BTreeSet<LiveId> = BTreeSet::new();
+
+    // 1. Slots with a state: finish, stop or watch their live.
+    for (&slot, state) in input.states {
+        busy.insert(slot);
+        handled_lives.insert(state.live);
+        let live = lives.get(&state.live).copied();
+        let id = state.live;
+        match state.phase {
+            Phase::Stopping => out.actions.push(Action::ResumeStop { slot, live: id }),
+            Phase::Reverting => out.actions.push(Action::Revert { slot, live: id }),
+            Phase::Starting => match live {
+                Some(l) if l.status == LiveStatus::Waiting => {
+                    out.actions.push(Action::ResumeStart { slot, live: id })
+                }
+                Some(l) if in_our_slot(l, slot) => {
+                    out.actions.push(Action::FinishStart { slot, live: id })
+                }
+                _ => out.actions.push(Action::AbandonStart { slot, live: id }),
+            },
+            Phase::Running => {
+                let reason = match live {
+                    None => Some(StopReason::RemovedFromPod),
+                    Some(l) if in_our_slot(l, slot) => None,
+                    Some(l) if l.status == LiveStatus::Stopped => Some(StopReason::ClosedInPod),
+                    Some(_) => Some(StopReason::NoLongerOurs),
+                };
+                if let Some(reason) = reason {
+                    out.actions.push(Action::Stop {
+                        slot,
+                        live: id,
+                        reason,
+                    });
+                    continue;
+                }
+                watch_meeting(&input, slot, state, &mut out);
+            }
+        }
+        // Another live claiming this slot in Pod is a conflict we do not resolve.
+        for other in pod_running.get(&slot).into_iter().flatten() {
+            if other.id != state.live {
+                out.warnings.push(format!(
+                    "live {} claims slot {slot} in Pod, which runs live {}: left alone",
+                    other.id, state.live
+                ));
+            }
+        }
+    }
+
+    // 2. Slots Pod says are busy but for which we have no state: adopt.
+    for (&slot, claimants) in &pod_running {
+        if busy.contains(&slot) {
+            continue;
+        }
+        let Some(first) = claimants.first() else {
+            continue;
+        };
+        if slot == 0 {
+            out.warnings.push(format!(
+                "live {} runs on slot 0 of this server in Pod: left alone",
+                first.id
+            ));
+            continue;
+        }
+        busy.insert(slot);
+        handled_lives.insert(first.id);
+        out.actions.push(Action::Adopt {
+            slot,
+            live: first.id,
+        });
+        for other in &claimants[1..] {
+            out.warnings.push(format!(
+                "live {} also claims slot {slot} in Pod, taken over for live {}: left alone",
+                other.id, first.id
+            ));
+        }
+    }
+
+    // 3. Waiting lives: give up on those that failed too often, start the others.
+    let mut free = (1..=input.slots).filter(|s| !busy.contains(s));
+    for l in sorted.iter().filter(|l| l.status == LiveStatus::Waiting) {
+        if handled_lives.contains(&l.id) {
+            continue;
+        }
+        let attempts = input.start_failures.get(&l.id).copied().unwrap_or(0);
+        if attempts >= input.max_attempts {
+            out.actions.push(Action::GiveUp {
+                live: l.id,
+                attempts,
+            });
+            continue;
+        }
+        match free.next() {
+            Some(slot) => out.actions.push(Action::Start { slot, live: l.id }),
+            None => {
+                out.warnings.push(format!(
+                    "live {} waits: every slot of this server is busy",
+                    l.id
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Stop rule for a running live: only on a successful getMeetings, only after
+/// `end_confirmations` consecutive ticks saw the meeting absent or ended.
+fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut Plan) {
+    let MeetingsView::Listed(meetings) = input.meetings else {
+        return;
+    };
+    let Some(meeting_id) = state.meeting_id.as_deref() else {
+        out.warnings.push(format!(
+            "live {} (slot {slot}): its BBB meeting id is unknown, so its end cannot be seen; stop it by hand",
+            state.live
+        ));
+        return;
+    };
+    let ended = meetings.get(meeting_id).is_none_or(BbbMeeting::has_ended);
+    if ended {
+        let seen = state.ended_seen + 1;
+        let needed = input.end_confirmations.max(1);
+        if seen >= needed {
+            out.actions.push(Action::Stop {
+                slot,
+                live: state.live,
+                reason: StopReason::MeetingEnded,
+            });
+        } else {
+            out.actions.push(Action::SeenEnded {
+                slot,
+                live: state.live,
+                seen,
+                needed,
+            });
+        }
+    } else if state.ended_seen > 0 {
+        out.actions.push(Action::SeenRunning {
+            slot,
+            live: state.live,
+        });
+    }
+}
+
+/// Whether this tick needs BBB's meeting list: only when a live runs here.
+pub fn needs_meetings(states: &BTreeMap<u32, SlotState>) -> bool {
+    states.values().any(|s| s.phase == Phase::Running)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn live(id: LiveId, status: LiveStatus, server: Option<&str>) -> Live {
+        Live {
+            id,
+            meeting_url: Some(format!("https://pod/rest/bbb_meeting/{id}/")),
+            user_url: Some("https://pod/rest/users/1/".into()),
+            status,
+            server: server.map(str::to_owned),
+            end_date: None,
+            broadcaster_id: None,
+            is_restricted: false,
+            enable_chat: false,
+            show_chat: true,
+            download_meeting: false,
+        }
+    }
+
+    fn waiting(id: LiveId) -> Live {
+        live(id, LiveStatus::Waiting, None)
+    }
+
+    fn running_state(id: LiveId, meeting: &str, ended_seen: u32) -> SlotState {
+        let mut s = SlotState::new(id, Utc::now());
+        s.phase = Phase::Running;
+        s.meeting_id = Some(meeting.into());
+        s.ended_seen = ended_seen;
+        s
+    }
+
+    fn meeting(id: &str, running: bool, end_time: u64) -> BbbMeeting {
+        BbbMeeting {
+            meeting_id: id.into(),
+            internal_meeting_id: format!("{id}-internal"),
+            running,
+            end_time,
+        }
+    }
+
+    struct World {
+        number: u32,
+        slots: u32,
+        end_confirmations: u32,
+        lives: Vec<Live>,
+        meetings: MeetingsView,
+        states: BTreeMap<u32, SlotState>,
+        broken: BTreeSet<u32>,
+        failures: BTreeMap<LiveId, u32>,
+    }
+
+    impl World {
+        fn new() -> World {
+            World {
+                number: 1,
+                slots: 2,
+                end_confirmations: 2,
+                lives: vec![],
+                meetings: MeetingsView::NotAsked,
+                states: BTreeMap::new(),
+                broken: BTreeSet::new(),
+                failures: BTreeMap::new(),
+            }
+        }
+        fn plan(&self) -> Plan {
+            plan(PlanInput {
+                number: self.number,
+                slots: self.slots,
+                end_confirmations: self.end_confirmations,
+                max_attempts: 3,
+                lives: &self.lives,
+                meetings: &self.meetings,
+                states: &self.states,
+                broken: &self.broken,
+                start_failures: &self.failures,
+            })
+        }
+    }
+
+    #[test]
+    fn waiting_lives_fill_free_slots_oldest_first() {
+        let mut w = World::new();
+        w.lives = vec![waiting(9), waiting(3), waiting(5)];
+        let p = w.plan();
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::Start { slot: 1, live: 3 },
+                Action::Start { slot: 2, live: 5 }
+            ]
+        );
+        assert_eq!(
+            p.warnings,
+            vec!["live 9 waits: every slot of this server is busy".to_string()]
+        );
+    }
+
+    #[test]
+    fn stopped_and_foreign_lives_are_never_started() {
+        // Pod 3.1+ ignores ?status=: the list holds every live ever made.
+        let mut w = World::new();
+        w.lives = (1..=40)
+            .map(|i| live(i, LiveStatus::Stopped, Some("1/1")))
+            .collect();
+        w.lives.push(live(41, LiveStatus::Running, Some("2/1")));
+        w.lives.push(live(42, LiveStatus::Other(7), None));
+        w.lives.push(waiting(43));
+        assert_eq!(w.plan().actions, vec![Action::Start { slot: 1, live: 43 }]);
+    }
+
+    #[test]
+    fn server_eleven_does_not_occupy_server_one() {
+        let mut w = World::new();
+        w.slots = 1;
+        w.lives = vec![live(1, LiveStatus::Running, Some("11/1")), waiting(2)];
+        assert_eq!(w.plan().actions, vec![Action::Start { slot: 1, live: 2 }]);
+        w.number = 11;
+        w.end_confirmations = 1;
+        let p = w.plan();
+        assert_eq!(p.actions, vec![Action::Adopt { slot: 1, live: 1 }], "{p:?}");
+    }
+
+    #[test]
+    fn a_running_slot_is_never_given_to_a_new_live() {
+        let mut w = World::new();
+        w.slots = 1;
+        w.lives = vec![live(1, LiveStatus::Running, Some("1/1")), waiting(2)];
+        w.states.insert(1, running_state(1, "m1", 0));
+        w.meetings = MeetingsView::listed(vec![meeting("m1", true, 0)]);
+        let p = w.plan();
+        assert!(p.actions.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn stop_only_after_consecutive_confirmations() {
+        let mut w = World::new();
+        w.lives = vec![live(1, LiveStatus::Running, Some("1/1"))];
+        w.states.insert(1, running_state(1, "m1", 0));
+        w.meetings = MeetingsView::listed(vec![]);
+        assert_eq!(
+            w.plan().actions,
+            vec![Action::SeenEnded {
+                slot: 1,
+                live: 1,
+                seen: 1,
+                needed: 2
+            }]
+        );
+        w.states.insert(1, running_state(1, "m1", 1));
+        assert_eq!(
+            w.plan().actions,
+            vec![Action::Stop {
+                slot: 1,
+                live: 1,
+                reason: StopReason::MeetingEnded
+            }]
+        );
+        // Seen running again: the count restarts.
+        w.meetings = MeetingsView::listed(vec![meeting("m1", true, 0)]);
+        assert_eq!(
+            w.plan().actions,
+            vec![Action::SeenRunning { slot: 1, live: 1 }]
+        );
+    }
+
+    #[test]
+    fn ended_but_listed_counts_as_ended_and_created_does_not() {
+        let mut w = World::new();
+        w.end_confirmations = 1;
+        w.lives = vec![
+            live(1, LiveStatus::Running, Some("1/1")),
+            live(2, LiveStatus::Running, Some("1/2")),
+        ];
+        w.states.insert(1, running_state(1, "ended", 0));
+        w.states.insert(2, running_state(2, "created", 0));
+        w.meetings = MeetingsView::listed(vec![
+            meeting("ended", false, 1590147528510),
+            meeting("created", false, 0),
+        ]);
+        assert_eq!(
+            w.plan().actions,
+            vec![Action::Stop {
+                slot: 1,
+                live: 1,
+                reason: StopReason::MeetingEnded
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_or_missing_meeting_list_stops_nothing() {
+        for view in [MeetingsView::Failed, MeetingsView::NotAsked] {
+            let mut w = World::new();
+            w.end_confirmations = 1;
+            w.lives = vec![live(1, LiveStatus::Running, Some("1/1"))];
+            w.states.insert(1, running_state(1, "m1", 5));
+            w.meetings = view;
+            assert!(w.plan().actions.is_empty());
+        }
+    }
+
+    #[test]
+    fn each_live_is_compared_with_its_own_meeting() {
+        // PHP defect 14: every live was compared with the first live's meeting.
+        let mut w = World::new();
+        w.end_confirmations = 1;
+        w.lives = vec![
+            live(1, LiveStatus::Running, Some("1/1")),
+            live(2, LiveStatus::Running, Some("1/2")),
+        ];
+        w.states.insert(1, running_state(1, "first", 0));
+        w.states.insert(2, running_state(2, "second", 0));
+        w.meetings = MeetingsView::listed(vec![meeting("second", true, 0)]);
+        assert_eq!(
+            w.plan().actions,
+            vec![Action::Stop {
+                slot: 1,
+                live: 1,
+                reason: StopReason::MeetingEnded
+            }]
+        );
+    }
+
+    #[test]
+    fn lives_closed_or_moved_in_pod_are_stopped_with_the_right_reason() {
+        let mut w = World::new();
+        w.slots = 3;
+        w.lives = vec![
+            live(1, LiveStatus::Stopped, Some("1/1")),
+            live(3, LiveStatus::Waiting, None),
+        ];
+        w.states.insert(1, running_state(1, "m1", 0));
+        w.states.insert(2, running_state(2, "m2", 0));
+        w.states.insert(3, running_state(3, "m3", 0));
+        w.meetings = MeetingsView::listed(vec![
+            meeting("m1", true, 0),
+            meeting("m2", true, 0),
+            meeting("m3", true, 0),
+        ]);
+        assert_eq!(
+            w.plan().actions,
+            vec![
+                Action::Stop {
+                    slot: 1,
+                    live: 1,
+                    reason: StopReason::ClosedInPod
+                },
+                Action::Stop {
+                    slot: 2,
+                    live: 2,
+                    reason: StopReason::RemovedFromPod
+                },
+                Action::Stop {
+                    slot: 3,
+                    live: 3,
+                    reason: StopReason::NoLongerOurs
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn interrupted_starts_are_resumed_finished_or_undone() {
+        let mut w = World::new();
+        w.slots = 3;
+        w.lives = vec![
+            waiting(1),
+            live(2, LiveStatus::Running, Some("1/2")),
+            live(3, LiveStatus::Stopped, None),
+        ];
+        for (slot, id) in [(1, 1), (2, 2), (3, 3)] {
+            w.states.insert(slot, SlotState::new(id, Utc::now()));
+        }
+        assert_eq!(
+            w.plan().actions,
+            vec![
+                Action::ResumeStart { slot: 1, live: 1 },
+                Action::FinishStart { slot: 2, live: 2 },
+                Action::AbandonStart { slot: 3, live: 3 },
+            ]
+        );
+    }
+
+    #[test]
+    fn stopping_and_reverting_slots_are_resumed_and_stay_busy() {
+        let mut w = World::new();
+        w.slots = 2;
+        let mut s1 = running_state(1, "m", 0);
+        s1.phase = Phase::Stopping;
+        let mut s2 = SlotState::new(2, Utc::now());
+        s2.phase = Phase::Reverting;
+        w.states.insert(1, s1);
+        w.states.insert(2, s2);
+        w.lives = vec![waiting(5), live(2, LiveStatus::Running, Some("1/2"))];
+        assert_eq!(
+            w.plan().actions,
+            vec![
+                Action::ResumeStop { slot: 1, live: 1 },
+                Action::Revert { slot: 2, live: 2 }
+            ]
+        );
+    }
+
+    #[test]
+    fn lives_failing_too_often_are_given_up_and_free_no_slot() {
+        let mut w = World::new();
+        w.slots = 1;
+        w.lives = vec![waiting(1), waiting(2)];
+        w.failures.insert(1, 3);
+        w.failures.insert(2, 2);
+        assert_eq!(
+            w.plan().actions,
+            vec![
+                Action::GiveUp {
+                    live: 1,
+                    attempts: 3
+                },
+                Action::Start { slot: 1, live: 2 }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_state_file_keeps_its_slot_busy() {
+        let mut w = World::new();
+        w.slots = 1;
+        w.broken.insert(1);
+        w.lives = vec![waiting(1)];
+        assert!(
+            w.plan()
+                .actions
+                .iter()
+                .all(|a| !matches!(a, Action::Start { .. }))
+        );
+    }
+
+    #[test]
+    fn pod_running_without_state_is_adopted_once() {
+        let mut w = World::new();
+        w.lives = vec![
+            live(4, LiveStatus::Running, Some("1/2")),
+            live(6, LiveStatus::Running, Some("1/2")),
+            waiting(7),
+        ];
+        let p = w.plan();
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::Adopt { slot: 2, live: 4 },
+                Action::Start { slot: 1, live: 7 }
+            ]
+        );
+        assert_eq!(p.warnings.len(), 1, "{p:?}");
+    }
+
+    #[test]
+    fn meetings_are_needed_only_when_a_live_runs() {
+        let mut states = BTreeMap::new();
+        assert!(!needs_meetings(&states));
+        states.insert(1, SlotState::new(1, Utc::now()));
+        assert!(!needs_meetings(&states));
+        states.insert(2, running_state(2, "m", 0));
+        assert!(needs_meetings(&states));
+    }
+
+    #[test]
+    fn every_action_prints_one_line() {
+        let all = [
+            Action::Start { slot: 1, live: 2 },
+            Action::ResumeStart { slot: 1, live: 2 },
+            Action::FinishStart { slot: 1, live: 2 },
+            Action::AbandonStart { slot: 1, live: 2 },
+            Action::Revert { slot: 1, live: 2 },
+            Action::Adopt { slot: 1, live: 2 },
+            Action::SeenEnded {
+                slot: 1,
+                live: 2,
+                seen: 1,
+                needed: 2,
+            },
+            Action::SeenRunning { slot: 1, live: 2 },
+            Action::Stop {
+                slot: 1,
+                live: 2,
+                reason: StopReason::ByHand,
+            },
+            Action::ResumeStop { slot: 1, live: 2 },
+            Action::GiveUp {
+                live: 2,
+                attempts: 3,
+            },
+        ];
+        for a in all {
+            let line = a.to_string();
+            assert!(!line.contains('\n') && line.contains("live 2"), "{line}");
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Slot directories and the state files that make a tick crash-safe.
+//!
+//! Each slot `<base_dir>/bbb-live-streaming<N>/` holds, while a live occupies it, a
+//! `live-state.json` saying which live it is and how far its start or stop got. Every
+//! step of a start or a stop is idempotent and its progress is written here (atomic
+//! write, mode 0600) before the next step, so a tick killed at any point is resumed by
+//! the next one. A slot is free exactly when it has no state file. The server-wide
+//! `state.json` in `base_dir` holds what outlives a live: failed start attempts per
+//! live, the mail throttling memory and the last tick's summary.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+use crate::model::{Broadcaster, LiveId};
+
+/// Name of a slot's state file.
+pub const STATE_FILE: &str = "live-state.json";
+/// Uid the streamer runs as (aauzid/bigbluebutton-livestreaming `USER 1001`).
+pub const STREAMER_UID: u32 = 1001;
+
+/// Where a live is in its life in this slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// A start is under way; resumed or undone by the next tick if it was interrupted.
+    Starting,
+    /// Container up and Pod says status 1.
+    Running,
+    /// A stop is under way; resumed by the next tick until complete.
+    Stopping,
+    /// A failed start whose "status 1" PATCH may have reached Pod: put the live back
+    /// to status 0 before the slot is free again.
+    Reverting,
+}
+
+/// Why a live is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// BBB reported the meeting ended `end_confirmations` ticks in a row.
+    MeetingEnded,
+    /// Someone set the live to status 2 in Pod: keep the end date they wrote.
+    ClosedInPod,
+    /// The livestream no longer exists in Pod.
+    RemovedFromPod,
+    /// Pod shows the live waiting again or on another server/slot: stop our
+    /// container, leave the livestream as it is.
+    NoLongerOurs,
+    /// An admin ran `bbb-pod-live stop`.
+    ByHand,
+}
+
+impl StopReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::MeetingEnded => "the meeting ended",
+            StopReason::ClosedInPod => "the live was closed in Pod",
+            StopReason::RemovedFromPod => "the live was deleted from Pod",
+            StopReason::NoLongerOurs => "Pod no longer shows the live on this slot",
+            StopReason::ByHand => "stopped by hand",
+        }
+    }
+}
+
+/// Progress of a stop; each flag is set once its step is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopProgress {
+    pub reason: StopReason,
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub container_down: bool,
+    #[serde(default)]
+    pub recordings_parked: bool,
+    #[serde(default)]
+    pub pod_closed: bool,
+    #[serde(default)]
+    pub broadcaster_deleted: bool,
+}
+
+/// Everything needed to finish or stop the live in a slot, even after a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotState {
+    pub live: LiveId,
+    pub phase: Phase,
+    pub since: DateTime<Utc>,
+    pub meeting_url: Option<String>,
+    pub user_url: Option<String>,
+    /// BBB's external meeting id, once read from Pod.
+    pub meeting_id: Option<String>,
+    pub meeting_name: Option<String>,
+    pub stream_key: Option<String>,
+    /// The broadcaster name chosen before the POST, so a retry uses the same one.
+    pub broadcaster_name: Option<String>,
+    /// The broadcaster Pod created (or we reused), with Pod's id and slug.
+    pub broadcaster: Option<Broadcaster>,
+    /// Pod's `broadcaster_id` of an adopted live whose slug we never learned.
+    #[serde(default)]
+    pub broadcaster_id: Option<u64>,
+    /// The teacher asked for the recording and recording is enabled.
+    pub download: bool,
+    /// Consecutive ticks the meeting was seen ended.
+    #[serde(default)]
+    pub ended_seen: u32,
+    /// Found running in Pod without a state file (e.g. started by bbb-pod-live.php).
+    #[serde(default)]
+    pub adopted: bool,
+    #[serde(default)]
+    pub stop: Option<StopProgress>,
+}
+
+impl SlotState {
+    pub fn new(live: LiveId, now: DateTime<Utc>) -> SlotState {
+        SlotState {
+            live,
+            phase: Phase::Starting,
+            since: now,
+            meeting_url: None,
+            user_url: None,
+            meeting_id: None,
+            meeting_name: None,
+            stream_key: None,
+            broadcaster_name: None,
+            broadcaster: None,
+            broadcaster_id: None,
+            download: false,
+            ended_seen: 0,
+            adopted: false,
+            stop: None,
+        }
+    }
+}
+
+/// Summary of the last `run`, for `status` and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickRecord {
+    pub at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub ok: bool,
+    pub problems: usize,
+}
+
+/// Running totals since the state file was created (Prometheus counters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub lives_started: u64,
+    pub lives_stopped: u64,
+    pub recordings_delivered: u64,
+    pub errors: u64,
+}
+
+/// `<base_dir>/state.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerState {
+    /// Failed start attempts per waiting live (counted per tick, not on a clock).
+    #[serde(default)]
+    pub start_failures: BTreeMap<LiveId, u32>,
+    #[serde(default)]
+    pub mail: crate::mail::MailMemory,
+    #[serde(default)]
+    pub last_tick: Option<TickRecord>,
+    #[serde(default)]
+    pub counters: Counters,
+}
+
+/// Slots whose state file could not be read, with the reason.
+pub type BrokenSlots = Vec<(u32, anyhow::Error)>;
+
+/// The slot directories of this server and their state files.
+#[derive(Debug, Clone)]
+pub struct SlotStore {
+    base_dir: PathBuf,
+    slots: u32,
+}
+
+impl SlotStore {
+    pub fn new(base_dir: &Path, slots: u32) -> SlotStore {
+        SlotStore {
+            base_dir: base_dir.to_owned(),
+            slots,
+        }
+    }
+
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    pub fn dir(&self, slot: u32) -> PathBuf {
+        self.base_dir.join(format!("bbb-live-streaming{slot}"))
+    }
+
+    pub fn videodata(&self, slot: u32) -> PathBuf {
+        self.dir(slot).join("videodata")
+    }
+
+    pub fn compose_file(&self, slot: u32) -> PathBuf {
+        self.dir(slot).join("docker-compose.yml")
+    }
+
+    fn state_path(&self, slot: u32) -> PathBuf {
+        self.dir(slot).join(STATE_FILE)
+    }
+
+    fn server_state_path(&self) -> PathBuf {
+        self.base_dir.join("state.json")
+    }
+
+    /// Slots that exist on disk, configured or not (a slot left over after
+    /// `server.slots` was lowered still holds a live that must be stopped).
+    pub fn known_slots(&self) -> Result<Vec<u32>> {
+        let mut slots: Vec<u32> = (1..=self.slots).collect();
+        let entries = match fs::read_dir(&self.base_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(slots),
+            Err(e) => {
+                return Err(e).with_context(|| format!("listing {}", self.base_dir.display()));
+            }
+        };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing {}", self.base_dir.display()))?;
+            let name = entry.file_name();
+            let Some(n) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("bbb-live-streaming"))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if n > self.slots && n > 0 && entry.path().join(STATE_FILE).exists() {
+                slots.push(n);
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        Ok(slots)
+    }
+
+    /// The state of a slot; `None` when the slot is free.
+    pub fn load(&self, slot: u32) -> Result<Option<SlotState>> {
+        let path = self.state_path(slot);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let state = serde_json::from_slice(&text).with_context(|| {
+            format!(
+                "{} is corrupt; the slot is kept busy until an admin repairs or removes it",
+                path.display()
+            )
+        })?;
+        Ok(Some(state))
+    }
+
+    /// Every occupied slot. A corrupt state file is an error for that slot only.
+    pub fn load_all(&self) -> Result<(BTreeMap<u32, SlotState>, BrokenSlots)> {
+        let mut states = BTreeMap::new();
+        let mut broken = Vec::new();
+        for slot in self.known_slots()? {
+            match self.load(slot) {
+                Ok(Some(s)) => {
+                    states.insert(slot, s);
+                }
+                Ok(None) => {}
+                Err(e) => broken.push((slot, e)),
+            }
+        }
+        Ok((states, broken))
+    }
+
+    pub fn save(&self, slot: u32, state: &SlotState) -> Result<()> {
+        let text = serde_json::to_vec_pretty(state).context("encoding slot state")?;
+        write_atomic(&self.state_path(slot), &text, 0o600)
+    }
+
+    /// Frees the slot.
+    pub fn clear(&self, slot: u32) -> Result<()> {
+        let path = self.state_path(slot);
+        match fs::remove_file(&path) {
+            Ok(()) => crate::fsutil::sync_dir(&self.dir(slot)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+
+    pub fn load_server_state(&self) -> Result<ServerState> {
+        let path = self.server_state_path();
+        match fs::read(&path) {
+            Ok(text) => serde_json::from_slice(&text).with_context(|| {
+                format!("{} is corrupt (remove it to start afresh)", path.display())
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ServerState::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    pub fn save_server_state(&self, state: &ServerState) -> Result<()> {
+        let text = serde_json::to_vec_pretty(state).context("encoding server state")?;
+        write_atomic(&self.server_state_path(), &text, 0o600)
+    }
+
+    /// Creates `base_dir` and the configured slot directories with their `videodata`
+    /// (idempotent). Slot directories are 0700; `videodata` belongs to the streamer's
+    /// uid 1001 when we run as root, else it is made writable for it (0777).
+    /// Returns what it created or changed, one line each.
+    pub fn init(&self, dry_run: bool) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        if !self.base_dir.is_dir() {
+            done.push(format!("create directory {}", self.base_dir.display()));
+            if !dry_run {
+                fs::create_dir_all(&self.base_dir)
+                    .with_context(|| format!("creating {}", self.base_dir.display()))?;
+                fs::set_permissions(&self.base_dir, fs::Permissions::from_mode(0o711))
+                    .with_context(|| format!("setting the mode of {}", self.base_dir.display()))?;
+            }
+        }
+        for slot in 1..=self.slots {
+            let dir = self.dir(slot);
+            if !dir.is_dir() {
+                done.push(format!("create slot directory {}", dir.display()));
+                if !dry_run {
+                    fs::create_dir_all(&dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+            }
+            if !dry_run {
+                set_mode_if_needed(&dir, 0o700)?;
+            }
+            let video = self.videodata(slot);
+            if !video.is_dir() {
+                done.push(format!(
+                    "create {} writable by uid {STREAMER_UID}",
+                    video.display()
+                ));
+                if !dry_run {
+                    fs::create_dir_all(&video)
+                        .with_context(|| format!("creating {}", video.display()))?;
+                    make_writable_for_streamer(&video)?;
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn set_mode_if_needed(path: &Path, mode: u32) -> Result<()> {
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.permissions().mode() & 0o7777 != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The streamer writes the mkv as uid 1001 into the bind-mounted `videodata`.
+fn make_writable_for_streamer(dir: &Path) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        let uid = nix::unistd::Uid::from_raw(STREAMER_UID);
+        let gid = nix::unistd::Gid::from_raw(STREAMER_UID);
+        nix::unistd::chown(dir, Some(uid), Some(gid))
+            .with_context(|| format!("giving {} to uid {STREAMER_UID}", dir.display()))?;
+        set_mode_if_needed(dir, 0o750)
+    } else {
+        // Without root we cannot give the directory away; the slot directory (0700)
+        // still keeps other users out of it.
+        set_mode_if_needed(dir, 0o777)
+    }
+}
+
+/// Moves every `*.mkv` of `from` into `to` (created), never overwriting: used for
+/// files no live asked to hand over, which are kept for the admin, never deleted.
+pub fn keep_mkv_files(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
+    let mut moved = Vec::new();
+    let entries = match fs::read_dir(from) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(moved),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", from.display())),
+    };
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("listing {}", from.display()))?
+            .path();
+        if path.extension().and_then(|e| e.to_str()) != Some("mkv") {
+            continue;
+        }
+        fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut target = to.join(&name);
+        let mut n = 1;
+        while target.exists() {
+            target = to.join(format!("{n}-{name}"));
+            n += 1;
+            if n > 10_000 {
+                bail!("too many files named {name} in {}", to.display());
+            }
+        }
+        fs::rename(&path, &target)
+            .with_context(|| format!("moving {} to {}", path.display(), target.display()))?;
+        moved.push(target);
+    }
+    if !moved.is_empty() {
+        crate::fsutil::sync_dir(to)?;
+        crate::fsutil::sync_dir(from)?;
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_is_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SlotStore::new(dir.path(), 2);
+        store.init(false).expect("init");
+        assert_eq!(store.load(1).expect("load"), None);
+        let mut s = SlotState::new(42, Utc::now());
+        s.stream_key = Some("bbb-x-42".into());
+        store.save(1, &s).expect("save");
+        assert_eq!(store.load(1).expect("load"), Some(s.clone()));
+        let mode = fs::metadata(store.state_path(1))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let slot_mode = fs::metadata(store.dir(1))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(slot_mode & 0o777, 0o700);
+        store.clear(1).expect("clear");
+        assert_eq!(store.load(1).expect("load"), None);
+        store.clear(1).expect("clearing twice is fine");
+    }
+
+    #[test]
+    fn init_is_idempotent_and_dry_run_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("base");
+        let store = SlotStore::new(&base, 2);
+        let planned = store.init(true).expect("dry run");
+        assert!(!base.exists(), "dry run created {}", base.display());
+        assert_eq!(planned.len(), 5, "{planned:?}");
+        assert_eq!(store.init(false).expect("init").len(), 5);
+        assert!(store.init(false).expect("again").is_empty());
+    }
+
+    #[test]
+    fn corrupt_state_keeps_the_slot_busy_and_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SlotStore::new(dir.path(), 2);
+        store.init(false).expect("init");
+        fs::write(store.state_path(2), b"{not json").expect("write");
+        let (states, broken) = store.load_all().expect("load_all");
+        assert!(states.is_empty());
+        assert_eq!(broken.len(), 1);
+        assert_eq!(broken[0].0, 2);
+        assert!(format!("{:#}", broken[0].1).contains("live-state.json"));
+    }
+
+    #[test]
+    fn slots_beyond_the_configuration_are_still_seen_when_busy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        SlotStore::new(dir.path(), 3).init(false).expect("init");
+        let store3 = SlotStore::new(dir.path(), 3);
+        store3
+            .save(3, &SlotState::new(7, Utc::now()))
+            .expect("save");
+        let store1 = SlotStore::new(dir.path(), 1);
+        assert_eq!(store1.known_slots().expect("slots"), vec![1, 3]);
+    }
+
+    #[test]
+    fn kept_files_are_never_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let from = dir.path().join("videodata");
+        let to = dir.path().join("kept");
+        fs::create_dir_all(&from).expect("mkdir");
+        fs::create_dir_all(&to).expect("mkdir");
+        fs::write(to.join("meeting-1.mkv"), b"old").expect("write");
+        fs::write(from.join("meeting-1.mkv"), b"new").expect("write");
+        fs::write(from.join("notes.txt"), b"x").expect("write");
+        let moved = keep_mkv_files(&from, &to).expect("keep");
+        assert_eq!(moved.len(), 1);
+        assert_eq!(fs::read(to.join("meeting-1.mkv")).expect("read"), b"old");
+        assert_eq!(fs::read(&moved[0]).expect("read"), b"new");
+        assert!(from.join("notes.txt").exists());
+    }
+}

@@ -1,0 +1,1220 @@
+//! One cron tick: gather (Pod's lives, slot states, BBB's meetings if a live runs
+//! here) → plan (pure, `plan.rs`) → apply (actions of different slots run
+//! concurrently; each step of a start or stop is recorded in the slot's state
+//! before the next) → hand recordings over → report (log, mail, exit code).
+//!
+//! One live failing never stops the tick: per-slot work returns its problems, the
+//! tick collects them, and [`TickReport::ok`] maps them to the exit code.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::Utc;
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+
+use crate::bbb::BbbClient;
+use crate::cluster::Claimer;
+use crate::compose::{self, ComposeParams};
+use crate::config::Config;
+use crate::docker::Docker;
+use crate::fsutil::write_atomic;
+use crate::mail::{self, Mailer};
+use crate::model::{Broadcaster, Live, LiveId, LiveStatus, Problem};
+use crate::names;
+use crate::plan::{self, Action, MeetingsView, PlanInput};
+use crate::pod::{CreateBroadcaster, NewBroadcaster, PodClient, StartFields};
+use crate::recording::PendingStore;
+use crate::slots::{
+    Phase, SlotState, SlotStore, StopProgress, StopReason, TickRecord, keep_mkv_files,
+};
+
+/// Failed start attempts after which a live is closed in Pod (behaviour.md).
+pub const MAX_START_ATTEMPTS: u32 = 3;
+
+/// Everything a tick acts with. Built once per process.
+pub struct Ctx {
+    pub cfg: Arc<Config>,
+    pub pod: PodClient,
+    pub bbb: BbbClient,
+    pub docker: Docker,
+    pub mailer: Mailer,
+    pub slots: SlotStore,
+    pub pending: PendingStore,
+    pub claimer: Option<Claimer>,
+    /// Broadcaster slugs in use by this server's slots or claimed by a start of this
+    /// tick, with the slot that holds them: two starts never pick the same name.
+    claimed_slugs: Mutex<HashMap<String, u32>>,
+}
+
+impl Ctx {
+    pub fn new(cfg: Arc<Config>) -> Result<Ctx> {
+        let pod = PodClient::new(&cfg.pod.url, &cfg.pod.token, cfg.pod.timeout)?;
+        let bbb = BbbClient::new(
+            &cfg.bbb.url,
+            &cfg.bbb.secret,
+            cfg.bbb.checksum,
+            cfg.pod.timeout,
+        )?;
+        let mailer = Mailer::new(&cfg.mail)?;
+        let slots = SlotStore::new(&cfg.server.base_dir, cfg.server.slots);
+        let pending = PendingStore::new(&cfg.server.base_dir);
+        let claimer = match &cfg.cluster {
+            Some(c) if cfg.server.count > 1 => Some(Claimer::new(c, cfg.server.number)?),
+            _ => None,
+        };
+        Ok(Ctx {
+            docker: Docker::new(&cfg.docker),
+            cfg,
+            pod,
+            bbb,
+            mailer,
+            slots,
+            pending,
+            claimer,
+            claimed_slugs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where recordings nobody asked to hand over are kept (never deleted).
+    fn kept_dir(&self, what: &str) -> PathBuf {
+        self.cfg
+            .server
+            .base_dir
+            .join("recordings")
+            .join("kept")
+            .join(what)
+    }
+
+    /// Claims a broadcaster slug for `slot`; false if another slot holds it.
+    fn claim_slug(&self, slug: &str, slot: u32) -> bool {
+        let mut claimed = self.claimed_slugs.lock().unwrap_or_else(|p| p.into_inner());
+        match claimed.get(slug) {
+            Some(&holder) => holder == slot,
+            None => {
+                claimed.insert(slug.to_owned(), slot);
+                true
+            }
+        }
+    }
+}
+
+/// What a tick did, for the exit code, the log and `status`.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    pub problems: Vec<Problem>,
+    pub started: Vec<LiveId>,
+    pub stopped: Vec<LiveId>,
+    pub delivered: usize,
+    /// The plan, one line per action (printed by `--dry-run`).
+    pub plan_lines: Vec<String>,
+}
+
+impl TickReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(
+        &mut self,
+        key: impl Into<String>,
+        live: Option<LiveId>,
+        err: &anyhow::Error,
+        advice: &str,
+    ) {
+        self.problems.push(problem(key, live, err, advice));
+    }
+}
+
+fn problem(
+    key: impl Into<String>,
+    live: Option<LiveId>,
+    err: &anyhow::Error,
+    advice: &str,
+) -> Problem {
+    Problem {
+        key: key.into(),
+        live,
+        what: format!("{err:#}"),
+        advice: advice.to_owned(),
+        gave_up: false,
+    }
+}
+
+const ADVICE_POD: &str = "Check that Pod answers at pod.url and that pod.token belongs to a staff user; the next tick retries.";
+const ADVICE_BBB: &str = "Nothing was stopped. Check BBB/Scalelite at bbb.url and bbb.secret/bbb.checksum; the next tick retries.";
+const ADVICE_START: &str = "The start was undone and is retried at the next tick; after 3 failures the live is closed in Pod.";
+const ADVICE_STOP: &str =
+    "The stop resumes at the next tick from the step it reached; the slot stays busy until then.";
+const ADVICE_RECORDING: &str = "The recording is kept on local disk and handed over at a later tick; check pod.recordings_dir (mounted, writable, space).";
+
+/// One `run`: everything but the lock and the stagger, which the caller handles.
+pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
+    let started = Instant::now();
+    let mut report = TickReport::default();
+    if dry_run {
+        report.plan_lines.extend(ctx.slots.init(true)?);
+    } else {
+        ctx.slots.init(false)?;
+    }
+    let mut server_state = match ctx.slots.load_server_state() {
+        Ok(s) => s,
+        Err(e) => {
+            report.problem(
+                "state:server",
+                None,
+                &e,
+                "The failure counts and mail memory start afresh.",
+            );
+            Default::default()
+        }
+    };
+    let (states, broken_list) = ctx.slots.load_all()?;
+    let mut broken = BTreeSet::new();
+    for (slot, e) in broken_list {
+        broken.insert(slot);
+        report.problem(
+            format!("state:slot{slot}"),
+            None,
+            &e,
+            "Repair or remove the file; the slot stays busy meanwhile.",
+        );
+    }
+    {
+        let mut claimed = ctx.claimed_slugs.lock().unwrap_or_else(|p| p.into_inner());
+        claimed.clear();
+        for (&slot, s) in &states {
+            if let Some(b) = &s.broadcaster {
+                claimed.insert(b.slug.clone(), slot);
+            } else if let Some(n) = &s.broadcaster_name {
+                claimed.insert(names::django_slugify(n), slot);
+            }
+        }
+    }
+
+    let lives = match ctx.pod.livestreams().await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            let e = anyhow!(e)
+                .context("reading the livestreams from Pod (nothing started or stopped this tick)");
+            report.problem("pod:livestreams", None, &e, ADVICE_POD);
+            None
+        }
+    };
+
+    if let Some(lives) = lives {
+        let meetings = if plan::needs_meetings(&states) {
+            match ctx.bbb.meetings().await {
+                Ok(m) => {
+                    debug!(meetings = m.len(), "getMeetings answered");
+                    MeetingsView::listed(m)
+                }
+                Err(e) => {
+                    let e = anyhow!(e)
+                        .context("asking BBB for its meetings (no live stopped this tick)");
+                    report.problem("bbb:getMeetings", None, &e, ADVICE_BBB);
+                    MeetingsView::Failed
+                }
+            }
+        } else {
+            MeetingsView::NotAsked
+        };
+        let decided = plan::plan(PlanInput {
+            number: ctx.cfg.server.number,
+            slots: ctx.cfg.server.slots,
+            end_confirmations: ctx.cfg.bbb.end_confirmations,
+            max_attempts: MAX_START_ATTEMPTS,
+            lives: &lives,
+            meetings: &meetings,
+            states: &states,
+            broken: &broken,
+            start_failures: &server_state.start_failures,
+        });
+        for w in &decided.warnings {
+            warn!("{w}");
+        }
+        report
+            .plan_lines
+            .extend(decided.actions.iter().map(ToString::to_string));
+        if !dry_run {
+            apply(
+                &ctx,
+                decided.actions,
+                &lives,
+                states,
+                &mut server_state,
+                &mut report,
+            )
+            .await;
+        }
+        // Forget failure counts of lives that no longer wait.
+        let waiting: HashSet<LiveId> = lives
+            .iter()
+            .filter(|l| l.status == LiveStatus::Waiting)
+            .map(|l| l.id)
+            .collect();
+        server_state
+            .start_failures
+            .retain(|id, _| waiting.contains(id));
+    }
+
+    hand_over_recordings(&ctx, dry_run, &mut report).await;
+    if dry_run {
+        return Ok(report);
+    }
+
+    report_problems(&ctx, &mut report, &mut server_state).await;
+    server_state.counters.lives_started += report.started.len() as u64;
+    server_state.counters.lives_stopped += report.stopped.len() as u64;
+    server_state.counters.recordings_delivered += report.delivered as u64;
+    server_state.counters.errors += report.problems.len() as u64;
+    server_state.last_tick = Some(TickRecord {
+        at: Utc::now(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        ok: report.ok(),
+        problems: report.problems.len(),
+    });
+    if let Err(e) = ctx.slots.save_server_state(&server_state) {
+        error!("saving the server state: {e:#}");
+        report.problem(
+            "state:server-save",
+            None,
+            &e,
+            "Check that base_dir is writable.",
+        );
+    }
+    Ok(report)
+}
+
+/// Boxes a future as `Send`: checking `Send` here, at a concrete lifetime, avoids
+/// rustc's "implementation of `Send` is not general enough" on spawned async fns
+/// that borrow (rust-lang/rust#102211).
+fn send<'a, T>(
+    f: impl std::future::Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
+    Box::pin(f)
+}
+
+/// Result of the work in one slot.
+#[derive(Default)]
+struct SlotOutcome {
+    problems: Vec<Problem>,
+    started: Option<LiveId>,
+    stopped: Option<LiveId>,
+    /// (live, start succeeded?) for the failure counts.
+    attempt: Option<(LiveId, bool)>,
+}
+
+async fn apply(
+    ctx: &Arc<Ctx>,
+    actions: Vec<Action>,
+    lives: &[Live],
+    mut states: BTreeMap<u32, SlotState>,
+    server_state: &mut crate::slots::ServerState,
+    report: &mut TickReport,
+) {
+    let lives: Arc<HashMap<LiveId, Live>> =
+        Arc::new(lives.iter().map(|l| (l.id, l.clone())).collect());
+    let running_broadcasters: Arc<HashSet<u64>> = Arc::new(
+        lives
+            .values()
+            .filter(|l| l.status == LiveStatus::Running)
+            .filter_map(|l| l.broadcaster_id)
+            .collect(),
+    );
+    let mut tasks = JoinSet::new();
+    for action in actions {
+        if let Action::GiveUp { live, attempts } = action {
+            match give_up(ctx, live, attempts).await {
+                Ok(p) => {
+                    server_state.start_failures.remove(&live);
+                    report.problems.push(p);
+                }
+                Err(e) => report.problem(format!("giveup:{live}"), Some(live), &e, ADVICE_POD),
+            }
+            continue;
+        }
+        let Some(slot) = action.slot() else { continue };
+        let state = states.remove(&slot);
+        let (ctx, lives, running) = (
+            Arc::clone(ctx),
+            Arc::clone(&lives),
+            Arc::clone(&running_broadcasters),
+        );
+        tasks.spawn(apply_slot(ctx, action, state, lives, running));
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = match joined {
+            Ok(o) => o,
+            Err(e) => {
+                let e = anyhow!("a slot task failed: {e}");
+                report.problem(
+                    "internal:task",
+                    None,
+                    &e,
+                    "This is a bug; the slot's state file is intact.",
+                );
+                continue;
+            }
+        };
+        report.problems.extend(outcome.problems);
+        report.started.extend(outcome.started);
+        report.stopped.extend(outcome.stopped);
+        match outcome.attempt {
+            Some((live, true)) => {
+                server_state.start_failures.remove(&live);
+            }
+            Some((live, false)) => *server_state.start_failures.entry(live).or_insert(0) += 1,
+            None => {}
+        }
+    }
+}
+
+async fn apply_slot(
+    ctx: Arc<Ctx>,
+    action: Action,
+    state: Option<SlotState>,
+    lives: Arc<HashMap<LiveId, Live>>,
+    running: Arc<HashSet<u64>>,
+) -> SlotOutcome {
+    let (ctx, lives, running) = (&*ctx, &*lives, &*running);
+    let mut out = SlotOutcome::default();
+    match action {
+        Action::Start { slot, live } | Action::ResumeStart { slot, live } => {
+            let Some(l) = lives.get(&live) else {
+                return out;
+            };
+            if let Some(claimer) = &ctx.claimer
+                && state.is_none()
+            {
+                match send(claimer.claim(live)).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        debug!(live, "claimed by another server");
+                        return out;
+                    }
+                    Err(e) => {
+                        out.problems.push(problem(
+                            "cluster:claim",
+                            Some(live),
+                            &e,
+                            "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
+                        ));
+                        return out;
+                    }
+                }
+            }
+            let state = state.unwrap_or_else(|| SlotState::new(live, Utc::now()));
+            match send(start(ctx, slot, l, state, running)).await {
+                Ok(mail_problem) => {
+                    out.started = Some(live);
+                    out.attempt = Some((live, true));
+                    out.problems.extend(mail_problem);
+                }
+                Err(e) => {
+                    error!(live, slot, "start failed: {e:#}");
+                    out.attempt = Some((live, false));
+                    out.problems.push(problem(
+                        format!("start:{live}"),
+                        Some(live),
+                        &e,
+                        ADVICE_START,
+                    ));
+                }
+            }
+        }
+        Action::FinishStart { slot, live } => {
+            if let Some(mut s) = state {
+                s.phase = Phase::Running;
+                match ctx.slots.save(slot, &s) {
+                    Ok(()) => {
+                        info!(
+                            live,
+                            slot,
+                            "live started (its start had been interrupted after Pod was told)"
+                        );
+                        out.started = Some(live);
+                        out.attempt = Some((live, true));
+                    }
+                    Err(e) => out.problems.push(problem(
+                        format!("start:{live}"),
+                        Some(live),
+                        &e,
+                        ADVICE_START,
+                    )),
+                }
+            }
+        }
+        Action::AbandonStart { slot, live } => {
+            if let Some(s) = state
+                && let Err(e) = send(undo_start(ctx, slot, s, false)).await
+            {
+                out.problems.push(problem(
+                    format!("start:{live}"),
+                    Some(live),
+                    &e,
+                    ADVICE_START,
+                ));
+            }
+        }
+        Action::Revert { slot, live } => {
+            if let Some(s) = state
+                && let Err(e) = send(revert(ctx, slot, s, lives.get(&live))).await
+            {
+                out.problems.push(problem(
+                    format!("revert:{live}"),
+                    Some(live),
+                    &e,
+                    ADVICE_POD,
+                ));
+            }
+        }
+        Action::Adopt { slot, live } => {
+            if let Some(l) = lives.get(&live)
+                && let Err(e) = send(adopt(ctx, slot, l)).await
+            {
+                out.problems
+                    .push(problem(format!("adopt:{live}"), Some(live), &e, ADVICE_POD));
+            }
+        }
+        Action::SeenEnded {
+            slot,
+            live,
+            seen,
+            needed,
+        } => {
+            if let Some(mut s) = state {
+                s.ended_seen = seen;
+                info!(live, slot, seen, needed, "meeting seen ended");
+                if let Err(e) = ctx.slots.save(slot, &s) {
+                    out.problems.push(problem(
+                        format!("state:slot{slot}"),
+                        Some(live),
+                        &e,
+                        ADVICE_STOP,
+                    ));
+                }
+            }
+        }
+        Action::SeenRunning { slot, live } => {
+            if let Some(mut s) = state {
+                s.ended_seen = 0;
+                info!(live, slot, "meeting running again");
+                if let Err(e) = ctx.slots.save(slot, &s) {
+                    out.problems.push(problem(
+                        format!("state:slot{slot}"),
+                        Some(live),
+                        &e,
+                        ADVICE_STOP,
+                    ));
+                }
+            }
+        }
+        Action::Stop { slot, live, reason } => {
+            // A row can be missed by a paginated read when rows shift between pages
+            // (pod.rs): confirm a vanished live directly before stopping it.
+            if reason == StopReason::RemovedFromPod {
+                match send(ctx.pod.livestream(live)).await {
+                    Ok(None) => {}
+                    Ok(Some(l))
+                        if l.status == LiveStatus::Running
+                            && l.slot_on(ctx.cfg.server.number) == Some(slot) =>
+                    {
+                        warn!(
+                            live,
+                            slot,
+                            "live missing from Pod's list but still running there; not stopped"
+                        );
+                        return out;
+                    }
+                    Ok(Some(_)) => {}
+                    Err(e) => {
+                        let e = anyhow!(e).context("confirming that the live was deleted from Pod");
+                        out.problems.push(problem(
+                            format!("stop:{live}"),
+                            Some(live),
+                            &e,
+                            ADVICE_POD,
+                        ));
+                        return out;
+                    }
+                }
+            }
+            if let Some(s) = state {
+                send(stop_into(
+                    ctx,
+                    slot,
+                    s,
+                    Some(reason),
+                    lives.get(&live),
+                    &mut out,
+                ))
+                .await;
+            }
+        }
+        Action::ResumeStop { slot, live } => {
+            if let Some(s) = state {
+                send(stop_into(ctx, slot, s, None, lives.get(&live), &mut out)).await;
+            }
+        }
+        Action::GiveUp { .. } => {}
+    }
+    out
+}
+
+async fn stop_into(
+    ctx: &Ctx,
+    slot: u32,
+    state: SlotState,
+    reason: Option<StopReason>,
+    live: Option<&Live>,
+    out: &mut SlotOutcome,
+) {
+    let id = state.live;
+    match stop(ctx, slot, state, reason, live).await {
+        Ok(problems) => {
+            out.stopped = Some(id);
+            out.problems.extend(problems);
+        }
+        Err(e) => {
+            error!(live = id, slot, "stop failed: {e:#}");
+            out.problems
+                .push(problem(format!("stop:{id}"), Some(id), &e, ADVICE_STOP));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Start
+// ---------------------------------------------------------------------------
+
+/// Starts `live` in `slot`; on failure undoes what this attempt created. Returns a
+/// problem if only the start mail failed.
+async fn start(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    mut state: SlotState,
+    running: &HashSet<u64>,
+) -> Result<Option<Problem>> {
+    let mut told_pod = false;
+    match start_steps(ctx, slot, live, &mut state, running, &mut told_pod).await {
+        Ok(()) => {}
+        Err(e) => {
+            if let Err(undo) = undo_start(ctx, slot, state, told_pod).await {
+                return Err(e.context(format!("and undoing the start failed too: {undo:#}")));
+            }
+            return Err(e);
+        }
+    }
+    info!(
+        live = live.id,
+        slot,
+        meeting = state.meeting_name.as_deref().unwrap_or(""),
+        stream_key = state.stream_key.as_deref().unwrap_or(""),
+        "live started"
+    );
+    if !ctx.mailer.enabled() {
+        return Ok(None);
+    }
+    let key = state.stream_key.clone().unwrap_or_default();
+    let info = mail::LiveStarted {
+        live: live.id,
+        meeting_name: state.meeting_name.clone().unwrap_or_default(),
+        slot,
+        hostname: ctx.cfg.server.hostname.clone(),
+        server_number: ctx.cfg.server.number,
+        stream_url: format!("{}{key}", ctx.cfg.bbb.stream_url),
+        hls_url: format!("{}{key}.m3u8", ctx.cfg.pod.hls_url),
+        broadcaster_name: state
+            .broadcaster
+            .as_ref()
+            .map(|b| b.name.clone())
+            .unwrap_or_default(),
+        recording: state.download,
+        chat: live.enable_chat,
+    };
+    let (subject, body) = mail::live_started(&info);
+    match ctx.mailer.send(&subject, &body).await {
+        Ok(()) => Ok(None),
+        Err(e) => {
+            warn!(live = live.id, "mailing the start failed: {e:#}");
+            Ok(Some(problem(
+                "mail:start",
+                Some(live.id),
+                &e,
+                "Check the [mail] settings with `bbb-pod-live check`.",
+            )))
+        }
+    }
+}
+
+async fn start_steps(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &mut SlotState,
+    running: &HashSet<u64>,
+    told_pod: &mut bool,
+) -> Result<()> {
+    let cfg = &ctx.cfg;
+    state.phase = Phase::Starting;
+    state.meeting_url = live.meeting_url.clone();
+    state.user_url = live.user_url.clone();
+    state.download = live.download_meeting && cfg.recording_enabled();
+    ctx.slots.save(slot, state)?;
+
+    let meeting_url = live
+        .meeting_url
+        .as_deref()
+        .with_context(|| format!("live {} has no meeting in Pod", live.id))?;
+    let meeting = ctx
+        .pod
+        .meeting(meeting_url)
+        .await
+        .with_context(|| format!("reading the meeting of live {}", live.id))?;
+    let meeting_id = meeting.meeting_id.trim();
+    if meeting_id.is_empty() || meeting_id.chars().any(char::is_control) {
+        bail!(
+            "the meeting of live {} ({meeting_url}) has no usable BBB meeting id ({:?}); no container started",
+            live.id,
+            meeting.meeting_id
+        );
+    }
+    state.meeting_id = Some(meeting.meeting_id.clone());
+    state.meeting_name = Some(meeting.meeting_name.clone());
+    let key = state
+        .stream_key
+        .get_or_insert_with(|| names::stream_key(&meeting.meeting_name, live.id))
+        .clone();
+    ctx.slots.save(slot, state)?;
+
+    // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
+    let leftovers = keep_mkv_files(
+        &ctx.slots.videodata(slot),
+        &ctx.kept_dir(&format!("slot{slot}-before-live-{}", live.id)),
+    )?;
+    if !leftovers.is_empty() {
+        warn!(
+            slot,
+            files = leftovers.len(),
+            "recordings of an earlier live were in the slot; kept aside"
+        );
+    }
+
+    if state.broadcaster.is_none() {
+        let b = ensure_broadcaster(ctx, slot, live, state, &key, running).await?;
+        state.broadcaster = Some(b);
+        ctx.slots.save(slot, state)?;
+    }
+    let broadcaster_id = state
+        .broadcaster
+        .as_ref()
+        .map(|b| b.id)
+        .context("broadcaster set above")?;
+
+    let params = ComposeParams {
+        bbb_url: cfg.bbb.url.as_str().trim_end_matches('/').to_owned(),
+        bbb_secret: cfg.bbb.secret.expose().to_owned(),
+        meeting_id: meeting.meeting_id.clone(),
+        attendee_password: cfg.bbb.attendee_password.expose().to_owned(),
+        moderator_password: cfg.bbb.moderator_password.expose().to_owned(),
+        title: meeting.meeting_name.clone(),
+        resolution: cfg.bbb.resolution.clone(),
+        video_bitrate: cfg.bbb.video_bitrate,
+        threads: cfg.bbb.threads,
+        stream_url: format!("{}{key}", cfg.bbb.stream_url),
+        enable_chat: live.enable_chat,
+        show_chat: live.show_chat,
+        download: state.download,
+        timezone: cfg.server.timezone.clone(),
+        redis_channel: Config::redis_channel(slot),
+        redis_bind: cfg.server.redis_bind,
+        redis_port: Config::redis_port(slot),
+        debug: cfg.server.debug,
+    };
+    let yaml =
+        compose::render(&cfg.server.template, &params).context("rendering the compose file")?;
+    write_atomic(&ctx.slots.compose_file(slot), yaml.as_bytes(), 0o600)?;
+    ctx.docker.up(&ctx.slots.dir(slot)).await?;
+
+    *told_pod = true;
+    ctx.pod
+        .mark_live_started(
+            live.id,
+            &StartFields {
+                server: cfg.server_field(slot),
+                broadcaster_id,
+                redis_hostname: cfg.server.hostname.clone(),
+                redis_port: Config::redis_port(slot),
+                redis_channel: Config::redis_channel(slot),
+            },
+        )
+        .await
+        .context("telling Pod the live runs")?;
+    state.phase = Phase::Running;
+    ctx.slots.save(slot, state)?;
+    Ok(())
+}
+
+/// Creates the live's broadcaster, or reuses one left by an earlier attempt.
+async fn ensure_broadcaster(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &mut SlotState,
+    key: &str,
+    running: &HashSet<u64>,
+) -> Result<Broadcaster> {
+    let hls = format!("{}{key}.m3u8", ctx.cfg.pod.hls_url);
+    let meeting_name = state.meeting_name.clone().unwrap_or_default();
+    let mut distinct = false;
+    for _ in 0..3 {
+        let name = match (&state.broadcaster_name, distinct) {
+            (Some(n), false) => n.clone(),
+            _ => names::broadcaster_name(&meeting_name, live.id, distinct),
+        };
+        let slug = names::django_slugify(&name);
+        if !ctx.claim_slug(&slug, slot) {
+            if distinct {
+                bail!("broadcaster name {name:?} is already used by another slot");
+            }
+            distinct = true;
+            continue;
+        }
+        state.broadcaster_name = Some(name.clone());
+        ctx.slots.save(slot, state)?;
+        debug!(live = live.id, name = %name, slug = %slug, "creating broadcaster");
+        let created = ctx
+            .pod
+            .create_broadcaster(&NewBroadcaster {
+                name: name.clone(),
+                stream_url: hls.clone(),
+                building_id: ctx.cfg.pod.building_id,
+                is_restricted: live.is_restricted,
+            })
+            .await;
+        match created {
+            Ok(CreateBroadcaster::Created(b)) => {
+                info!(live = live.id, broadcaster = b.id, slug = %b.slug, "broadcaster created");
+                return Ok(b);
+            }
+            Ok(taken) => {
+                let existing = match taken {
+                    CreateBroadcaster::NameTaken => {
+                        find_broadcaster_by_name(ctx, &name, &slug).await?
+                    }
+                    _ => find_broadcaster_by_url(ctx, &hls).await?,
+                };
+                match existing {
+                    Some(b)
+                        if b.stream_url.as_deref() == Some(hls.as_str())
+                            || !running.contains(&b.id) =>
+                    {
+                        info!(live = live.id, broadcaster = b.id, slug = %b.slug, "reusing a broadcaster left by an earlier attempt");
+                        if b.stream_url.as_deref() != Some(hls.as_str()) {
+                            return Ok(ctx
+                                .pod
+                                .repoint_broadcaster(&b.slug, &hls, live.is_restricted)
+                                .await?);
+                        }
+                        return Ok(b);
+                    }
+                    Some(b) if !distinct => {
+                        debug!(
+                            live = live.id,
+                            other = b.id,
+                            "broadcaster name used by a running live; choosing another"
+                        );
+                        distinct = true;
+                    }
+                    _ => bail!("Pod says broadcaster {name:?} exists, but it cannot be reused"),
+                }
+            }
+            Err(e) if e.status() == Some(500) && !distinct => {
+                // Pod answers 500 when the slug or stream URL collides (pod-api.md §7).
+                warn!(
+                    live = live.id,
+                    "Pod refused broadcaster {name:?} with a server error; trying a distinct name"
+                );
+                distinct = true;
+            }
+            Err(e) => return Err(anyhow!(e).context(format!("creating broadcaster {name:?}"))),
+        }
+    }
+    bail!("could not create a broadcaster for live {}", live.id)
+}
+
+async fn find_broadcaster_by_name(
+    ctx: &Ctx,
+    name: &str,
+    slug: &str,
+) -> Result<Option<Broadcaster>> {
+    if let Some(b) = ctx.pod.broadcaster(slug).await?
+        && b.name == name
+    {
+        return Ok(Some(b));
+    }
+    Ok(ctx
+        .pod
+        .broadcasters()
+        .await?
+        .into_iter()
+        .find(|b| b.name == name))
+}
+
+async fn find_broadcaster_by_url(ctx: &Ctx, url: &str) -> Result<Option<Broadcaster>> {
+    Ok(ctx
+        .pod
+        .broadcasters()
+        .await?
+        .into_iter()
+        .find(|b| b.stream_url.as_deref() == Some(url)))
+}
+
+/// Undoes an attempt: container down, broadcaster deleted, live back to waiting if
+/// Pod may have been told it runs, slot freed. If Pod cannot be told, the slot
+/// keeps a `Reverting` state and the next tick finishes the undo.
+async fn undo_start(ctx: &Ctx, slot: u32, mut state: SlotState, told_pod: bool) -> Result<()> {
+    let dir = ctx.slots.dir(slot);
+    if ctx.slots.compose_file(slot).exists() {
+        ctx.docker
+            .down(&dir)
+            .await
+            .context("stopping the container of the failed start")?;
+    }
+    keep_mkv_files(
+        &ctx.slots.videodata(slot),
+        &ctx.kept_dir(&format!("live-{}-failed-start", state.live)),
+    )?;
+    if let Some(b) = state.broadcaster.take() {
+        ctx.pod
+            .delete_broadcaster(&b.slug)
+            .await
+            .with_context(|| format!("deleting broadcaster {} of the failed start", b.slug))?;
+        ctx.slots.save(slot, &state)?;
+    }
+    if told_pod {
+        state.phase = Phase::Reverting;
+        ctx.slots.save(slot, &state)?;
+        ctx.pod
+            .mark_live_waiting(state.live)
+            .await
+            .context("setting the live back to waiting in Pod")?;
+    }
+    ctx.slots.clear(slot)
+}
+
+async fn revert(ctx: &Ctx, slot: u32, state: SlotState, live: Option<&Live>) -> Result<()> {
+    if let Some(l) = live
+        && l.status == LiveStatus::Running
+        && l.slot_on(ctx.cfg.server.number) == Some(slot)
+    {
+        ctx.pod.mark_live_waiting(state.live).await?;
+    }
+    ctx.slots.clear(slot)
+}
+
+/// Takes over a live Pod shows running here without a state file.
+async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
+    let mut state = SlotState::new(live.id, Utc::now());
+    state.phase = Phase::Running;
+    state.adopted = true;
+    state.meeting_url = live.meeting_url.clone();
+    state.user_url = live.user_url.clone();
+    state.broadcaster_id = live.broadcaster_id;
+    state.download = live.download_meeting && ctx.cfg.recording_enabled();
+    ctx.slots.save(slot, &state)?;
+    warn!(
+        live = live.id,
+        slot, "Pod shows this live running here without a state file; taking it over"
+    );
+    if let Some(url) = &live.meeting_url {
+        let m = ctx
+            .pod
+            .meeting(url)
+            .await
+            .context("reading the meeting of the adopted live")?;
+        state.meeting_id = Some(m.meeting_id);
+        state.meeting_name = Some(m.meeting_name);
+        ctx.slots.save(slot, &state)?;
+    }
+    Ok(())
+}
+
+/// Closes a live whose start failed too often.
+async fn give_up(ctx: &Ctx, live: LiveId, attempts: u32) -> Result<Problem> {
+    ctx.pod
+        .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
+        .await
+        .context("closing the live in Pod")?;
+    error!(live, attempts, "start failed too often; live closed in Pod");
+    Ok(Problem {
+        key: format!("start:{live}"),
+        live: Some(live),
+        what: format!("live {live} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
+        advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),
+        gave_up: true,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Stop
+// ---------------------------------------------------------------------------
+
+/// Stops the live of `slot` (or resumes its stop when `reason` is None). Each step
+/// is recorded before the next; the slot is freed only at the end.
+pub async fn stop(
+    ctx: &Ctx,
+    slot: u32,
+    mut state: SlotState,
+    reason: Option<StopReason>,
+    live: Option<&Live>,
+) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    let id = state.live;
+    if state.stop.is_none() {
+        let reason = reason.unwrap_or(StopReason::ByHand);
+        state.phase = Phase::Stopping;
+        state.stop = Some(StopProgress {
+            reason,
+            since: Utc::now(),
+            container_down: false,
+            recordings_parked: false,
+            pod_closed: false,
+            broadcaster_deleted: false,
+        });
+        ctx.slots.save(slot, &state)?;
+        info!(live = id, slot, reason = reason.describe(), "stopping live");
+    }
+    let mut progress = state.stop.clone().context("stop progress set above")?;
+    let dir = ctx.slots.dir(slot);
+
+    if !progress.container_down {
+        if ctx.slots.compose_file(slot).exists() {
+            if let Err(e) = ctx.docker.finish_recording(&dir).await {
+                // The container may already be gone; `down` below is what matters.
+                warn!(live = id, slot, "asking ffmpeg to finish: {e:#}");
+            }
+            ctx.docker.down(&dir).await?;
+        }
+        progress.container_down = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    if !progress.recordings_parked {
+        let videodata = ctx.slots.videodata(slot);
+        if state.download {
+            let parked = ctx.pending.park(
+                id,
+                state.meeting_url.as_deref().unwrap_or(""),
+                state.user_url.as_deref().unwrap_or(""),
+                &videodata,
+            )?;
+            if parked.is_none() {
+                let e = anyhow!(
+                    "live {id} asked for a recording but the streamer wrote no mkv file in {}",
+                    videodata.display()
+                );
+                warn!("{e:#}");
+                problems.push(problem(
+                    format!("recording:{id}"),
+                    Some(id),
+                    &e,
+                    "Look at the container's output (server.debug = true); check that videodata is writable by uid 1001.",
+                ));
+            }
+        } else {
+            keep_mkv_files(&videodata, &ctx.kept_dir(&format!("live-{id}")))?;
+        }
+        progress.recordings_parked = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    if !progress.pod_closed {
+        let ours = live.is_some_and(|l| {
+            l.status == LiveStatus::Running && l.slot_on(ctx.cfg.server.number) == Some(slot)
+        });
+        match (progress.reason, live) {
+            (StopReason::RemovedFromPod | StopReason::NoLongerOurs, _) | (_, None) => {}
+            // Closed by hand: keep the end date the admin wrote, set it only if empty.
+            (_, Some(l)) if l.status == LiveStatus::Stopped && l.end_date.is_none() => {
+                ctx.pod
+                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                    .await?;
+            }
+            (_, Some(l)) if l.status == LiveStatus::Stopped => {}
+            (_, Some(_)) if ours => {
+                ctx.pod
+                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                    .await
+                    .context("closing the live in Pod")?;
+            }
+            _ => {}
+        }
+        progress.pod_closed = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    if !progress.broadcaster_deleted {
+        let in_use_elsewhere = progress.reason == StopReason::NoLongerOurs
+            && live.and_then(|l| l.broadcaster_id).is_some_and(|b| {
+                state
+                    .broadcaster
+                    .as_ref()
+                    .map(|o| o.id)
+                    .or(state.broadcaster_id)
+                    == Some(b)
+            });
+        if !in_use_elsewhere {
+            let slug = match (&state.broadcaster, state.broadcaster_id) {
+                (Some(b), _) => Some(b.slug.clone()),
+                (None, Some(bid)) => ctx
+                    .pod
+                    .broadcasters()
+                    .await?
+                    .into_iter()
+                    .find(|b| b.id == bid)
+                    .map(|b| b.slug),
+                (None, None) => None,
+            };
+            if let Some(slug) = slug {
+                ctx.pod
+                    .delete_broadcaster(&slug)
+                    .await
+                    .context("deleting the broadcaster")?;
+            }
+        }
+        progress.broadcaster_deleted = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    ctx.slots.clear(slot)?;
+    info!(
+        live = id,
+        slot,
+        reason = progress.reason.describe(),
+        "live stopped"
+    );
+    Ok(problems)
+}
+
+// ---------------------------------------------------------------------------
+// Recordings
+// ---------------------------------------------------------------------------
+
+async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickReport) {
+    let scan = match ctx.pending.list() {
+        Ok(l) => l,
+        Err(e) => {
+            report.problem("recording:list", None, &e, ADVICE_RECORDING);
+            return;
+        }
+    };
+    for u in &scan.unreadable {
+        let e = anyhow!(
+            "recording directory {} is unreadable: {}",
+            u.dir.display(),
+            u.error
+        );
+        report.problem(
+            format!("recording:{}", u.live.unwrap_or(0)),
+            u.live,
+            &e,
+            "Nothing in it is touched; repair its handover.json or move the files by hand.",
+        );
+    }
+    if scan.pending.is_empty() {
+        return;
+    }
+    let Some(dir) = ctx.cfg.pod.recordings_dir.clone() else {
+        warn!(
+            waiting = scan.pending.len(),
+            "recordings wait for hand-over but pod.recordings_dir is empty"
+        );
+        return;
+    };
+    for pending in scan.pending {
+        let id = pending.live;
+        if dry_run {
+            report.plan_lines.push(format!(
+                "hand over the recording of live {id} to {}",
+                dir.display()
+            ));
+            continue;
+        }
+        let result: Result<()> = async {
+            let mut pending = pending;
+            if pending.handover.internal_meeting_id.is_none() {
+                let meeting = ctx
+                    .pod
+                    .publish_recording(&pending.handover.meeting_url, &pending.handover.user_url)
+                    .await
+                    .context("marking the meeting as published in Pod")?;
+                ctx.pending
+                    .set_internal_id(&pending, &meeting.internal_meeting_id)?;
+                pending = ctx
+                    .pending
+                    .find(id)?
+                    .context("the pending recording vanished")?;
+            }
+            let delivery = ctx.pending.deliver(&pending, &dir)?;
+            info!(
+                live = id,
+                file = %delivery.published.display(),
+                bytes = delivery.size.unwrap_or(0),
+                kept = delivery.kept.len(),
+                "recording handed over to Pod"
+            );
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => report.delivered += 1,
+            Err(e) => {
+                error!(live = id, "recording hand-over failed: {e:#}");
+                let advice = crate::recording::advice(&e);
+                report.problem(format!("recording:{id}"), Some(id), &e, &advice);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------
+
+async fn report_problems(
+    ctx: &Ctx,
+    report: &mut TickReport,
+    server_state: &mut crate::slots::ServerState,
+) {
+    for p in &report.problems {
+        error!(key = %p.key, live = ?p.live, "{}", p.what);
+    }
+    let before = server_state.mail.clone();
+    let to_mail = mail::select(&mut server_state.mail, &report.problems, Utc::now());
+    if to_mail.is_empty() || !ctx.mailer.enabled() {
+        return;
+    }
+    let (subject, body) =
+        mail::error_digest(&ctx.cfg.server.hostname, ctx.cfg.server.number, &to_mail);
+    if let Err(e) = ctx.mailer.send(&subject, &body).await {
+        error!("mailing the errors to the admins failed: {e:#}");
+        // Not mailed: the next tick tries again instead of waiting an hour.
+        server_state.mail = before;
+        report.problem(
+            "mail:digest",
+            None,
+            &e,
+            "Check the [mail] settings with `bbb-pod-live check`.",
+        );
+    }
+}
