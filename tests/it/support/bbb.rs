@@ -1,0 +1,570 @@
+//! `FakeBbb`: a BigBlueButton (or Scalelite) API endpoint as bbb-pod-live sees it
+//! (shared/spec/bbb-and-streamer.md §1–2): checksums verified like BBB ≥ 2.5 (raw query
+//! string minus the checksum, algorithm chosen by length), getMeetings answered with the
+//! full BBB XML of its meetings (attendees, metadata, escaped names), the noMeetings
+//! forms of BBB and Scalelite, and the ways such an endpoint fails: checksumError,
+//! Scalelite's internalError, HTML pages, HTTP errors, hangs, truncated or empty bodies,
+//! refused connections. isMeetingRunning and getMeetingInfo are answered too (the
+//! streamer uses them); other calls get BBB's unsupportedRequest error.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use chrono::{TimeZone, Utc};
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use super::net::{Background, serve_http};
+use super::text::{parse_query, xml_escape};
+
+/// How the fake answers API calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BbbMode {
+    /// Verify the checksum and answer from the state.
+    Normal,
+    /// Every call answers checksumError (e.g. the secret was changed on the server).
+    ChecksumError,
+    /// Scalelite's answer when one of its BBB servers fails (the DERIVED fixture).
+    ScaleliteInternalError,
+    /// A 200 HTML page (a captive portal, a proxy's maintenance page).
+    Garbage,
+    /// This HTTP status with an nginx-like HTML body.
+    Http(u16),
+    /// Accept the request and never answer.
+    Hang,
+    /// The start of a valid answer, cut in the middle (complete HTTP response).
+    Truncated,
+    /// 200 with an empty body.
+    EmptyBody,
+    /// Connections refused.
+    Down,
+}
+
+/// The fake BBB server. Dropping it stops the server.
+pub struct FakeBbb {
+    server: Background,
+    state: Arc<Mutex<BbbState>>,
+}
+
+struct BbbState {
+    secret: String,
+    algorithms: Vec<&'static str>,
+    meetings: Vec<Meeting>,
+    mode: BbbMode,
+    latency: Duration,
+    requests: usize,
+    bad_checksums: usize,
+    scalelite_order: bool,
+    queries: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Attendee {
+    user_id: String,
+    full_name: String,
+    role: &'static str,
+    presenter: bool,
+    listen_only: bool,
+    voice: bool,
+    video: bool,
+}
+
+#[derive(Clone)]
+struct Meeting {
+    name: String,
+    meeting_id: String,
+    internal_id: String,
+    create_time: i64,
+    voice_bridge: u32,
+    running: bool,
+    has_user_joined: bool,
+    recording: bool,
+    start_time: i64,
+    end_time: i64,
+    attendees: Vec<Attendee>,
+    metadata: Vec<(String, String)>,
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn sample_attendees(seed: usize, n: usize) -> Vec<Attendee> {
+    (0..n)
+        .map(|i| Attendee {
+            user_id: format!("w_{seed:04x}{i:04x}"),
+            full_name: match i {
+                0 => "Prof. Ada & <Lovelace> \"Amphi\"".to_string(),
+                1 => "Élève Zoé O'Brien".to_string(),
+                _ => format!("Étudiant n°{i}"),
+            },
+            role: if i == 0 { "MODERATOR" } else { "VIEWER" },
+            presenter: i == 0,
+            listen_only: i > 1,
+            voice: i <= 1,
+            video: i == 0,
+        })
+        .collect()
+}
+
+impl Meeting {
+    fn new(meeting_id: &str, internal_id: &str, name: &str, running: bool, seq: usize) -> Meeting {
+        let create_time = internal_id
+            .rsplit_once('-')
+            .and_then(|(_, t)| t.parse().ok())
+            .unwrap_or_else(now_ms);
+        Meeting {
+            name: name.to_string(),
+            meeting_id: meeting_id.to_string(),
+            internal_id: internal_id.to_string(),
+            create_time,
+            voice_bridge: 70000 + (seq as u32 % 29999),
+            running,
+            has_user_joined: running,
+            recording: false,
+            start_time: create_time + 12,
+            end_time: 0,
+            attendees: if running {
+                sample_attendees(seq, 2)
+            } else {
+                Vec::new()
+            },
+            metadata: vec![
+                ("bbb-origin".into(), "Pod".into()),
+                ("bbb-origin-server-name".into(), "pod.univ.example".into()),
+                ("bbb-context".into(), format!("Cours & TD <{seq}>")),
+            ],
+        }
+    }
+
+    fn xml(&self, out: &mut String, indent: &str) {
+        let participants = self.attendees.len();
+        let moderators = self
+            .attendees
+            .iter()
+            .filter(|a| a.role == "MODERATOR")
+            .count();
+        let listeners = self.attendees.iter().filter(|a| a.listen_only).count();
+        let voice = self.attendees.iter().filter(|a| a.voice).count();
+        let video = self.attendees.iter().filter(|a| a.video).count();
+        let create_date = Utc
+            .timestamp_millis_opt(self.create_time)
+            .single()
+            .map(|d| d.format("%a %b %d %H:%M:%S UTC %Y").to_string())
+            .unwrap_or_default();
+        let i1 = format!("{indent}    ");
+        let i2 = format!("{indent}        ");
+        let i3 = format!("{indent}            ");
+        let field = |out: &mut String, name: &str, value: &str| {
+            out.push_str(&format!("{i1}<{name}>{}</{name}>\n", xml_escape(value)));
+        };
+        out.push_str(&format!("{indent}<meeting>\n"));
+        field(out, "meetingName", &self.name);
+        field(out, "meetingID", &self.meeting_id);
+        field(out, "internalMeetingID", &self.internal_id);
+        field(out, "createTime", &self.create_time.to_string());
+        field(out, "createDate", &create_date);
+        field(out, "voiceBridge", &self.voice_bridge.to_string());
+        field(out, "dialNumber", "613-555-1234");
+        field(out, "attendeePW", "ap&<\"w'");
+        field(out, "moderatorPW", "mp&<\"w'");
+        field(out, "running", &self.running.to_string());
+        field(out, "duration", "0");
+        field(out, "hasUserJoined", &self.has_user_joined.to_string());
+        field(out, "recording", &self.recording.to_string());
+        field(out, "hasBeenForciblyEnded", "false");
+        field(out, "startTime", &self.start_time.to_string());
+        field(out, "endTime", &self.end_time.to_string());
+        field(out, "participantCount", &participants.to_string());
+        field(out, "listenerCount", &listeners.to_string());
+        field(out, "voiceParticipantCount", &voice.to_string());
+        field(out, "videoCount", &video.to_string());
+        field(out, "maxUsers", "0");
+        field(out, "moderatorCount", &moderators.to_string());
+        out.push_str(&format!("{i1}<attendees>\n"));
+        for a in &self.attendees {
+            out.push_str(&format!("{i2}<attendee>\n"));
+            for (name, value) in [
+                ("userID", a.user_id.clone()),
+                ("fullName", a.full_name.clone()),
+                ("role", a.role.to_string()),
+                ("isPresenter", a.presenter.to_string()),
+                ("isListeningOnly", a.listen_only.to_string()),
+                ("hasJoinedVoice", a.voice.to_string()),
+                ("hasVideo", a.video.to_string()),
+                ("clientType", "HTML5".to_string()),
+            ] {
+                out.push_str(&format!("{i3}<{name}>{}</{name}>\n", xml_escape(&value)));
+            }
+            out.push_str(&format!("{i3}<customdata></customdata>\n"));
+            out.push_str(&format!("{i2}</attendee>\n"));
+        }
+        out.push_str(&format!("{i1}</attendees>\n"));
+        out.push_str(&format!("{i1}<metadata>\n"));
+        for (k, v) in &self.metadata {
+            out.push_str(&format!("{i2}<{k}>{}</{k}>\n", xml_escape(v)));
+        }
+        out.push_str(&format!("{i1}</metadata>\n"));
+        field(out, "isBreakout", "false");
+        out.push_str(&format!("{indent}</meeting>\n"));
+    }
+}
+
+const CHECKSUM_ERROR: &str = "<response>\n<returncode>FAILED</returncode>\n<messageKey>checksumError</messageKey>\n<message>Checksums do not match</message>\n</response>";
+const SCALELITE_INTERNAL_ERROR: &str = "<?xml version=\"1.0\"?>\n<response>\n  <returncode>FAILED</returncode>\n  <messageKey>internalError</messageKey>\n  <message>Unable to access server.</message>\n</response>\n";
+const NO_MEETINGS_BBB: &str = "<response>\n    <returncode>SUCCESS</returncode>\n    <meetings/>\n    <messageKey>noMeetings</messageKey>\n    <message>no meetings were found on this server</message>\n</response>";
+const NO_MEETINGS_SCALELITE: &str = "<?xml version=\"1.0\"?>\n<response>\n  <returncode>SUCCESS</returncode>\n  <messageKey>noMeetings</messageKey>\n  <message>no meetings were found on this server</message>\n  <meetings/>\n</response>\n";
+
+impl FakeBbb {
+    /// Starts a fake BBB whose shared secret is `secret` (all four algorithms accepted).
+    pub fn start(secret: &str) -> FakeBbb {
+        let state = Arc::new(Mutex::new(BbbState {
+            secret: secret.to_string(),
+            algorithms: vec!["sha1", "sha256", "sha384", "sha512"],
+            meetings: Vec::new(),
+            mode: BbbMode::Normal,
+            latency: Duration::ZERO,
+            requests: 0,
+            bad_checksums: 0,
+            scalelite_order: false,
+            queries: Vec::new(),
+        }));
+        let router = Router::new().fallback(handle).with_state(state.clone());
+        let server = Background::start("bbb", serve_http(router));
+        FakeBbb { server, state }
+    }
+
+    fn st(&self) -> MutexGuard<'_, BbbState> {
+        self.state.lock().expect("bbb state")
+    }
+
+    /// `http://127.0.0.1:PORT/bigbluebutton/api` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}/bigbluebutton/api", self.server.addr())
+    }
+
+    pub fn secret(&self) -> String {
+        self.st().secret.clone()
+    }
+
+    /// A meeting as Pod created it. `running: false` = created, nobody joined yet
+    /// (`running=false`, `endTime=0`); `true` = running with a moderator and a viewer.
+    pub fn add_meeting(&self, meeting_id: &str, internal_id: &str, name: &str, running: bool) {
+        let mut st = self.st();
+        let seq = st.meetings.len();
+        st.meetings.retain(|m| m.meeting_id != meeting_id);
+        st.meetings
+            .push(Meeting::new(meeting_id, internal_id, name, running, seq));
+    }
+
+    /// Someone joined (or everybody left without ending: `false`, `endTime` stays 0).
+    pub fn set_running(&self, meeting_id: &str, running: bool) {
+        let mut st = self.st();
+        let m = find(&mut st.meetings, meeting_id);
+        m.running = running;
+        if running {
+            m.has_user_joined = true;
+            m.end_time = 0;
+            if m.attendees.is_empty() {
+                m.attendees = sample_attendees(7, 2);
+            }
+        } else {
+            m.attendees.clear();
+        }
+    }
+
+    /// The meeting ended but BBB still lists it: `running=false`, `endTime=now`,
+    /// `hasUserJoined=true`, nobody left.
+    pub fn end_meeting(&self, meeting_id: &str) {
+        let mut st = self.st();
+        let m = find(&mut st.meetings, meeting_id);
+        m.running = false;
+        m.has_user_joined = true;
+        m.end_time = now_ms().max(m.start_time + 1);
+        m.attendees.clear();
+    }
+
+    /// BBB forgot the meeting: it is no longer listed.
+    pub fn remove_meeting(&self, meeting_id: &str) {
+        self.st().meetings.retain(|m| m.meeting_id != meeting_id);
+    }
+
+    /// Meeting ids currently listed.
+    pub fn meeting_ids(&self) -> Vec<String> {
+        self.st()
+            .meetings
+            .iter()
+            .map(|m| m.meeting_id.clone())
+            .collect()
+    }
+
+    /// Adds `n` running meetings with 10 attendees each (~4 KB of XML per meeting:
+    /// 5000 meetings make a 20 MB getMeetings answer).
+    pub fn add_many(&self, n: usize) {
+        let mut st = self.st();
+        let base = st.meetings.len();
+        let t0 = now_ms();
+        for i in 0..n {
+            let seq = base + i;
+            let mut m = Meeting::new(
+                &format!("bulk-{seq:06}-3f2a9c1e"),
+                &format!(
+                    "{:040x}-{}",
+                    seq as u128 * 0x9e37_79b9_7f4a_7c15,
+                    t0 + seq as i64
+                ),
+                &format!("Salle de cours n°{seq} — groupe <{}> & co", seq % 17),
+                true,
+                seq,
+            );
+            m.attendees = sample_attendees(seq, 10);
+            st.meetings.push(m);
+        }
+    }
+
+    pub fn set_mode(&self, mode: BbbMode) {
+        let down = mode == BbbMode::Down;
+        self.st().mode = mode;
+        self.server.set_up(!down);
+    }
+
+    /// Added before every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        self.st().latency = latency;
+    }
+
+    /// Answer noMeetings in Scalelite's element order (`<meetings/>` last).
+    pub fn set_scalelite_order(&self, on: bool) {
+        self.st().scalelite_order = on;
+    }
+
+    /// Restricts the accepted checksum algorithms (BBB's `supportedChecksumAlgorithms`,
+    /// Scalelite's `LOADBALANCER_CHECKSUM_ALGORITHM`), e.g. `&["sha1", "sha256", "sha512"]`.
+    pub fn set_algorithms(&self, algorithms: &[&'static str]) {
+        self.st().algorithms = algorithms.to_vec();
+    }
+
+    /// Number of API requests received (any call, any outcome).
+    pub fn requests(&self) -> usize {
+        self.st().requests
+    }
+
+    /// Raw query strings of the API requests received, in order.
+    pub fn queries(&self) -> Vec<String> {
+        self.st().queries.clone()
+    }
+
+    /// Number of requests refused for a wrong or missing checksum.
+    pub fn bad_checksums(&self) -> usize {
+        self.st().bad_checksums
+    }
+}
+
+fn find<'a>(meetings: &'a mut [Meeting], meeting_id: &str) -> &'a mut Meeting {
+    meetings
+        .iter_mut()
+        .find(|m| m.meeting_id == meeting_id)
+        .unwrap_or_else(|| panic!("no meeting {meeting_id:?} in the fake BBB"))
+}
+
+/// BBB's checksum check (GetChecksumValidator): cut `checksum=<v>` out of the raw query
+/// string, hash `call + rest + secret` with the algorithm the length designates.
+pub fn checksum_ok(call: &str, raw_query: &str, secret: &str, algorithms: &[&str]) -> bool {
+    let Some(checksum) = raw_query
+        .split('&')
+        .find_map(|p| p.strip_prefix("checksum="))
+    else {
+        return false;
+    };
+    let rest = raw_query
+        .replace(&format!("&checksum={checksum}"), "")
+        .replace(&format!("checksum={checksum}&"), "")
+        .replace(&format!("checksum={checksum}"), "");
+    let data = format!("{call}{rest}{secret}");
+    let (name, expected) = match checksum.len() {
+        40 => ("sha1", hex::encode(Sha1::digest(data.as_bytes()))),
+        64 => ("sha256", hex::encode(Sha256::digest(data.as_bytes()))),
+        96 => ("sha384", hex::encode(Sha384::digest(data.as_bytes()))),
+        128 => ("sha512", hex::encode(Sha512::digest(data.as_bytes()))),
+        _ => return false,
+    };
+    algorithms.contains(&name) && expected == checksum
+}
+
+fn xml_response(status: u16, content_type: &'static str, body: String) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert("server", HeaderValue::from_static("nginx"));
+    resp
+}
+
+const XML: &str = "text/xml;charset=utf-8";
+const HTML: &str = "text/html";
+
+fn nginx_page(status: u16) -> String {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    format!(
+        "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+}
+
+async fn handle(State(state): State<Arc<Mutex<BbbState>>>, req: Request) -> Response {
+    // nginx merges slashes (`merge_slashes on`).
+    let mut path = req.uri().path().to_string();
+    while path.contains("//") {
+        path = path.replace("//", "/");
+    }
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().as_str().to_string();
+    let Some(call) = path
+        .strip_prefix("/bigbluebutton/api")
+        .map(|c| c.trim_start_matches('/').to_string())
+    else {
+        return xml_response(404, HTML, nginx_page(404));
+    };
+    if method != "GET" && method != "POST" && method != "HEAD" {
+        return xml_response(405, HTML, nginx_page(405));
+    }
+    let (mode, latency) = {
+        let mut st = state.lock().expect("bbb state");
+        st.requests += 1;
+        st.queries.push(query.clone());
+        (st.mode.clone(), st.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match mode {
+        BbbMode::Normal | BbbMode::Truncated | BbbMode::Down => {}
+        BbbMode::ChecksumError => return xml_response(200, XML, CHECKSUM_ERROR.into()),
+        BbbMode::ScaleliteInternalError => {
+            return xml_response(200, XML, SCALELITE_INTERNAL_ERROR.into());
+        }
+        BbbMode::Garbage => {
+            return xml_response(
+                200,
+                HTML,
+                "<!DOCTYPE html>\n<html><head><title>Maintenance</title></head><body><h1>Service en maintenance</h1><p>Le service de visioconférence revient bientôt.</p></body></html>\n".into(),
+            );
+        }
+        BbbMode::Http(status) => return xml_response(status, HTML, nginx_page(status)),
+        BbbMode::Hang => std::future::pending::<()>().await,
+        BbbMode::EmptyBody => return xml_response(200, XML, String::new()),
+    }
+    let body = {
+        let mut st = state.lock().expect("bbb state");
+        st.answer(&call, &query)
+    };
+    let body = if mode == BbbMode::Truncated {
+        let mut cut = body.len() / 2;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body[..cut].to_string()
+    } else {
+        body
+    };
+    xml_response(200, XML, body)
+}
+
+impl BbbState {
+    fn answer(&mut self, call: &str, query: &str) -> String {
+        if call.is_empty() {
+            return "<response>\n<returncode>SUCCESS</returncode>\n<version>2.0</version>\n<apiVersion>2.0</apiVersion>\n<bbbVersion>2.7.3</bbbVersion>\n</response>".into();
+        }
+        if !checksum_ok(call, query, &self.secret, &self.algorithms) {
+            self.bad_checksums += 1;
+            return CHECKSUM_ERROR.into();
+        }
+        let params = parse_query(query);
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        match call {
+            "getMeetings" => {
+                if self.meetings.is_empty() {
+                    return if self.scalelite_order {
+                        NO_MEETINGS_SCALELITE.into()
+                    } else {
+                        NO_MEETINGS_BBB.into()
+                    };
+                }
+                let mut out = String::with_capacity(self.meetings.len() * 4200 + 100);
+                out.push_str("<response>\n    <returncode>SUCCESS</returncode>\n    <meetings>\n");
+                for m in &self.meetings {
+                    m.xml(&mut out, "        ");
+                }
+                out.push_str("    </meetings>\n</response>");
+                out
+            }
+            "isMeetingRunning" => {
+                let running = param("meetingID")
+                    .and_then(|id| self.meetings.iter().find(|m| m.meeting_id == id))
+                    .is_some_and(|m| m.running);
+                format!("<response>\n    <returncode>SUCCESS</returncode>\n    <running>{running}</running>\n</response>")
+            }
+            "getMeetingInfo" => {
+                let Some(id) = param("meetingID") else {
+                    return "<response>\n<returncode>FAILED</returncode>\n<messageKey>missingParamMeetingID</messageKey>\n<message>You must specify a meeting ID for the meeting.</message>\n</response>".into();
+                };
+                match self.meetings.iter().find(|m| m.meeting_id == id) {
+                    Some(m) => {
+                        let mut inner = String::new();
+                        m.xml(&mut inner, "");
+                        let inner = inner
+                            .trim_start_matches("<meeting>\n")
+                            .trim_end_matches("</meeting>\n");
+                        format!("<response>\n    <returncode>SUCCESS</returncode>\n{inner}</response>")
+                    }
+                    None => "<response>\n<returncode>FAILED</returncode>\n<messageKey>notFound</messageKey>\n<message>We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?</message>\n</response>".into(),
+                }
+            }
+            _ => "<response>\n<returncode>FAILED</returncode>\n<messageKey>unsupportedRequest</messageKey>\n<message>This request is not supported.</message>\n</response>".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_vectors_from_the_spec() {
+        let secret = "639259d4-9dd8-4b25-bf01-95f9567eaf4b";
+        let all = ["sha1", "sha256", "sha384", "sha512"];
+        assert!(checksum_ok(
+            "getMeetings",
+            "checksum=2027baa7771026e9e93392f55031535d1444c41f",
+            secret,
+            &all
+        ));
+        assert!(checksum_ok(
+            "getMeetings",
+            "checksum=a5370c5f3d97d56d53b435684cdbc429c2898a3bf9f435518b4279e1e0dbfc8c",
+            secret,
+            &all
+        ));
+        assert!(checksum_ok(
+            "isMeetingRunning",
+            "meetingID=abc123&checksum=8478733ccb8695b8aaaff48b3c1e281a75a6f046",
+            secret,
+            &all
+        ));
+        assert!(!checksum_ok(
+            "getMeetings",
+            "checksum=2027baa7771026e9e93392f55031535d1444c41f",
+            "other",
+            &all
+        ));
+        assert!(!checksum_ok("getMeetings", "", secret, &all));
+    }
+}

@@ -1,0 +1,2539 @@
+//! `FakePod`: a stateful stand-in for Esup-Pod's REST API as Django REST Framework serves
+//! it (shared/spec/pod-api.md): token auth and staff permission, DRF pagination with
+//! absolute links built from the Host header, the livestream, meeting, broadcaster,
+//! building and user endpoints with DRF's validation and French error bodies, the
+//! version differences of the broadcaster serializer (Pod 2.8–2.9.2 vs 2.9.3–3.8.1), the
+//! 301 on a missing trailing slash and the HTML 500 pages Pod answers when a
+//! broadcaster's slug or stream URL collides. Tests read its state, record every request
+//! and inject faults. It does not implement: Basic auth success, `Accept-Language`
+//! (always French), creating meetings/buildings/users over HTTP, the browsable API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, FixedOffset, NaiveDate, SubsecRound, TimeZone, Utc};
+use serde_json::{Map, Value, json};
+use unicode_normalization::UnicodeNormalization;
+
+use super::net::{Background, ConnHandle, serve_http};
+use super::text::{base64_decode, parse_query, quote_plus, random_hex};
+
+/// Which broadcaster serializer (and list filtering) the fake Pod has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodVersion {
+    /// Pod 2.8–2.9.2: broadcaster `url` is the stream URL (required, unique → 400);
+    /// `?status=` / `?server=` filters on bbb_livestream work; Django 1.11 slugify.
+    V2_8,
+    /// Pod 2.9.3–3.8.1: broadcaster `url` is the read-only identity hyperlink, the stream
+    /// URL is `broadcaster_url` (required); list filters are ignored (django-filter 22.1).
+    V3_8,
+}
+
+#[derive(Clone, Debug)]
+pub struct PodOptions {
+    pub version: PodVersion,
+    /// DRF `PAGE_SIZE` (Pod: 12).
+    pub page_size: usize,
+}
+
+impl Default for PodOptions {
+    fn default() -> Self {
+        PodOptions {
+            version: PodVersion::V3_8,
+            page_size: 12,
+        }
+    }
+}
+
+/// A fault injected in front of the normal answer.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer this status with this body (JSON content type if it starts with `{`/`[`).
+    Status(u16, String),
+    /// A 500 with Pod's ~13 KB French HTML error page.
+    Html500,
+    /// Wait, then answer normally.
+    Delay(Duration),
+    /// Never answer (the connection stays open until the client gives up).
+    Hang,
+    /// 200 with this body and a JSON content type.
+    Garbage(String),
+    /// Close the connection without a byte of answer.
+    Drop,
+}
+
+/// One request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct PodRequest {
+    pub method: String,
+    /// Path as sent (percent-encoded), e.g. `/rest/bbb_livestream/3/`.
+    pub path: String,
+    /// Raw query string without `?` (empty if none).
+    pub query: String,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl PodRequest {
+    /// The body parsed as JSON (panics if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body of {} {} is not JSON ({e}): {}",
+                self.method, self.path, self.body
+            )
+        })
+    }
+
+    /// The body as form fields (multipart or urlencoded), in order.
+    pub fn form(&self) -> Vec<(String, String)> {
+        let ct = self.content_type.clone().unwrap_or_default();
+        if ct.starts_with("multipart/form-data") {
+            boundary(&ct)
+                .and_then(|b| parse_multipart(self.body.as_bytes(), &b))
+                .unwrap_or_default()
+        } else {
+            parse_query(&self.body)
+        }
+    }
+}
+
+/// What a teacher asked for when publishing a live (the Livestream row Pod's UI creates).
+#[derive(Clone, Debug)]
+pub struct LiveSpec {
+    /// Pod pk of the meeting (from [`FakePod::add_meeting`]).
+    pub meeting: u64,
+    /// Pod user id of the teacher (a staff user); `None` leaves `user` null.
+    pub user: Option<u64>,
+    pub status: u8,
+    pub server: Option<String>,
+    pub download_meeting: bool,
+    pub enable_chat: bool,
+    pub show_chat: bool,
+    pub is_restricted: bool,
+}
+
+impl LiveSpec {
+    /// A live waiting to start (status 0, no server), owned by the default staff user
+    /// (id 1), Pod's model defaults for the options (show_chat true, others false).
+    pub fn waiting(meeting: u64) -> LiveSpec {
+        LiveSpec {
+            meeting,
+            user: Some(1),
+            status: 0,
+            server: None,
+            download_meeting: false,
+            enable_chat: false,
+            show_chat: true,
+            is_restricted: false,
+        }
+    }
+}
+
+/// The fake Pod server. Dropping it stops the server.
+pub struct FakePod {
+    server: Background,
+    state: Arc<Mutex<PodState>>,
+    token: String,
+}
+
+impl FakePod {
+    pub fn start(options: PodOptions) -> FakePod {
+        let token = random_hex(40);
+        let mut users = BTreeMap::new();
+        users.insert(
+            1,
+            User {
+                id: 1,
+                username: "pod-admin".into(),
+                staff: true,
+                token: token.clone(),
+            },
+        );
+        let mut buildings = BTreeMap::new();
+        buildings.insert(1, "Bâtiment principal".to_string());
+        let state = Arc::new(Mutex::new(PodState {
+            version: options.version,
+            page_size: options.page_size.max(1),
+            host: String::new(),
+            users,
+            buildings,
+            meetings: BTreeMap::new(),
+            lives: BTreeMap::new(),
+            broadcasters: BTreeMap::new(),
+            next_id: Ids {
+                user: 2,
+                building: 2,
+                meeting: 1,
+                live: 1,
+                broadcaster: 1,
+            },
+            requests: Vec::new(),
+            faults: Vec::new(),
+            latency: Duration::ZERO,
+        }));
+        let router = Router::new().fallback(handle).with_state(state.clone());
+        let server = Background::start("pod", serve_http(router));
+        state.lock().expect("pod state").host = server.addr().to_string();
+        FakePod {
+            server,
+            state,
+            token,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The token of the staff user that exists from the start (user id 1).
+    pub fn token(&self) -> String {
+        self.token.clone()
+    }
+
+    fn st(&self) -> MutexGuard<'_, PodState> {
+        self.state.lock().expect("pod state")
+    }
+
+    /// Adds a user with a token; returns `(user id, token)`.
+    pub fn add_user(&self, staff: bool) -> (u64, String) {
+        let mut st = self.st();
+        let id = st.next_id.user;
+        st.next_id.user += 1;
+        let token = random_hex(40);
+        st.users.insert(
+            id,
+            User {
+                id,
+                username: format!("user{id}"),
+                staff,
+                token: token.clone(),
+            },
+        );
+        (id, token)
+    }
+
+    /// Adds a building; returns its id (building 1 exists from the start).
+    pub fn add_building(&self, name: &str) -> u64 {
+        let mut st = self.st();
+        let id = st.next_id.building;
+        st.next_id.building += 1;
+        st.buildings.insert(id, name.to_string());
+        id
+    }
+
+    /// Adds a BBB meeting as Pod's `bbb` command records it; returns its Pod pk.
+    pub fn add_meeting(&self, meeting_id: &str, internal_meeting_id: &str, name: &str) -> u64 {
+        let mut st = self.st();
+        let id = st.next_id.meeting;
+        st.next_id.meeting += 1;
+        let now = now_micros();
+        st.meetings.insert(
+            id,
+            Meeting {
+                id,
+                meeting_id: meeting_id.to_string(),
+                internal_meeting_id: internal_meeting_id.to_string(),
+                meeting_name: name.to_string(),
+                encoding_step: 0,
+                recorded: false,
+                recording_available: false,
+                recording_url: String::new(),
+                thumbnail_url: String::new(),
+                encoded_by: None,
+                session_date: now.trunc_subsecs(0),
+                last_date_in_progress: now,
+            },
+        );
+        id
+    }
+
+    /// Adds a Livestream row; returns its id.
+    pub fn add_live(&self, spec: LiveSpec) -> u64 {
+        let mut st = self.st();
+        assert!(
+            st.meetings.contains_key(&spec.meeting),
+            "add_live: no meeting with pk {}",
+            spec.meeting
+        );
+        if let Some(u) = spec.user {
+            assert!(st.users.contains_key(&u), "add_live: no user {u}");
+        }
+        let id = st.next_id.live;
+        st.next_id.live += 1;
+        st.lives.insert(
+            id,
+            Live {
+                id,
+                meeting: spec.meeting,
+                start_date: now_micros(),
+                end_date: None,
+                show_chat: spec.show_chat,
+                download_meeting: spec.download_meeting,
+                enable_chat: spec.enable_chat,
+                is_restricted: spec.is_restricted,
+                broadcaster_id: None,
+                redis_hostname: None,
+                redis_port: None,
+                redis_channel: None,
+                status: i64::from(spec.status),
+                server: spec.server,
+                user: spec.user,
+            },
+        );
+        id
+    }
+
+    /// Creates a broadcaster directly (as an admin would in Django's admin), in building 1.
+    /// Returns it as the API renders it for this version.
+    pub fn add_broadcaster(&self, name: &str, stream_url: &str) -> Value {
+        let mut st = self.st();
+        let id = st.next_id.broadcaster;
+        st.next_id.broadcaster += 1;
+        let slug = st.slugify(name);
+        let b = Broadcaster {
+            id,
+            name: name.to_string(),
+            slug,
+            building: 1,
+            description: String::new(),
+            poster: None,
+            stream_url: stream_url.to_string(),
+            status: true,
+            is_restricted: false,
+            manage_groups: Vec::new(),
+            piloting_implementation: None,
+            piloting_conf: None,
+        };
+        let host = st.host.clone();
+        let v = parse(&st.render_broadcaster(&b, &host));
+        st.broadcasters.insert(id, b);
+        v
+    }
+
+    /// The livestream as `GET /rest/bbb_livestream/<id>/` renders it.
+    pub fn live(&self, id: u64) -> Value {
+        let st = self.st();
+        let live = st
+            .lives
+            .get(&id)
+            .unwrap_or_else(|| panic!("no live {id} in the fake Pod"));
+        parse(&st.render_live(live, &st.host))
+    }
+
+    /// Ids of every livestream, ascending.
+    pub fn live_ids(&self) -> Vec<u64> {
+        self.st().lives.keys().copied().collect()
+    }
+
+    /// The meeting as `GET /rest/bbb_meeting/<pk>/` renders it.
+    pub fn meeting(&self, pk: u64) -> Value {
+        let st = self.st();
+        let m = st
+            .meetings
+            .get(&pk)
+            .unwrap_or_else(|| panic!("no meeting {pk} in the fake Pod"));
+        parse(&st.render_meeting(m))
+    }
+
+    /// Every broadcaster, as the API renders them, in Pod's order (building, name).
+    pub fn broadcasters(&self) -> Vec<Value> {
+        let st = self.st();
+        st.sorted_broadcasters()
+            .into_iter()
+            .map(|b| parse(&st.render_broadcaster(b, &st.host)))
+            .collect()
+    }
+
+    /// An admin editing the livestream by hand (Django admin): same field parsing as a
+    /// PATCH, no authentication. Panics if the patch is invalid.
+    pub fn set_live(&self, id: u64, patch: Value) {
+        let mut st = self.st();
+        let Value::Object(input) = patch else {
+            panic!("set_live: the patch must be a JSON object");
+        };
+        let live = st
+            .lives
+            .get(&id)
+            .unwrap_or_else(|| panic!("no live {id} in the fake Pod"))
+            .clone();
+        match st.validate_live(&input, true, live) {
+            Ok(live) => {
+                st.lives.insert(id, live);
+            }
+            Err(errs) => panic!("set_live({id}): invalid patch: {}", render_errors(&errs)),
+        }
+    }
+
+    /// Same as [`FakePod::set_live`] for a meeting.
+    pub fn set_meeting(&self, pk: u64, patch: Value) {
+        let mut st = self.st();
+        let Value::Object(input) = patch else {
+            panic!("set_meeting: the patch must be a JSON object");
+        };
+        let m = st
+            .meetings
+            .get(&pk)
+            .unwrap_or_else(|| panic!("no meeting {pk} in the fake Pod"))
+            .clone();
+        match st.validate_meeting(&input, true, m) {
+            Ok(m) => {
+                st.meetings.insert(pk, m);
+            }
+            Err(errs) => panic!("set_meeting({pk}): invalid patch: {}", render_errors(&errs)),
+        }
+    }
+
+    /// Deletes a livestream row (as an admin would).
+    pub fn delete_live(&self, id: u64) {
+        self.st().lives.remove(&id);
+    }
+
+    /// Deletes a broadcaster row by slug (as an admin would).
+    pub fn delete_broadcaster(&self, slug: &str) {
+        self.st().broadcasters.retain(|_, b| b.slug != slug);
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<PodRequest> {
+        self.st().requests.clone()
+    }
+
+    /// The requests whose method is not GET (POST, PATCH, PUT, DELETE...).
+    pub fn writes(&self) -> Vec<PodRequest> {
+        self.st()
+            .requests
+            .iter()
+            .filter(|r| r.method != "GET" && r.method != "HEAD")
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.st().requests.clear();
+    }
+
+    /// The next `times` requests whose method is `method` (`"*"` for any) and whose path
+    /// starts with `path_prefix` get `fault` instead of (or, for `Delay`, before) the
+    /// normal answer. Faulted requests are still recorded.
+    pub fn fail_next(&self, method: &str, path_prefix: &str, fault: Fault, times: usize) {
+        if times == 0 {
+            return;
+        }
+        self.st().faults.push(FaultRule {
+            method: method.to_ascii_uppercase(),
+            prefix: path_prefix.to_string(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        self.st().faults.clear();
+    }
+
+    /// Added before every answer (benchmarks).
+    pub fn set_latency(&self, latency: Duration) {
+        self.st().latency = latency;
+    }
+
+    /// Takes Pod off the network (`false`: connections refused) or back (`true`).
+    pub fn set_reachable(&self, up: bool) {
+        self.server.set_up(up);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State and models
+// ---------------------------------------------------------------------------
+
+struct Ids {
+    user: u64,
+    building: u64,
+    meeting: u64,
+    live: u64,
+    broadcaster: u64,
+}
+
+struct FaultRule {
+    method: String,
+    prefix: String,
+    fault: Fault,
+    remaining: usize,
+}
+
+#[derive(Clone)]
+struct User {
+    id: u64,
+    username: String,
+    staff: bool,
+    token: String,
+}
+
+#[derive(Clone)]
+struct Meeting {
+    id: u64,
+    meeting_id: String,
+    internal_meeting_id: String,
+    meeting_name: String,
+    encoding_step: i64,
+    recorded: bool,
+    recording_available: bool,
+    recording_url: String,
+    thumbnail_url: String,
+    encoded_by: Option<u64>,
+    session_date: DateTime<Utc>,
+    last_date_in_progress: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+struct Live {
+    id: u64,
+    meeting: u64,
+    start_date: DateTime<Utc>,
+    end_date: Option<DateTime<Utc>>,
+    show_chat: bool,
+    download_meeting: bool,
+    enable_chat: bool,
+    is_restricted: bool,
+    broadcaster_id: Option<i64>,
+    redis_hostname: Option<String>,
+    redis_port: Option<i64>,
+    redis_channel: Option<String>,
+    status: i64,
+    server: Option<String>,
+    user: Option<u64>,
+}
+
+#[derive(Clone)]
+struct Broadcaster {
+    id: u64,
+    name: String,
+    slug: String,
+    building: u64,
+    description: String,
+    poster: Option<String>,
+    stream_url: String,
+    status: bool,
+    is_restricted: bool,
+    manage_groups: Vec<String>,
+    piloting_implementation: Option<String>,
+    piloting_conf: Option<String>,
+}
+
+struct PodState {
+    version: PodVersion,
+    page_size: usize,
+    /// `127.0.0.1:PORT`, for hyperlinks rendered outside a request.
+    host: String,
+    users: BTreeMap<u64, User>,
+    buildings: BTreeMap<u64, String>,
+    meetings: BTreeMap<u64, Meeting>,
+    lives: BTreeMap<u64, Live>,
+    broadcasters: BTreeMap<u64, Broadcaster>,
+    next_id: Ids,
+    requests: Vec<PodRequest>,
+    faults: Vec<FaultRule>,
+    latency: Duration,
+}
+
+fn now_micros() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn parse(json: &str) -> Value {
+    serde_json::from_str(json).expect("the fake Pod renders valid JSON")
+}
+
+// ---------------------------------------------------------------------------
+// HTTP entry point
+// ---------------------------------------------------------------------------
+
+type Shared = Arc<Mutex<PodState>>;
+
+struct Incoming {
+    method: String,
+    path: String,
+    query: String,
+    host: String,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+struct Reply {
+    status: u16,
+    content_type: Option<&'static str>,
+    body: String,
+    headers: Vec<(&'static str, String)>,
+}
+
+const JSON: &str = "application/json";
+const HTML: &str = "text/html; charset=utf-8";
+
+impl Reply {
+    fn json(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: Some(JSON),
+            body,
+            headers: vec![("vary", "Accept".into())],
+        }
+    }
+    fn detail(status: u16, msg: &str) -> Reply {
+        Reply::json(status, json!({ "detail": msg }).to_string())
+    }
+    fn not_found() -> Reply {
+        Reply::detail(404, "Pas trouvé.")
+    }
+    fn html(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: Some(HTML),
+            body,
+            headers: Vec::new(),
+        }
+    }
+    fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+    fn into_response(self) -> Response {
+        let mut resp = Response::new(Body::from(self.body));
+        *resp.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let h = resp.headers_mut();
+        if let Some(ct) = self.content_type {
+            h.insert("content-type", HeaderValue::from_static(ct));
+        }
+        h.insert("content-language", HeaderValue::from_static("fr"));
+        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.append(name, v);
+            }
+        }
+        resp
+    }
+}
+
+async fn handle(State(state): State<Shared>, req: Request) -> Response {
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| c.0.clone());
+    let (parts, body) = req.into_parts();
+    let body = to_bytes(body, 256 * 1024 * 1024)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let (fault, latency, self_host) = {
+        let mut st = state.lock().expect("pod state");
+        let incoming = PodRequest {
+            method: parts.method.as_str().to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            authorization: header("authorization"),
+            content_type: header("content-type"),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let fault = st.take_fault(&incoming.method, &incoming.path);
+        st.requests.push(incoming);
+        (fault, st.latency, st.host.clone())
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        None => {}
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Drop) => {
+            if let Some(c) = conn {
+                c.cut();
+            }
+            return Reply::html(500, String::new()).into_response();
+        }
+        Some(Fault::Html500) => return Reply::html(500, server_error_page()).into_response(),
+        Some(Fault::Garbage(body)) => return Reply::json(200, body).into_response(),
+        Some(Fault::Status(status, body)) => {
+            let t = body.trim_start();
+            let reply = if t.starts_with('{') || t.starts_with('[') {
+                Reply::json(status, body)
+            } else {
+                Reply::html(status, body)
+            };
+            return reply.into_response();
+        }
+    }
+    let incoming = Incoming {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        host: header("host").unwrap_or(self_host),
+        authorization: header("authorization"),
+        content_type: header("content-type"),
+        body,
+    };
+    let reply = state.lock().expect("pod state").dispatch(&incoming);
+    reply.into_response()
+}
+
+// ---------------------------------------------------------------------------
+// Routing (Django URL resolution, then DRF)
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Livestream,
+    Meeting,
+    Attendee,
+    Broadcaster,
+    Building,
+    User,
+}
+
+impl Kind {
+    fn from_prefix(p: &str) -> Option<Kind> {
+        Some(match p {
+            "bbb_livestream" => Kind::Livestream,
+            "bbb_meeting" => Kind::Meeting,
+            "bbb_attendee" => Kind::Attendee,
+            "broadcasters" => Kind::Broadcaster,
+            "buildings" => Kind::Building,
+            "users" => Kind::User,
+            _ => return None,
+        })
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Livestream => "bbb_livestream",
+            Kind::Meeting => "bbb_meeting",
+            Kind::Attendee => "bbb_attendee",
+            Kind::Broadcaster => "broadcasters",
+            Kind::Building => "buildings",
+            Kind::User => "users",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Route {
+    Root,
+    List(Kind),
+    Detail(Kind, String),
+}
+
+/// Django URL resolution of Pod's REST router: trailing slash required, `.json` suffix
+/// accepted, lookup values match `[^/.]+`.
+fn resolve(path: &str) -> Option<Route> {
+    let rest = path.strip_prefix("/rest/")?;
+    if rest.is_empty() {
+        return Some(Route::Root);
+    }
+    let trimmed = rest.strip_suffix('/').unwrap_or(rest);
+    if let Some(base) = trimmed.strip_suffix(".json") {
+        return match base.split_once('/') {
+            None => Kind::from_prefix(base).map(Route::List),
+            Some((p, key)) if !key.is_empty() && !key.contains(['/', '.']) => {
+                Kind::from_prefix(p).map(|k| Route::Detail(k, key.to_string()))
+            }
+            _ => None,
+        };
+    }
+    let segs: Vec<&str> = rest.split('/').collect();
+    match segs.as_slice() {
+        [p, ""] => Kind::from_prefix(p).map(Route::List),
+        [p, key, ""] if !key.is_empty() && !key.contains('.') => {
+            Kind::from_prefix(p).map(|k| Route::Detail(k, key.to_string()))
+        }
+        _ => None,
+    }
+}
+
+const REQUIRED: &str = "Ce champ est obligatoire.";
+const NULL: &str = "Ce champ ne peut être nul.";
+const BLANK: &str = "Ce champ ne peut être vide.";
+const NOT_PROVIDED: &str = "Informations d'authentification non fournies.";
+
+impl PodState {
+    fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
+        let i = self.faults.iter().position(|f| {
+            (f.method == "*" || f.method.eq_ignore_ascii_case(method))
+                && path.starts_with(&f.prefix)
+        })?;
+        let rule = &mut self.faults[i];
+        rule.remaining -= 1;
+        let fault = rule.fault.clone();
+        if rule.remaining == 0 {
+            self.faults.remove(i);
+        }
+        Some(fault)
+    }
+
+    fn dispatch(&mut self, r: &Incoming) -> Reply {
+        let Some(route) = resolve(&r.path) else {
+            // Django's CommonMiddleware (APPEND_SLASH): 301 to the slashed URL, whatever
+            // the method (DEBUG off), before any authentication.
+            let slashed = format!("{}/", r.path);
+            if !r.path.ends_with('/') && resolve(&slashed).is_some() {
+                let location = if r.query.is_empty() {
+                    slashed
+                } else {
+                    format!("{slashed}?{}", r.query)
+                };
+                return Reply::html(301, String::new()).header("location", location);
+            }
+            return Reply::html(404, not_found_page());
+        };
+        let allow = match route {
+            Route::Root => "GET, HEAD, OPTIONS",
+            Route::List(_) => "GET, POST, HEAD, OPTIONS",
+            Route::Detail(..) => "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        };
+        let reply = match self.authenticate(r) {
+            Err(reply) => reply,
+            Ok(()) => self.view(r, &route),
+        };
+        if reply.content_type == Some(JSON) {
+            reply.header("allow", allow.to_string())
+        } else {
+            reply
+        }
+    }
+
+    /// DRF `BasicAuthentication` then `TokenAuthentication`, then `IsAdminUser`.
+    fn authenticate(&self, r: &Incoming) -> Result<(), Reply> {
+        let unauthorized = |msg: &str| {
+            Reply::detail(401, msg).header("www-authenticate", "Basic realm=\"api\"".into())
+        };
+        let Some(header) = &r.authorization else {
+            return Err(unauthorized(NOT_PROVIDED));
+        };
+        let parts: Vec<&str> = header.split_ascii_whitespace().collect();
+        let Some(keyword) = parts.first() else {
+            return Err(unauthorized(NOT_PROVIDED));
+        };
+        let user = match keyword.to_ascii_lowercase().as_str() {
+            "basic" => {
+                return Err(match parts.len() {
+                    1 => unauthorized(
+                        "En-tête « basic » non valide. Pas d'information d'identification fournie.",
+                    ),
+                    2 => match base64_decode(parts[1]) {
+                        Some(d) if String::from_utf8_lossy(&d).contains(':') => {
+                            unauthorized("Nom d'utilisateur et/ou mot de passe non valide(s).")
+                        }
+                        _ => unauthorized(
+                            "En-tête « basic » non valide. Identifiants incorrectement encodés en base64.",
+                        ),
+                    },
+                    _ => unauthorized(
+                        "En-tête « basic » non valide. Les identifiants ne doivent pas contenir d'espaces.",
+                    ),
+                });
+            }
+            "token" => match parts.len() {
+                1 => {
+                    return Err(unauthorized(
+                        "En-tête « token » non valide. Pas d'information d'identification fournie.",
+                    ));
+                }
+                2 => match self.users.values().find(|u| u.token == parts[1]) {
+                    Some(u) => u,
+                    None => return Err(unauthorized("Token non valide.")),
+                },
+                _ => {
+                    return Err(unauthorized(
+                        "En-tête « token » non valide. Un token ne doit pas contenir d'espaces.",
+                    ));
+                }
+            },
+            _ => return Err(unauthorized(NOT_PROVIDED)),
+        };
+        if !user.staff {
+            return Err(Reply::detail(
+                403,
+                "Vous n'avez pas la permission d'effectuer cette action.",
+            ));
+        }
+        Ok(())
+    }
+
+    fn view(&mut self, r: &Incoming, route: &Route) -> Reply {
+        let method = r.method.as_str();
+        let not_allowed = || Reply::detail(405, &format!("Méthode « {method} » non autorisée."));
+        match (route, method) {
+            (_, "OPTIONS") => Reply::json(
+                200,
+                json!({
+                    "name": "Pod REST",
+                    "description": "",
+                    "renders": ["application/json", "text/html"],
+                    "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
+                })
+                .to_string(),
+            ),
+            (Route::Root, "GET" | "HEAD") => {
+                let base = format!("http://{}", r.host);
+                let mut fields = Vec::new();
+                for k in [
+                    Kind::Meeting,
+                    Kind::Attendee,
+                    Kind::Livestream,
+                    Kind::Building,
+                    Kind::Broadcaster,
+                    Kind::User,
+                ] {
+                    fields.push((k.prefix(), json!(format!("{base}/rest/{}/", k.prefix()))));
+                }
+                Reply::json(200, obj(&fields))
+            }
+            (Route::List(kind), "GET" | "HEAD") => self.list(r, *kind),
+            (Route::List(Kind::Livestream), "POST") => self.create_live(r),
+            (Route::List(Kind::Broadcaster), "POST") => self.create_broadcaster(r),
+            (Route::Detail(kind, key), "GET" | "HEAD") => self.retrieve(r, *kind, key),
+            (Route::Detail(kind, key), "PATCH" | "PUT") => {
+                self.update(r, *kind, key, method == "PATCH")
+            }
+            (Route::Detail(kind, key), "DELETE") => self.destroy(*kind, key),
+            _ => not_allowed(),
+        }
+    }
+
+    // -- lists -----------------------------------------------------------------
+
+    fn list(&self, r: &Incoming, kind: Kind) -> Reply {
+        let base = format!("http://{}", r.host);
+        let items: Vec<String> = match kind {
+            Kind::Livestream => {
+                let mut lives: Vec<&Live> = self.lives.values().collect();
+                if self.version == PodVersion::V2_8 {
+                    // django-filter 1.1 honours `filter_fields = ("status", "server")`.
+                    let params = parse_query(&r.query);
+                    let last = |k: &str| {
+                        params
+                            .iter()
+                            .rev()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                    };
+                    if let Some(s) = last("status").filter(|s| !s.is_empty()) {
+                        match s.as_str() {
+                            "0" | "1" | "2" => {
+                                let want: i64 = s.parse().unwrap_or_default();
+                                lives.retain(|l| l.status == want);
+                            }
+                            _ => {
+                                return Reply::json(
+                                    400,
+                                    json!({ "status": [format!("Sélectionnez un choix valide. {s} n’en fait pas partie.")] })
+                                        .to_string(),
+                                );
+                            }
+                        }
+                    }
+                    if let Some(s) = last("server").filter(|s| !s.is_empty()) {
+                        lives.retain(|l| l.server.as_deref() == Some(s.as_str()));
+                    }
+                }
+                lives.iter().map(|l| self.render_live(l, &r.host)).collect()
+            }
+            Kind::Meeting => self
+                .meetings
+                .values()
+                .map(|m| self.render_meeting_at(m, &base))
+                .collect(),
+            Kind::Attendee => Vec::new(),
+            Kind::Broadcaster => self
+                .sorted_broadcasters()
+                .into_iter()
+                .map(|b| self.render_broadcaster(b, &r.host))
+                .collect(),
+            Kind::Building => {
+                let mut b: Vec<(&u64, &String)> = self.buildings.iter().collect();
+                b.sort_by(|x, y| x.1.cmp(y.1));
+                b.into_iter()
+                    .map(|(id, name)| self.render_building(*id, name, &base))
+                    .collect()
+            }
+            Kind::User => self.users.values().map(|u| render_user(u, &base)).collect(),
+        };
+        self.paginate(r, items)
+    }
+
+    /// DRF `PageNumberPagination`.
+    fn paginate(&self, r: &Incoming, items: Vec<String>) -> Reply {
+        let params = parse_query(&r.query);
+        let num_pages = items.len().div_ceil(self.page_size).max(1);
+        let page = match params.iter().rev().find(|(k, _)| k == "page") {
+            None => 1,
+            Some((_, v)) if v == "last" => num_pages,
+            Some((_, v)) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= 1 && (n as usize) <= num_pages => n as usize,
+                _ => return Reply::detail(404, "Page non valide."),
+            },
+        };
+        let start = (page - 1) * self.page_size;
+        let results: Vec<String> = items
+            .iter()
+            .skip(start)
+            .take(self.page_size)
+            .cloned()
+            .collect();
+        let link = |page: Option<usize>| -> Value {
+            let mut q: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (k, v) in &params {
+                q.entry(k.clone()).or_default().push(v.clone());
+            }
+            q.remove("page");
+            if let Some(p) = page {
+                q.insert("page".into(), vec![p.to_string()]);
+            }
+            let query: Vec<String> = q
+                .iter()
+                .flat_map(|(k, vs)| {
+                    vs.iter()
+                        .map(move |v| format!("{}={}", quote_plus(k), quote_plus(v)))
+                })
+                .collect();
+            let mut url = format!("http://{}{}", r.host, r.path);
+            if !query.is_empty() {
+                url.push('?');
+                url.push_str(&query.join("&"));
+            }
+            Value::String(url)
+        };
+        let next = if page < num_pages {
+            link(Some(page + 1))
+        } else {
+            Value::Null
+        };
+        let previous = match page {
+            1 => Value::Null,
+            2 => link(None),
+            p => link(Some(p - 1)),
+        };
+        Reply::json(
+            200,
+            format!(
+                "{{\"count\":{},\"next\":{},\"previous\":{},\"results\":[{}]}}",
+                items.len(),
+                next,
+                previous,
+                results.join(",")
+            ),
+        )
+    }
+
+    // -- retrieve / update / destroy --------------------------------------------
+
+    fn retrieve(&self, r: &Incoming, kind: Kind, key: &str) -> Reply {
+        let base = format!("http://{}", r.host);
+        let pk = key.parse::<u64>().ok();
+        let body = match kind {
+            Kind::Livestream => pk
+                .and_then(|pk| self.lives.get(&pk))
+                .map(|l| self.render_live(l, &r.host)),
+            Kind::Meeting => pk
+                .and_then(|pk| self.meetings.get(&pk))
+                .map(|m| self.render_meeting_at(m, &base)),
+            Kind::Attendee => None,
+            Kind::Broadcaster => self
+                .broadcasters
+                .values()
+                .find(|b| b.slug == key)
+                .map(|b| self.render_broadcaster(b, &r.host)),
+            Kind::Building => pk
+                .and_then(|pk| self.buildings.get_key_value(&pk))
+                .map(|(id, name)| self.render_building(*id, name, &base)),
+            Kind::User => pk
+                .and_then(|pk| self.users.get(&pk))
+                .map(|u| render_user(u, &base)),
+        };
+        match body {
+            Some(b) => Reply::json(200, b),
+            None => Reply::not_found(),
+        }
+    }
+
+    fn update(&mut self, r: &Incoming, kind: Kind, key: &str, partial: bool) -> Reply {
+        let pk = key.parse::<u64>().ok();
+        let method = r.method.as_str();
+        match kind {
+            Kind::Livestream => {
+                let Some(live) = pk.and_then(|pk| self.lives.get(&pk)).cloned() else {
+                    return Reply::not_found();
+                };
+                let input = match parse_body(r) {
+                    Ok(i) => i,
+                    Err(reply) => return reply,
+                };
+                match self.validate_live(&input, partial, live) {
+                    Ok(live) => {
+                        let body = self.render_live(&live, &r.host);
+                        self.lives.insert(live.id, live);
+                        Reply::json(200, body)
+                    }
+                    Err(errs) => Reply::json(400, render_errors(&errs)),
+                }
+            }
+            Kind::Meeting => {
+                let Some(m) = pk.and_then(|pk| self.meetings.get(&pk)).cloned() else {
+                    return Reply::not_found();
+                };
+                let input = match parse_body(r) {
+                    Ok(i) => i,
+                    Err(reply) => return reply,
+                };
+                match self.validate_meeting(&input, partial, m) {
+                    Ok(m) => {
+                        let body = self.render_meeting_at(&m, &format!("http://{}", r.host));
+                        self.meetings.insert(m.id, m);
+                        Reply::json(200, body)
+                    }
+                    Err(errs) => Reply::json(400, render_errors(&errs)),
+                }
+            }
+            Kind::Broadcaster => {
+                let Some(b) = self.broadcasters.values().find(|b| b.slug == key).cloned() else {
+                    return Reply::not_found();
+                };
+                let input = match parse_body(r) {
+                    Ok(i) => i,
+                    Err(reply) => return reply,
+                };
+                self.save_broadcaster(r, &input, partial, b, 200)
+            }
+            _ => Reply::detail(405, &format!("Méthode « {method} » non autorisée.")),
+        }
+    }
+
+    fn destroy(&mut self, kind: Kind, key: &str) -> Reply {
+        let pk = key.parse::<u64>().ok();
+        let removed = match kind {
+            Kind::Livestream => pk.and_then(|pk| self.lives.remove(&pk)).is_some(),
+            Kind::Meeting => {
+                let found = pk.and_then(|pk| self.meetings.remove(&pk)).is_some();
+                if let (true, Some(pk)) = (found, pk) {
+                    // on_delete=CASCADE
+                    self.lives.retain(|_, l| l.meeting != pk);
+                }
+                found
+            }
+            Kind::Broadcaster => {
+                let id = self
+                    .broadcasters
+                    .values()
+                    .find(|b| b.slug == key)
+                    .map(|b| b.id);
+                id.and_then(|id| self.broadcasters.remove(&id)).is_some()
+            }
+            _ => return Reply::detail(405, "Méthode « DELETE » non autorisée."),
+        };
+        if removed {
+            Reply {
+                status: 204,
+                content_type: None,
+                body: String::new(),
+                headers: vec![("vary", "Accept".into())],
+            }
+        } else {
+            Reply::not_found()
+        }
+    }
+
+    fn create_live(&mut self, r: &Incoming) -> Reply {
+        let input = match parse_body(r) {
+            Ok(i) => i,
+            Err(reply) => return reply,
+        };
+        let live = Live {
+            id: self.next_id.live,
+            meeting: 0,
+            start_date: now_micros(),
+            end_date: None,
+            show_chat: true,
+            download_meeting: false,
+            enable_chat: false,
+            is_restricted: false,
+            broadcaster_id: None,
+            redis_hostname: None,
+            redis_port: None,
+            redis_channel: None,
+            status: 0,
+            server: None,
+            user: None,
+        };
+        match self.validate_live(&input, false, live) {
+            Ok(live) => {
+                self.next_id.live += 1;
+                let body = self.render_live(&live, &r.host);
+                self.lives.insert(live.id, live);
+                Reply::json(201, body)
+            }
+            Err(errs) => Reply::json(400, render_errors(&errs)),
+        }
+    }
+
+    fn create_broadcaster(&mut self, r: &Incoming) -> Reply {
+        let input = match parse_body(r) {
+            Ok(i) => i,
+            Err(reply) => return reply,
+        };
+        let b = Broadcaster {
+            id: 0,
+            name: String::new(),
+            slug: String::new(),
+            building: 0,
+            description: String::new(),
+            poster: None,
+            stream_url: String::new(),
+            status: false,
+            is_restricted: false,
+            manage_groups: Vec::new(),
+            piloting_implementation: None,
+            piloting_conf: None,
+        };
+        self.save_broadcaster(r, &input, false, b, 201)
+    }
+
+    /// Validates like the version's `BroadcasterSerializer`, then saves like the model
+    /// (slug recomputed on every save; database and file-system failures → HTML 500).
+    fn save_broadcaster(
+        &mut self,
+        r: &Incoming,
+        input: &Map<String, Value>,
+        partial: bool,
+        current: Broadcaster,
+        ok_status: u16,
+    ) -> Reply {
+        let mut b = current;
+        let mut errs: Errors = Vec::new();
+        let stream_field = match self.version {
+            PodVersion::V2_8 => "url",
+            PodVersion::V3_8 => "broadcaster_url",
+        };
+        let stream_url_check = |v: &Value,
+                                errs: &mut Errors,
+                                b: &mut Broadcaster,
+                                others: &BTreeMap<u64, Broadcaster>,
+                                v2: bool| {
+            match to_url(v) {
+                Ok(u) => {
+                    if v2 && others.values().any(|o| o.id != b.id && o.stream_url == u) {
+                        errs.push((
+                            "url".into(),
+                            vec!["Un objet Diffuseur avec ce champ URL existe déjà.".into()],
+                        ));
+                    } else {
+                        b.stream_url = u;
+                    }
+                }
+                Err(e) => errs.push((stream_field.into(), e)),
+            }
+        };
+        let v2 = self.version == PodVersion::V2_8;
+        // Serializer field order decides the order of the error keys.
+        if v2 {
+            field_present(input, "url", partial, true, &mut errs, |v, errs| {
+                stream_url_check(v, errs, &mut b, &self.broadcasters, true)
+            });
+        }
+        field_present(
+            input,
+            "name",
+            partial,
+            true,
+            &mut errs,
+            |v, errs| match to_char(v, Some(200), false, false) {
+                Ok(Some(name)) => {
+                    let mut msgs = Vec::new();
+                    if name.chars().count() > 200 {
+                        msgs.push(
+                            "Assurez-vous que ce champ comporte au plus 200 caractères."
+                                .to_string(),
+                        );
+                    }
+                    if self
+                        .broadcasters
+                        .values()
+                        .any(|o| o.id != b.id && o.name == name)
+                    {
+                        msgs.push("Un objet Diffuseur avec ce champ nom existe déjà.".to_string());
+                    }
+                    if msgs.is_empty() {
+                        b.name = name;
+                    } else {
+                        errs.push(("name".into(), msgs));
+                    }
+                }
+                Ok(None) => errs.push(("name".into(), vec![NULL.into()])),
+                Err(e) => errs.push(("name".into(), e)),
+            },
+        );
+        field_present(
+            input,
+            "building",
+            partial,
+            true,
+            &mut errs,
+            |v, errs| match to_link(v, "buildings", false, |id| self.buildings.contains_key(&id)) {
+                Ok(Some(id)) => b.building = id,
+                Ok(None) => errs.push(("building".into(), vec![NULL.into()])),
+                Err(e) => errs.push(("building".into(), vec![e])),
+            },
+        );
+        field_present(
+            input,
+            "description",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_char(v, None, false, true) {
+                Ok(d) => b.description = d.unwrap_or_default(),
+                Err(e) => errs.push(("description".into(), e)),
+            },
+        );
+        field_present(
+            input,
+            "poster",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_link(v, "images", true, |_| false) {
+                Ok(_) => b.poster = None,
+                Err(e) => errs.push(("poster".into(), vec![e])),
+            },
+        );
+        if !v2 {
+            field_present(
+                input,
+                "broadcaster_url",
+                partial,
+                true,
+                &mut errs,
+                |v, errs| stream_url_check(v, errs, &mut b, &self.broadcasters, false),
+            );
+        }
+        field_present(
+            input,
+            "status",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_bool(v) {
+                Ok(x) => b.status = x,
+                Err(e) => errs.push(("status".into(), vec![e])),
+            },
+        );
+        field_present(
+            input,
+            "is_restricted",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_bool(v) {
+                Ok(x) => b.is_restricted = x,
+                Err(e) => errs.push(("is_restricted".into(), vec![e])),
+            },
+        );
+        if !v2 {
+            field_present(
+                input,
+                "manage_groups",
+                partial,
+                false,
+                &mut errs,
+                |v, errs| match v {
+                    Value::Array(items) if items.is_empty() => b.manage_groups.clear(),
+                    Value::String(s) if s.is_empty() => b.manage_groups.clear(),
+                    Value::Array(_) | Value::String(_) => errs.push((
+                        "manage_groups".into(),
+                        vec!["Lien non valide : l'objet n'existe pas.".into()],
+                    )),
+                    other => errs.push((
+                        "manage_groups".into(),
+                        vec![format!(
+                            "Attendait une liste d'éléments mais a reçu \"{}\".",
+                            py_type(other)
+                        )],
+                    )),
+                },
+            );
+            field_present(
+                input,
+                "piloting_implementation",
+                partial,
+                false,
+                &mut errs,
+                |v, errs| match to_char(v, Some(100), true, true) {
+                    Ok(x) => b.piloting_implementation = x,
+                    Err(e) => errs.push(("piloting_implementation".into(), e)),
+                },
+            );
+            field_present(
+                input,
+                "piloting_conf",
+                partial,
+                false,
+                &mut errs,
+                |v, errs| match to_char(v, None, true, true) {
+                    Ok(x) => b.piloting_conf = x,
+                    Err(e) => errs.push(("piloting_conf".into(), e)),
+                },
+            );
+        }
+        if !errs.is_empty() {
+            return Reply::json(400, render_errors(&errs));
+        }
+        // Model save: slug = slugify(name) on every save; unique slug and stream URL are
+        // enforced by the database only (IntegrityError → 500), and Pod 3.x writes
+        // MEDIA_ROOT/live_transcripts/<slug>.vtt_empty.vtt (ENAMETOOLONG → 500).
+        b.slug = self.slugify(&b.name);
+        let clash_slug = self
+            .broadcasters
+            .values()
+            .any(|o| o.id != b.id && o.slug == b.slug);
+        let clash_url = self
+            .broadcasters
+            .values()
+            .any(|o| o.id != b.id && o.stream_url == b.stream_url);
+        let too_long = !v2
+            && (b.slug.chars().count() > 200 || format!("{}.vtt_empty.vtt", b.slug).len() > 255);
+        if clash_slug || clash_url || too_long {
+            return Reply::html(500, server_error_page());
+        }
+        if b.id == 0 {
+            b.id = self.next_id.broadcaster;
+            self.next_id.broadcaster += 1;
+        }
+        let body = self.render_broadcaster(&b, &r.host);
+        let location = match self.version {
+            // DRF's Location is the `url` field: the stream URL on Pod 2.x.
+            PodVersion::V2_8 => b.stream_url.clone(),
+            PodVersion::V3_8 => format!("http://{}/rest/broadcasters/{}/", r.host, b.slug),
+        };
+        self.broadcasters.insert(b.id, b);
+        let reply = Reply::json(ok_status, body);
+        if ok_status == 201 {
+            reply.header("location", location)
+        } else {
+            reply
+        }
+    }
+
+    fn validate_live(
+        &self,
+        input: &Map<String, Value>,
+        partial: bool,
+        current: Live,
+    ) -> Result<Live, Errors> {
+        let mut l = current;
+        let mut errs: Errors = Vec::new();
+        field_present(
+            input,
+            "meeting",
+            partial,
+            true,
+            &mut errs,
+            |v, errs| match to_link(v, "bbb_meeting", false, |id| {
+                self.meetings.contains_key(&id)
+            }) {
+                Ok(Some(id)) => l.meeting = id,
+                Ok(None) => errs.push(("meeting".into(), vec![NULL.into()])),
+                Err(e) => errs.push(("meeting".into(), vec![e])),
+            },
+        );
+        field_present(
+            input,
+            "start_date",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_datetime(v) {
+                Ok(Some(d)) => l.start_date = d,
+                Ok(None) => errs.push(("start_date".into(), vec![NULL.into()])),
+                Err(e) => errs.push(("start_date".into(), vec![e])),
+            },
+        );
+        field_present(
+            input,
+            "end_date",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_datetime(v) {
+                Ok(d) => l.end_date = d,
+                Err(e) => errs.push(("end_date".into(), vec![e])),
+            },
+        );
+        for (name, slot) in [
+            ("show_chat", &mut l.show_chat),
+            ("download_meeting", &mut l.download_meeting),
+            ("enable_chat", &mut l.enable_chat),
+            ("is_restricted", &mut l.is_restricted),
+        ] {
+            field_present(
+                input,
+                name,
+                partial,
+                false,
+                &mut errs,
+                |v, errs| match to_bool(v) {
+                    Ok(x) => *slot = x,
+                    Err(e) => errs.push((name.into(), vec![e])),
+                },
+            );
+        }
+        field_present(
+            input,
+            "broadcaster_id",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_int(v) {
+                Ok(x) => l.broadcaster_id = x,
+                Err(e) => errs.push(("broadcaster_id".into(), vec![e])),
+            },
+        );
+        field_present(
+            input,
+            "redis_hostname",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_char(v, Some(200), true, true) {
+                Ok(x) => l.redis_hostname = x,
+                Err(e) => errs.push(("redis_hostname".into(), e)),
+            },
+        );
+        field_present(
+            input,
+            "redis_port",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_int(v) {
+                Ok(x) => l.redis_port = x,
+                Err(e) => errs.push(("redis_port".into(), vec![e])),
+            },
+        );
+        field_present(
+            input,
+            "redis_channel",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_char(v, Some(200), true, true) {
+                Ok(x) => l.redis_channel = x,
+                Err(e) => errs.push(("redis_channel".into(), e)),
+            },
+        );
+        field_present(
+            input,
+            "status",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_choice(v, &[0, 1, 2]) {
+                Ok(x) => l.status = x,
+                Err(e) => errs.push(("status".into(), vec![e])),
+            },
+        );
+        field_present(
+            input,
+            "server",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_char(v, Some(20), true, true) {
+                Ok(x) => l.server = x,
+                Err(e) => errs.push(("server".into(), e)),
+            },
+        );
+        field_present(
+            input,
+            "user",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_link(v, "users", true, |id| {
+                self.users.get(&id).is_some_and(|u| u.staff)
+            }) {
+                Ok(x) => l.user = x,
+                Err(e) => errs.push(("user".into(), vec![e])),
+            },
+        );
+        if errs.is_empty() { Ok(l) } else { Err(errs) }
+    }
+
+    fn validate_meeting(
+        &self,
+        input: &Map<String, Value>,
+        partial: bool,
+        current: Meeting,
+    ) -> Result<Meeting, Errors> {
+        let mut m = current;
+        let mut errs: Errors = Vec::new();
+        for (name, slot) in [
+            ("meeting_id", &mut m.meeting_id),
+            ("internal_meeting_id", &mut m.internal_meeting_id),
+            ("meeting_name", &mut m.meeting_name),
+        ] {
+            field_present(
+                input,
+                name,
+                partial,
+                true,
+                &mut errs,
+                |v, errs| match to_char(v, Some(200), false, false) {
+                    Ok(Some(x)) => *slot = x,
+                    Ok(None) => errs.push((name.into(), vec![NULL.into()])),
+                    Err(e) => errs.push((name.into(), e)),
+                },
+            );
+        }
+        field_present(
+            input,
+            "encoding_step",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_choice(v, &[0, 1, 2, 3]) {
+                Ok(x) => m.encoding_step = x,
+                Err(e) => errs.push(("encoding_step".into(), vec![e])),
+            },
+        );
+        for (name, slot) in [
+            ("recorded", &mut m.recorded),
+            ("recording_available", &mut m.recording_available),
+        ] {
+            field_present(
+                input,
+                name,
+                partial,
+                false,
+                &mut errs,
+                |v, errs| match to_bool(v) {
+                    Ok(x) => *slot = x,
+                    Err(e) => errs.push((name.into(), vec![e])),
+                },
+            );
+        }
+        for (name, slot) in [
+            ("recording_url", &mut m.recording_url),
+            ("thumbnail_url", &mut m.thumbnail_url),
+        ] {
+            field_present(
+                input,
+                name,
+                partial,
+                true,
+                &mut errs,
+                |v, errs| match to_char(v, None, false, false) {
+                    Ok(Some(x)) => *slot = x,
+                    Ok(None) => errs.push((name.into(), vec![NULL.into()])),
+                    Err(e) => errs.push((name.into(), e)),
+                },
+            );
+        }
+        field_present(
+            input,
+            "encoded_by",
+            partial,
+            false,
+            &mut errs,
+            |v, errs| match to_link(v, "users", true, |id| {
+                self.users.get(&id).is_some_and(|u| u.staff)
+            }) {
+                Ok(x) => m.encoded_by = x,
+                Err(e) => errs.push(("encoded_by".into(), vec![e])),
+            },
+        );
+        for (name, slot) in [
+            ("session_date", &mut m.session_date),
+            ("last_date_in_progress", &mut m.last_date_in_progress),
+        ] {
+            field_present(
+                input,
+                name,
+                partial,
+                false,
+                &mut errs,
+                |v, errs| match to_datetime(v) {
+                    Ok(Some(d)) => *slot = d,
+                    Ok(None) => errs.push((name.into(), vec![NULL.into()])),
+                    Err(e) => errs.push((name.into(), vec![e])),
+                },
+            );
+        }
+        if errs.is_empty() { Ok(m) } else { Err(errs) }
+    }
+
+    // -- rendering ----------------------------------------------------------------
+
+    fn slugify(&self, name: &str) -> String {
+        match self.version {
+            PodVersion::V2_8 => slugify_django111(name),
+            PodVersion::V3_8 => slugify_django32(name),
+        }
+    }
+
+    fn sorted_broadcasters(&self) -> Vec<&Broadcaster> {
+        let mut v: Vec<&Broadcaster> = self.broadcasters.values().collect();
+        v.sort_by(|a, b| {
+            let ba = self.buildings.get(&a.building);
+            let bb = self.buildings.get(&b.building);
+            ba.cmp(&bb).then_with(|| a.name.cmp(&b.name))
+        });
+        v
+    }
+
+    fn render_live(&self, l: &Live, host: &str) -> String {
+        let base = format!("http://{host}");
+        obj(&[
+            ("id", json!(l.id)),
+            (
+                "meeting",
+                json!(format!("{base}/rest/bbb_meeting/{}/", l.meeting)),
+            ),
+            ("start_date", json!(fmt_dt(&l.start_date))),
+            (
+                "end_date",
+                l.end_date
+                    .as_ref()
+                    .map(fmt_dt)
+                    .map_or(Value::Null, Value::String),
+            ),
+            ("show_chat", json!(l.show_chat)),
+            ("download_meeting", json!(l.download_meeting)),
+            ("enable_chat", json!(l.enable_chat)),
+            ("is_restricted", json!(l.is_restricted)),
+            ("broadcaster_id", json!(l.broadcaster_id)),
+            ("redis_hostname", json!(l.redis_hostname)),
+            ("redis_port", json!(l.redis_port)),
+            ("redis_channel", json!(l.redis_channel)),
+            ("status", json!(l.status)),
+            ("server", json!(l.server)),
+            (
+                "user",
+                l.user
+                    .map_or(Value::Null, |u| json!(format!("{base}/rest/users/{u}/"))),
+            ),
+        ])
+    }
+
+    fn render_meeting(&self, m: &Meeting) -> String {
+        self.render_meeting_at(m, &format!("http://{}", self.host))
+    }
+
+    fn render_meeting_at(&self, m: &Meeting, base: &str) -> String {
+        obj(&[
+            ("id", json!(m.id)),
+            ("meeting_id", json!(m.meeting_id)),
+            ("internal_meeting_id", json!(m.internal_meeting_id)),
+            ("meeting_name", json!(m.meeting_name)),
+            ("encoding_step", json!(m.encoding_step)),
+            ("recorded", json!(m.recorded)),
+            ("recording_available", json!(m.recording_available)),
+            ("recording_url", json!(m.recording_url)),
+            ("thumbnail_url", json!(m.thumbnail_url)),
+            (
+                "encoded_by",
+                m.encoded_by
+                    .map_or(Value::Null, |u| json!(format!("{base}/rest/users/{u}/"))),
+            ),
+            ("session_date", json!(fmt_dt(&m.session_date))),
+            (
+                "last_date_in_progress",
+                json!(fmt_dt(&m.last_date_in_progress)),
+            ),
+        ])
+    }
+
+    fn render_broadcaster(&self, b: &Broadcaster, host: &str) -> String {
+        let base = format!("http://{host}");
+        let building = json!(format!("{base}/rest/buildings/{}/", b.building));
+        match self.version {
+            PodVersion::V2_8 => obj(&[
+                ("id", json!(b.id)),
+                ("url", json!(b.stream_url)),
+                ("name", json!(b.name)),
+                ("slug", json!(b.slug)),
+                ("building", building),
+                ("description", json!(b.description)),
+                ("poster", json!(b.poster)),
+                ("status", json!(b.status)),
+                ("is_restricted", json!(b.is_restricted)),
+            ]),
+            PodVersion::V3_8 => obj(&[
+                ("id", json!(b.id)),
+                (
+                    "url",
+                    json!(format!("{base}/rest/broadcasters/{}/", b.slug)),
+                ),
+                ("name", json!(b.name)),
+                ("slug", json!(b.slug)),
+                ("building", building),
+                ("description", json!(b.description)),
+                ("poster", json!(b.poster)),
+                ("broadcaster_url", json!(b.stream_url)),
+                ("status", json!(b.status)),
+                ("is_restricted", json!(b.is_restricted)),
+                ("manage_groups", json!(b.manage_groups)),
+                ("piloting_implementation", json!(b.piloting_implementation)),
+                (
+                    "piloting_conf",
+                    json!(b.piloting_conf.clone().unwrap_or_default()),
+                ),
+            ]),
+        }
+    }
+
+    fn render_building(&self, id: u64, name: &str, base: &str) -> String {
+        let mut fields = vec![
+            ("id", json!(id)),
+            ("url", json!(format!("{base}/rest/buildings/{id}/"))),
+            ("name", json!(name)),
+            ("headband", Value::Null),
+            ("gmapurl", Value::Null),
+        ];
+        if self.version == PodVersion::V3_8 {
+            fields.push(("sites", json!([format!("{base}/rest/sites/1/")])));
+        }
+        obj(&fields)
+    }
+}
+
+fn render_user(u: &User, base: &str) -> String {
+    obj(&[
+        ("id", json!(u.id)),
+        ("url", json!(format!("{base}/rest/users/{}/", u.id))),
+        ("username", json!(u.username)),
+        ("first_name", json!("Prénom")),
+        ("last_name", json!(format!("Nom{}", u.id))),
+        ("email", json!(format!("{}@univ.example", u.username))),
+        ("groups", json!([])),
+    ])
+}
+
+/// A JSON object with its keys in the given (serializer) order, compact, UTF-8 unescaped.
+fn obj(fields: &[(&str, Value)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String((*k).to_string()).to_string());
+        out.push(':');
+        out.push_str(&v.to_string());
+    }
+    out.push('}');
+    out
+}
+
+type Errors = Vec<(String, Vec<String>)>;
+
+fn render_errors(errs: &Errors) -> String {
+    let fields: Vec<(&str, Value)> = errs.iter().map(|(k, v)| (k.as_str(), json!(v))).collect();
+    obj(&fields)
+}
+
+/// DRF datetime rendering: UTC as `Z`, microseconds only when non-zero.
+fn fmt_dt(d: &DateTime<Utc>) -> String {
+    if d.timestamp_subsec_micros() == 0 {
+        d.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request bodies (DRF parsers)
+// ---------------------------------------------------------------------------
+
+fn parse_body(r: &Incoming) -> Result<Map<String, Value>, Reply> {
+    if r.body.is_empty() {
+        return Ok(Map::new());
+    }
+    let Some(ct) = r.content_type.as_deref() else {
+        return Ok(Map::new());
+    };
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" => match serde_json::from_slice::<Value>(&r.body) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(other) => Err(Reply::json(
+                400,
+                json!({ "non_field_errors": [format!("Donnée invalide. Un dictionnaire était attendu, mais on a reçu {}.", py_type(&other))] })
+                    .to_string(),
+            )),
+            Err(e) => Err(Reply::detail(400, &format!("JSON parse error - {}", python_json_error(&e, &r.body)))),
+        },
+        "application/x-www-form-urlencoded" => {
+            Ok(form_to_map(parse_query(&String::from_utf8_lossy(&r.body))))
+        }
+        "multipart/form-data" => {
+            let parsed = boundary(ct).and_then(|b| parse_multipart(&r.body, &b));
+            match parsed {
+                Some(fields) => Ok(form_to_map(fields)),
+                None => Err(Reply::detail(400, "Multipart form parse error - Invalid boundary in multipart: None")),
+            }
+        }
+        _ => Err(Reply::detail(415, &format!("Type de média « {ct} » non supporté."))),
+    }
+}
+
+/// A Django `QueryDict` read as DRF does: the last value of a key, lists for list fields.
+fn form_to_map(fields: Vec<(String, String)>) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (k, v) in fields {
+        if k == "manage_groups" {
+            let entry = map.entry(k).or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = entry
+                && !v.is_empty()
+            {
+                a.push(Value::String(v));
+            }
+        } else {
+            map.insert(k, Value::String(v));
+        }
+    }
+    map
+}
+
+fn boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        (k.trim().eq_ignore_ascii_case("boundary")).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// Form fields of a `multipart/form-data` body (file parts give their file name).
+fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<(String, String)>> {
+    let delim = format!("--{boundary}");
+    let d = delim.as_bytes();
+    let find = |hay: &[u8], needle: &[u8], from: usize| -> Option<usize> {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let mut pos = find(body, d, 0)? + d.len();
+    let mut out = Vec::new();
+    loop {
+        if body.get(pos..pos + 2) == Some(b"--") {
+            return Some(out);
+        }
+        if body.get(pos..pos + 2) == Some(b"\r\n") {
+            pos += 2;
+        }
+        let header_end = find(body, b"\r\n\r\n", pos)?;
+        let headers = String::from_utf8_lossy(&body[pos..header_end]).into_owned();
+        let content_start = header_end + 4;
+        let next = find(body, format!("\r\n{delim}").as_bytes(), content_start)?;
+        let content = &body[content_start..next];
+        let disposition = headers
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))?;
+        let param = |key: &str| {
+            disposition.split(';').find_map(|p| {
+                let (k, v) = p.trim().split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        let name = param("name")?;
+        let value = match param("filename") {
+            Some(f) => f,
+            None => String::from_utf8_lossy(content).into_owned(),
+        };
+        out.push((name, value));
+        pos = next + 2 + d.len();
+    }
+}
+
+/// Python's name of a JSON value's type, as DRF messages show it.
+fn py_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// Python's `str()` of a JSON value (what DRF interpolates in `« {input} »`).
+fn py_str(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The message Python's `json` module gives for a syntax error, approximately.
+fn python_json_error(e: &serde_json::Error, body: &[u8]) -> String {
+    let text = e.to_string();
+    let what = if text.contains("trailing characters") {
+        "Extra data"
+    } else if text.contains("key must be a string") {
+        "Expecting property name enclosed in double quotes"
+    } else if text.contains("expected `,` or `}`") || text.contains("expected `,` or `]`") {
+        "Expecting ',' delimiter"
+    } else if text.contains("expected `:`") {
+        "Expecting ':' delimiter"
+    } else if text.contains("EOF while parsing a string") || text.contains("control character") {
+        "Unterminated string starting at"
+    } else {
+        "Expecting value"
+    };
+    let (line, col) = (e.line(), e.column().max(1));
+    let offset: usize = String::from_utf8_lossy(body)
+        .split('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.chars().count() + 1)
+        .sum::<usize>()
+        + col
+        - 1;
+    format!("{what}: line {line} column {col} (char {offset})")
+}
+
+// ---------------------------------------------------------------------------
+// DRF field parsing
+// ---------------------------------------------------------------------------
+
+/// Runs `f` on the input value of `name` if present; records "required" if absent on a
+/// full (non-partial) write.
+fn field_present(
+    input: &Map<String, Value>,
+    name: &str,
+    partial: bool,
+    required: bool,
+    errs: &mut Errors,
+    mut f: impl FnMut(&Value, &mut Errors),
+) {
+    match input.get(name) {
+        Some(v) => f(v, errs),
+        None if required && !partial => errs.push((name.to_string(), vec![REQUIRED.into()])),
+        None => {}
+    }
+}
+
+/// `BooleanField` (not nullable).
+fn to_bool(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Null => Err(NULL.into()),
+        Value::Number(n) if n.as_f64() == Some(1.0) => Ok(true),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Ok(false),
+        Value::String(s) => match s.as_str() {
+            "t" | "T" | "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on"
+            | "On" | "ON" | "1" => Ok(true),
+            "f" | "F" | "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off"
+            | "Off" | "OFF" | "0" => Ok(false),
+            _ => Err("Doit être un booléen valide.".into()),
+        },
+        _ => Err("Doit être un booléen valide.".into()),
+    }
+}
+
+/// `IntegerField` on a nullable model `IntegerField`.
+fn to_int(v: &Value) -> Result<Option<i64>, String> {
+    const INVALID: &str = "Un nombre entier valide est requis.";
+    let n: i64 = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i,
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i64,
+            _ => return Err(INVALID.into()),
+        },
+        Value::String(s) => {
+            // Python: int(re.sub(r"\.0*\s*$", "", str(data))); int() trims whitespace.
+            let mut t = s.trim_end();
+            if let Some(dot) = t.rfind('.')
+                && t[dot + 1..].bytes().all(|b| b == b'0')
+            {
+                t = &t[..dot];
+            }
+            t.trim().parse::<i64>().map_err(|_| INVALID.to_string())?
+        }
+        _ => return Err(INVALID.into()),
+    };
+    if n > 2_147_483_647 {
+        return Err("Assurez-vous que cette valeur est inférieure ou égale à 2147483647.".into());
+    }
+    if n < -2_147_483_648 {
+        return Err("Assurez-vous que cette valeur est supérieure ou égale à -2147483648.".into());
+    }
+    Ok(Some(n))
+}
+
+/// `CharField` (whitespace trimmed). `Ok(None)` only for an accepted null.
+fn to_char(
+    v: &Value,
+    max: Option<usize>,
+    nullable: bool,
+    blank: bool,
+) -> Result<Option<String>, Vec<String>> {
+    let s = match v {
+        Value::Null if nullable => return Ok(None),
+        Value::Null => return Err(vec![NULL.into()]),
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(vec!["Chaîne de caractères non valide.".into()]),
+    };
+    if s.is_empty() {
+        return if blank {
+            Ok(Some(s))
+        } else {
+            Err(vec![BLANK.into()])
+        };
+    }
+    if let Some(max) = max
+        && s.chars().count() > max
+    {
+        return Err(vec![format!(
+            "Assurez-vous que ce champ comporte au plus {max} caractères."
+        )]);
+    }
+    Ok(Some(s))
+}
+
+/// `ChoiceField` over integer choices: matches `str(input)` against `str(choice)`.
+fn to_choice(v: &Value, choices: &[i64]) -> Result<i64, String> {
+    if v.is_null() {
+        return Err(NULL.into());
+    }
+    let s = py_str(v);
+    choices
+        .iter()
+        .find(|c| c.to_string() == s)
+        .copied()
+        .ok_or_else(|| format!("« {s} » n'est pas un choix valide."))
+}
+
+/// `HyperlinkedRelatedField`: only the path counts (host ignored); `""` is null.
+fn to_link(
+    v: &Value,
+    prefix: &str,
+    nullable: bool,
+    exists: impl Fn(u64) -> bool,
+) -> Result<Option<u64>, String> {
+    let s = match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.as_str()),
+        other => {
+            return Err(format!(
+                "Type incorrect. Une URL était attendue, un {} a été reçu.",
+                py_type(other)
+            ));
+        }
+    };
+    let Some(s) = s else {
+        return if nullable { Ok(None) } else { Err(NULL.into()) };
+    };
+    let path = if s.starts_with("http:") || s.starts_with("https:") {
+        let after = s.split_once("//").map_or(s, |(_, rest)| rest);
+        let path_start = after.find('/').unwrap_or(after.len());
+        let path = &after[path_start..];
+        path.split(['?', '#']).next().unwrap_or("")
+    } else {
+        s
+    };
+    let Some(Route::Detail(kind, key)) = resolve(path) else {
+        return Err("Lien non valide : pas d'URL correspondante.".into());
+    };
+    if kind.prefix() != prefix {
+        return Err("Lien non valide : URL correspondante incorrecte.".into());
+    }
+    match key.parse::<u64>() {
+        Ok(id) if exists(id) => Ok(Some(id)),
+        _ => Err("Lien non valide : l'objet n'existe pas.".into()),
+    }
+}
+
+/// `URLField` (Django's `URLValidator`, simplified) limited to 200 characters.
+fn to_url(v: &Value) -> Result<String, Vec<String>> {
+    let s = match to_char(v, None, false, false)? {
+        Some(s) => s,
+        None => return Err(vec![NULL.into()]),
+    };
+    let mut errs = Vec::new();
+    if !valid_url(&s) {
+        errs.push("Saisissez une URL valide.".to_string());
+    }
+    if s.chars().count() > 200 {
+        errs.push("Assurez-vous que ce champ comporte au plus 200 caractères.".into());
+    }
+    if errs.is_empty() { Ok(s) } else { Err(errs) }
+}
+
+fn valid_url(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    if !["http", "https", "ftp", "ftps"].contains(&scheme.to_ascii_lowercase().as_str()) {
+        return false;
+    }
+    if s.chars().any(char::is_whitespace) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if hostport.starts_with('[') {
+        return hostport.contains(']');
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (hostport, None),
+    };
+    if let Some(p) = port
+        && (p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) || p.len() > 5)
+    {
+        return false;
+    }
+    let host = host.to_ascii_lowercase();
+    if host == "localhost" {
+        return true;
+    }
+    let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
+    if labels.len() == 4 && labels.iter().all(|l| l.parse::<u8>().is_ok()) {
+        return true;
+    }
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    labels.len() >= 2
+        && labels.iter().all(label_ok)
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_alphabetic() || c == '-'))
+}
+
+/// `DateTimeField` input: Django's `parse_datetime` (ISO 8601, space or `T`, optional
+/// seconds/fraction/offset); a naive value is in `TIME_ZONE` (UTC); stored as UTC.
+fn to_datetime(v: &Value) -> Result<Option<DateTime<Utc>>, String> {
+    const INVALID: &str = "La date + heure n'a pas le bon format. Utilisez un des formats suivants : YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].";
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => parse_django_datetime(s.trim())
+            .map(Some)
+            .ok_or_else(|| INVALID.to_string()),
+        _ => Err(INVALID.into()),
+    }
+}
+
+pub(crate) fn parse_django_datetime(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize, min: usize, max: usize| -> Option<u32> {
+        let start = *i;
+        while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        if *i - start < min {
+            return None;
+        }
+        s[start..*i].parse().ok()
+    };
+    let expect = |i: &mut usize, c: &[u8]| -> Option<()> {
+        if *i < b.len() && c.contains(&b[*i]) {
+            *i += 1;
+            Some(())
+        } else {
+            None
+        }
+    };
+    let year = digits(&mut i, 4, 4)?;
+    expect(&mut i, b"-")?;
+    let month = digits(&mut i, 1, 2)?;
+    expect(&mut i, b"-")?;
+    let day = digits(&mut i, 1, 2)?;
+    expect(&mut i, b"T ")?;
+    let hour = digits(&mut i, 1, 2)?;
+    expect(&mut i, b":")?;
+    let minute = digits(&mut i, 1, 2)?;
+    let (mut second, mut micro) = (0, 0);
+    if i < b.len() && b[i] == b':' {
+        i += 1;
+        second = digits(&mut i, 1, 2)?;
+        if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+            i += 1;
+            let start = i;
+            let frac = digits(&mut i, 1, 6)?;
+            let n = i - start;
+            micro = frac * 10u32.pow(6 - n as u32);
+            while i < b.len() && b[i].is_ascii_digit() && i - start < 12 {
+                i += 1;
+            }
+        }
+    }
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let mut offset_secs: i32 = 0;
+    if i < b.len() {
+        match b[i] {
+            b'Z' => i += 1,
+            b'+' | b'-' => {
+                let sign = if b[i] == b'-' { -1 } else { 1 };
+                i += 1;
+                let hh = digits(&mut i, 2, 2)?;
+                let mut mm = 0;
+                if i < b.len() {
+                    if b[i] == b':' {
+                        i += 1;
+                    }
+                    mm = digits(&mut i, 2, 2)?;
+                }
+                offset_secs = sign * (hh * 3600 + mm * 60) as i32;
+            }
+            _ => return None,
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    let naive = NaiveDate::from_ymd_opt(year as i32, month, day)?
+        .and_hms_micro_opt(hour, minute, second, micro)?;
+    let offset = FixedOffset::east_opt(offset_secs)?;
+    let local = offset.from_local_datetime(&naive).single()?;
+    Some(local.with_timezone(&Utc))
+}
+
+// ---------------------------------------------------------------------------
+// Django's slugify
+// ---------------------------------------------------------------------------
+
+/// Python's `str.isspace()` over ASCII (what `\s` and `strip()` match after the ASCII
+/// filter): includes the information separators 0x1C–0x1F.
+fn py_space(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c' | '\x1c'..='\x1f'
+    )
+}
+
+fn ascii_fold(value: &str) -> String {
+    value.nfkd().filter(char::is_ascii).collect()
+}
+
+fn collapse_dashes(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut in_run = false;
+    for c in value.chars() {
+        if c == '-' || py_space(c) {
+            if !in_run {
+                out.push('-');
+            }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
+        }
+    }
+    out
+}
+
+fn keep_slug_chars(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || py_space(*c))
+        .collect()
+}
+
+/// `django.utils.text.slugify` of Django 3.2 (Pod 3.x).
+pub fn slugify_django32(value: &str) -> String {
+    let v = keep_slug_chars(&ascii_fold(value).to_lowercase());
+    collapse_dashes(&v)
+        .trim_matches(|c| c == '-' || c == '_')
+        .to_string()
+}
+
+/// `django.utils.text.slugify` of Django 1.11 (Pod 2.x): strips whitespace only.
+pub fn slugify_django111(value: &str) -> String {
+    let v = keep_slug_chars(&ascii_fold(value));
+    let v = v.trim_matches(py_space).to_lowercase();
+    collapse_dashes(&v)
+}
+
+// ---------------------------------------------------------------------------
+// HTML pages (Pod with DEBUG off)
+// ---------------------------------------------------------------------------
+
+fn pod_page(title: &str, message: &str, target_len: usize) -> String {
+    let mut nav = String::new();
+    let entries = [
+        "Vidéos",
+        "Chaînes",
+        "Thèmes",
+        "Types",
+        "Disciplines",
+        "Directs",
+        "Événements",
+        "Réunions",
+        "Playlists",
+        "Mes vidéos",
+        "Mes abonnements",
+        "Statistiques",
+    ];
+    let head = format!(
+        "<!DOCTYPE html>\n<html lang=\"fr\" data-bs-theme=\"light\">\n<head>\n  <meta charset=\"utf-8\">\n  \
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1, shrink-to-fit=no\">\n  \
+         <title>Pod - {title}</title>\n  <link rel=\"stylesheet\" href=\"/static/bootstrap/dist/css/bootstrap.min.css\">\n  \
+         <link rel=\"stylesheet\" href=\"/static/css/pod.css\">\n  <link rel=\"icon\" href=\"/static/img/favicon.png\">\n</head>\n\
+         <body>\n<a class=\"visually-hidden-focusable\" href=\"#content\">Aller au contenu principal</a>\n\
+         <nav class=\"navbar navbar-expand-lg\" aria-label=\"Menu principal\">\n<ul class=\"navbar-nav\">\n"
+    );
+    let body = format!(
+        "</ul>\n</nav>\n<main id=\"content\" class=\"container-fluid\">\n  <h1 class=\"page_title\">{title}</h1>\n  \
+         <div class=\"alert alert-danger\" role=\"alert\">{message}</div>\n  \
+         <p>Si le problème persiste, contactez l'équipe technique de votre établissement.</p>\n</main>\n\
+         <footer class=\"footer_links\"><p>Esup-Pod, plateforme de gestion de fichiers vidéo — \
+         <a href=\"/accessibility/\">Accessibilité : partiellement conforme</a> — \
+         <a href=\"/mentions-legales/\">Mentions légales</a></p></footer>\n\
+         <script src=\"/static/bootstrap/dist/js/bootstrap.bundle.min.js\"></script>\n</body>\n</html>\n"
+    );
+    let mut i = 0;
+    while head.len() + nav.len() + body.len() < target_len {
+        let e = entries[i % entries.len()];
+        nav.push_str(&format!(
+            "  <li class=\"nav-item\"><a class=\"nav-link\" href=\"/{}/?page={}\" title=\"{e}\">{e}</a></li>\n",
+            e.to_lowercase().replace(' ', "-"),
+            i / entries.len() + 1
+        ));
+        i += 1;
+    }
+    format!("{head}{nav}{body}")
+}
+
+/// Pod's French 500 page (~13 KB).
+pub fn server_error_page() -> String {
+    pod_page(
+        "Erreur serveur (500)",
+        "Une erreur est survenue sur le serveur. Les administrateurs du site ont été prévenus.",
+        13 * 1024,
+    )
+}
+
+fn not_found_page() -> String {
+    pod_page(
+        "Page non trouvée (404)",
+        "La page que vous avez demandée n'existe pas ou a été déplacée.",
+        9 * 1024,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugify_matches_django_examples() {
+        assert_eq!(slugify_django32("[BBB] Cours d-amphi"), "bbb-cours-d-amphi");
+        assert_eq!(slugify_django32("[BBB] OEuvre ete"), "bbb-oeuvre-ete");
+        assert_eq!(slugify_django32("[BBB] Œuvre été"), "bbb-uvre-ete");
+        assert_eq!(
+            slugify_django32("[BBB] Reunion: L1 &amp; L2 (TD)"),
+            "bbb-reunion-l1-amp-l2-td"
+        );
+        assert_eq!(slugify_django32("[BBB] Test_ "), "bbb-test");
+        assert_eq!(slugify_django111("[BBB] Test_ "), "bbb-test_");
+        assert_eq!(slugify_django32("[BBB] 会议"), "bbb");
+        assert_eq!(
+            slugify_django32("[bbb] test slug"),
+            slugify_django32("[BBB] Test Slug")
+        );
+        assert_eq!(slugify_django32("ﬃ"), "ffi");
+        assert_eq!(slugify_django32(" -_Hello  World_- "), "hello-world");
+    }
+
+    #[test]
+    fn integers_parse_like_drf() {
+        assert_eq!(to_int(&json!(" 6380 ")), Ok(Some(6380)));
+        assert_eq!(to_int(&json!("6380.0")), Ok(Some(6380)));
+        assert_eq!(to_int(&json!(6380.0)), Ok(Some(6380)));
+        assert_eq!(to_int(&Value::Null), Ok(None));
+        for bad in [
+            json!("abc"),
+            json!(""),
+            json!(true),
+            json!(1.5),
+            json!("1.5"),
+            json!([1]),
+        ] {
+            assert!(to_int(&bad).is_err(), "{bad}");
+        }
+        assert!(to_int(&json!(2_147_483_648_i64)).is_err());
+    }
+
+    #[test]
+    fn datetimes_parse_like_django() {
+        let d = parse_django_datetime("2024-05-02T10:15:30+02:00").unwrap();
+        assert_eq!(fmt_dt(&d), "2024-05-02T08:15:30Z");
+        let d = parse_django_datetime("2024-05-02 08:15").unwrap();
+        assert_eq!(fmt_dt(&d), "2024-05-02T08:15:00Z");
+        let d = parse_django_datetime("2024-05-02T08:15:30.5Z").unwrap();
+        assert_eq!(fmt_dt(&d), "2024-05-02T08:15:30.500000Z");
+        assert!(parse_django_datetime("2024-05-02").is_none());
+        assert!(parse_django_datetime("02/05/2024 08:15").is_none());
+        assert!(parse_django_datetime("2024-13-02T08:15").is_none());
+    }
+
+    #[test]
+    fn routes_resolve_like_the_drf_router() {
+        assert!(matches!(
+            resolve("/rest/bbb_livestream/"),
+            Some(Route::List(Kind::Livestream))
+        ));
+        assert!(matches!(
+            resolve("/rest/bbb_livestream/3/"),
+            Some(Route::Detail(Kind::Livestream, _))
+        ));
+        assert!(resolve("/rest/bbb_livestream").is_none());
+        assert!(resolve("/rest/bbb_livestream/3").is_none());
+        assert!(matches!(
+            resolve("/rest/broadcasters/bbb-x.json"),
+            Some(Route::Detail(Kind::Broadcaster, _))
+        ));
+        assert!(resolve("/rest/nothing/").is_none());
+    }
+
+    #[test]
+    fn server_error_page_is_about_13_kb() {
+        let p = server_error_page();
+        assert!((12_000..15_000).contains(&p.len()), "{}", p.len());
+    }
+}
