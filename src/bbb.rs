@@ -13,7 +13,6 @@
 //! Not here: deciding what a meeting list means for the lives (`plan`), retries, and the
 //! other BBB calls (the streamer container joins the meeting itself).
 
-use std::error::Error as StdError;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio_util::io::StreamReader;
 
 use crate::config::{ChecksumAlgorithm, Secret};
+use crate::error_chain::error_chain;
 use crate::model::BbbMeeting;
 
 /// Why getMeetings gave no usable list. Every variant means "decide nothing".
@@ -865,7 +865,7 @@ impl BbbClient {
         BbbError::Network {
             url: self.shown_url.clone(),
             // without_url: reqwest's message would repeat the URL with its checksum.
-            reason: chain(&err.without_url()),
+            reason: error_chain(&err.without_url()),
         }
     }
 
@@ -878,8 +878,8 @@ impl BbbClient {
         }
         let reason = match err.into_inner() {
             Some(inner) => match inner.downcast::<reqwest::Error>() {
-                Ok(reqwest_err) => chain(&reqwest_err.without_url()),
-                Err(other) => chain(other.as_ref()),
+                Ok(reqwest_err) => error_chain(&reqwest_err.without_url()),
+                Err(other) => error_chain(other.as_ref()),
             },
             None => "the connection failed".to_owned(),
         };
@@ -888,21 +888,6 @@ impl BbbClient {
             reason: format!("reading the answer: {reason}"),
         }
     }
-}
-
-/// `error: cause: cause`, skipping a cause its parent already quoted.
-fn chain(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod compose;
 pub mod config;
 pub mod docker;
+pub mod error_chain;
 pub mod fsutil;
 pub mod lock;
 pub mod logging;

@@ -29,6 +29,7 @@ use reqwest::{Method, StatusCode, Url, redirect};
 use serde_json::{Map, Value, json};
 
 use crate::config::Secret;
+use crate::error_chain::error_chain;
 use crate::model::{Broadcaster, Live, LiveId, LiveStatus, PodMeeting};
 
 /// Largest answer we read. Pod's pages are a few KB; its HTML error pages ~13 KB.
@@ -177,7 +178,9 @@ impl PodClient {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| anyhow::anyhow!("building the HTTP client for Pod: {}", chain(&e)))?;
+            .map_err(|e| {
+                anyhow::anyhow!("building the HTTP client for Pod: {}", error_chain(&e))
+            })?;
         Ok(PodClient {
             http,
             base,
@@ -524,7 +527,7 @@ impl PodClient {
         } else {
             PodError::Network {
                 url: shown(url),
-                reason: chain(&error.without_url()),
+                reason: error_chain(&error.without_url()),
             }
         }
     }
@@ -702,22 +705,6 @@ fn shown(url: &Url) -> String {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     url.to_string()
-}
-
-/// An error and its causes, `outer: inner: innermost`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // hyper and reqwest sometimes repeat the inner message in the outer one.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn size(bytes: usize) -> String {
