@@ -222,14 +222,9 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
     all.sort_unstable();
     all.dedup();
     for slot in all {
-        let recording_bytes: u64 = std::fs::read_dir(store.videodata(slot))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "mkv"))
-            .filter_map(|e| e.metadata().ok())
-            .map(|m| m.len())
-            .sum();
+        let recording_bytes: u64 = crate::recording::mkv_files(&store.videodata(slot))
+            .map(|files| files.iter().map(|f| f.size).sum())
+            .unwrap_or(0);
         let entry = match states.get(&slot) {
             Some(s) => {
                 let key = s.stream_key.clone().unwrap_or_default();

@@ -904,7 +904,7 @@ fn is_mkv(name: &OsStr) -> bool {
 
 /// The regular `*.mkv` files of `dir` (symbolic links are not followed), largest first,
 /// then by name. Names that are not UTF-8 are read lossily (the path stays exact).
-fn mkv_files(dir: &Path) -> io::Result<Vec<RecordingFile>> {
+pub fn mkv_files(dir: &Path) -> io::Result<Vec<RecordingFile>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;

@@ -377,23 +377,14 @@ fn make_writable_for_streamer(dir: &Path) -> Result<()> {
 /// files no live asked to hand over, which are kept for the admin, never deleted.
 pub fn keep_mkv_files(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
     let mut moved = Vec::new();
-    let entries = match fs::read_dir(from) {
-        Ok(e) => e,
+    let files = match crate::recording::mkv_files(from) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(moved),
         Err(e) => return Err(e).with_context(|| format!("listing {}", from.display())),
     };
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("listing {}", from.display()))?
-            .path();
-        if path.extension().and_then(|e| e.to_str()) != Some("mkv") {
-            continue;
-        }
+    for file in files {
+        let (path, name) = (file.path, file.name);
         fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let mut target = to.join(&name);
         let mut n = 1;
         while target.exists() {

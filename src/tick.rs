@@ -151,14 +151,13 @@ const ADVICE_STOP: &str =
     "The stop resumes at the next tick from the step it reached; the slot stays busy until then.";
 const ADVICE_RECORDING: &str = "The recording is kept on local disk and handed over at a later tick; check pod.recordings_dir (mounted, writable, space).";
 
-/// One `run`: everything but the lock and the stagger, which the caller handles.
+/// One `run`: everything but creating the slot directories, the lock and the
+/// stagger, which the caller does first (the lock file lives in `base_dir`).
 pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     let started = Instant::now();
     let mut report = TickReport::default();
     if dry_run {
         report.plan_lines.extend(ctx.slots.init(true)?);
-    } else {
-        ctx.slots.init(false)?;
     }
     let mut server_state = match ctx.slots.load_server_state() {
         Ok(s) => s,
@@ -486,32 +485,12 @@ async fn apply_slot(
             seen,
             needed,
         } => {
-            if let Some(mut s) = state {
-                s.ended_seen = seen;
-                info!(live, slot, seen, needed, "meeting seen ended");
-                if let Err(e) = ctx.slots.save(slot, &s) {
-                    out.problems.push(problem(
-                        format!("state:slot{slot}"),
-                        Some(live),
-                        &e,
-                        ADVICE_STOP,
-                    ));
-                }
-            }
+            info!(live, slot, seen, needed, "meeting seen ended");
+            note_ended_seen(ctx, slot, state, seen, &mut out);
         }
         Action::SeenRunning { slot, live } => {
-            if let Some(mut s) = state {
-                s.ended_seen = 0;
-                info!(live, slot, "meeting running again");
-                if let Err(e) = ctx.slots.save(slot, &s) {
-                    out.problems.push(problem(
-                        format!("state:slot{slot}"),
-                        Some(live),
-                        &e,
-                        ADVICE_STOP,
-                    ));
-                }
-            }
+            info!(live, slot, "meeting running again");
+            note_ended_seen(ctx, slot, state, 0, &mut out);
         }
         Action::Stop { slot, live, reason } => {
             // A row can be missed by a paginated read when rows shift between pages
@@ -563,6 +542,26 @@ async fn apply_slot(
         Action::GiveUp { .. } => {}
     }
     out
+}
+
+/// Records how many ticks in a row the slot's meeting was seen ended.
+fn note_ended_seen(
+    ctx: &Ctx,
+    slot: u32,
+    state: Option<SlotState>,
+    seen: u32,
+    out: &mut SlotOutcome,
+) {
+    let Some(mut s) = state else { return };
+    s.ended_seen = seen;
+    if let Err(e) = ctx.slots.save(slot, &s) {
+        out.problems.push(problem(
+            format!("state:slot{slot}"),
+            Some(s.live),
+            &e,
+            ADVICE_STOP,
+        ));
+    }
 }
 
 async fn stop_into(
