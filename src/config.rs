@@ -399,8 +399,18 @@ impl Config {
     /// Like [`Config::load`] on text already read; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Config> {
         let file = path.display().to_string();
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| anyhow!("{}", e.to_string().trim_end()))
+        // serde_path_to_error names the key whose value did not fit (`server.slots`),
+        // which toml's own message only shows as a line of the file.
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let msg = e.into_inner().to_string();
+                if path.is_empty() || path == "." {
+                    anyhow!("{}", msg.trim_end())
+                } else {
+                    anyhow!("key `{path}`: {}", msg.trim_end())
+                }
+            })
             .with_context(|| format!("configuration file {file}"))?;
         let v = Validator { file };
         v.convert(raw, path, env)
