@@ -325,15 +325,10 @@ async fn apply(
             .collect(),
     );
     let mut tasks = JoinSet::new();
+    let mut give_ups = Vec::new();
     for action in actions {
         if let Action::GiveUp { live, attempts } = action {
-            match give_up(ctx, live, attempts).await {
-                Ok(p) => {
-                    server_state.start_failures.remove(&live);
-                    report.problems.push(p);
-                }
-                Err(e) => report.problem(format!("giveup:{live}"), Some(live), &e, ADVICE_POD),
-            }
+            give_ups.push((live, attempts));
             continue;
         }
         let Some(slot) = action.slot() else { continue };
@@ -366,8 +361,26 @@ async fn apply(
             Some((live, true)) => {
                 server_state.start_failures.remove(&live);
             }
-            Some((live, false)) => *server_state.start_failures.entry(live).or_insert(0) += 1,
+            Some((live, false)) => {
+                let attempts = server_state.start_failures.entry(live).or_insert(0);
+                *attempts += 1;
+                // The last allowed attempt just failed: close the live now, not a
+                // minute later (a closing that fails is retried through the plan).
+                if *attempts >= MAX_START_ATTEMPTS {
+                    give_ups.push((live, *attempts));
+                }
+            }
             None => {}
+        }
+    }
+    for (live, attempts) in give_ups {
+        let meeting_url = lives.get(&live).and_then(|l| l.meeting_url.as_deref());
+        match give_up(ctx, live, attempts, meeting_url).await {
+            Ok(p) => {
+                server_state.start_failures.remove(&live);
+                report.problems.push(p);
+            }
+            Err(e) => report.problem(format!("giveup:{live}"), Some(live), &e, ADVICE_POD),
         }
     }
 }
@@ -945,16 +958,36 @@ async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
 }
 
 /// Closes a live whose start failed too often.
-async fn give_up(ctx: &Ctx, live: LiveId, attempts: u32) -> Result<Problem> {
+async fn give_up(
+    ctx: &Ctx,
+    live: LiveId,
+    attempts: u32,
+    meeting_url: Option<&str>,
+) -> Result<Problem> {
     ctx.pod
         .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
         .await
         .context("closing the live in Pod")?;
-    error!(live, attempts, "start failed too often; live closed in Pod");
+    // The admin reading the mail knows the course, not the live id: name it if Pod
+    // still answers (best effort, the live is closed either way).
+    let name = match meeting_url {
+        Some(url) => ctx.pod.meeting(url).await.ok().map(|m| m.meeting_name),
+        None => None,
+    };
+    let label = match &name {
+        Some(n) => format!("live {live} ({:?})", n),
+        None => format!("live {live}"),
+    };
+    error!(
+        live,
+        attempts,
+        meeting = name.as_deref().unwrap_or(""),
+        "start failed too often; live closed in Pod"
+    );
     Ok(Problem {
         key: format!("start:{live}"),
         live: Some(live),
-        what: format!("live {live} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
+        what: format!("{label} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
         advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),
         gave_up: true,
     })
