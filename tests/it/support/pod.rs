@@ -423,7 +423,7 @@ impl FakePod {
     }
 
     /// The next `times` requests whose method is `method` (`"*"` for any) and whose path
-    /// starts with `path_prefix` get `fault` instead of (or, for `Delay`, before) the
+    /// starts with `path_prefix` (path and query when `path_prefix` holds a `?`) get `fault` instead of (or, for `Delay`, before) the
     /// normal answer. Faulted requests are still recorded.
     pub fn fail_next(&self, method: &str, path_prefix: &str, fault: Fault, times: usize) {
         if times == 0 {
@@ -653,7 +653,7 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
             content_type: header("content-type"),
             body: String::from_utf8_lossy(&body).into_owned(),
         };
-        let fault = st.take_fault(&incoming.method, &incoming.path);
+        let fault = st.take_fault(&incoming.method, &incoming.path, &incoming.query);
         st.requests.push(incoming);
         (fault, st.latency, st.host.clone())
     };
@@ -773,10 +773,17 @@ const BLANK: &str = "Ce champ ne peut être vide.";
 const NOT_PROVIDED: &str = "Informations d'authentification non fournies.";
 
 impl PodState {
-    fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
+    fn take_fault(&mut self, method: &str, path: &str, query: &str) -> Option<Fault> {
+        let with_query = format!("{path}?{query}");
         let i = self.faults.iter().position(|f| {
+            // A prefix with a `?` is matched against the path and its query.
+            let target = if f.prefix.contains('?') {
+                &with_query
+            } else {
+                path
+            };
             (f.method == "*" || f.method.eq_ignore_ascii_case(method))
-                && path.starts_with(&f.prefix)
+                && target.starts_with(&f.prefix)
         })?;
         let rule = &mut self.faults[i];
         rule.remaining -= 1;

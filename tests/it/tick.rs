@@ -1,0 +1,1053 @@
+//! Issue 2, point 10: the cron tick driven end to end — the real binary, one `run` per
+//! simulated minute, against the fake Pod, BBB, docker and SMTP. Each test names the
+//! behaviour (behaviour.md) or the PHP defect it holds.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// The livestream's `status` in the fake Pod.
+fn status(env: &TestEnv, live: u64) -> i64 {
+    env.pod.live(live)["status"].as_i64().unwrap()
+}
+
+/// The livestream's `server` in the fake Pod (`""` when null).
+fn server(env: &TestEnv, live: u64) -> String {
+    env.pod.live(live)["server"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The slot number a running live was put in (from `server` = "1/<slot>").
+fn slot_of(env: &TestEnv, live: u64) -> u32 {
+    let s = server(env, live);
+    s.strip_prefix("1/")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("live {live} is not running on server 1: server = {s:?}"))
+}
+
+/// The rendered compose file of a slot, parsed.
+fn compose(env: &TestEnv, slot: u32) -> serde_yaml::Value {
+    let text = fs::read_to_string(env.slot_dir(slot).join("docker-compose.yml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// The streamer's environment in a slot's compose file, as (key, value) strings.
+fn streamer_env(env: &TestEnv, slot: u32) -> Vec<(String, String)> {
+    let doc = compose(env, slot);
+    let environment = &doc["services"]["bbb-streamer"]["environment"];
+    match environment {
+        serde_yaml::Value::Mapping(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_yaml::Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other).unwrap().trim().to_string(),
+                };
+                (k.as_str().unwrap().to_string(), v)
+            })
+            .collect(),
+        serde_yaml::Value::Sequence(s) => s
+            .iter()
+            .map(|e| {
+                let e = e.as_str().unwrap();
+                let (k, v) = e.split_once('=').unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+        other => panic!("unexpected environment shape: {other:?}"),
+    }
+}
+
+fn streamer_var(env: &TestEnv, slot: u32, key: &str) -> String {
+    streamer_env(env, slot)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no {key} in the compose file of slot {slot}"))
+}
+
+/// The broadcaster a running live points at (by `broadcaster_id`).
+fn broadcaster_of(env: &TestEnv, live: u64) -> Value {
+    let id = env.pod.live(live)["broadcaster_id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("live {live} has no broadcaster_id"));
+    env.pod
+        .broadcasters()
+        .into_iter()
+        .find(|b| b["id"].as_u64() == Some(id))
+        .unwrap_or_else(|| panic!("broadcaster {id} of live {live} does not exist"))
+}
+
+/// The stream URL of a broadcaster on either Pod version.
+fn hls_url(b: &Value) -> String {
+    b.get("broadcaster_url")
+        .and_then(Value::as_str)
+        .or_else(|| b["url"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+fn total_ups(env: &TestEnv) -> usize {
+    env.docker.calls().iter().filter(|c| c.is("up")).count()
+}
+
+/// Asserts the live runs: status 1 on this server, container up, broadcaster pointing
+/// at the stream the compose file pushes to. Returns its slot.
+#[track_caller]
+fn assert_running(env: &TestEnv, live: u64) -> u32 {
+    assert_eq!(status(env, live), 1, "live {live} should be running");
+    let slot = slot_of(env, live);
+    assert!(
+        env.docker.running(&env.slot_dir(slot)),
+        "live {live} is at status 1 in slot {slot} but its container is not up"
+    );
+    let b = broadcaster_of(env, live);
+    let rtmp = streamer_var(env, slot, "BBB_STREAM_URL");
+    let key = rtmp.strip_prefix("rtmp://rtmp.example/live/").unwrap();
+    assert_eq!(hls_url(&b), format!("https://hls.example/hls/{key}.m3u8"));
+    slot
+}
+
+fn mails_with_subject(env: &TestEnv, needle: &str) -> Vec<Mail> {
+    env.smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.subject.contains(needle))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Start and stop
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_requested_live_starts_in_a_slot_with_its_broadcaster_container_and_mail() {
+    let env = TestEnv::new();
+    let r = env.request_live_with("Amphi A — Cours d'économie", |s| {
+        s.enable_chat = true;
+        s.is_restricted = true;
+    });
+    let out = env.tick_ok();
+    assert_eq!(out.stdout, "", "a cron tick prints nothing on stdout");
+
+    let slot = assert_running(&env, r.live);
+    let live = env.pod.live(r.live);
+    assert_eq!(live["redis_channel"], json!(format!("chat{slot}")));
+    assert_eq!(live["redis_port"], json!(6378 + slot));
+    assert_eq!(live["redis_hostname"], json!("live-test.example"));
+    let b = broadcaster_of(&env, r.live);
+    assert_eq!(b["is_restricted"], json!(true), "the teacher's restriction");
+    assert!(
+        b["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("[BBB] Amphi A — Cours d'économie"),
+        "{b}"
+    );
+
+    // The compose file: 0600, the meeting, the chat on, Redis published on the bind.
+    let file = env.slot_dir(slot).join("docker-compose.yml");
+    let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the compose file holds the BBB secret");
+    assert_eq!(streamer_var(&env, slot, "BBB_MEETING_ID"), r.meeting_id);
+    assert_eq!(streamer_var(&env, slot, "BBB_ENABLE_CHAT"), "true");
+    let doc = compose(&env, slot);
+    let ports = serde_yaml::to_string(&doc["services"]["redis"]["ports"]).unwrap();
+    assert!(
+        ports.contains(&format!("127.0.0.1:{}:6379", 6378 + slot)),
+        "{ports}"
+    );
+
+    // One mail says the live started.
+    let mails = env.smtp.wait_for(1, Duration::from_secs(5));
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].body.contains("Amphi A"), "{}", mails[0].body);
+    env.assert_no_secret_anywhere();
+
+    // The next minute changes nothing: no second container, broadcaster or mail.
+    env.pod.clear_requests();
+    env.tick_ok();
+    assert_eq!(env.pod.writes().len(), 0, "{:?}", env.pod.writes());
+    assert_eq!(total_ups(&env), 1);
+    assert_eq!(env.pod.broadcasters().len(), 1);
+    assert_eq!(env.smtp.messages().len(), 1);
+}
+
+#[test]
+fn an_ended_meeting_is_stopped_and_its_recording_handed_over_whole() {
+    let env = TestEnv::new();
+    let r = env.request_live_with("Cours enregistré", |s| s.download_meeting = true);
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    let slug = broadcaster_of(&env, r.live)["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(FakeDocker::mkv_files(&env.slot_dir(slot)).len(), 1);
+
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+
+    // Stopped in Pod, with an end_date carrying an offset.
+    let live = env.pod.live(r.live);
+    assert_eq!(live["status"], json!(2));
+    let end = live["end_date"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(end)
+        .unwrap_or_else(|e| panic!("end_date {end:?} is not ISO 8601 with offset: {e}"));
+    // Container down after ffmpeg was asked to finish; broadcaster deleted.
+    assert!(!env.docker.running(&env.slot_dir(slot)));
+    let subs = env.docker.subcommands_in(&env.slot_dir(slot));
+    let exec = subs
+        .iter()
+        .position(|s| s == "exec")
+        .expect("SIGINT via exec");
+    let down = subs.iter().rposition(|s| s == "down").expect("down");
+    assert!(exec < down, "ffmpeg is stopped before down: {subs:?}");
+    assert!(
+        env.pod
+            .broadcasters()
+            .iter()
+            .all(|b| b["slug"] != json!(slug)),
+        "broadcaster {slug} still in Pod"
+    );
+    // The meeting marked for encoding by the teacher, the recording under its name.
+    let meeting = env.pod.meeting(r.meeting);
+    assert_eq!(meeting["encoding_step"], json!(3));
+    assert!(
+        meeting["encoded_by"]
+            .as_str()
+            .unwrap()
+            .ends_with("/rest/users/1/")
+    );
+    let recs = env.recordings();
+    assert_eq!(
+        recs,
+        vec![
+            env.recordings_dir()
+                .join(format!("{}.mkv", r.internal_meeting_id))
+        ]
+    );
+    let mkv = read_mkv(&recs[0]);
+    assert!(mkv.finalized, "the recording was finalized by SIGINT");
+    assert_eq!(mkv.meeting_id, r.meeting_id);
+    assert!(
+        FakeDocker::mkv_files(&env.slot_dir(slot)).is_empty(),
+        "the source is deleted once handed over"
+    );
+
+    // The slot is free again: a new live takes it.
+    let r2 = env.request_live("Cours suivant");
+    env.tick_ok();
+    assert_running(&env, r2.live);
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn a_live_without_recording_leaves_nothing_in_recordings_dir() {
+    let env = TestEnv::new();
+    let r = env.request_live("Sans enregistrement");
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    assert!(FakeDocker::mkv_files(&env.slot_dir(slot)).is_empty());
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 2);
+    assert!(env.recordings().is_empty());
+    assert_eq!(env.pod.meeting(r.meeting)["encoding_step"], json!(0));
+}
+
+#[test]
+fn a_live_closed_by_hand_in_pod_is_cleaned_up_keeping_the_admins_end_date() {
+    let env = TestEnv::new();
+    let r = env.request_live("Fermé à la main");
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    let end = "2026-11-24T09:30:00+01:00";
+    env.pod
+        .set_live(r.live, json!({"status": 2, "end_date": end}));
+    env.tick_ok();
+    assert!(!env.docker.running(&env.slot_dir(slot)));
+    assert!(env.pod.broadcasters().is_empty());
+    let live = env.pod.live(r.live);
+    let kept = chrono::DateTime::parse_from_rfc3339(live["end_date"].as_str().unwrap()).unwrap();
+    assert_eq!(kept, chrono::DateTime::parse_from_rfc3339(end).unwrap());
+    // Defect 16: the next ticks leave that closed live alone.
+    let calls = env.docker.calls().len();
+    env.pod.clear_requests();
+    env.tick_ok();
+    assert_eq!(env.docker.calls().len(), calls);
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+}
+
+#[test]
+fn end_confirmations_wait_for_consecutive_ticks() {
+    let env = TestEnv::builder().end_confirmations(3).build();
+    let r = env.request_live("Trois confirmations");
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 1, "two sightings are not enough");
+    // A meeting seen running again resets the count.
+    env.bbb.add_meeting(
+        &r.meeting_id,
+        &r.internal_meeting_id,
+        "Trois confirmations",
+        true,
+    );
+    env.tick_ok();
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 1, "the count restarted");
+    assert!(env.docker.running(&env.slot_dir(slot)));
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 2);
+}
+
+// ---------------------------------------------------------------------------
+// BBB outages stop nothing (defects 1 and 17)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn no_bbb_outage_of_any_kind_stops_a_live() {
+    let env = TestEnv::new();
+    let r = env.request_live("Pendant la panne");
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    for mode in [
+        BbbMode::Down,
+        BbbMode::ChecksumError,
+        BbbMode::ScaleliteInternalError,
+        BbbMode::Garbage,
+        BbbMode::Http(500),
+        BbbMode::Http(404),
+        BbbMode::Hang,
+        BbbMode::Truncated,
+        BbbMode::EmptyBody,
+    ] {
+        env.bbb.set_mode(mode.clone());
+        let out = env.tick();
+        assert_eq!(
+            out.code,
+            Some(1),
+            "{mode:?}: a failed getMeetings fails the tick"
+        );
+        assert_eq!(status(&env, r.live), 1, "{mode:?} stopped the live");
+        assert!(env.docker.running(&env.slot_dir(slot)), "{mode:?}");
+        assert!(
+            !env.docker
+                .subcommands_in(&env.slot_dir(slot))
+                .iter()
+                .any(|s| s == "down" || s == "exec"),
+            "{mode:?}: the streamer was touched"
+        );
+        assert!(
+            out.stderr.contains("getMeetings") || out.stderr.contains("BigBlueButton"),
+            "{mode:?}: stderr does not say BBB failed:\n{}",
+            out.stderr
+        );
+    }
+    // The failure is mailed once, not every minute.
+    let digests = mails_with_subject(&env, "rror");
+    assert!(
+        !digests.is_empty() && digests.len() <= 3,
+        "expected a few error digests, got {}: {:?}",
+        digests.len(),
+        digests.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    // Back to normal: still running; once the meeting ends it stops.
+    env.bbb.set_mode(BbbMode::Normal);
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 1);
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 2);
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn a_created_but_not_running_meeting_has_not_ended() {
+    let env = TestEnv::new();
+    let r = env.request_live("Pas encore commencé");
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    // running=false, endTime=0: everyone left for a minute, the room still exists.
+    env.bbb.set_running(&r.meeting_id, false);
+    env.tick_ok();
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 1);
+    assert!(env.docker.running(&env.slot_dir(slot)));
+}
+
+#[test]
+fn each_live_is_compared_with_its_own_meeting() {
+    // Defect 14: the first meeting ending must not stop the other lives.
+    let env = TestEnv::new();
+    let a = env.request_live("Premier");
+    let b = env.request_live("Second");
+    env.tick_ok();
+    assert_running(&env, a.live);
+    let slot_b = assert_running(&env, b.live);
+    env.bbb.end_meeting(&a.meeting_id);
+    env.tick_ok();
+    assert_eq!(status(&env, a.live), 2);
+    assert_eq!(status(&env, b.live), 1);
+    assert!(env.docker.running(&env.slot_dir(slot_b)));
+}
+
+// ---------------------------------------------------------------------------
+// Pod lists: pages, servers, slots
+// ---------------------------------------------------------------------------
+
+fn add_history(env: &TestEnv, n: usize) {
+    let m = env
+        .pod
+        .add_meeting("old-meeting", "0123abcd-1600000000000", "Ancien cours");
+    for i in 0..n {
+        let mut spec = LiveSpec::waiting(m);
+        spec.status = 2;
+        spec.server = Some(format!("{}/{}", 1 + i % 2, 1 + i % 2));
+        env.pod.add_live(spec);
+    }
+}
+
+#[test]
+fn a_pending_live_after_40_old_ones_is_found_across_pages() {
+    for version in [PodVersion::V2_8, PodVersion::V3_8] {
+        let env = TestEnv::builder().pod_version(version).build();
+        add_history(&env, 40);
+        let r = env.request_live("Après quarante");
+        env.tick_ok();
+        assert_running(&env, r.live);
+        let pages = env
+            .pod
+            .requests()
+            .iter()
+            .filter(|q| q.method == "GET" && q.path == "/rest/bbb_livestream/")
+            .count();
+        if version == PodVersion::V3_8 {
+            assert!(pages >= 4, "41 rows are 4 pages of 12, read {pages}");
+        }
+        // No old live was touched.
+        assert!(
+            env.pod
+                .writes()
+                .iter()
+                .all(|w| !w.path.starts_with("/rest/bbb_livestream/")
+                    || w.path == format!("/rest/bbb_livestream/{}/", r.live)),
+            "{version:?}: {:?}",
+            env.pod.writes()
+        );
+    }
+}
+
+#[test]
+fn a_failed_page_decides_nothing() {
+    let env = TestEnv::new();
+    add_history(&env, 30);
+    let r = env.request_live("Page manquante");
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    env.bbb.end_meeting(&r.meeting_id);
+    let w = env.request_live("Attend");
+    // Page 2 of 3 fails: nothing may be stopped nor started (defect 2's other half).
+    env.pod.clear_requests();
+    env.pod
+        .fail_next("GET", "/rest/bbb_livestream/?page=2", Fault::Html500, 1);
+    let out = env.tick();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(status(&env, r.live), 1);
+    assert!(env.docker.running(&env.slot_dir(slot)));
+    assert_eq!(status(&env, w.live), 0);
+    assert_eq!(total_ups(&env), 1);
+    let pages: Vec<String> = env
+        .pod
+        .requests()
+        .iter()
+        .filter(|q| q.path == "/rest/bbb_livestream/")
+        .map(|q| q.query.clone())
+        .collect();
+    assert!(pages.iter().any(|q| q.starts_with("page=2")), "{pages:?}");
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+    // The next minute reads every page again and acts.
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 2);
+    assert_running(&env, w.live);
+}
+
+#[test]
+fn server_11_is_not_server_1() {
+    // Defect 3: "11/1" must not be read as this server's slot 1.
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Sur le serveur 11");
+    env.pod
+        .set_live(r.live, json!({"status": 1, "server": "11/1"}));
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(
+        env.docker.calls().iter().filter(|c| c.is("down")).count(),
+        0
+    );
+    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(server(&env, r.live), "11/1");
+    // And our own "1/1" is ours: a waiting live cannot take that busy slot.
+    let mine = env.request_live("Sur le serveur 1");
+    env.tick_ok();
+    assert_running(&env, mine.live);
+    let waiting = env.request_live("En attente");
+    env.tick_ok();
+    assert_eq!(status(&env, waiting.live), 0, "slot 1 is busy");
+    assert_eq!(total_ups(&env), 1);
+}
+
+#[test]
+fn more_requests_than_slots_start_in_order_as_slots_free_up() {
+    let env = TestEnv::builder().slots(2).build();
+    let lives: Vec<Requested> = (0..4)
+        .map(|i| env.request_live(&format!("Cours {i}")))
+        .collect();
+    env.tick_ok();
+    assert_eq!(status(&env, lives[0].live), 1);
+    assert_eq!(status(&env, lives[1].live), 1);
+    assert_eq!(status(&env, lives[2].live), 0);
+    assert_eq!(status(&env, lives[3].live), 0);
+    let s0 = slot_of(&env, lives[0].live);
+    let s1 = slot_of(&env, lives[1].live);
+    assert_ne!(s0, s1);
+    assert_eq!(total_ups(&env), 2);
+    // Waiting lives are not an error, and nobody is mailed about them.
+    env.tick_ok();
+    assert_eq!(total_ups(&env), 2);
+    // The first ends: its slot goes to the next waiting live.
+    env.bbb.end_meeting(&lives[0].meeting_id);
+    env.tick_ok();
+    assert_eq!(status(&env, lives[0].live), 2);
+    env.tick_ok();
+    assert_eq!(status(&env, lives[2].live), 1);
+    assert_eq!(slot_of(&env, lives[2].live), s0);
+    assert_eq!(status(&env, lives[3].live), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------
+
+#[test]
+fn hostile_meeting_names_give_valid_files_distinct_keys_and_broadcasters() {
+    let long = "Cours ".repeat(35); // 210 characters
+    let names = [
+        "L'amphi \"Darwin\" & co",
+        "Maths/Physique 1/2 \\ $HOME ${BBB_SECRET}",
+        "Ligne 1\nLigne 2\r\tfin",
+        "Cours 🎓 de chimie 🧪",
+        long.as_str(),
+        "Même nom",
+        "Même nom",
+    ];
+    let env = TestEnv::builder().slots(7).build();
+    let reqs: Vec<Requested> = names.iter().map(|n| env.request_live(n)).collect();
+    env.tick_ok();
+
+    let mut keys = Vec::new();
+    let mut broadcaster_names = Vec::new();
+    for (r, name) in reqs.iter().zip(names) {
+        let slot = assert_running(&env, r.live);
+        // The compose file parses and carries the name back exactly (newlines become
+        // spaces: the streamer shows it on one line).
+        // `$$` is how compose spells a literal `$` (no interpolation).
+        let title = streamer_var(&env, slot, "BBB_MEETING_TITLE").replace("$$", "$");
+        let expect: String = name
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        assert_eq!(title, expect, "title of {name:?}");
+        let rtmp = streamer_var(&env, slot, "BBB_STREAM_URL");
+        let key = rtmp.rsplit('/').next().unwrap().to_string();
+        assert!(
+            key.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "stream key {key:?} is not URL-safe"
+        );
+        keys.push(key);
+        let b = broadcaster_of(&env, r.live);
+        let bname = b["name"].as_str().unwrap().to_string();
+        assert!(bname.chars().count() <= 200, "{bname:?}");
+        broadcaster_names.push(bname);
+    }
+    let mut k = keys.clone();
+    k.sort();
+    k.dedup();
+    assert_eq!(k.len(), keys.len(), "stream keys collide: {keys:?}");
+    let mut n = broadcaster_names.clone();
+    n.sort();
+    n.dedup();
+    assert_eq!(
+        n.len(),
+        names.len(),
+        "broadcaster names collide: {broadcaster_names:?}"
+    );
+    assert_eq!(env.pod.broadcasters().len(), names.len());
+
+    // And they all stop cleanly, each broadcaster deleted by its own slug.
+    for r in &reqs {
+        env.bbb.end_meeting(&r.meeting_id);
+    }
+    env.tick_ok();
+    for r in &reqs {
+        assert_eq!(status(&env, r.live), 2);
+    }
+    assert!(
+        env.pod.broadcasters().is_empty(),
+        "{:?}",
+        env.pod.broadcasters()
+    );
+}
+
+#[test]
+fn a_broadcaster_left_by_an_earlier_attempt_is_reused() {
+    let env = TestEnv::new();
+    let r = env.request_live("Cours repris");
+    // An earlier attempt created the broadcaster, then crashed before docker.
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    let before = broadcaster_of(&env, r.live);
+    let key = streamer_var(&env, slot, "BBB_STREAM_URL");
+    // Back to the state after a crash: live waiting, container gone, broadcaster kept,
+    // no state in the slot.
+    env.docker.set_running(&env.slot_dir(slot), false);
+    fs::remove_dir_all(env.slot_dir(slot)).unwrap();
+    env.pod.set_live(
+        r.live,
+        json!({"status": 0, "server": null, "broadcaster_id": null}),
+    );
+    env.tick_ok();
+    let slot = assert_running(&env, r.live);
+    assert_eq!(
+        env.pod.broadcasters().len(),
+        1,
+        "{:?}",
+        env.pod.broadcasters()
+    );
+    let after = broadcaster_of(&env, r.live);
+    assert_eq!(after["id"], before["id"], "the leftover was reused");
+    assert_eq!(streamer_var(&env, slot, "BBB_STREAM_URL"), key);
+}
+
+#[test]
+fn a_leftover_broadcaster_pointing_elsewhere_is_reused_and_repointed() {
+    for version in [PodVersion::V2_8, PodVersion::V3_8] {
+        let env = TestEnv::builder().pod_version(version).build();
+        // Created by hand or by a crashed attempt, with a stale stream URL.
+        env.pod
+            .add_broadcaster("[BBB] Cours d'hier", "https://hls.example/hls/stale.m3u8");
+        let r = env.request_live("Cours d'hier");
+        env.tick_ok();
+        assert_running(&env, r.live);
+        assert_eq!(
+            env.pod.broadcasters().len(),
+            1,
+            "{version:?}: {:?}",
+            env.pod.broadcasters()
+        );
+    }
+}
+
+#[test]
+fn a_broadcaster_of_a_running_live_is_never_taken() {
+    let env = TestEnv::builder().slots(2).build();
+    let a = env.request_live("Même cours");
+    env.tick_ok();
+    let b_a = broadcaster_of(&env, a.live);
+    let b = env.request_live("Même cours");
+    env.tick_ok();
+    assert_running(&env, a.live);
+    assert_running(&env, b.live);
+    let b_b = broadcaster_of(&env, b.live);
+    assert_ne!(b_a["id"], b_b["id"]);
+    assert_ne!(hls_url(&b_a), hls_url(&b_b));
+    assert_eq!(broadcaster_of(&env, a.live)["id"], b_a["id"]);
+}
+
+// ---------------------------------------------------------------------------
+// Failures of a start
+// ---------------------------------------------------------------------------
+
+#[test]
+fn docker_up_failing_three_times_closes_the_live_with_one_mail() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Conteneur en panne");
+    env.docker.fail_up(100);
+    for attempt in 1..=2 {
+        let out = env.tick();
+        assert_eq!(out.code, Some(1), "attempt {attempt}");
+        // Undone: no container, no broadcaster, live still waiting.
+        assert_eq!(status(&env, r.live), 0, "attempt {attempt}");
+        assert!(env.pod.broadcasters().is_empty(), "attempt {attempt}");
+        assert!(!env.docker.running(&env.slot_dir(1)));
+    }
+    let out = env.tick();
+    assert_eq!(out.code, Some(1));
+    assert_eq!(total_ups(&env), 3);
+    let live = env.pod.live(r.live);
+    assert_eq!(live["status"], json!(2), "closed after 3 failed attempts");
+    assert!(live["end_date"].is_string());
+    assert!(env.pod.broadcasters().is_empty());
+    // The mail says why; no more attempts after that.
+    let gave_up: Vec<Mail> = env
+        .smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.body.contains("Conteneur en panne"))
+        .collect();
+    assert!(!gave_up.is_empty(), "{:?}", env.smtp.messages());
+    let mails = env.smtp.messages().len();
+    env.tick_ok();
+    env.tick_ok();
+    assert_eq!(total_ups(&env), 3);
+    assert_eq!(env.smtp.messages().len(), mails, "mailed again");
+}
+
+#[test]
+fn a_start_failing_then_succeeding_leaves_one_container_and_one_broadcaster() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Deuxième essai");
+    env.docker.fail_up(1);
+    assert_eq!(env.tick().code, Some(1));
+    assert_eq!(status(&env, r.live), 0);
+    env.tick_ok();
+    assert_running(&env, r.live);
+    assert_eq!(env.pod.broadcasters().len(), 1);
+}
+
+#[test]
+fn a_pod_refusal_of_the_start_patch_is_undone() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Refus de Pod");
+    env.pod.fail_next(
+        "PATCH",
+        &format!("/rest/bbb_livestream/{}/", r.live),
+        Fault::Status(
+            400,
+            r#"{"redis_port":["Un nombre entier valide est requis."]}"#.into(),
+        ),
+        1,
+    );
+    let out = env.tick();
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("redis_port") || env.log_text().contains("redis_port"),
+        "the DRF error is reported: {}",
+        out.stderr
+    );
+    assert_eq!(status(&env, r.live), 0);
+    assert!(!env.docker.running(&env.slot_dir(1)));
+    assert!(env.pod.broadcasters().is_empty());
+    env.tick_ok();
+    assert_running(&env, r.live);
+}
+
+// ---------------------------------------------------------------------------
+// Recordings
+// ---------------------------------------------------------------------------
+
+fn make_unavailable(dir: &Path) {
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_recording_waits_while_recordings_dir_is_down_then_is_handed_over_once() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live_with("Partage NFS", |s| s.download_meeting = true);
+    env.tick_ok();
+    assert_running(&env, r.live);
+    make_unavailable(&env.recordings_dir());
+    env.bbb.end_meeting(&r.meeting_id);
+    let out = env.tick();
+    assert_eq!(out.code, Some(1), "an undelivered recording is an error");
+    // The live is stopped and the slot freed; the recording is kept outside the slot.
+    assert_eq!(status(&env, r.live), 2);
+    assert!(FakeDocker::mkv_files(&env.slot_dir(1)).is_empty());
+    let kept: Vec<_> = walk(&env.base_dir())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    // A new live can take the slot meanwhile.
+    let next = env.request_live("Suivant");
+    let _ = env.tick();
+    assert_running(&env, next.live);
+    let mails_before = env.smtp.messages().len();
+    let _ = env.tick();
+    let _ = env.tick();
+    assert!(
+        env.smtp.messages().len() <= mails_before + 1,
+        "the share being down is not mailed every minute"
+    );
+    // The share comes back: delivered once, source deleted.
+    fs::create_dir_all(env.recordings_dir()).unwrap();
+    env.tick_ok();
+    let recs = env.recordings();
+    assert_eq!(
+        recs,
+        vec![
+            env.recordings_dir()
+                .join(format!("{}.mkv", r.internal_meeting_id))
+        ]
+    );
+    assert!(read_mkv(&recs[0]).finalized);
+    assert!(
+        walk(&env.base_dir())
+            .iter()
+            .all(|p| p.extension().is_none_or(|e| e != "mkv") || p.starts_with(env.slot_dir(1))),
+        "the kept copy is deleted after delivery"
+    );
+    env.tick_ok();
+    assert_eq!(env.recordings().len(), 1);
+}
+
+#[test]
+fn an_internal_meeting_id_that_is_not_a_file_name_is_refused_and_the_recording_kept() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live_with("Traversée", |s| s.download_meeting = true);
+    env.tick_ok();
+    assert_running(&env, r.live);
+    env.pod.set_meeting(
+        r.meeting,
+        json!({"internal_meeting_id": "../../../../tmp/evil"}),
+    );
+    env.bbb.end_meeting(&r.meeting_id);
+    let out = env.tick();
+    assert_eq!(out.code, Some(1));
+    assert_eq!(status(&env, r.live), 2, "the live itself stops");
+    assert!(env.recordings().is_empty());
+    assert!(!env.root().join("tmp/evil.mkv").exists());
+    assert!(!Path::new("/tmp/evil.mkv").exists());
+    let kept = walk(&env.base_dir())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
+        .count();
+    assert_eq!(kept, 1, "the recording is kept on local disk");
+    let said = format!("{}{}", out.stderr, env.log_text());
+    assert!(said.contains("internal_meeting_id"), "{}", out.stderr);
+}
+
+#[test]
+fn an_existing_file_in_recordings_dir_is_never_overwritten() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live_with("Déjà là", |s| s.download_meeting = true);
+    env.tick_ok();
+    let target = env
+        .recordings_dir()
+        .join(format!("{}.mkv", r.internal_meeting_id));
+    fs::write(&target, "an older file with the same name").unwrap();
+    env.bbb.end_meeting(&r.meeting_id);
+    let out = env.tick();
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        fs::read_to_string(&target).unwrap(),
+        "an older file with the same name"
+    );
+    let kept = walk(&env.base_dir())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
+        .count();
+    assert_eq!(kept, 1, "the new recording is kept");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.filter_map(Result::ok) {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Lock, exit codes, secrets
+// ---------------------------------------------------------------------------
+
+#[test]
+fn two_ticks_at_once_start_a_live_once_and_the_second_exits_0() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Deux ticks");
+    // The first tick holds the lock while its `up` takes 2 s.
+    env.docker.delay("up", Duration::from_secs(2));
+    let first = env.spawn(&["run"]);
+    wait_until("the first tick's up", Duration::from_secs(20), || {
+        env.docker.calls().iter().any(|c| c.is("up"))
+    });
+    let second = env.tick();
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    let first = env.wait(first);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert_eq!(total_ups(&env), 1);
+    assert_eq!(env.pod.broadcasters().len(), 1);
+    assert_running(&env, r.live);
+    assert!(
+        env.log_text().to_lowercase().contains("lock"),
+        "the second tick says why it did nothing"
+    );
+}
+
+#[test]
+fn a_configuration_error_exits_2_and_touches_nothing() {
+    let env = TestEnv::new();
+    env.request_live("Config cassée");
+    env.rewrite_config(|t| t.replace("slots = 2", "slots = \"deux\""));
+    let out = env.tick();
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("server.slots"), "{}", out.stderr);
+    assert!(env.pod.requests().is_empty());
+    assert!(env.docker.calls().is_empty());
+}
+
+#[test]
+fn secrets_from_the_environment_override_the_file_and_never_leak() {
+    let env = TestEnv::builder()
+        .smtp_auth("relay", "smtp-pass-123")
+        .build();
+    let token = env.pod.token();
+    // The file carries wrong secrets; the environment the right ones.
+    env.rewrite_config(|t| {
+        t.replace(&token, "wrong-token-in-file")
+            .replace(BBB_SECRET, "wrong-secret-in-file")
+            .replace("smtp-pass-123", "wrong-pass-in-file")
+    });
+    let r = env.request_live("Secrets");
+    let out = env.run_env(
+        &["-vv", "run"],
+        &[
+            ("BBB_POD_LIVE_POD_TOKEN", &token),
+            ("BBB_POD_LIVE_BBB_SECRET", BBB_SECRET),
+            ("BBB_POD_LIVE_SMTP_PASSWORD", "smtp-pass-123"),
+        ],
+    );
+    out.assert_success();
+    assert_running(&env, r.live);
+    assert_eq!(env.smtp.failed_auths(), 0);
+    env.smtp.wait_for(1, Duration::from_secs(5));
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn every_checksum_algorithm_bbb_accepts_works() {
+    for algorithm in ["sha1", "sha256", "sha512"] {
+        let env = TestEnv::builder().checksum(algorithm).build();
+        env.bbb.set_algorithms(&[match algorithm {
+            "sha1" => "sha1",
+            "sha256" => "sha256",
+            _ => "sha512",
+        }]);
+        let r = env.request_live("Somme de contrôle");
+        env.tick_ok();
+        assert_running(&env, r.live);
+        env.bbb.end_meeting(&r.meeting_id);
+        env.tick_ok();
+        assert_eq!(status(&env, r.live), 2, "{algorithm}");
+        assert_eq!(env.bbb.bad_checksums(), 0, "{algorithm}");
+        assert!(
+            env.bbb
+                .queries()
+                .iter()
+                .all(|q| q.contains("checksum=") && !q.contains(BBB_SECRET)),
+            "{algorithm}: {:?}",
+            env.bbb.queries()
+        );
+    }
+}
+
+#[test]
+fn configuration_errors_name_the_file_and_the_key_and_exit_2() {
+    let env = TestEnv::new();
+    env.request_live("Config cassée");
+    let original = env.config_text();
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "unknown key",
+            Box::new(|t: &str| t.replace("slots = 2", "slots = 2\nslotz = 3")),
+            "server.slotz",
+        ),
+        (
+            "missing required key",
+            Box::new(|t: &str| {
+                t.lines()
+                    .filter(|l| !l.starts_with("token ="))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
+            "pod.token",
+        ),
+        (
+            "bad value",
+            Box::new(|t: &str| t.replace("checksum = \"sha1\"", "checksum = \"md5\"")),
+            "bbb.checksum",
+        ),
+        (
+            "number out of range",
+            Box::new(|t: &str| t.replace("number = 1", "number = 0")),
+            "server.number",
+        ),
+    ];
+    for (what, edit, key) in cases {
+        let text = edit(&original);
+        assert_ne!(text, original, "{what}: the edit changed nothing");
+        env.rewrite_config(|_| text);
+        let out = env.tick();
+        assert_eq!(out.code, Some(2), "{what}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(key),
+            "{what}: {key} not named:\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains(&env.config_path().display().to_string()),
+            "{what}: the file is not named:\n{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{what}");
+    }
+    assert!(env.pod.requests().is_empty(), "nothing touched");
+    assert!(env.docker.calls().is_empty());
+    assert!(!env.slot_dir(1).exists());
+}
+
+#[test]
+fn the_day_log_is_named_by_utc_date_and_debug_shows_requests_without_secrets() {
+    let env = TestEnv::new();
+    let r = env.request_live("Journal");
+    let out = env.tick_ok();
+    assert_eq!(out.stdout, "");
+    assert_eq!(out.stderr, "", "a quiet tick writes nothing to cron's mail");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let file = env.log_dir().join(format!("{today}.bbb-pod-live.log"));
+    let log =
+        fs::read_to_string(&file).unwrap_or_else(|e| panic!("no day log {}: {e}", file.display()));
+    // Debug (server.debug = true) shows each request and the decisions.
+    assert!(log.contains("/rest/bbb_livestream/"), "{log}");
+    assert!(log.contains("getMeetings") || log.contains("BBB"), "{log}");
+    assert!(
+        log.contains(&format!("live {}", r.live)) || log.contains(&format!("live={}", r.live)),
+        "{log}"
+    );
+    assert!(log.contains("DEBUG"), "{log}");
+    env.assert_no_secret_anywhere();
+}
