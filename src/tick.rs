@@ -1197,7 +1197,12 @@ async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickReport)
                     .find(id)?
                     .context("the pending recording vanished")?;
             }
-            let delivery = ctx.pending.deliver(&pending, &dir)?;
+            // A multi-gigabyte copy to a network share: off the async workers, so the
+            // other slots' actions and timeouts keep running meanwhile.
+            let (store, target) = (ctx.pending.clone(), dir.clone());
+            let delivery = tokio::task::spawn_blocking(move || store.deliver(&pending, &target))
+                .await
+                .context("the hand-over task failed")??;
             info!(
                 live = id,
                 file = %delivery.published.display(),
