@@ -133,6 +133,7 @@ fn a_requested_live_starts_in_a_slot_with_its_broadcaster_container_and_mail() {
     let r = env.request_live_with("Amphi A — Cours d'économie", |s| {
         s.enable_chat = true;
         s.is_restricted = true;
+        s.show_chat = false;
     });
     let out = env.tick_ok();
     assert_eq!(out.stdout, "", "a cron tick prints nothing on stdout");
@@ -157,7 +158,14 @@ fn a_requested_live_starts_in_a_slot_with_its_broadcaster_container_and_mail() {
     let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the compose file holds the BBB secret");
     assert_eq!(streamer_var(&env, slot, "BBB_MEETING_ID"), r.meeting_id);
+    // Defect 6: the teacher's options are JSON booleans on Pod 3.7+, and they count.
     assert_eq!(streamer_var(&env, slot, "BBB_ENABLE_CHAT"), "true");
+    assert_eq!(streamer_var(&env, slot, "BBB_SHOW_CHAT"), "false");
+    assert_eq!(streamer_var(&env, slot, "BBB_DOWNLOAD_MEETING"), "false");
+    assert_eq!(
+        streamer_var(&env, slot, "BBB_REDIS_CHANNEL"),
+        format!("chat{slot}")
+    );
     let doc = compose(&env, slot);
     let ports = serde_yaml::to_string(&doc["services"]["redis"]["ports"]).unwrap();
     assert!(
@@ -680,6 +688,32 @@ fn a_broadcaster_of_a_running_live_is_never_taken() {
 // ---------------------------------------------------------------------------
 // Failures of a start
 // ---------------------------------------------------------------------------
+
+#[test]
+fn a_meeting_without_a_bbb_id_is_not_started_and_does_not_block_the_others() {
+    // Defect 15: an empty meeting id started a container; a NUL crashed the run.
+    let env = TestEnv::builder().slots(2).build();
+    let empty = env.request_live("Sans identifiant");
+    // Pod refuses a blank id through its API; a control character gets through.
+    env.pod
+        .set_meeting(empty.meeting, json!({"meeting_id": "abc\u{7}def"}));
+    let nul = env.request_live("Nom avec \u{0} NUL");
+    let out = env.tick();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(status(&env, empty.live), 0);
+    assert!(
+        out.stderr.contains("meeting id"),
+        "the error says what is wrong: {}",
+        out.stderr
+    );
+    let slot = assert_running(&env, nul.live);
+    assert_eq!(
+        streamer_var(&env, slot, "BBB_MEETING_TITLE"),
+        "Nom avec   NUL"
+    );
+    assert_eq!(total_ups(&env), 1, "no container for the empty id");
+    assert!(!out.stderr.contains("panicked"));
+}
 
 #[test]
 fn docker_up_failing_three_times_closes_the_live_with_one_mail() {
