@@ -368,7 +368,7 @@ fn no_bbb_outage_of_any_kind_stops_a_live() {
     let digests = mails_with_subject(&env, "rror");
     assert!(
         !digests.is_empty() && digests.len() <= 3,
-        "expected a few error digests, got {}: {:?}",
+        "expected one error digest, got {}: {:?}",
         digests.len(),
         digests.iter().map(|m| &m.subject).collect::<Vec<_>>()
     );
@@ -1084,4 +1084,43 @@ fn the_day_log_is_named_by_utc_date_and_debug_shows_requests_without_secrets() {
     );
     assert!(log.contains("DEBUG"), "{log}");
     env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn broadcasters_are_created_and_deleted_by_pods_own_slug_on_both_pod_versions() {
+    for version in [PodVersion::V2_8, PodVersion::V3_8] {
+        let env = TestEnv::builder().pod_version(version).build();
+        let r = env.request_live("Cours d'économie — été 2026");
+        env.tick_ok();
+        assert_running(&env, r.live);
+        // Defect 4: one POST carrying both the 2.8 field and the 2.9.3+ one.
+        let posts: Vec<PodRequest> = env
+            .pod
+            .writes()
+            .into_iter()
+            .filter(|w| w.method == "POST" && w.path == "/rest/broadcasters/")
+            .collect();
+        assert_eq!(posts.len(), 1, "{version:?}");
+        let form = posts[0].form();
+        for field in ["url", "broadcaster_url", "name", "building", "status"] {
+            assert!(
+                form.iter().any(|(k, _)| k == field),
+                "{version:?}: no {field} in {form:?}"
+            );
+        }
+        assert!(
+            posts[0]
+                .authorization
+                .as_deref()
+                .is_some_and(|a| a.starts_with("Token ")),
+            "{version:?}"
+        );
+        env.bbb.end_meeting(&r.meeting_id);
+        env.tick_ok();
+        assert!(
+            env.pod.broadcasters().is_empty(),
+            "{version:?}: the broadcaster was not deleted: {:?}",
+            env.pod.broadcasters()
+        );
+    }
 }
