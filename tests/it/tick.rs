@@ -115,6 +115,28 @@ fn assert_running(env: &TestEnv, live: u64) -> u32 {
     slot
 }
 
+/// Asserts recordings_dir holds exactly `<internal_meeting_id>.mkv`, the whole
+/// recording of `r`'s meeting (finalized by SIGINT before `down`).
+#[track_caller]
+fn assert_delivered(env: &TestEnv, r: &Requested) {
+    let expected = env
+        .recordings_dir()
+        .join(format!("{}.mkv", r.internal_meeting_id));
+    assert_eq!(env.recordings(), vec![expected.clone()]);
+    let mkv = read_mkv(&expected);
+    assert!(mkv.finalized, "the recording was finalized by SIGINT");
+    assert_eq!(mkv.meeting_id, r.meeting_id);
+}
+
+/// Requests a live for a new running meeting, runs one tick and checks it started.
+#[track_caller]
+fn start_one(env: &TestEnv, meeting_name: &str) -> (Requested, u32) {
+    let r = env.request_live(meeting_name);
+    env.tick_ok();
+    let slot = assert_running(env, r.live);
+    (r, slot)
+}
+
 fn mails_with_subject(env: &TestEnv, needle: &str) -> Vec<Mail> {
     env.smtp
         .messages()
@@ -234,17 +256,7 @@ fn an_ended_meeting_is_stopped_and_its_recording_handed_over_whole() {
             .unwrap()
             .ends_with("/rest/users/1/")
     );
-    let recs = env.recordings();
-    assert_eq!(
-        recs,
-        vec![
-            env.recordings_dir()
-                .join(format!("{}.mkv", r.internal_meeting_id))
-        ]
-    );
-    let mkv = read_mkv(&recs[0]);
-    assert!(mkv.finalized, "the recording was finalized by SIGINT");
-    assert_eq!(mkv.meeting_id, r.meeting_id);
+    assert_delivered(&env, &r);
     assert!(
         FakeDocker::mkv_files(&env.slot_dir(slot)).is_empty(),
         "the source is deleted once handed over"
@@ -260,9 +272,7 @@ fn an_ended_meeting_is_stopped_and_its_recording_handed_over_whole() {
 #[test]
 fn a_live_without_recording_leaves_nothing_in_recordings_dir() {
     let env = TestEnv::new();
-    let r = env.request_live("Sans enregistrement");
-    env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let (r, slot) = start_one(&env, "Sans enregistrement");
     assert!(FakeDocker::mkv_files(&env.slot_dir(slot)).is_empty());
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
@@ -274,9 +284,7 @@ fn a_live_without_recording_leaves_nothing_in_recordings_dir() {
 #[test]
 fn a_live_closed_by_hand_in_pod_is_cleaned_up_keeping_the_admins_end_date() {
     let env = TestEnv::new();
-    let r = env.request_live("Fermé à la main");
-    env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let (r, slot) = start_one(&env, "Fermé à la main");
     let end = "2026-11-24T09:30:00+01:00";
     env.pod
         .set_live(r.live, json!({"status": 2, "end_date": end}));
@@ -297,9 +305,7 @@ fn a_live_closed_by_hand_in_pod_is_cleaned_up_keeping_the_admins_end_date() {
 #[test]
 fn end_confirmations_wait_for_consecutive_ticks() {
     let env = TestEnv::builder().end_confirmations(3).build();
-    let r = env.request_live("Trois confirmations");
-    env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let (r, slot) = start_one(&env, "Trois confirmations");
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
     env.tick_ok();
@@ -328,9 +334,7 @@ fn end_confirmations_wait_for_consecutive_ticks() {
 #[test]
 fn no_bbb_outage_of_any_kind_stops_a_live() {
     let env = TestEnv::new();
-    let r = env.request_live("Pendant la panne");
-    env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let (r, slot) = start_one(&env, "Pendant la panne");
     for mode in [
         BbbMode::Down,
         BbbMode::ChecksumError,
@@ -385,9 +389,7 @@ fn no_bbb_outage_of_any_kind_stops_a_live() {
 #[test]
 fn a_created_but_not_running_meeting_has_not_ended() {
     let env = TestEnv::new();
-    let r = env.request_live("Pas encore commencé");
-    env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let (r, slot) = start_one(&env, "Pas encore commencé");
     // running=false, endTime=0: everyone left for a minute, the room still exists.
     env.bbb.set_running(&r.meeting_id, false);
     env.tick_ok();
@@ -462,9 +464,7 @@ fn a_pending_live_after_40_old_ones_is_found_across_pages() {
 fn a_failed_page_decides_nothing() {
     let env = TestEnv::new();
     add_history(&env, 30);
-    let r = env.request_live("Page manquante");
-    env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let (r, slot) = start_one(&env, "Page manquante");
     env.bbb.end_meeting(&r.meeting_id);
     let w = env.request_live("Attend");
     // Page 2 of 3 fails: nothing may be stopped nor started (defect 2's other half).
@@ -829,15 +829,7 @@ fn a_recording_waits_while_recordings_dir_is_down_then_is_handed_over_once() {
     // The share comes back: delivered once, source deleted.
     fs::create_dir_all(env.recordings_dir()).unwrap();
     env.tick_ok();
-    let recs = env.recordings();
-    assert_eq!(
-        recs,
-        vec![
-            env.recordings_dir()
-                .join(format!("{}.mkv", r.internal_meeting_id))
-        ]
-    );
-    assert!(read_mkv(&recs[0]).finalized);
+    assert_delivered(&env, &r);
     assert!(
         walk(&env.base_dir())
             .iter()
