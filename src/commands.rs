@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use tracing::info;
+use chrono::Utc;
+use tokio::time::Instant;
+use tracing::{info, warn};
 use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::cli::{Cli, Command, StopArgs};
 use crate::config::{Config, ProcessEnv};
 use crate::logging::{self, LogFile};
-use crate::slots::{SlotStore, StopReason};
+use crate::metrics::{LastTick, Snapshot};
+use crate::slots::{SlotStore, StopReason, TickRecord};
 use crate::tick::{self, Ctx};
 
 /// How a command ended, short of a fatal error.
@@ -103,37 +106,77 @@ fn print_lines(lines: &[String]) -> Result<()> {
 
 async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
     let ctx = Arc::new(Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?);
-    let _lock = if dry_run {
-        None
-    } else {
-        ctx.slots.init(false)?;
-        match crate::lock::try_lock(&cfg.server.base_dir)? {
-            Some(l) => Some(l),
-            None => {
-                info!("another bbb-pod-live run holds the lock; this one does nothing");
-                return Ok(Outcome::Done);
-            }
-        }
-    };
-    // Without a shared Redis, servers spread their ticks over the minute as
-    // bbb-pod-live.php did; two servers can still race for a live started between
-    // their reads (see README, "Several servers").
-    if !dry_run && cfg.server.count > 1 && cfg.cluster.is_none() {
-        let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
-        tokio::time::sleep(Duration::from_secs(delay)).await;
-    }
-    let report = tick::tick(Arc::clone(&ctx), dry_run).await?;
     if dry_run {
+        let report = tick::tick(Arc::clone(&ctx), true).await?;
         print_lines(&report.plan_lines)?;
         if report.plan_lines.is_empty() {
             print_lines(&["nothing to do".to_owned()])?;
         }
+        return Ok(if report.ok() {
+            Outcome::Done
+        } else {
+            Outcome::Failed
+        });
     }
-    Ok(if report.ok() {
+    ctx.slots.init(false)?;
+    let Some(_lock) = crate::lock::try_lock(&cfg.server.base_dir)? else {
+        info!("another bbb-pod-live run holds the lock; this one does nothing");
+        return Ok(Outcome::Done);
+    };
+    // Without a shared Redis, servers spread their ticks over the minute as
+    // bbb-pod-live.php did; two servers can still race for a live started between
+    // their reads (see README, "Several servers").
+    if cfg.server.count > 1 && cfg.cluster.is_none() {
+        let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
+        tokio::time::sleep(Duration::from_secs(delay)).await;
+    }
+    let clock = Instant::now();
+    let result = tick::tick(Arc::clone(&ctx), false).await;
+    let success = matches!(&result, Ok(report) if report.ok());
+    if let Err(e) = &result {
+        record_failed_tick(&ctx.slots, clock.elapsed(), e);
+    }
+    // Still under the lock: two runs never write the file at once.
+    write_metrics(&ctx, clock.elapsed(), success);
+    Ok(if result?.ok() {
         Outcome::Done
     } else {
         Outcome::Failed
     })
+}
+
+/// A tick that ended in an error did not update `state.json`: count the error and
+/// record the tick there, so that `status` and the metrics show it.
+fn record_failed_tick(store: &SlotStore, duration: Duration, err: &anyhow::Error) {
+    let saved = store.load_server_state().and_then(|mut state| {
+        state.counters.errors += 1;
+        state.last_tick = Some(TickRecord {
+            at: Utc::now(),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            ok: false,
+            problems: 1,
+        });
+        store.save_server_state(&state)
+    });
+    if let Err(e) = saved {
+        warn!("recording the failed tick ({err:#}) in the server state: {e:#}");
+    }
+}
+
+/// Rewrites `[metrics] textfile` if configured; a failure is a warning only.
+fn write_metrics(ctx: &Ctx, duration: Duration, success: bool) {
+    let Some(metrics) = &ctx.cfg.metrics else {
+        return;
+    };
+    let last_tick = LastTick {
+        at: Utc::now(),
+        duration_secs: duration.as_secs_f64(),
+        success,
+    };
+    let snapshot = Snapshot::gather(&ctx.slots, &ctx.pending, ctx.cfg.server.slots, last_tick);
+    if let Err(e) = crate::metrics::write(&metrics.textfile, &snapshot) {
+        warn!("writing the metrics file (metrics.textfile): {e:#}");
+    }
 }
 
 fn init(cfg: &Config, dry_run: bool) -> Result<Outcome, Fatal> {
@@ -448,4 +491,27 @@ fn writable(dir: &std::path::Path) -> Result<()> {
     let probe = dir.join(format!(".bbb-pod-live-check-{}", std::process::id()));
     std::fs::write(&probe, b"").with_context(|| format!("cannot write in {}", dir.display()))?;
     std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_tick_is_counted_and_recorded_in_the_server_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SlotStore::new(dir.path(), 1);
+        let mut state = crate::slots::ServerState::default();
+        state.counters.errors = 4;
+        state.counters.lives_started = 2;
+        store.save_server_state(&state).expect("save");
+        record_failed_tick(&store, Duration::from_millis(1500), &anyhow!("boom"));
+        let state = store.load_server_state().expect("load");
+        assert_eq!(state.counters.errors, 5);
+        assert_eq!(state.counters.lives_started, 2);
+        let tick = state.last_tick.expect("recorded");
+        assert!(!tick.ok);
+        assert_eq!(tick.duration_ms, 1500);
+        assert_eq!(tick.problems, 1);
+    }
 }

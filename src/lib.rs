@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod lock;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod plan;
