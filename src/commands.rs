@@ -45,6 +45,11 @@ impl From<anyhow::Error> for Fatal {
 
 /// Runs the command line. The returned guard (if any) must live until the end of main.
 pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
+    if !cli.command.needs_config() {
+        // stderr only, so that a failure is reported (there is no log file).
+        let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
+        return (print_generated(&cli.command).map_err(Fatal::Other), None);
+    }
     let cfg = match Config::load(&cli.config, &ProcessEnv) {
         Ok(c) => Arc::new(c),
         Err(e) => return (Err(Fatal::Config(e)), None),
@@ -93,7 +98,24 @@ async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
         Command::Stop(args) => stop(cfg, args, cli.dry_run).await,
         Command::Status(args) => crate::commands::status(&cfg, args.json),
         Command::Check(args) => check(cfg, args.send_test_mail).await,
+        Command::Completions(_) | Command::Man => {
+            print_generated(&cli.command).map_err(Fatal::Other)
+        }
     }
+}
+
+/// `completions` and `man`: text generated from the clap definition, on stdout.
+fn print_generated(command: &Command) -> Result<Outcome> {
+    let text = match command {
+        Command::Completions(args) => crate::cli::completions(args.shell),
+        Command::Man => crate::cli::man_page(),
+        _ => Vec::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&text)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    Ok(Outcome::Done)
 }
 
 fn print_lines(lines: &[String]) -> Result<()> {

@@ -7,7 +7,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::support::TestEnv;
+use std::process::Command;
+
+use crate::support::{BIN, TestEnv};
 
 // ---------------------------------------------------------------------------
 // Metrics
@@ -125,4 +127,108 @@ fn dry_run_writes_no_metrics() {
     let (env, prom) = metrics_env();
     env.run(&["--dry-run", "run"]).assert_success();
     assert!(!prom.exists());
+}
+
+// ---------------------------------------------------------------------------
+// --version, completions, man page
+// ---------------------------------------------------------------------------
+
+/// The binary with a configuration file that does not exist: these commands must not
+/// read one.
+fn run_without_config(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .env_clear()
+        .env(
+            "BBB_POD_LIVE_CONFIG",
+            "/nonexistent/bbb-pod-live/config.toml",
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let (code, stdout, stderr) = run_without_config(&["--version"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!("bbb-pod-live {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions_are_printed_without_a_configuration() {
+    let (code, stdout, stderr) = run_without_config(&["completions", "bash"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(stdout.contains("complete -F"), "a bash script:\n{stdout}");
+    for word in [
+        "run",
+        "check",
+        "status",
+        "stop",
+        "init",
+        "--dry-run",
+        "--send-test-mail",
+    ] {
+        assert!(
+            stdout.contains(word),
+            "{word} missing from the bash completion"
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let (code, stdout, stderr) = run_without_config(&["completions", shell]);
+        assert_eq!(code, Some(0), "{shell}: {stderr}");
+        assert!(stdout.contains("status"), "{shell}");
+    }
+    let (code, _, stderr) = run_without_config(&["completions", "tcsh"]);
+    assert_eq!(code, Some(2), "an unknown shell is a usage error");
+    assert!(stderr.contains("bash"), "lists the shells: {stderr}");
+}
+
+#[test]
+fn the_man_page_is_roff_without_a_configuration() {
+    let (code, stdout, stderr) = run_without_config(&["man"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(".TH bbb-pod-live 1"), "{stdout}");
+    assert!(stdout.contains(".SH SYNOPSIS"), "{stdout}");
+    // One page: every subcommand with its usage and options, no pointer to
+    // bbb-pod-live-run(1) pages that nobody installs.
+    assert!(!stdout.contains("(1)\n"), "{stdout}");
+    for sub in [
+        "run",
+        "check",
+        "status",
+        "stop",
+        "init",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            stdout.contains(&format!(".SS {sub}\n")),
+            "{sub} missing:\n{stdout}"
+        );
+    }
+    for text in [
+        "\\-\\-send\\-test\\-mail",
+        "<\\-\\-live <ID>|\\-\\-slot <N>>",
+        "possible values: bash",
+        ".SH \"EXIT STATUS\"",
+        "BBB_POD_LIVE_CONFIG",
+    ] {
+        assert!(stdout.contains(text), "{text} missing:\n{stdout}");
+    }
+    // Other commands still need the file.
+    let (code, _, stderr) = run_without_config(&["status"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("/nonexistent/bbb-pod-live/config.toml"),
+        "{stderr}"
+    );
 }
