@@ -379,140 +379,19 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
     Ok(Outcome::Done)
 }
 
-/// `check`: one line per check, OK/WARN/FAIL and what to do.
+/// `check`: one line per check, OK/WARN/FAIL and what to do; exit 1 on any FAIL.
 async fn check(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, Fatal> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut lines: Vec<(char, String)> = Vec::new();
-    let mut add = |level: char, text: String| lines.push((level, text));
-    add(
-        'O',
-        format!("configuration {} is valid", cfg.path.display()),
-    );
-    match std::fs::metadata(&cfg.path) {
-        Ok(m) if m.permissions().mode() & 0o077 != 0 => add(
-            'W',
-            format!(
-                "configuration {} is readable by other users: chmod 600 it (it holds secrets)",
-                cfg.path.display()
-            ),
-        ),
-        _ => {}
-    }
-    let ctx = Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?;
-    match ctx.pod.livestreams().await {
-        Ok(l) => add(
-            'O',
-            format!(
-                "Pod answers at {} and accepts the token ({} livestreams)",
-                cfg.pod.url,
-                l.len()
-            ),
-        ),
-        Err(e) => add('F', format!("Pod: {e}")),
-    }
-    match ctx.pod.broadcasters().await {
-        Ok(b) => add(
-            'O',
-            format!("Pod's broadcaster API is there ({} broadcasters)", b.len()),
-        ),
-        Err(e) => add('F', format!("Pod broadcasters: {e}")),
-    }
-    match ctx.bbb.meetings().await {
-        Ok(m) => add(
-            'O',
-            format!(
-                "BBB answers at {} and accepts the checksum ({} meetings)",
-                cfg.bbb.url,
-                m.len()
-            ),
-        ),
-        Err(e) => add('F', format!("BBB: {e}")),
-    }
-    let probe_dir = if cfg.server.base_dir.is_dir() {
-        cfg.server.base_dir.clone()
-    } else {
-        std::env::temp_dir()
-    };
-    match ctx.docker.version(&probe_dir).await {
-        Ok(v) => add('O', format!("docker compose runs: {v}")),
-        Err(e) => add('F', format!("docker: {e:#}; check docker.command")),
-    }
-    for (key, dir) in [
-        ("server.base_dir", &cfg.server.base_dir),
-        ("server.log_dir", &cfg.server.log_dir),
-    ] {
-        match writable(dir) {
-            Ok(()) => add('O', format!("{key} {} is writable", dir.display())),
-            Err(e) => add('F', format!("{key}: {e:#}; create it or run as its owner")),
-        }
-    }
-    match &cfg.pod.recordings_dir {
-        None => add(
-            'W',
-            "pod.recordings_dir is empty: recordings are disabled".into(),
-        ),
-        Some(d) => match crate::recording::check_recordings_dir(d) {
-            Ok(()) => add(
-                'O',
-                format!("pod.recordings_dir {} is writable", d.display()),
-            ),
-            Err(e) => add('F', format!("pod.recordings_dir: {e:#}")),
+    let lines = crate::check::run(cfg, send_test_mail)
+        .await
+        .map_err(Fatal::Config)?;
+    print_lines(&lines.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    Ok(
+        if lines.iter().any(|l| l.level == crate::check::Level::Fail) {
+            Outcome::Failed
+        } else {
+            Outcome::Done
         },
-    }
-    if !ctx.mailer.enabled() {
-        add(
-            'W',
-            "mail.admins is empty: nobody is told of starts and failures".into(),
-        );
-    } else if send_test_mail {
-        match ctx
-            .mailer
-            .send(
-                "[BBB-POD-LIVE] Test mail",
-                "This is a test mail of `bbb-pod-live check --send-test-mail`.\n",
-            )
-            .await
-        {
-            Ok(()) => add('O', "test mail sent to the admins".into()),
-            Err(e) => add('F', format!("mail: {e:#}")),
-        }
-    } else if cfg.mail.transport == crate::config::MailTransport::Smtp {
-        let addr = format!("{}:{}", cfg.mail.smtp_host, cfg.mail.smtp_port);
-        match tokio::time::timeout(cfg.mail.timeout, tokio::net::TcpStream::connect(&addr)).await {
-            Ok(Ok(_)) => add(
-                'O',
-                format!("SMTP server {addr} accepts connections (--send-test-mail to send one)"),
-            ),
-            Ok(Err(e)) => add('F', format!("SMTP server {addr}: {e}")),
-            Err(_) => add('F', format!("SMTP server {addr} did not answer")),
-        }
-    }
-    let failed = lines.iter().any(|(l, _)| *l == 'F');
-    let printed: Vec<String> = lines
-        .into_iter()
-        .map(|(l, t)| {
-            format!(
-                "{} {t}",
-                match l {
-                    'O' => "OK  ",
-                    'W' => "WARN",
-                    _ => "FAIL",
-                }
-            )
-        })
-        .collect();
-    print_lines(&printed)?;
-    Ok(if failed {
-        Outcome::Failed
-    } else {
-        Outcome::Done
-    })
-}
-
-fn writable(dir: &std::path::Path) -> Result<()> {
-    let probe = dir.join(format!(".bbb-pod-live-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+    )
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! `tick` runs one pass of it; `commands` holds the operator commands.
 
 pub mod bbb;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
