@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use std::process::Command;
@@ -451,11 +451,11 @@ fn check_fails_when_docker_does_not_run() {
 #[test]
 fn check_fails_when_videodata_is_not_writable_by_the_streamer() {
     let env = inited();
-    if nix_uid() == 1001 {
+    if own_uid() == 1001 {
         return; // the streamer's uid owns everything here: nothing to test
     }
     let video = env.slot_dir(2).join("videodata");
-    std::os::unix::fs::chown(&video, Some(nix_uid()), None).unwrap();
+    std::os::unix::fs::chown(&video, Some(own_uid()), None).unwrap();
     fs::set_permissions(&video, fs::Permissions::from_mode(0o755)).unwrap();
     let out = check(&env, &[]);
     out.assert_code(1);
@@ -474,7 +474,7 @@ fn check_fails_when_videodata_is_not_writable_by_the_streamer() {
     line_with(&report_lines(&out.stdout), "WARN", "slot(s) 2 missing");
 }
 
-fn nix_uid() -> u32 {
+fn own_uid() -> u32 {
     fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
         .unwrap()
@@ -555,4 +555,417 @@ fn check_fails_when_pod_and_bbb_are_unreachable() {
     );
     let l = line_with(&lines, "FAIL", "BBB");
     assert!(l.contains("bbb.url"), "{l}");
+}
+
+// ---------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------
+
+fn status_json(env: &TestEnv) -> serde_json::Value {
+    let out = env.run(&["status", "--json"]);
+    out.assert_success();
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", out.stdout))
+}
+
+/// A live asking for its recording, started by one tick.
+fn started_with_recording(env: &TestEnv, name: &str) -> crate::support::Requested {
+    let req = env.request_live_with(name, |s| s.download_meeting = true);
+    env.tick_ok();
+    assert_eq!(env.pod.live(req.live)["status"], 1, "the live started");
+    req
+}
+
+#[test]
+fn status_shows_free_slots_before_any_tick() {
+    let env = inited();
+    let out = env.run(&["status"]);
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("SLOT") && lines[0].contains("HLS URL"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[1].starts_with("1 ") && lines[1].contains("free"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with("2 ") && lines[2].contains("free"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("recordings waiting: none"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("last tick: never"), "{}", out.stdout);
+
+    let doc = status_json(&env);
+    assert_eq!(doc["server"]["slots"], 2);
+    assert_eq!(doc["server"]["hostname"], "live-test.example");
+    let slots = doc["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 2);
+    assert!(slots.iter().all(|s| s["state"] == "free"), "{doc:#}");
+    assert_eq!(doc["recordings"], serde_json::json!([]));
+    assert!(doc["last_tick"].is_null());
+}
+
+#[test]
+fn status_shows_the_live_a_tick_started() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Status");
+    let doc = status_json(&env);
+    let slot = &doc["slots"][0];
+    assert_eq!(slot["slot"], 1);
+    assert_eq!(slot["state"], "running");
+    assert_eq!(slot["live"], req.live);
+    assert_eq!(slot["meeting_name"], "Amphi Status");
+    assert_eq!(slot["meeting_id"], req.meeting_id.as_str());
+    assert_eq!(slot["recording"], true);
+    assert!(
+        slot["recording_bytes"].as_u64().unwrap() > 0,
+        "the streamer writes: {slot}"
+    );
+    let hls = slot["hls_url"].as_str().unwrap();
+    let stream = slot["stream_url"].as_str().unwrap();
+    assert!(
+        hls.starts_with("https://hls.example/hls/") && hls.ends_with(".m3u8"),
+        "{hls}"
+    );
+    assert!(stream.starts_with("rtmp://rtmp.example/live/"), "{stream}");
+    assert_eq!(doc["slots"][1]["state"], "free");
+    assert_eq!(doc["last_tick"]["ok"], true);
+
+    let out = env.run(&["status"]);
+    out.assert_success();
+    let row = out.stdout.lines().nth(1).unwrap();
+    for part in ["1", "running", &req.live.to_string(), "Amphi Status", hls] {
+        assert!(row.contains(part), "{part} missing from {row:?}");
+    }
+    assert!(
+        out.stdout.contains("last tick: ") && out.stdout.contains(", ok"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn status_lists_recordings_waiting_to_be_handed_over() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Attente");
+    // The share is gone: the recording waits on local disk.
+    fs::remove_dir(env.recordings_dir()).unwrap();
+    env.bbb.end_meeting(&req.meeting_id);
+    let out = env.tick();
+    out.assert_code(1);
+    assert_eq!(
+        env.pod.live(req.live)["status"],
+        2,
+        "the live stopped anyway"
+    );
+
+    let out = env.run(&["status"]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("recordings waiting:\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("live {}: 1 file(s)", req.live)),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("problem(s), see the log"),
+        "{}",
+        out.stdout
+    );
+    let doc = status_json(&env);
+    let recs = doc["recordings"].as_array().unwrap();
+    assert_eq!(recs.len(), 1, "{doc:#}");
+    assert_eq!(recs[0]["live"], req.live);
+    assert_eq!(
+        recs[0]["internal_meeting_id"],
+        req.internal_meeting_id.as_str()
+    );
+    assert!(
+        doc["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "free")
+    );
+    assert_eq!(doc["last_tick"]["ok"], false);
+
+    // The share is back: the next tick hands it over and status says so.
+    fs::create_dir(env.recordings_dir()).unwrap();
+    env.tick_ok();
+    assert_eq!(
+        env.recordings(),
+        vec![
+            env.recordings_dir()
+                .join(format!("{}.mkv", req.internal_meeting_id))
+        ]
+    );
+    let out = env.run(&["status"]);
+    assert!(
+        out.stdout.contains("recordings waiting: none"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn status_needs_a_valid_configuration() {
+    let env = TestEnv::new();
+    env.rewrite_config(|t| t.replace("[server]", "[server]\nslotz = 3"));
+    let out = env.run(&["status"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("slotz"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// stop
+// ---------------------------------------------------------------------------
+
+/// Asserts the automatic stop's effects: Pod status 2 with an end date, container
+/// down, broadcaster deleted, slot free, recording parked then handed over.
+#[track_caller]
+fn assert_stopped_by_hand(env: &TestEnv, req: &crate::support::Requested) {
+    let live = env.pod.live(req.live);
+    assert_eq!(live["status"], 2, "{live}");
+    assert!(!live["end_date"].is_null(), "{live}");
+    assert!(!env.docker.running(&env.slot_dir(1)), "container down");
+    let subs = env.docker.subcommands_in(&env.slot_dir(1));
+    assert!(subs.iter().any(|s| s == "down"), "{subs:?}");
+    assert!(
+        env.pod.broadcasters().is_empty(),
+        "{:?}",
+        env.pod.broadcasters()
+    );
+    assert_eq!(status_json(env)["slots"][0]["state"], "free");
+    assert!(
+        env.log_text().contains("stopped by hand"),
+        "{}",
+        env.log_text()
+    );
+    // The recording waits for the next tick, which hands it over.
+    let doc = status_json(env);
+    assert_eq!(doc["recordings"][0]["live"], req.live, "{doc:#}");
+    env.tick_ok();
+    let file = env
+        .recordings_dir()
+        .join(format!("{}.mkv", req.internal_meeting_id));
+    assert_eq!(env.recordings(), vec![file.clone()]);
+    assert!(
+        crate::support::read_mkv(&file).finalized,
+        "ffmpeg got SIGINT before down"
+    );
+    // The meeting still runs in BBB: the stopped live is not started again.
+    assert_eq!(env.pod.live(req.live)["status"], 2);
+    assert_eq!(status_json(env)["slots"][0]["state"], "free");
+}
+
+#[test]
+fn stop_live_stops_through_the_automatic_path() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Stop");
+    let out = env.run(&["stop", "--live", &req.live.to_string()]);
+    out.assert_success();
+    assert_stopped_by_hand(&env, &req);
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn stop_slot_stops_the_live_in_it() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Slot");
+    let out = env.run(&["stop", "--slot", "1"]);
+    out.assert_success();
+    assert_stopped_by_hand(&env, &req);
+}
+
+#[test]
+fn stop_of_an_unknown_live_or_a_free_slot_is_a_clear_error() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Reste");
+    env.pod.clear_requests();
+    let calls = env.docker.calls().len();
+
+    let out = env.run(&["stop", "--live", "999"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("live 999 runs in no slot of this server"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["stop", "--slot", "2"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("slot 2 is free"), "{}", out.stderr);
+    let out = env.run(&["stop"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("--live") && out.stderr.contains("--slot"),
+        "{}",
+        out.stderr
+    );
+
+    assert!(env.pod.writes().is_empty());
+    assert_eq!(env.docker.calls().len(), calls, "no docker call");
+    assert_eq!(
+        env.pod.live(req.live)["status"],
+        1,
+        "the running live is untouched"
+    );
+}
+
+#[test]
+fn stop_dry_run_prints_the_plan_and_changes_nothing() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Essai");
+    env.pod.clear_requests();
+    let calls = env.docker.calls().len();
+    let out = env.run(&["--dry-run", "stop", "--live", &req.live.to_string()]);
+    out.assert_success();
+    assert_eq!(
+        out.stdout.trim(),
+        format!("stop live {} in slot 1: stopped by hand", req.live)
+    );
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+    assert_eq!(env.docker.calls().len(), calls, "no docker call");
+    assert!(env.docker.running(&env.slot_dir(1)));
+    assert_eq!(env.pod.live(req.live)["status"], 1);
+    assert_eq!(status_json(&env)["slots"][0]["state"], "running");
+}
+
+// ---------------------------------------------------------------------------
+// run --dry-run
+// ---------------------------------------------------------------------------
+
+#[test]
+fn run_dry_run_prints_the_plan_and_changes_nothing() {
+    let env = TestEnv::new();
+    let req = env.request_live("Amphi Plan");
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_success();
+    let plan: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        plan.contains(&format!("start live {} in slot 1", req.live).as_str()),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        plan.iter().any(|l| l.contains("bbb-live-streaming1")),
+        "the slot directories it would create: {}",
+        out.stdout
+    );
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+    assert!(env.docker.calls().is_empty(), "{:?}", env.docker.calls());
+    assert!(!env.slot_dir(1).exists(), "no directory created");
+    assert_eq!(env.pod.live(req.live)["status"], 0);
+    assert!(env.log_text().is_empty(), "no log file: {}", env.log_text());
+    assert!(!env.base_dir().join("state.json").exists());
+    assert!(env.smtp.messages().is_empty());
+
+    // Once started, the dry run of a tick whose meeting ended plans the stop.
+    env.tick_ok();
+    env.bbb.end_meeting(&req.meeting_id);
+    env.pod.clear_requests();
+    let calls = env.docker.calls().len();
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains(&format!("stop live {} in slot 1", req.live)),
+        "{}",
+        out.stdout
+    );
+    assert!(env.pod.writes().is_empty());
+    assert_eq!(env.docker.calls().len(), calls);
+    assert_eq!(env.pod.live(req.live)["status"], 1);
+}
+
+#[test]
+fn run_dry_run_with_nothing_to_do_says_so() {
+    let env = inited();
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "nothing to do");
+}
+
+// ---------------------------------------------------------------------------
+// init
+// ---------------------------------------------------------------------------
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn init_creates_the_slots_with_their_modes_and_is_idempotent() {
+    let env = TestEnv::builder().slots(3).build();
+    let out = env.run(&["--dry-run", "init"]);
+    out.assert_success();
+    assert!(out.stdout.contains("bbb-live-streaming3"), "{}", out.stdout);
+    assert!(!env.slot_dir(1).exists(), "the dry run created nothing");
+
+    env.run(&["init"]).assert_success();
+    let root = own_uid() == 0;
+    for n in 1..=3 {
+        let dir = env.slot_dir(n);
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        let compose = dir.join("docker-compose.yml");
+        assert_eq!(mode(&compose), 0o600);
+        assert!(fs::read_to_string(&compose).unwrap().contains("services"));
+        let video = dir.join("videodata");
+        let meta = fs::metadata(&video).unwrap();
+        if root {
+            assert_eq!(meta.uid(), 1001, "videodata belongs to the streamer");
+            assert_eq!(mode(&video), 0o750);
+        } else {
+            assert_eq!(mode(&video), 0o777);
+        }
+    }
+    assert!(env.log_text().contains("init: "), "{}", env.log_text());
+
+    // Idempotent: a second init changes nothing and plans nothing.
+    let compose = env.slot_dir(2).join("docker-compose.yml");
+    fs::write(&compose, "# edited by the admin\n").unwrap();
+    fs::set_permissions(env.slot_dir(3), fs::Permissions::from_mode(0o755)).unwrap();
+    env.run(&["init"]).assert_success();
+    assert_eq!(
+        fs::read_to_string(&compose).unwrap(),
+        "# edited by the admin\n"
+    );
+    assert_eq!(mode(&env.slot_dir(3)), 0o700, "the mode is repaired");
+    let out = env.run(&["--dry-run", "init"]);
+    out.assert_success();
+    assert_eq!(out.stdout, "", "nothing left to do");
+}
+
+#[test]
+fn init_never_touches_a_busy_slot() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Occupé");
+    let compose = env.slot_dir(1).join("docker-compose.yml");
+    let written = fs::read_to_string(&compose).unwrap();
+    assert!(
+        written.contains(&req.live.to_string()) || written.contains("BBB_"),
+        "{written}"
+    );
+    env.run(&["init"]).assert_success();
+    assert_eq!(fs::read_to_string(&compose).unwrap(), written);
+    // Even with its compose file gone, a busy slot does not get the template.
+    fs::remove_file(&compose).unwrap();
+    env.run(&["init"]).assert_success();
+    assert!(!compose.exists());
+    assert_eq!(env.pod.live(req.live)["status"], 1);
 }
