@@ -50,6 +50,12 @@ fn run_writes_the_metrics_file_and_it_follows_the_lives() {
     let before = chrono::Utc::now().timestamp() as f64;
     env.tick_ok();
     let m = read_metrics(&prom);
+    let out = env.run(&["check"]);
+    assert!(
+        out.stdout.contains("OK   metrics.textfile directory"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(m["bbb_pod_live_slots"], 2.0);
     assert_eq!(m["bbb_pod_live_slots_busy"], 0.0);
     assert_eq!(m["bbb_pod_live_lives_started_total"], 0.0);
@@ -120,6 +126,15 @@ fn a_metrics_file_that_cannot_be_written_is_a_warning_not_a_failed_tick() {
     );
     assert!(!prom.exists());
     assert!(env.log_text().contains("WARN"), "{}", env.log_text());
+    // `check` says so.
+    let out = env.run(&["check"]);
+    out.assert_code(1);
+    let l = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("metrics.textfile"))
+        .unwrap_or_else(|| panic!("no metrics line:\n{}", out.stdout));
+    assert!(l.starts_with("FAIL") && l.contains("no-such-dir"), "{l}");
 }
 
 #[test]
