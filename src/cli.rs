@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Streams BigBlueButton rooms live to Esup-Pod: run `bbb-pod-live run` from cron every minute.
 #[derive(Debug, Parser)]
@@ -46,6 +46,161 @@ pub enum Command {
     Stop(StopArgs),
     /// Create slot directories and compose files (idempotent; run does it too).
     Init,
+    /// Print a shell completion script on stdout (needs no configuration file).
+    ///
+    /// bash: `bbb-pod-live completions bash > /etc/bash_completion.d/bbb-pod-live`
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout (needs no configuration file).
+    ///
+    /// `bbb-pod-live man > /usr/local/share/man/man1/bbb-pod-live.1`
+    Man,
+}
+
+impl Command {
+    /// Commands that only print something derived from this definition: no
+    /// configuration is read, no log is started.
+    pub fn needs_config(&self) -> bool {
+        !matches!(self, Command::Completions(_) | Command::Man)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The completion script of `shell` for this command line. Built in memory:
+/// clap_complete panics when its writer fails (a closed pipe, say).
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut cmd = Cli::command();
+    let name = cmd.get_name().to_owned();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    out
+}
+
+/// The man page (section 1, roff) of this command line: one page, with a COMMANDS
+/// section giving each subcommand's synopsis and options (clap_mangen alone would
+/// point at one page per subcommand, which nobody installs).
+pub fn man_page() -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = render_man_page(&mut out);
+    out
+}
+
+fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
+    use roff::{Roff, bold, roman};
+    let mut cmd = Cli::command();
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    let mut page = Roff::new();
+    page.control("SH", ["COMMANDS"]);
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        // clap's own usage line, e.g. `bbb-pod-live stop [OPTIONS] <--live <ID>|--slot <N>>`.
+        let usage = sub.clone().render_usage().to_string();
+        let usage = usage.trim().trim_start_matches("Usage:").trim().to_owned();
+        page.control("SS", [sub.get_name()]);
+        page.text([bold(usage)]);
+        if let Some(about) = sub.get_long_about().or(sub.get_about()) {
+            page.control("PP", [] as [&str; 0]);
+            page.text([roman(about.to_string())]);
+        }
+        let own = sub.get_arguments().filter(|a| {
+            !a.is_global_set()
+                && !a.is_hide_set()
+                && a.get_id() != "help"
+                && a.get_id() != "version"
+        });
+        for arg in own {
+            page.control("TP", [] as [&str; 0]);
+            page.text(arg_inlines(arg));
+            let mut help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            if !values.is_empty() {
+                help.push_str(&format!(" [possible values: {}]", values.join(", ")));
+            }
+            page.text([roman(help)]);
+        }
+    }
+    page.control("SH", ["EXIT STATUS"]);
+    for (code, what) in [
+        (
+            "0",
+            "Done (also: another run held the lock, so this one did nothing).",
+        ),
+        (
+            "1",
+            "It ran, but at least one action or check failed; see the log.",
+        ),
+        ("2", "Configuration or usage error: nothing was touched."),
+    ] {
+        page.control("TP", [] as [&str; 0]);
+        page.text([bold(code)]);
+        page.text([roman(what)]);
+    }
+    page.control("SH", ["ENVIRONMENT"]);
+    for (var, what) in [
+        (
+            "BBB_POD_LIVE_CONFIG",
+            "The configuration file when --config is not given.",
+        ),
+        (crate::config::ENV_BBB_SECRET, "Overrides bbb.secret."),
+        (crate::config::ENV_POD_TOKEN, "Overrides pod.token."),
+        (
+            crate::config::ENV_SMTP_PASSWORD,
+            "Overrides mail.smtp_password.",
+        ),
+    ] {
+        page.control("TP", [] as [&str; 0]);
+        page.text([bold(var)]);
+        page.text([roman(what)]);
+    }
+    page.control("SH", ["FILES"]);
+    page.control("TP", [] as [&str; 0]);
+    page.text([bold("/etc/bbb-pod-live/config.toml")]);
+    page.text([roman(
+        "The default configuration file (mode 0600: it holds secrets).",
+    )]);
+    page.to_writer(out)?;
+    man.render_version_section(out)
+}
+
+/// `--live <ID>` or `<SHELL>` as roff inlines.
+fn arg_inlines(arg: &clap::Arg) -> Vec<roff::Inline> {
+    use roff::{bold, italic, roman};
+    let value = arg
+        .get_value_names()
+        .and_then(|v| v.first())
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
+    match arg.get_long() {
+        Some(long) if arg.get_num_args().is_some_and(|n| n.takes_values()) => {
+            vec![
+                bold(format!("--{long}")),
+                roman(" "),
+                italic(format!("<{value}>")),
+            ]
+        }
+        Some(long) => vec![bold(format!("--{long}"))],
+        None => vec![italic(format!("<{value}>"))],
+    }
 }
 
 #[derive(Debug, Args)]
@@ -76,7 +231,6 @@ pub struct StopArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -90,5 +244,26 @@ mod tests {
             Cli::try_parse_from(["bbb-pod-live", "stop", "--live", "1", "--slot", "2"]).is_err()
         );
         assert!(Cli::try_parse_from(["bbb-pod-live", "stop", "--slot", "2"]).is_ok());
+    }
+
+    #[test]
+    fn completions_and_man_need_no_configuration() {
+        let cli = Cli::try_parse_from(["bbb-pod-live", "completions", "zsh"]).expect("parses");
+        assert!(!cli.command.needs_config());
+        let cli = Cli::try_parse_from(["bbb-pod-live", "man"]).expect("parses");
+        assert!(!cli.command.needs_config());
+        let cli = Cli::try_parse_from(["bbb-pod-live", "status"]).expect("parses");
+        assert!(cli.command.needs_config());
+        assert!(Cli::try_parse_from(["bbb-pod-live", "completions", "cmd.exe"]).is_err());
+    }
+
+    #[test]
+    fn completion_scripts_name_every_subcommand() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Fish] {
+            let text = String::from_utf8(completions(shell)).expect("utf-8");
+            for sub in ["run", "check", "status", "stop", "init", "dry-run"] {
+                assert!(text.contains(sub), "{shell}: {sub} missing");
+            }
+        }
     }
 }

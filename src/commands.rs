@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use tracing::info;
+use chrono::Utc;
+use tokio::time::Instant;
+use tracing::{info, warn};
 use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::cli::{Cli, Command, StopArgs};
 use crate::config::{Config, ProcessEnv};
 use crate::logging::{self, LogFile};
-use crate::slots::{SlotStore, StopReason};
+use crate::metrics::{LastTick, Snapshot};
+use crate::slots::{SlotStore, StopReason, TickRecord};
 use crate::tick::{self, Ctx};
 
 /// How a command ended, short of a fatal error.
@@ -42,6 +45,11 @@ impl From<anyhow::Error> for Fatal {
 
 /// Runs the command line. The returned guard (if any) must live until the end of main.
 pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
+    if !cli.command.needs_config() {
+        // stderr only, so that a failure is reported (there is no log file).
+        let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
+        return (print_generated(&cli.command).map_err(Fatal::Other), None);
+    }
     let cfg = match Config::load(&cli.config, &ProcessEnv) {
         Ok(c) => Arc::new(c),
         Err(e) => return (Err(Fatal::Config(e)), None),
@@ -90,7 +98,24 @@ async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
         Command::Stop(args) => stop(cfg, args, cli.dry_run).await,
         Command::Status(args) => crate::commands::status(&cfg, args.json),
         Command::Check(args) => check(cfg, args.send_test_mail).await,
+        Command::Completions(_) | Command::Man => {
+            print_generated(&cli.command).map_err(Fatal::Other)
+        }
     }
+}
+
+/// `completions` and `man`: text generated from the clap definition, on stdout.
+fn print_generated(command: &Command) -> Result<Outcome> {
+    let text = match command {
+        Command::Completions(args) => crate::cli::completions(args.shell),
+        Command::Man => crate::cli::man_page(),
+        _ => Vec::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&text)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    Ok(Outcome::Done)
 }
 
 fn print_lines(lines: &[String]) -> Result<()> {
@@ -103,37 +128,77 @@ fn print_lines(lines: &[String]) -> Result<()> {
 
 async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
     let ctx = Arc::new(Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?);
-    let _lock = if dry_run {
-        None
-    } else {
-        ctx.slots.init(false)?;
-        match crate::lock::try_lock(&cfg.server.base_dir)? {
-            Some(l) => Some(l),
-            None => {
-                info!("another bbb-pod-live run holds the lock; this one does nothing");
-                return Ok(Outcome::Done);
-            }
-        }
-    };
-    // Without a shared Redis, servers spread their ticks over the minute as
-    // bbb-pod-live.php did; two servers can still race for a live started between
-    // their reads (see README, "Several servers").
-    if !dry_run && cfg.server.count > 1 && cfg.cluster.is_none() {
-        let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
-        tokio::time::sleep(Duration::from_secs(delay)).await;
-    }
-    let report = tick::tick(Arc::clone(&ctx), dry_run).await?;
     if dry_run {
+        let report = tick::tick(Arc::clone(&ctx), true).await?;
         print_lines(&report.plan_lines)?;
         if report.plan_lines.is_empty() {
             print_lines(&["nothing to do".to_owned()])?;
         }
+        return Ok(if report.ok() {
+            Outcome::Done
+        } else {
+            Outcome::Failed
+        });
     }
-    Ok(if report.ok() {
+    ctx.slots.init(false)?;
+    let Some(_lock) = crate::lock::try_lock(&cfg.server.base_dir)? else {
+        info!("another bbb-pod-live run holds the lock; this one does nothing");
+        return Ok(Outcome::Done);
+    };
+    // Without a shared Redis, servers spread their ticks over the minute as
+    // bbb-pod-live.php did; two servers can still race for a live started between
+    // their reads (see README, "Several servers").
+    if cfg.server.count > 1 && cfg.cluster.is_none() {
+        let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
+        tokio::time::sleep(Duration::from_secs(delay)).await;
+    }
+    let clock = Instant::now();
+    let result = tick::tick(Arc::clone(&ctx), false).await;
+    let success = matches!(&result, Ok(report) if report.ok());
+    if let Err(e) = &result {
+        record_failed_tick(&ctx.slots, clock.elapsed(), e);
+    }
+    // Still under the lock: two runs never write the file at once.
+    write_metrics(&ctx, clock.elapsed(), success);
+    Ok(if result?.ok() {
         Outcome::Done
     } else {
         Outcome::Failed
     })
+}
+
+/// A tick that ended in an error did not update `state.json`: count the error and
+/// record the tick there, so that `status` and the metrics show it.
+fn record_failed_tick(store: &SlotStore, duration: Duration, err: &anyhow::Error) {
+    let saved = store.load_server_state().and_then(|mut state| {
+        state.counters.errors += 1;
+        state.last_tick = Some(TickRecord {
+            at: Utc::now(),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            ok: false,
+            problems: 1,
+        });
+        store.save_server_state(&state)
+    });
+    if let Err(e) = saved {
+        warn!("recording the failed tick ({err:#}) in the server state: {e:#}");
+    }
+}
+
+/// Rewrites `[metrics] textfile` if configured; a failure is a warning only.
+fn write_metrics(ctx: &Ctx, duration: Duration, success: bool) {
+    let Some(metrics) = &ctx.cfg.metrics else {
+        return;
+    };
+    let last_tick = LastTick {
+        at: Utc::now(),
+        duration_secs: duration.as_secs_f64(),
+        success,
+    };
+    let snapshot = Snapshot::gather(&ctx.slots, &ctx.pending, ctx.cfg.server.slots, last_tick);
+    if let Err(e) = crate::metrics::write(&metrics.textfile, &snapshot) {
+        warn!("writing the metrics file (metrics.textfile): {e:#}");
+    }
 }
 
 fn init(cfg: &Config, dry_run: bool) -> Result<Outcome, Fatal> {
@@ -314,138 +379,40 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
     Ok(Outcome::Done)
 }
 
-/// `check`: one line per check, OK/WARN/FAIL and what to do.
+/// `check`: one line per check, OK/WARN/FAIL and what to do; exit 1 on any FAIL.
 async fn check(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, Fatal> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut lines: Vec<(char, String)> = Vec::new();
-    let mut add = |level: char, text: String| lines.push((level, text));
-    add(
-        'O',
-        format!("configuration {} is valid", cfg.path.display()),
-    );
-    match std::fs::metadata(&cfg.path) {
-        Ok(m) if m.permissions().mode() & 0o077 != 0 => add(
-            'W',
-            format!(
-                "configuration {} is readable by other users: chmod 600 it (it holds secrets)",
-                cfg.path.display()
-            ),
-        ),
-        _ => {}
-    }
-    let ctx = Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?;
-    match ctx.pod.livestreams().await {
-        Ok(l) => add(
-            'O',
-            format!(
-                "Pod answers at {} and accepts the token ({} livestreams)",
-                cfg.pod.url,
-                l.len()
-            ),
-        ),
-        Err(e) => add('F', format!("Pod: {e}")),
-    }
-    match ctx.pod.broadcasters().await {
-        Ok(b) => add(
-            'O',
-            format!("Pod's broadcaster API is there ({} broadcasters)", b.len()),
-        ),
-        Err(e) => add('F', format!("Pod broadcasters: {e}")),
-    }
-    match ctx.bbb.meetings().await {
-        Ok(m) => add(
-            'O',
-            format!(
-                "BBB answers at {} and accepts the checksum ({} meetings)",
-                cfg.bbb.url,
-                m.len()
-            ),
-        ),
-        Err(e) => add('F', format!("BBB: {e}")),
-    }
-    let probe_dir = if cfg.server.base_dir.is_dir() {
-        cfg.server.base_dir.clone()
-    } else {
-        std::env::temp_dir()
-    };
-    match ctx.docker.version(&probe_dir).await {
-        Ok(v) => add('O', format!("docker compose runs: {v}")),
-        Err(e) => add('F', format!("docker: {e:#}; check docker.command")),
-    }
-    for (key, dir) in [
-        ("server.base_dir", &cfg.server.base_dir),
-        ("server.log_dir", &cfg.server.log_dir),
-    ] {
-        match writable(dir) {
-            Ok(()) => add('O', format!("{key} {} is writable", dir.display())),
-            Err(e) => add('F', format!("{key}: {e:#}; create it or run as its owner")),
-        }
-    }
-    match &cfg.pod.recordings_dir {
-        None => add(
-            'W',
-            "pod.recordings_dir is empty: recordings are disabled".into(),
-        ),
-        Some(d) => match crate::recording::check_recordings_dir(d) {
-            Ok(()) => add(
-                'O',
-                format!("pod.recordings_dir {} is writable", d.display()),
-            ),
-            Err(e) => add('F', format!("pod.recordings_dir: {e:#}")),
+    let lines = crate::check::run(cfg, send_test_mail)
+        .await
+        .map_err(Fatal::Config)?;
+    print_lines(&lines.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    Ok(
+        if lines.iter().any(|l| l.level == crate::check::Level::Fail) {
+            Outcome::Failed
+        } else {
+            Outcome::Done
         },
-    }
-    if !ctx.mailer.enabled() {
-        add(
-            'W',
-            "mail.admins is empty: nobody is told of starts and failures".into(),
-        );
-    } else if send_test_mail {
-        match ctx
-            .mailer
-            .send(
-                "[BBB-POD-LIVE] Test mail",
-                "This is a test mail of `bbb-pod-live check --send-test-mail`.\n",
-            )
-            .await
-        {
-            Ok(()) => add('O', "test mail sent to the admins".into()),
-            Err(e) => add('F', format!("mail: {e:#}")),
-        }
-    } else if cfg.mail.transport == crate::config::MailTransport::Smtp {
-        let addr = format!("{}:{}", cfg.mail.smtp_host, cfg.mail.smtp_port);
-        match tokio::time::timeout(cfg.mail.timeout, tokio::net::TcpStream::connect(&addr)).await {
-            Ok(Ok(_)) => add(
-                'O',
-                format!("SMTP server {addr} accepts connections (--send-test-mail to send one)"),
-            ),
-            Ok(Err(e)) => add('F', format!("SMTP server {addr}: {e}")),
-            Err(_) => add('F', format!("SMTP server {addr} did not answer")),
-        }
-    }
-    let failed = lines.iter().any(|(l, _)| *l == 'F');
-    let printed: Vec<String> = lines
-        .into_iter()
-        .map(|(l, t)| {
-            format!(
-                "{} {t}",
-                match l {
-                    'O' => "OK  ",
-                    'W' => "WARN",
-                    _ => "FAIL",
-                }
-            )
-        })
-        .collect();
-    print_lines(&printed)?;
-    Ok(if failed {
-        Outcome::Failed
-    } else {
-        Outcome::Done
-    })
+    )
 }
 
-fn writable(dir: &std::path::Path) -> Result<()> {
-    let probe = dir.join(format!(".bbb-pod-live-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_tick_is_counted_and_recorded_in_the_server_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SlotStore::new(dir.path(), 1);
+        let mut state = crate::slots::ServerState::default();
+        state.counters.errors = 4;
+        state.counters.lives_started = 2;
+        store.save_server_state(&state).expect("save");
+        record_failed_tick(&store, Duration::from_millis(1500), &anyhow!("boom"));
+        let state = store.load_server_state().expect("load");
+        assert_eq!(state.counters.errors, 5);
+        assert_eq!(state.counters.lives_started, 2);
+        let tick = state.last_tick.expect("recorded");
+        assert!(!tick.ok);
+        assert_eq!(tick.duration_ms, 1500);
+        assert_eq!(tick.problems, 1);
+    }
 }

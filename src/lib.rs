@@ -7,6 +7,7 @@
 //! `tick` runs one pass of it; `commands` holds the operator commands.
 
 pub mod bbb;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -18,6 +19,7 @@ pub mod fsutil;
 pub mod lock;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod plan;

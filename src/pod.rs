@@ -313,6 +313,24 @@ impl PodClient {
         .map(Some)
     }
 
+    /// `GET /rest/buildings/<id>/`: the building's name; `Ok(None)` on Pod's (JSON) 404.
+    /// For `check`: broadcasters are created in `pod.building_id`.
+    pub async fn building(&self, id: u64) -> Result<Option<String>, PodError> {
+        let url = self.endpoint(&["rest", "buildings", &id.to_string()]);
+        let answer = self.call(Method::GET, &url, Payload::Empty).await?;
+        if is_object_not_found(&answer) {
+            return Ok(None);
+        }
+        self.object(Method::GET, &url, &answer, StatusCode::OK, |value| {
+            value
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("expected a building with a name, found {}", kind(value)))
+        })
+        .map(Some)
+    }
+
     /// Every broadcaster, all pages, sorted by id.
     pub async fn broadcasters(&self) -> Result<Vec<Broadcaster>, PodError> {
         self.list(self.endpoint(&["rest", "broadcasters"])).await

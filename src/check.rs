@@ -1,0 +1,687 @@
+//! `check`: reach every dependency the tick needs and say, one line each, what is
+//! fine (`OK`), what may hurt (`WARN`) and what must be fixed (`FAIL`), with what to do.
+//!
+//! It uses the same clients as the tick (so it proves the same URLs, token, checksum
+//! and docker command) but never changes anything: only GETs to Pod and BBB, a probe
+//! file created and removed in each directory, an SMTP session ended after EHLO (a
+//! mail only with `--send-test-mail`), a Redis PING. The network checks run at the
+//! same time, each bounded by its timeout, and are printed in a fixed order.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::bbb::BbbError;
+use crate::config::{Config, MailTransport, SmtpTls};
+use crate::pod::PodError;
+use crate::slots::{Phase, STREAMER_UID, SlotStore};
+use crate::tick::Ctx;
+
+/// How bad a line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub level: Level,
+    pub text: String,
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.level {
+            Level::Ok => "OK  ",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        write!(f, "{level} {}", self.text)
+    }
+}
+
+fn ok(text: impl Into<String>) -> Line {
+    Line {
+        level: Level::Ok,
+        text: text.into(),
+    }
+}
+
+fn warn(text: impl Into<String>) -> Line {
+    Line {
+        level: Level::Warn,
+        text: text.into(),
+    }
+}
+
+fn fail(text: impl Into<String>) -> Line {
+    Line {
+        level: Level::Fail,
+        text: text.into(),
+    }
+}
+
+/// Longest wait for a chat Redis to answer PING.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs every check; the lines in a fixed order. An `Err` only when the clients cannot
+/// even be built from the configuration.
+pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
+    let mut lines = vec![ok(format!("configuration {} is valid", cfg.path.display()))];
+    lines.extend(config_file_mode(&cfg.path));
+    let ctx = Ctx::new(Arc::clone(&cfg))?;
+    let (pod, bbb, docker, mail, redis) = tokio::join!(
+        pod(&ctx),
+        bbb(&ctx),
+        docker(&ctx),
+        mail(&ctx, send_test_mail),
+        chat_redis(&ctx),
+    );
+    lines.extend(pod);
+    lines.extend(bbb);
+    lines.push(docker);
+    lines.extend(directories(&cfg));
+    lines.extend(videodata(&ctx.slots, cfg.server.slots));
+    lines.push(mail);
+    lines.extend(redis);
+    Ok(lines)
+}
+
+/// The file holds the Pod token, the BBB secret and maybe the SMTP password.
+fn config_file_mode(path: &Path) -> Option<Line> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        warn(format!(
+            "configuration {} has mode {:04o}: other users can read the secrets in it; \
+             chmod 600 {}",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        ))
+    })
+}
+
+/// `"{e}; what to do"`: the client's own hint covers 401, 403 and a missing route
+/// (404), so only the other failures get advice here.
+fn pod_failure(e: &PodError) -> String {
+    let advice = match e {
+        PodError::Network { .. } | PodError::Timeout { .. } => {
+            "check pod.url and that this server reaches Pod (firewall, proxy, DNS)"
+        }
+        PodError::Status {
+            status: 401 | 403 | 404,
+            ..
+        } => return e.to_string(),
+        PodError::Status { .. } | PodError::Garbage { .. } => {
+            "check that pod.url is Pod's base URL (the one serving /rest/)"
+        }
+    };
+    format!("{e}; {advice}")
+}
+
+/// Pod: URL, token and staff flag; the broadcaster API; the building.
+async fn pod(ctx: &Ctx) -> Vec<Line> {
+    let cfg = &ctx.cfg;
+    if let Err(e) = ctx.pod.check_access().await {
+        return vec![
+            fail(format!("Pod: {}", pod_failure(&e))),
+            warn(
+                "Pod's broadcaster API and pod.building_id: not checked until Pod accepts the token",
+            ),
+        ];
+    }
+    let mut lines = vec![ok(format!(
+        "Pod answers at {} and accepts the token of a staff user",
+        cfg.pod.url
+    ))];
+    match ctx.pod.broadcasters().await {
+        Ok(b) => lines.push(ok(format!(
+            "Pod's broadcaster API /rest/broadcasters/ is there ({} broadcasters)",
+            b.len()
+        ))),
+        Err(e) => lines.push(fail(format!("Pod's broadcaster API: {}", pod_failure(&e)))),
+    }
+    let id = cfg.pod.building_id;
+    match ctx.pod.building(id).await {
+        Ok(Some(name)) => lines.push(ok(format!(
+            "building {id} ({name:?}) exists in Pod (pod.building_id)"
+        ))),
+        Ok(None) => lines.push(fail(format!(
+            "pod.building_id = {id}: Pod has no such building; create one in Pod's admin \
+             (Live → Buildings) or set pod.building_id to the id of an existing one"
+        ))),
+        Err(e) => lines.push(fail(format!(
+            "reading building {id} from Pod: {}",
+            pod_failure(&e)
+        ))),
+    }
+    lines
+}
+
+/// BBB (or Scalelite): URL, secret and checksum algorithm.
+async fn bbb(ctx: &Ctx) -> Vec<Line> {
+    let url = &ctx.cfg.bbb.url;
+    let line = match ctx.bbb.meetings().await {
+        Ok(m) => ok(format!(
+            "BBB answers at {url} and accepts the checksum ({} meetings)",
+            m.len()
+        )),
+        Err(e) => {
+            let advice = match &e {
+                BbbError::Failed { message_key, .. } if message_key == "checksumError" => {
+                    "put in bbb.secret the output of `bbb-conf --secret` (or Scalelite's \
+                     LOADBALANCER_SECRET) and check bbb.checksum (sha1, sha256...)"
+                }
+                BbbError::Network { .. } | BbbError::Timeout(_) => {
+                    "check bbb.url and that this server reaches BBB"
+                }
+                _ => "check that bbb.url is the API URL, ending in /bigbluebutton/api",
+            };
+            fail(format!("BBB: {e}; {advice}"))
+        }
+    };
+    vec![line]
+}
+
+/// The docker command runs (`docker compose version`).
+async fn docker(ctx: &Ctx) -> Line {
+    let cfg = &ctx.cfg;
+    let probe_dir = if cfg.server.base_dir.is_dir() {
+        cfg.server.base_dir.clone()
+    } else {
+        std::env::temp_dir()
+    };
+    match ctx.docker.version(&probe_dir).await {
+        Ok(v) => ok(format!(
+            "docker command runs: {}",
+            v.lines().next().unwrap_or("")
+        )),
+        Err(e) => fail(format!(
+            "docker: {e:#}; install docker with its compose plugin, or set docker.command \
+             (e.g. [\"docker-compose\"])"
+        )),
+    }
+}
+
+/// base_dir, log_dir, recordings_dir and the metrics file's directory.
+fn directories(cfg: &Config) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for (key, dir, created_by) in [
+        (
+            "server.base_dir",
+            cfg.server.base_dir.as_path(),
+            "`bbb-pod-live init`",
+        ),
+        ("server.log_dir", cfg.server.log_dir.as_path(), "every run"),
+    ] {
+        lines.push(match writable_or_creatable(dir) {
+            Ok(true) => ok(format!("{key} {} is writable", dir.display())),
+            Ok(false) => ok(format!(
+                "{key} {} does not exist yet; {created_by} creates it",
+                dir.display()
+            )),
+            Err(e) => fail(format!(
+                "{key}: {e:#}; create it, owned by the user running bbb-pod-live"
+            )),
+        });
+    }
+    lines.push(match &cfg.pod.recordings_dir {
+        None => warn("pod.recordings_dir is empty: recordings are not handed over to Pod"),
+        Some(d) => match crate::recording::check_recordings_dir(d) {
+            Ok(()) => ok(format!("pod.recordings_dir {} is writable", d.display())),
+            Err(e) => fail(format!(
+                "pod.recordings_dir: {e:#}; mount Pod's share there and make it writable \
+                 (recordings wait on local disk meanwhile)"
+            )),
+        },
+    });
+    if let Some(m) = &cfg.metrics {
+        let dir = m.textfile.parent().unwrap_or(Path::new("/"));
+        lines.push(match probe_write(dir) {
+            Ok(()) => ok(format!(
+                "metrics.textfile directory {} is writable",
+                dir.display()
+            )),
+            Err(e) => fail(format!(
+                "metrics.textfile: {e:#}; point it into node_exporter's textfile directory"
+            )),
+        });
+    }
+    lines
+}
+
+/// `Ok(true)`: an existing writable directory; `Ok(false)`: missing, but its nearest
+/// existing ancestor is writable, so it can be created.
+fn writable_or_creatable(dir: &Path) -> Result<bool> {
+    if dir.exists() {
+        if !dir.is_dir() {
+            bail!("{} is not a directory", dir.display());
+        }
+        probe_write(dir)?;
+        return Ok(true);
+    }
+    let ancestor = dir
+        .ancestors()
+        .skip(1)
+        .find(|a| a.is_dir())
+        .ok_or_else(|| anyhow!("{} has no existing parent", dir.display()))?;
+    probe_write(ancestor)
+        .with_context(|| format!("{} is missing and cannot be created", dir.display()))?;
+    Ok(false)
+}
+
+fn probe_write(dir: &Path) -> Result<()> {
+    let probe = dir.join(format!(".bbb-pod-live-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+}
+
+/// The streamer (uid 1001 in its container) writes the mkv into the bind-mounted
+/// `videodata` of its slot: the directory must be writable by that uid.
+fn videodata(store: &SlotStore, slots: u32) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut missing = Vec::new();
+    for slot in 1..=slots {
+        let dir = store.videodata(slot);
+        let meta = match std::fs::metadata(&dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing.push(slot);
+                continue;
+            }
+            Err(e) => {
+                lines.push(fail(format!("reading {}: {e}", dir.display())));
+                continue;
+            }
+        };
+        if !writable_by(meta.uid(), meta.gid(), meta.mode(), STREAMER_UID) {
+            lines.push(fail(format!(
+                "{} (owner uid {}, gid {}, mode {:04o}) is not writable by uid \
+                 {STREAMER_UID}, the streamer's user: recordings would be lost; \
+                 chown {STREAMER_UID}:{STREAMER_UID} it (or run `bbb-pod-live init` as root)",
+                dir.display(),
+                meta.uid(),
+                meta.gid(),
+                meta.mode() & 0o7777
+            )));
+        }
+    }
+    if !missing.is_empty() {
+        lines.push(warn(format!(
+            "videodata of slot(s) {} missing: run `bbb-pod-live init` (run does it too)",
+            join(&missing)
+        )));
+    }
+    if lines.is_empty() {
+        lines.push(ok(format!(
+            "videodata of the {slots} slot(s) writable by uid {STREAMER_UID} (the streamer)"
+        )));
+    }
+    lines
+}
+
+/// Whether `uid` (with its primary group of the same number, as in the streamer's
+/// image) may create files in a directory with this owner and mode.
+fn writable_by(owner: u32, group: u32, mode: u32, uid: u32) -> bool {
+    if uid == 0 {
+        return true;
+    }
+    let wx = |bits: u32| bits & 0o3 == 0o3;
+    if owner == uid {
+        wx(mode >> 6)
+    } else if group == uid {
+        wx(mode >> 3)
+    } else {
+        wx(mode)
+    }
+}
+
+fn join(slots: &[u32]) -> String {
+    slots
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The mail transport: a test mail on request, else an SMTP session up to EHLO.
+async fn mail(ctx: &Ctx, send_test_mail: bool) -> Line {
+    let cfg = &ctx.cfg;
+    if !ctx.mailer.enabled() {
+        return warn("mail.admins is empty: nobody is told of starts and failures");
+    }
+    if send_test_mail {
+        return match ctx
+            .mailer
+            .send(
+                "[BBB-POD-LIVE] Test mail",
+                &format!(
+                    "This is a test mail of `bbb-pod-live check --send-test-mail` on {}.\n",
+                    cfg.server.hostname
+                ),
+            )
+            .await
+        {
+            Ok(()) => ok(format!(
+                "test mail sent to {} via {}",
+                ctx.mailer
+                    .admins()
+                    .iter()
+                    .map(|a| a.email.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                ctx.mailer.describe()
+            )),
+            Err(e) => fail(format!(
+                "mail: {e:#}; check [mail] (smtp_host, smtp_port, smtp_tls, credentials)"
+            )),
+        };
+    }
+    match cfg.mail.transport {
+        MailTransport::Sendmail => ok(format!(
+            "mail via {} (not tried: --send-test-mail sends one)",
+            ctx.mailer.describe()
+        )),
+        MailTransport::Smtp => {
+            let (host, port) = (cfg.mail.smtp_host.as_str(), cfg.mail.smtp_port);
+            let implicit_tls = cfg.mail.smtp_tls == SmtpTls::Tls;
+            match smtp_ehlo(
+                host,
+                port,
+                &cfg.server.hostname,
+                implicit_tls,
+                cfg.mail.timeout,
+            )
+            .await
+            {
+                Ok(greeting) => ok(format!(
+                    "SMTP server {host}:{port} answers{greeting} (no mail sent: \
+                     --send-test-mail sends one)"
+                )),
+                Err(e) => fail(format!(
+                    "SMTP server {host}:{port}: {e:#}; check mail.smtp_host, mail.smtp_port \
+                     and the firewall"
+                )),
+            }
+        }
+    }
+}
+
+/// Connects, reads the 220 greeting, sends EHLO, expects 250, says QUIT. On an
+/// implicit-TLS port only the connection is checked (the session starts with TLS).
+/// Returns a note for the report.
+async fn smtp_ehlo(
+    host: &str,
+    port: u16,
+    hostname: &str,
+    implicit_tls: bool,
+    timeout: Duration,
+) -> Result<String> {
+    let session = async {
+        let stream = TcpStream::connect((host, port))
+            .await
+            .context("cannot connect")?;
+        if implicit_tls {
+            return Ok(" (TLS port: connection only)".to_owned());
+        }
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let greeting = smtp_reply(&mut read)
+            .await
+            .context("reading the greeting")?;
+        if !greeting.starts_with("220") {
+            bail!("greeted with {greeting:?}, not 220");
+        }
+        write
+            .write_all(format!("EHLO {hostname}\r\n").as_bytes())
+            .await
+            .context("sending EHLO")?;
+        let reply = smtp_reply(&mut read)
+            .await
+            .context("reading the EHLO reply")?;
+        if !reply.starts_with("250") {
+            bail!("answered {reply:?} to EHLO");
+        }
+        // Courtesy only: the answer does not matter.
+        let _ = write.write_all(b"QUIT\r\n").await;
+        Ok(" to EHLO".to_owned())
+    };
+    tokio::time::timeout(timeout, session)
+        .await
+        .map_err(|_| anyhow!("no answer within {} s", timeout.as_secs()))?
+}
+
+/// One SMTP reply (the last line of a multi-line one).
+async fn smtp_reply<R: AsyncBufReadExt + Unpin>(read: &mut R) -> Result<String> {
+    for _ in 0..100 {
+        let mut line = String::new();
+        if read.read_line(&mut line).await? == 0 {
+            bail!("connection closed");
+        }
+        let line = line.trim_end().to_owned();
+        // `250-...` continues, `250 ...` (or a bare `250`) ends the reply.
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok(line);
+        }
+    }
+    bail!("reply longer than 100 lines")
+}
+
+/// PING the chat Redis of each slot whose live runs (port 6378+N on `redis_bind`).
+async fn chat_redis(ctx: &Ctx) -> Vec<Line> {
+    let cfg = &ctx.cfg;
+    let states = match ctx.slots.load_all() {
+        Ok((states, _)) => states,
+        Err(e) => return vec![fail(format!("reading the slot states: {e:#}"))],
+    };
+    let running: Vec<(u32, crate::model::LiveId)> = states
+        .iter()
+        .filter(|(_, s)| s.phase == Phase::Running)
+        .map(|(slot, s)| (*slot, s.live))
+        .collect();
+    if running.is_empty() {
+        return vec![ok("chat Redis: no live running, none to check")];
+    }
+    let host = match cfg.server.redis_bind {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        a => a,
+    };
+    let pings = running.iter().map(|&(slot, live)| async move {
+        let addr = SocketAddr::new(host, Config::redis_port(slot));
+        match redis_ping(addr).await {
+            Ok(()) => ok(format!("chat Redis of slot {slot} ({addr}) answers PING")),
+            Err(e) => fail(format!(
+                "chat Redis of slot {slot} ({addr}): {e:#}; the chat of live {} cannot \
+                 reach Pod: look at `docker compose ps` in {} and at server.redis_bind",
+                live,
+                ctx.slots.dir(slot).display()
+            )),
+        }
+    });
+    futures_util::future::join_all(pings).await
+}
+
+async fn redis_ping(addr: SocketAddr) -> Result<()> {
+    let ping = async {
+        let mut stream = TcpStream::connect(addr).await.context("cannot connect")?;
+        stream
+            .write_all(b"PING\r\n")
+            .await
+            .context("sending PING")?;
+        let mut line = String::new();
+        BufReader::new(&mut stream)
+            .read_line(&mut line)
+            .await
+            .context("reading the answer")?;
+        let line = line.trim_end();
+        // `-NOAUTH`: a Redis that wants a password still answers.
+        if line == "+PONG" || line.starts_with("-NOAUTH") {
+            Ok(())
+        } else if line.is_empty() {
+            bail!("closed the connection without answering")
+        } else {
+            bail!("answered {line:?}, not +PONG")
+        }
+    };
+    tokio::time::timeout(REDIS_TIMEOUT, ping)
+        .await
+        .map_err(|_| anyhow!("no answer within {} s", REDIS_TIMEOUT.as_secs()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn lines_start_with_their_level() {
+        assert_eq!(ok("a").to_string(), "OK   a");
+        assert_eq!(warn("b").to_string(), "WARN b");
+        assert_eq!(fail("c").to_string(), "FAIL c");
+    }
+
+    #[test]
+    fn writable_by_follows_owner_group_other() {
+        assert!(writable_by(1001, 1001, 0o750, 1001));
+        assert!(!writable_by(1001, 1001, 0o550, 1001));
+        assert!(writable_by(0, 0, 0o777, 1001));
+        assert!(writable_by(0, 0, 0o1777, 1001));
+        assert!(!writable_by(0, 0, 0o755, 1001));
+        assert!(writable_by(0, 1001, 0o770, 1001));
+        assert!(!writable_by(0, 1001, 0o750, 1001));
+        // Write without search (x) is not enough to create a file.
+        assert!(!writable_by(0, 0, 0o666, 1001));
+        // The owner's bits decide for the owner, even if others may write.
+        assert!(!writable_by(1001, 0, 0o577, 1001));
+    }
+
+    #[test]
+    fn config_file_readable_by_others_is_a_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(config_file_mode(&p), None);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let line = config_file_mode(&p).expect("a warning");
+        assert_eq!(line.level, Level::Warn);
+        assert!(line.text.contains("0644") && line.text.contains("chmod 600"));
+    }
+
+    #[test]
+    fn missing_directories_are_fine_when_creatable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(writable_or_creatable(dir.path()).expect("writable"));
+        assert!(!writable_or_creatable(&dir.path().join("a/b")).expect("creatable"));
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").expect("write");
+        let err = writable_or_creatable(&file).expect_err("a file");
+        assert!(format!("{err:#}").contains("not a directory"));
+    }
+
+    /// A one-connection server answering each line it reads with the next of `answers`.
+    async fn server(answers: Vec<&'static str>, greeting: Option<&'static str>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            if let Some(g) = greeting {
+                s.write_all(g.as_bytes()).await.expect("greet");
+            }
+            let mut buf = [0u8; 512];
+            for a in answers {
+                if s.read(&mut buf).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                s.write_all(a.as_bytes()).await.expect("answer");
+            }
+            // Keep the connection open a moment for the client's last write.
+            let _ = s.read(&mut buf).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn smtp_ehlo_reads_multiline_replies() {
+        let addr = server(
+            vec!["250-mx.example\r\n250-SIZE 1000\r\n250 HELP\r\n"],
+            Some("220 mx.example ESMTP\r\n"),
+        )
+        .await;
+        let note = smtp_ehlo(
+            "127.0.0.1",
+            addr.port(),
+            "live.example",
+            false,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("EHLO accepted");
+        assert_eq!(note, " to EHLO");
+    }
+
+    #[tokio::test]
+    async fn smtp_ehlo_reports_a_refusal() {
+        let addr = server(vec![], Some("554 go away\r\n")).await;
+        let err = smtp_ehlo(
+            "127.0.0.1",
+            addr.port(),
+            "live.example",
+            false,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect_err("refused");
+        assert!(format!("{err:#}").contains("554 go away"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn smtp_ehlo_times_out_on_a_silent_server() {
+        let addr = server(vec![], None).await;
+        let err = smtp_ehlo(
+            "127.0.0.1",
+            addr.port(),
+            "live.example",
+            false,
+            Duration::from_millis(300),
+        )
+        .await
+        .expect_err("silent");
+        assert!(format!("{err:#}").contains("no answer"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn redis_ping_wants_pong() {
+        let addr = server(vec!["+PONG\r\n"], None).await;
+        redis_ping(addr).await.expect("pong");
+        let addr = server(vec!["-NOAUTH Authentication required.\r\n"], None).await;
+        redis_ping(addr)
+            .await
+            .expect("a Redis with a password answers too");
+        let addr = server(vec!["HTTP/1.1 400 Bad Request\r\n"], None).await;
+        let err = redis_ping(addr).await.expect_err("not redis");
+        assert!(format!("{err:#}").contains("not +PONG"), "{err:#}");
+        // Nothing listens on a port just freed.
+        let free = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = free.local_addr().expect("addr");
+        drop(free);
+        let err = redis_ping(addr).await.expect_err("refused");
+        assert!(format!("{err:#}").contains("cannot connect"), "{err:#}");
+    }
+}

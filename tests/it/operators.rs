@@ -1,0 +1,986 @@
+//! The operator commands against the fakes (issue 4): the metrics file written by `run`,
+//! `--version`, completions and man page, `check`, `status`, `stop`, the dry runs and
+//! `init`, each with its failure output.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use std::process::Command;
+
+use crate::support::{BIN, TestEnv};
+
+// ---------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------
+
+/// The samples of a textfile-collector file, by name; checks every sample has its
+/// HELP and TYPE lines.
+fn read_metrics(path: &Path) -> BTreeMap<String, f64> {
+    let text = fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading the metrics file {}: {e}", path.display()));
+    let mut values = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.split_once(' ').unwrap();
+        assert!(
+            text.contains(&format!("# HELP {name} ")) && text.contains(&format!("# TYPE {name} ")),
+            "{name} without HELP/TYPE:\n{text}"
+        );
+        values.insert(name.to_owned(), value.parse().unwrap());
+    }
+    values
+}
+
+fn metrics_env() -> (TestEnv, std::path::PathBuf) {
+    let env = TestEnv::builder().slots(2).build();
+    let prom = env.root().join("textfile").join("bbb_pod_live.prom");
+    fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    let toml = format!("[metrics]\ntextfile = {:?}\n", prom.display().to_string());
+    env.rewrite_config(|t| format!("{t}\n{toml}"));
+    (env, prom)
+}
+
+#[test]
+fn run_writes_the_metrics_file_and_it_follows_the_lives() {
+    let (env, prom) = metrics_env();
+    let before = chrono::Utc::now().timestamp() as f64;
+    env.tick_ok();
+    let m = read_metrics(&prom);
+    let out = env.run(&["check"]);
+    assert!(
+        out.stdout.contains("OK   metrics.textfile directory"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(m["bbb_pod_live_slots"], 2.0);
+    assert_eq!(m["bbb_pod_live_slots_busy"], 0.0);
+    assert_eq!(m["bbb_pod_live_lives_started_total"], 0.0);
+    assert_eq!(m["bbb_pod_live_lives_stopped_total"], 0.0);
+    assert_eq!(m["bbb_pod_live_errors_total"], 0.0);
+    assert_eq!(m["bbb_pod_live_recordings_waiting"], 0.0);
+    assert_eq!(m["bbb_pod_live_last_tick_success"], 1.0);
+    assert!(m["bbb_pod_live_last_tick_timestamp_seconds"] >= before);
+    assert!(m["bbb_pod_live_last_tick_duration_seconds"] >= 0.0);
+    let mode = fs::metadata(&prom).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "node_exporter must be able to read it");
+
+    let req = env.request_live("Amphi métriques");
+    env.tick_ok();
+    assert_eq!(env.pod.live(req.live)["status"], 1, "the live started");
+    let m = read_metrics(&prom);
+    assert_eq!(m["bbb_pod_live_slots_busy"], 1.0);
+    assert_eq!(m["bbb_pod_live_lives_started_total"], 1.0);
+    assert_eq!(m["bbb_pod_live_lives_stopped_total"], 0.0);
+
+    env.bbb.end_meeting(&req.meeting_id);
+    env.tick_ok();
+    let m = read_metrics(&prom);
+    assert_eq!(m["bbb_pod_live_slots_busy"], 0.0);
+    assert_eq!(m["bbb_pod_live_lives_started_total"], 1.0);
+    assert_eq!(m["bbb_pod_live_lives_stopped_total"], 1.0);
+    // Only the metrics file and nothing else in the textfile directory.
+    let names: Vec<_> = fs::read_dir(prom.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn a_failed_tick_still_writes_the_metrics_with_success_0() {
+    let (env, prom) = metrics_env();
+    env.tick_ok();
+    assert_eq!(read_metrics(&prom)["bbb_pod_live_last_tick_success"], 1.0);
+    env.pod.set_reachable(false);
+    let out = env.tick();
+    out.assert_code(1);
+    let m = read_metrics(&prom);
+    assert_eq!(m["bbb_pod_live_last_tick_success"], 0.0);
+    assert!(m["bbb_pod_live_errors_total"] >= 1.0, "{m:?}");
+    let errors = m["bbb_pod_live_errors_total"];
+    env.pod.set_reachable(true);
+    env.tick_ok();
+    let m = read_metrics(&prom);
+    assert_eq!(m["bbb_pod_live_last_tick_success"], 1.0);
+    assert_eq!(
+        m["bbb_pod_live_errors_total"], errors,
+        "a counter never resets"
+    );
+}
+
+#[test]
+fn a_metrics_file_that_cannot_be_written_is_a_warning_not_a_failed_tick() {
+    let env = TestEnv::new();
+    let prom = env.root().join("no-such-dir").join("bbb_pod_live.prom");
+    let toml = format!("[metrics]\ntextfile = {:?}\n", prom.display().to_string());
+    env.rewrite_config(|t| format!("{t}\n{toml}"));
+    let out = env.tick_ok();
+    assert!(
+        out.stderr.contains("metrics") && out.stderr.contains("no-such-dir"),
+        "the warning names the file:\n{}",
+        out.stderr
+    );
+    assert!(!prom.exists());
+    assert!(env.log_text().contains("WARN"), "{}", env.log_text());
+    // `check` says so.
+    let out = env.run(&["check"]);
+    out.assert_code(1);
+    let l = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("metrics.textfile"))
+        .unwrap_or_else(|| panic!("no metrics line:\n{}", out.stdout));
+    assert!(l.starts_with("FAIL") && l.contains("no-such-dir"), "{l}");
+}
+
+#[test]
+fn dry_run_writes_no_metrics() {
+    let (env, prom) = metrics_env();
+    env.run(&["--dry-run", "run"]).assert_success();
+    assert!(!prom.exists());
+}
+
+// ---------------------------------------------------------------------------
+// --version, completions, man page
+// ---------------------------------------------------------------------------
+
+/// The binary with a configuration file that does not exist: these commands must not
+/// read one.
+fn run_without_config(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .env_clear()
+        .env(
+            "BBB_POD_LIVE_CONFIG",
+            "/nonexistent/bbb-pod-live/config.toml",
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let (code, stdout, stderr) = run_without_config(&["--version"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!("bbb-pod-live {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions_are_printed_without_a_configuration() {
+    let (code, stdout, stderr) = run_without_config(&["completions", "bash"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(stdout.contains("complete -F"), "a bash script:\n{stdout}");
+    for word in [
+        "run",
+        "check",
+        "status",
+        "stop",
+        "init",
+        "--dry-run",
+        "--send-test-mail",
+    ] {
+        assert!(
+            stdout.contains(word),
+            "{word} missing from the bash completion"
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let (code, stdout, stderr) = run_without_config(&["completions", shell]);
+        assert_eq!(code, Some(0), "{shell}: {stderr}");
+        assert!(stdout.contains("status"), "{shell}");
+    }
+    let (code, _, stderr) = run_without_config(&["completions", "tcsh"]);
+    assert_eq!(code, Some(2), "an unknown shell is a usage error");
+    assert!(stderr.contains("bash"), "lists the shells: {stderr}");
+}
+
+#[test]
+fn the_man_page_is_roff_without_a_configuration() {
+    let (code, stdout, stderr) = run_without_config(&["man"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(".TH bbb-pod-live 1"), "{stdout}");
+    assert!(stdout.contains(".SH SYNOPSIS"), "{stdout}");
+    // One page: every subcommand with its usage and options, no pointer to
+    // bbb-pod-live-run(1) pages that nobody installs.
+    assert!(!stdout.contains("(1)\n"), "{stdout}");
+    for sub in [
+        "run",
+        "check",
+        "status",
+        "stop",
+        "init",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            stdout.contains(&format!(".SS {sub}\n")),
+            "{sub} missing:\n{stdout}"
+        );
+    }
+    for text in [
+        "\\-\\-send\\-test\\-mail",
+        "<\\-\\-live <ID>|\\-\\-slot <N>>",
+        "possible values: bash",
+        ".SH \"EXIT STATUS\"",
+        "BBB_POD_LIVE_CONFIG",
+    ] {
+        assert!(stdout.contains(text), "{text} missing:\n{stdout}");
+    }
+    // Other commands still need the file.
+    let (code, _, stderr) = run_without_config(&["status"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("/nonexistent/bbb-pod-live/config.toml"),
+        "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// check
+// ---------------------------------------------------------------------------
+
+/// `check` in a world that was `init`ed; returns the output.
+fn check(env: &TestEnv, args: &[&str]) -> crate::support::RunOutput {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
+/// The lines of a check report, each asserted to start with its level.
+fn report_lines(stdout: &str) -> Vec<&str> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(!lines.is_empty(), "empty report");
+    for l in &lines {
+        assert!(
+            l.starts_with("OK   ") || l.starts_with("WARN ") || l.starts_with("FAIL "),
+            "a line without its level: {l:?}\n{stdout}"
+        );
+    }
+    lines
+}
+
+/// The one line with this level containing `needle`.
+#[track_caller]
+fn line_with<'a>(lines: &[&'a str], level: &str, needle: &str) -> &'a str {
+    let found: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with(level) && l.contains(needle))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {level} line with {needle:?}:\n{}",
+        lines.join("\n")
+    );
+    found[0]
+}
+
+fn inited() -> TestEnv {
+    let env = TestEnv::new();
+    env.run(&["init"]).assert_success();
+    env
+}
+
+#[test]
+fn check_passes_when_everything_answers_and_changes_nothing() {
+    let env = inited();
+    env.pod.clear_requests();
+    let out = check(&env, &[]);
+    out.assert_success();
+    let lines = report_lines(&out.stdout);
+    assert!(lines.iter().all(|l| l.starts_with("OK ")), "{}", out.stdout);
+    line_with(&lines, "OK", "configuration");
+    line_with(&lines, "OK", "accepts the token of a staff user");
+    line_with(&lines, "OK", "/rest/broadcasters/");
+    line_with(&lines, "OK", "building 1 (\"Bâtiment principal\") exists");
+    line_with(&lines, "OK", "BBB answers");
+    line_with(&lines, "OK", "docker command runs");
+    line_with(&lines, "OK", "server.base_dir");
+    line_with(&lines, "OK", "server.log_dir");
+    line_with(&lines, "OK", "pod.recordings_dir");
+    line_with(&lines, "OK", "writable by uid 1001");
+    line_with(&lines, "OK", "SMTP server");
+    line_with(&lines, "OK", "chat Redis: no live running");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    // Read only: no Pod write, docker asked for its version only, no mail, no file left.
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+    assert!(
+        env.pod
+            .requests()
+            .iter()
+            .any(|r| r.path == "/rest/buildings/1/"),
+        "the building is read"
+    );
+    let calls = env.docker.calls();
+    assert!(calls.iter().all(|c| c.is("version")), "{calls:?}");
+    assert!(env.smtp.connections() >= 1, "SMTP was reached");
+    assert!(
+        env.smtp.messages().is_empty(),
+        "no mail without --send-test-mail"
+    );
+    for dir in [env.base_dir(), env.log_dir(), env.recordings_dir()] {
+        let probes: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains("check"))
+            .collect();
+        assert!(probes.is_empty(), "probe left in {}", dir.display());
+    }
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn check_fails_when_pod_refuses_the_token() {
+    let env = inited();
+    let token = env.pod.token();
+    env.rewrite_config(|t| t.replace(&token, &"0123456789abcdef".repeat(2)));
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "Pod");
+    assert!(l.contains("401") && l.contains("pod.token"), "{l}");
+    line_with(&lines, "WARN", "not checked until Pod accepts the token");
+    // The rest is still checked.
+    line_with(&lines, "OK", "BBB answers");
+    line_with(&lines, "OK", "docker command runs");
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn check_fails_when_the_token_user_is_not_staff() {
+    let env = inited();
+    let (_, token) = env.pod.add_user(false);
+    let staff = env.pod.token();
+    env.rewrite_config(|t| t.replace(&staff, &token));
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "Pod");
+    assert!(l.contains("403") && l.contains("staff"), "{l}");
+}
+
+#[test]
+fn check_fails_when_the_building_is_missing() {
+    let env = inited();
+    env.rewrite_config(|t| t.replace("building_id = 1", "building_id = 99"));
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "pod.building_id = 99");
+    assert!(l.contains("no such building"), "{l}");
+    line_with(&lines, "OK", "accepts the token");
+    // Exactly one failure.
+    assert_eq!(lines.iter().filter(|l| l.starts_with("FAIL")).count(), 1);
+}
+
+#[test]
+fn check_fails_without_the_live_app_in_pod() {
+    let env = inited();
+    let page = "<!DOCTYPE html><html><head><title>Page not found</title></head><body><h1>Not Found</h1></body></html>";
+    env.pod.fail_next(
+        "GET",
+        "/rest/broadcasters/",
+        crate::support::Fault::Status(404, page.into()),
+        5,
+    );
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "broadcaster API");
+    assert!(l.contains("THIRD_PARTY_APPS"), "{l}");
+}
+
+#[test]
+fn check_fails_when_bbb_refuses_the_checksum() {
+    let env = inited();
+    env.rewrite_config(|t| t.replace(crate::support::BBB_SECRET, "not-the-secret"));
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "BBB");
+    assert!(
+        l.contains("checksumError") && l.contains("bbb.secret"),
+        "{l}"
+    );
+    assert!(env.bbb.bad_checksums() >= 1);
+}
+
+#[test]
+fn check_warns_about_a_configuration_readable_by_others() {
+    let env = inited();
+    fs::set_permissions(env.config_path(), fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check(&env, &[]);
+    out.assert_success();
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "WARN", "configuration");
+    assert!(l.contains("0644") && l.contains("chmod 600"), "{l}");
+}
+
+#[test]
+fn check_fails_when_smtp_is_down_and_sends_a_test_mail_on_request() {
+    let env = inited();
+    let out = check(&env, &["--send-test-mail"]);
+    out.assert_success();
+    let lines = report_lines(&out.stdout);
+    line_with(&lines, "OK", "test mail sent to admin@univ.example");
+    let mails = env.smtp.wait_for(1, std::time::Duration::from_secs(10));
+    assert!(
+        mails[0].subject.contains("Test mail"),
+        "{:?}",
+        mails[0].subject
+    );
+
+    env.smtp.set_down();
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "SMTP server");
+    assert!(l.contains("mail.smtp_host"), "{l}");
+}
+
+#[test]
+fn check_fails_when_docker_does_not_run() {
+    let env = inited();
+    let program = env.docker.program().display().to_string();
+    env.rewrite_config(|t| t.replace(&program, "/nonexistent/docker"));
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "docker");
+    assert!(l.contains("docker.command"), "{l}");
+}
+
+#[test]
+fn check_fails_when_videodata_is_not_writable_by_the_streamer() {
+    let env = inited();
+    if own_uid() == 1001 {
+        return; // the streamer's uid owns everything here: nothing to test
+    }
+    let video = env.slot_dir(2).join("videodata");
+    std::os::unix::fs::chown(&video, Some(own_uid()), None).unwrap();
+    fs::set_permissions(&video, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "not writable by uid 1001");
+    assert!(
+        l.contains(&video.display().to_string()) && l.contains("0755"),
+        "{l}"
+    );
+    // `init` as the owner would not repair another's mode, but the message says how.
+    assert!(l.contains("chown 1001:1001"), "{l}");
+
+    fs::remove_dir(&video).unwrap();
+    let out = check(&env, &[]);
+    out.assert_success();
+    line_with(&report_lines(&out.stdout), "WARN", "slot(s) 2 missing");
+}
+
+fn own_uid() -> u32 {
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap()
+}
+
+/// A slot state file written by hand: a running live in slot `slot`.
+fn running_slot(env: &TestEnv, slot: u32, live: u64) {
+    let dir = env.slot_dir(slot);
+    fs::create_dir_all(&dir).unwrap();
+    let state = serde_json::json!({
+        "live": live,
+        "phase": "running",
+        "since": "2024-05-01T08:00:00Z",
+        "download": false,
+    });
+    fs::write(dir.join("live-state.json"), state.to_string()).unwrap();
+}
+
+#[test]
+fn check_pings_the_chat_redis_of_running_slots() {
+    let env = inited();
+    // Slots above server.slots still count when they hold a live; their Redis ports
+    // (6378+N) are far from a system Redis on 6379.
+    let (listener, answering) = (60..=100)
+        .rev()
+        .find_map(|n| {
+            std::net::TcpListener::bind(("127.0.0.1", 6378 + n as u16))
+                .ok()
+                .map(|l| (l, n))
+        })
+        .expect("a free port for the fake Redis");
+    let silent = (60..answering)
+        .rev()
+        .find(|n| std::net::TcpListener::bind(("127.0.0.1", 6378 + *n as u16)).is_ok())
+        .expect("a free port nobody answers on");
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut line = String::new();
+            if std::io::BufReader::new(&s).read_line(&mut line).is_ok() && line == "PING\r\n" {
+                let _ = s.write_all(b"+PONG\r\n");
+            }
+        }
+    });
+    running_slot(&env, answering, 41);
+    running_slot(&env, silent, 42);
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    line_with(
+        &lines,
+        "OK",
+        &format!(
+            "chat Redis of slot {answering} (127.0.0.1:{}) answers PING",
+            6378 + answering
+        ),
+    );
+    let l = line_with(&lines, "FAIL", &format!("chat Redis of slot {silent} "));
+    assert!(
+        l.contains("live 42") && l.contains("server.redis_bind"),
+        "{l}"
+    );
+}
+
+#[test]
+fn check_fails_when_pod_and_bbb_are_unreachable() {
+    let env = inited();
+    env.pod.set_reachable(false);
+    env.bbb.set_mode(crate::support::BbbMode::Down);
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "Pod");
+    assert!(
+        l.contains("cannot reach Pod") && l.contains("pod.url"),
+        "{l}"
+    );
+    let l = line_with(&lines, "FAIL", "BBB");
+    assert!(l.contains("bbb.url"), "{l}");
+}
+
+// ---------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------
+
+fn status_json(env: &TestEnv) -> serde_json::Value {
+    let out = env.run(&["status", "--json"]);
+    out.assert_success();
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", out.stdout))
+}
+
+/// A live asking for its recording, started by one tick.
+fn started_with_recording(env: &TestEnv, name: &str) -> crate::support::Requested {
+    let req = env.request_live_with(name, |s| s.download_meeting = true);
+    env.tick_ok();
+    assert_eq!(env.pod.live(req.live)["status"], 1, "the live started");
+    req
+}
+
+#[test]
+fn status_shows_free_slots_before_any_tick() {
+    let env = inited();
+    let out = env.run(&["status"]);
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("SLOT") && lines[0].contains("HLS URL"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[1].starts_with("1 ") && lines[1].contains("free"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with("2 ") && lines[2].contains("free"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("recordings waiting: none"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("last tick: never"), "{}", out.stdout);
+
+    let doc = status_json(&env);
+    assert_eq!(doc["server"]["slots"], 2);
+    assert_eq!(doc["server"]["hostname"], "live-test.example");
+    let slots = doc["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 2);
+    assert!(slots.iter().all(|s| s["state"] == "free"), "{doc:#}");
+    assert_eq!(doc["recordings"], serde_json::json!([]));
+    assert!(doc["last_tick"].is_null());
+}
+
+#[test]
+fn status_shows_the_live_a_tick_started() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Status");
+    let doc = status_json(&env);
+    let slot = &doc["slots"][0];
+    assert_eq!(slot["slot"], 1);
+    assert_eq!(slot["state"], "running");
+    assert_eq!(slot["live"], req.live);
+    assert_eq!(slot["meeting_name"], "Amphi Status");
+    assert_eq!(slot["meeting_id"], req.meeting_id.as_str());
+    assert_eq!(slot["recording"], true);
+    assert!(
+        slot["recording_bytes"].as_u64().unwrap() > 0,
+        "the streamer writes: {slot}"
+    );
+    let hls = slot["hls_url"].as_str().unwrap();
+    let stream = slot["stream_url"].as_str().unwrap();
+    assert!(
+        hls.starts_with("https://hls.example/hls/") && hls.ends_with(".m3u8"),
+        "{hls}"
+    );
+    assert!(stream.starts_with("rtmp://rtmp.example/live/"), "{stream}");
+    assert_eq!(doc["slots"][1]["state"], "free");
+    assert_eq!(doc["last_tick"]["ok"], true);
+
+    let out = env.run(&["status"]);
+    out.assert_success();
+    let row = out.stdout.lines().nth(1).unwrap();
+    for part in ["1", "running", &req.live.to_string(), "Amphi Status", hls] {
+        assert!(row.contains(part), "{part} missing from {row:?}");
+    }
+    assert!(
+        out.stdout.contains("last tick: ") && out.stdout.contains(", ok"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn status_lists_recordings_waiting_to_be_handed_over() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Attente");
+    // The share is gone: the recording waits on local disk.
+    fs::remove_dir(env.recordings_dir()).unwrap();
+    env.bbb.end_meeting(&req.meeting_id);
+    let out = env.tick();
+    out.assert_code(1);
+    assert_eq!(
+        env.pod.live(req.live)["status"],
+        2,
+        "the live stopped anyway"
+    );
+
+    let out = env.run(&["status"]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("recordings waiting:\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("live {}: 1 file(s)", req.live)),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("problem(s), see the log"),
+        "{}",
+        out.stdout
+    );
+    let doc = status_json(&env);
+    let recs = doc["recordings"].as_array().unwrap();
+    assert_eq!(recs.len(), 1, "{doc:#}");
+    assert_eq!(recs[0]["live"], req.live);
+    assert_eq!(
+        recs[0]["internal_meeting_id"],
+        req.internal_meeting_id.as_str()
+    );
+    assert!(
+        doc["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "free")
+    );
+    assert_eq!(doc["last_tick"]["ok"], false);
+
+    // The share is back: the next tick hands it over and status says so.
+    fs::create_dir(env.recordings_dir()).unwrap();
+    env.tick_ok();
+    assert_eq!(
+        env.recordings(),
+        vec![
+            env.recordings_dir()
+                .join(format!("{}.mkv", req.internal_meeting_id))
+        ]
+    );
+    let out = env.run(&["status"]);
+    assert!(
+        out.stdout.contains("recordings waiting: none"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn status_needs_a_valid_configuration() {
+    let env = TestEnv::new();
+    env.rewrite_config(|t| t.replace("[server]", "[server]\nslotz = 3"));
+    let out = env.run(&["status"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("slotz"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// stop
+// ---------------------------------------------------------------------------
+
+/// Asserts the automatic stop's effects: Pod status 2 with an end date, container
+/// down, broadcaster deleted, slot free, recording parked then handed over.
+#[track_caller]
+fn assert_stopped_by_hand(env: &TestEnv, req: &crate::support::Requested) {
+    let live = env.pod.live(req.live);
+    assert_eq!(live["status"], 2, "{live}");
+    assert!(!live["end_date"].is_null(), "{live}");
+    assert!(!env.docker.running(&env.slot_dir(1)), "container down");
+    let subs = env.docker.subcommands_in(&env.slot_dir(1));
+    assert!(subs.iter().any(|s| s == "down"), "{subs:?}");
+    assert!(
+        env.pod.broadcasters().is_empty(),
+        "{:?}",
+        env.pod.broadcasters()
+    );
+    assert_eq!(status_json(env)["slots"][0]["state"], "free");
+    assert!(
+        env.log_text().contains("stopped by hand"),
+        "{}",
+        env.log_text()
+    );
+    // The recording waits for the next tick, which hands it over.
+    let doc = status_json(env);
+    assert_eq!(doc["recordings"][0]["live"], req.live, "{doc:#}");
+    env.tick_ok();
+    let file = env
+        .recordings_dir()
+        .join(format!("{}.mkv", req.internal_meeting_id));
+    assert_eq!(env.recordings(), vec![file.clone()]);
+    assert!(
+        crate::support::read_mkv(&file).finalized,
+        "ffmpeg got SIGINT before down"
+    );
+    // The meeting still runs in BBB: the stopped live is not started again.
+    assert_eq!(env.pod.live(req.live)["status"], 2);
+    assert_eq!(status_json(env)["slots"][0]["state"], "free");
+}
+
+#[test]
+fn stop_live_stops_through_the_automatic_path() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Stop");
+    let out = env.run(&["stop", "--live", &req.live.to_string()]);
+    out.assert_success();
+    assert_stopped_by_hand(&env, &req);
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn stop_slot_stops_the_live_in_it() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Slot");
+    let out = env.run(&["stop", "--slot", "1"]);
+    out.assert_success();
+    assert_stopped_by_hand(&env, &req);
+}
+
+#[test]
+fn stop_of_an_unknown_live_or_a_free_slot_is_a_clear_error() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Reste");
+    env.pod.clear_requests();
+    let calls = env.docker.calls().len();
+
+    let out = env.run(&["stop", "--live", "999"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("live 999 runs in no slot of this server"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["stop", "--slot", "2"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("slot 2 is free"), "{}", out.stderr);
+    let out = env.run(&["stop"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("--live") && out.stderr.contains("--slot"),
+        "{}",
+        out.stderr
+    );
+
+    assert!(env.pod.writes().is_empty());
+    assert_eq!(env.docker.calls().len(), calls, "no docker call");
+    assert_eq!(
+        env.pod.live(req.live)["status"],
+        1,
+        "the running live is untouched"
+    );
+}
+
+#[test]
+fn stop_dry_run_prints_the_plan_and_changes_nothing() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Essai");
+    env.pod.clear_requests();
+    let calls = env.docker.calls().len();
+    let out = env.run(&["--dry-run", "stop", "--live", &req.live.to_string()]);
+    out.assert_success();
+    assert_eq!(
+        out.stdout.trim(),
+        format!("stop live {} in slot 1: stopped by hand", req.live)
+    );
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+    assert_eq!(env.docker.calls().len(), calls, "no docker call");
+    assert!(env.docker.running(&env.slot_dir(1)));
+    assert_eq!(env.pod.live(req.live)["status"], 1);
+    assert_eq!(status_json(&env)["slots"][0]["state"], "running");
+}
+
+// ---------------------------------------------------------------------------
+// run --dry-run
+// ---------------------------------------------------------------------------
+
+#[test]
+fn run_dry_run_prints_the_plan_and_changes_nothing() {
+    let env = TestEnv::new();
+    let req = env.request_live("Amphi Plan");
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_success();
+    let plan: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        plan.contains(&format!("start live {} in slot 1", req.live).as_str()),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        plan.iter().any(|l| l.contains("bbb-live-streaming1")),
+        "the slot directories it would create: {}",
+        out.stdout
+    );
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+    assert!(env.docker.calls().is_empty(), "{:?}", env.docker.calls());
+    assert!(!env.slot_dir(1).exists(), "no directory created");
+    assert_eq!(env.pod.live(req.live)["status"], 0);
+    assert!(env.log_text().is_empty(), "no log file: {}", env.log_text());
+    assert!(!env.base_dir().join("state.json").exists());
+    assert!(env.smtp.messages().is_empty());
+
+    // Once started, the dry run of a tick whose meeting ended plans the stop.
+    env.tick_ok();
+    env.bbb.end_meeting(&req.meeting_id);
+    env.pod.clear_requests();
+    let calls = env.docker.calls().len();
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains(&format!("stop live {} in slot 1", req.live)),
+        "{}",
+        out.stdout
+    );
+    assert!(env.pod.writes().is_empty());
+    assert_eq!(env.docker.calls().len(), calls);
+    assert_eq!(env.pod.live(req.live)["status"], 1);
+}
+
+#[test]
+fn run_dry_run_with_nothing_to_do_says_so() {
+    let env = inited();
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "nothing to do");
+}
+
+// ---------------------------------------------------------------------------
+// init
+// ---------------------------------------------------------------------------
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn init_creates_the_slots_with_their_modes_and_is_idempotent() {
+    let env = TestEnv::builder().slots(3).build();
+    let out = env.run(&["--dry-run", "init"]);
+    out.assert_success();
+    assert!(out.stdout.contains("bbb-live-streaming3"), "{}", out.stdout);
+    assert!(!env.slot_dir(1).exists(), "the dry run created nothing");
+
+    env.run(&["init"]).assert_success();
+    let root = own_uid() == 0;
+    for n in 1..=3 {
+        let dir = env.slot_dir(n);
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        let compose = dir.join("docker-compose.yml");
+        assert_eq!(mode(&compose), 0o600);
+        assert!(fs::read_to_string(&compose).unwrap().contains("services"));
+        let video = dir.join("videodata");
+        let meta = fs::metadata(&video).unwrap();
+        if root {
+            assert_eq!(meta.uid(), 1001, "videodata belongs to the streamer");
+            assert_eq!(mode(&video), 0o750);
+        } else {
+            assert_eq!(mode(&video), 0o777);
+        }
+    }
+    assert!(env.log_text().contains("init: "), "{}", env.log_text());
+
+    // Idempotent: a second init changes nothing and plans nothing.
+    let compose = env.slot_dir(2).join("docker-compose.yml");
+    fs::write(&compose, "# edited by the admin\n").unwrap();
+    fs::set_permissions(env.slot_dir(3), fs::Permissions::from_mode(0o755)).unwrap();
+    env.run(&["init"]).assert_success();
+    assert_eq!(
+        fs::read_to_string(&compose).unwrap(),
+        "# edited by the admin\n"
+    );
+    assert_eq!(mode(&env.slot_dir(3)), 0o700, "the mode is repaired");
+    let out = env.run(&["--dry-run", "init"]);
+    out.assert_success();
+    assert_eq!(out.stdout, "", "nothing left to do");
+}
+
+#[test]
+fn init_never_touches_a_busy_slot() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Occupé");
+    let compose = env.slot_dir(1).join("docker-compose.yml");
+    let written = fs::read_to_string(&compose).unwrap();
+    assert!(
+        written.contains(&req.live.to_string()) || written.contains("BBB_"),
+        "{written}"
+    );
+    env.run(&["init"]).assert_success();
+    assert_eq!(fs::read_to_string(&compose).unwrap(), written);
+    // Even with its compose file gone, a busy slot does not get the template.
+    fs::remove_file(&compose).unwrap();
+    env.run(&["init"]).assert_success();
+    assert!(!compose.exists());
+    assert_eq!(env.pod.live(req.live)["status"], 1);
+}
