@@ -10,3 +10,4 @@
 mod support;
 
 mod fakes_selftest;
+mod hostile;
