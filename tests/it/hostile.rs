@@ -744,3 +744,123 @@ fn merge(into: &mut toml::Table, extra: toml::Table) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Secrets (issue 3, point 5)
+// ---------------------------------------------------------------------------
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The `ports` of the chat Redis in a slot's compose file.
+fn redis_ports(env: &TestEnv, slot: u32) -> serde_yaml::Value {
+    let text = fs::read_to_string(env.slot_dir(slot).join("docker-compose.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    doc["services"]["redis"]["ports"].clone()
+}
+
+#[test]
+fn secret_files_are_0600_and_no_secret_reaches_a_log_mail_argv_or_output() {
+    let env = TestEnv::builder()
+        .slots(2)
+        .smtp_auth("relay-user", "smtp-pass-7f3e91")
+        .build();
+    let a = env.request_live_with("Secrets A", |s| s.download_meeting = true);
+    let b = env.request_live("Secrets B");
+    // Every run with the most verbose logging there is (server.debug is on too), and
+    // failures on the way, so that error texts and the error mail are exercised.
+    env.docker.fail_up(1);
+    let out = env.run(&["-vv", "run"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    env.run(&["-vv", "run"]).assert_success();
+    let slot_a = assert_running(&env, a.live);
+    let slot_b = assert_running(&env, b.live);
+
+    // Files holding a secret (the compose file has the BBB secret) or a live's state.
+    for slot in [slot_a, slot_b] {
+        let dir = env.slot_dir(slot);
+        assert_eq!(mode(&dir.join("docker-compose.yml")), 0o600, "slot {slot}");
+        assert_eq!(mode(&dir.join("live-state.json")), 0o600, "slot {slot}");
+        // The chat Redis is published on redis_bind only, at 6378 + slot.
+        assert_eq!(
+            redis_ports(&env, slot),
+            serde_yaml::Value::Sequence(vec![serde_yaml::Value::String(format!(
+                "127.0.0.1:{}:6379",
+                6378 + slot
+            ))]),
+            "slot {slot}"
+        );
+    }
+    assert_eq!(mode(&env.base_dir().join("state.json")), 0o600);
+
+    // A stop while recordings_dir is away: the recording waits in a pending directory
+    // whose handover.json is 0600 too.
+    fs::remove_dir_all(env.recordings_dir()).unwrap();
+    env.bbb.end_meeting(&a.meeting_id);
+    env.pod
+        .fail_next("DELETE", "/rest/broadcasters/", Fault::Html500, 1);
+    let out = env.run(&["-vv", "run"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let handovers: Vec<PathBuf> = walk(&env.base_dir())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "handover.json"))
+        .collect();
+    assert_eq!(handovers.len(), 1, "{handovers:?}");
+    assert_eq!(mode(&handovers[0]), 0o600);
+    fs::create_dir_all(env.recordings_dir()).unwrap();
+    let _ = env.run(&["-vv", "run"]);
+    let _ = env.run(&["-vv", "status"]);
+    let _ = env.run(&["-vv", "status", "--json"]);
+    let _ = env.run(&["-vv", "check"]);
+    assert_eq!(
+        env.recordings().len(),
+        1,
+        "delivered once the share is back"
+    );
+
+    // The mails went through SMTP AUTH, and there were some: a start mail and an
+    // error digest at least.
+    let mails = env.smtp.wait_for(2, std::time::Duration::from_secs(5));
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.auth_user.as_deref() == Some("relay-user"))
+    );
+    assert!(
+        mails.iter().any(|m| m.subject.contains("error")),
+        "{:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    assert!(env.secrets().contains(&"smtp-pass-7f3e91".to_string()));
+    assert!(!env.docker.calls().is_empty());
+    env.assert_no_secret_anywhere();
+}
+
+#[test]
+fn the_chat_redis_is_published_on_an_ipv6_redis_bind_only() {
+    let env = TestEnv::builder()
+        .slots(3)
+        .extra_toml("[server]\nredis_bind = \"::1\"")
+        .build();
+    let lives: Vec<Requested> = (0..3)
+        .map(|i| env.request_live(&format!("Chat {i}")))
+        .collect();
+    env.tick_ok();
+    for r in &lives {
+        let slot = assert_running(&env, r.live);
+        assert_eq!(
+            redis_ports(&env, slot),
+            serde_yaml::Value::Sequence(vec![serde_yaml::Value::String(format!(
+                "[::1]:{}:6379",
+                6378 + slot
+            ))])
+        );
+        assert_eq!(env.pod.live(r.live)["redis_port"], json!(6378 + slot));
+    }
+}
