@@ -10,4 +10,5 @@
 mod support;
 
 mod fakes_selftest;
+mod faults;
 mod hostile;
