@@ -2061,3 +2061,413 @@ mod tests {
         assert!(reason.contains("truncated"), "{reason}");
     }
 }
+
+/// Issue 3 point 4, hostile getMeetings answers. The `tests` module above holds the
+/// parser's own properties; these add BBB-shaped documents whose every free text
+/// (meeting names, attendees, metadata) is hostile and whose ids are written every way
+/// XML allows, and every fixture mangled by several edits at once.
+#[cfg(test)]
+mod hostile_props {
+    use super::*;
+
+    use futures_util::stream;
+    use proptest::prelude::*;
+
+    macro_rules! fixture {
+        ($file:literal) => {
+            (
+                $file,
+                include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/fixtures/bbb-xml/",
+                    $file
+                ))
+                .as_slice(),
+            )
+        };
+    }
+
+    const FIXTURES: [(&str, &[u8]); 8] = [
+        fixture!("checksumError.xml"),
+        fixture!("getMeetingInfo.xml"),
+        fixture!("getMeetings-ended-meeting-still-listed.xml"),
+        fixture!("getMeetings-noMeetings.xml"),
+        fixture!("getMeetings-several.xml"),
+        fixture!("isMeetingRunning-true.xml"),
+        fixture!("scalelite-getMeetings-internalError-DERIVED.xml"),
+        fixture!("scalelite-getMeetings-noMeetings-DERIVED.xml"),
+    ];
+
+    /// How a kept value is written in the document.
+    #[derive(Clone, Copy, Debug)]
+    enum Enc {
+        /// Markup characters as named entities, everything else as is.
+        Raw,
+        /// Every non-ASCII-alphanumeric character as `&#N;` (NUL stays raw: XML has no
+        /// reference for it).
+        Decimal,
+        /// Same with `&#xN;`.
+        Hex,
+        /// In a CDATA section (split where the value holds `]]>`).
+        Cdata,
+    }
+
+    fn encode(value: &str, enc: Enc) -> String {
+        if let Enc::Cdata = enc {
+            // `]]>` cannot be inside a CDATA section: close it after `]]` and reopen.
+            return format!("<![CDATA[{}]]>", value.replace("]]>", "]]]]><![CDATA[>"));
+        }
+        let mut out = String::new();
+        for c in value.chars() {
+            match (c, enc) {
+                ('\0', _) => out.push(c),
+                (c, Enc::Decimal) if !c.is_ascii_alphanumeric() => {
+                    out.push_str(&format!("&#{};", c as u32));
+                }
+                (c, Enc::Hex) if !c.is_ascii_alphanumeric() => {
+                    out.push_str(&format!("&#x{:X};", c as u32));
+                }
+                ('&', _) => out.push_str("&amp;"),
+                ('<', _) => out.push_str("&lt;"),
+                ('>', _) => out.push_str("&gt;"),
+                ('"', _) => out.push_str("&quot;"),
+                ('\'', _) => out.push_str("&apos;"),
+                (c, _) => out.push(c),
+            }
+        }
+        out
+    }
+
+    fn arb_enc() -> impl Strategy<Value = Enc> {
+        prop_oneof![
+            Just(Enc::Raw),
+            Just(Enc::Decimal),
+            Just(Enc::Hex),
+            Just(Enc::Cdata)
+        ]
+    }
+
+    /// Text an attacker or a careless front end could put in a name or an id: any
+    /// Unicode, control characters, markup, entity look-alikes, path separators.
+    fn hostile() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            any::<char>().prop_map(String::from),
+            "[\\x00-\\x1f\\x7f\\u{85}\\u{2028}\\u{feff}\\u{fffe}\\u{ffff}]",
+            prop::sample::select(vec![
+                "&amp;",
+                "&nbsp;",
+                "&#0;",
+                "&#x41;",
+                "<",
+                ">",
+                "]]>",
+                "<![CDATA[",
+                "</meetingID>",
+                "<meetingID>x</meetingID>",
+                "<!-- -->",
+                "\r\n",
+                "../",
+                "/",
+                "\\",
+                "$VAR",
+                "${X}",
+                "%2F",
+                " ",
+                "é",
+                "𝔘",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        prop_oneof![
+            any::<String>(),
+            prop::collection::vec(piece, 0..12).prop_map(|v| v.concat()),
+        ]
+    }
+
+    /// A meeting id: hostile but not blank (a blank id is refused, tested in `tests`).
+    fn hostile_id() -> impl Strategy<Value = String> {
+        hostile().prop_filter("not blank", |s| !s.trim().is_empty())
+    }
+
+    #[derive(Clone, Debug)]
+    struct Generated {
+        name: String,
+        meeting_id: String,
+        internal_meeting_id: String,
+        running: bool,
+        end_time: u64,
+        attendees: Vec<(String, String)>,
+        metadata: String,
+        id_enc: Enc,
+        text_enc: Enc,
+    }
+
+    fn arb_meeting() -> impl Strategy<Value = Generated> {
+        (
+            (
+                hostile(),
+                hostile_id(),
+                hostile_id(),
+                any::<bool>(),
+                any::<u64>(),
+            ),
+            (
+                prop::collection::vec((hostile(), hostile()), 0..3),
+                hostile(),
+                arb_enc(),
+                arb_enc(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (name, meeting_id, internal_meeting_id, running, end_time),
+                    (attendees, metadata, id_enc, text_enc),
+                )| Generated {
+                    name,
+                    meeting_id,
+                    internal_meeting_id,
+                    running,
+                    end_time,
+                    attendees,
+                    metadata,
+                    id_enc,
+                    text_enc,
+                },
+            )
+    }
+
+    /// A getMeetings answer as BBB writes it (every element of api-getMeetings.ftlx),
+    /// with the values of `meetings`.
+    fn render(meetings: &[Generated]) -> String {
+        let mut xml = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>\n  <returncode>SUCCESS</returncode>\n  <meetings>\n",
+        );
+        for m in meetings {
+            let t = |v: &str| encode(v, m.text_enc);
+            let id = |v: &str| encode(v, m.id_enc);
+            xml.push_str("    <meeting>\n");
+            xml.push_str(&format!(
+                "      <meetingName>{}</meetingName>\n",
+                t(&m.name)
+            ));
+            xml.push_str(&format!(
+                "      <meetingID>{}</meetingID>\n",
+                id(&m.meeting_id)
+            ));
+            xml.push_str(&format!(
+                "      <internalMeetingID>{}</internalMeetingID>\n",
+                id(&m.internal_meeting_id)
+            ));
+            xml.push_str("      <createTime>1590146963416</createTime>\n");
+            xml.push_str(&format!("      <createDate>{}</createDate>\n", t(&m.name)));
+            xml.push_str(&format!(
+                "      <attendeePW>{}</attendeePW>\n",
+                t(&m.metadata)
+            ));
+            xml.push_str(&format!("      <running>{}</running>\n", m.running));
+            xml.push_str(&format!("      <endTime>{}</endTime>\n", m.end_time));
+            xml.push_str("      <attendees>\n");
+            for (user, full_name) in &m.attendees {
+                xml.push_str(&format!(
+                    "        <attendee><userID>{}</userID><fullName>{}</fullName>\
+                     <role>VIEWER</role><customdata><meetingID>{}</meetingID></customdata></attendee>\n",
+                    t(user),
+                    t(full_name),
+                    t(full_name)
+                ));
+            }
+            xml.push_str("      </attendees>\n");
+            xml.push_str(&format!(
+                "      <metadata><bbb-context>{}</bbb-context><meetingID>{}</meetingID>\
+                 <running>{}</running></metadata>\n",
+                t(&m.metadata),
+                t(&m.name),
+                t(&m.metadata)
+            ));
+            xml.push_str(&format!(
+                "      <breakoutRooms><breakout>{}</breakout></breakoutRooms>\n",
+                t(&m.name)
+            ));
+            xml.push_str("    </meeting>\n");
+        }
+        xml.push_str("  </meetings>\n</response>\n");
+        xml
+    }
+
+    fn expected(meetings: &[Generated]) -> Vec<BbbMeeting> {
+        meetings
+            .iter()
+            .map(|m| BbbMeeting {
+                meeting_id: m.meeting_id.clone(),
+                internal_meeting_id: m.internal_meeting_id.clone(),
+                running: m.running,
+                end_time: m.end_time,
+            })
+            .collect()
+    }
+
+    /// The stream driver (the one the client uses) over `xml` in `chunk`-byte reads.
+    fn parse_streamed(xml: &[u8], chunk: usize) -> Result<Vec<BbbMeeting>, BbbError> {
+        let chunks: Vec<io::Result<io::Cursor<Vec<u8>>>> = xml
+            .chunks(chunk.max(1))
+            .map(|c| Ok(io::Cursor::new(c.to_vec())))
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            read_meetings(StreamReader::new(stream::iter(chunks)))
+                .await
+                .map_err(|err| match err {
+                    ReadError::Bbb(err) => err,
+                    ReadError::Io(err) => panic!("in-memory read failed: {err}"),
+                })
+        })
+    }
+
+    /// One edit of a document.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Flip(usize, u8),
+        Insert(usize, Vec<u8>),
+        Delete(usize, usize),
+        Duplicate(usize, usize),
+        Truncate(usize),
+    }
+
+    fn arb_edit() -> impl Strategy<Value = Edit> {
+        let bytes = prop_oneof![
+            prop::collection::vec(any::<u8>(), 1..8),
+            prop::sample::select(vec![
+                b"<meeting>".to_vec(),
+                b"</meeting>".to_vec(),
+                b"<meetings>".to_vec(),
+                b"</response>".to_vec(),
+                b"<returncode>FAILED</returncode>".to_vec(),
+                b"&#0;".to_vec(),
+                b"&bogus;".to_vec(),
+                b"<![CDATA[".to_vec(),
+                b"\xEF\xBB\xBF".to_vec(),
+                b"\xFF\xFE".to_vec(),
+                b"<!DOCTYPE x [<!ENTITY a \"&a;&a;\">]>".to_vec(),
+            ]),
+        ];
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Edit::Flip(at, b)),
+            (any::<usize>(), bytes).prop_map(|(at, b)| Edit::Insert(at, b)),
+            (any::<usize>(), 1usize..64).prop_map(|(at, n)| Edit::Delete(at, n)),
+            (any::<usize>(), 1usize..256).prop_map(|(at, n)| Edit::Duplicate(at, n)),
+            any::<usize>().prop_map(Edit::Truncate),
+        ]
+    }
+
+    fn apply(doc: &mut Vec<u8>, edit: &Edit) {
+        let len = doc.len();
+        let at = |i: usize| if len == 0 { 0 } else { i % (len + 1) };
+        match edit {
+            Edit::Flip(i, b) if len > 0 => doc[i % len] = *b,
+            Edit::Flip(..) => {}
+            Edit::Insert(i, bytes) => {
+                let i = at(*i);
+                doc.splice(i..i, bytes.iter().copied());
+            }
+            Edit::Delete(i, n) => {
+                let i = at(*i);
+                doc.drain(i..(i + n).min(len));
+            }
+            Edit::Duplicate(i, n) => {
+                let i = at(*i);
+                let piece = doc[i..(i + n).min(len)].to_vec();
+                doc.splice(i..i, piece);
+            }
+            Edit::Truncate(i) => doc.truncate(at(*i)),
+        }
+    }
+
+    fn count(haystack: &[u8], needle: &[u8]) -> usize {
+        haystack
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+    }
+
+    /// The error is something an admin can read: one bounded message, naming a cause.
+    fn assert_clear(err: &BbbError) -> Result<(), TestCaseError> {
+        let text = err.to_string();
+        prop_assert!(!text.trim().is_empty());
+        prop_assert!(
+            text.len() <= MAX_VALUE_BYTES + 200,
+            "an error message of {} bytes",
+            text.len()
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any names, any ids written any way XML allows: the four kept values come back
+        /// exactly, from both drivers, whatever the skipped elements hold.
+        #[test]
+        fn hostile_meetings_rendered_like_bbb_parse_back_exactly(
+            meetings in prop::collection::vec(arb_meeting(), 0..5),
+            chunk in 1usize..300,
+        ) {
+            let xml = render(&meetings);
+            let want = expected(&meetings);
+            let parsed = parse_meetings(xml.as_bytes());
+            prop_assert_eq!(parsed.as_ref().ok(), Some(&want), "{:?}\n{}", parsed, xml);
+            let streamed = parse_streamed(xml.as_bytes(), chunk);
+            prop_assert_eq!(streamed.as_ref().ok(), Some(&want), "{:?}", streamed);
+        }
+
+        /// Every fixture, mangled by up to six edits: no panic, no meeting that the
+        /// mangled bytes do not hold, both drivers agree, and a refusal is one readable
+        /// message.
+        #[test]
+        fn every_fixture_mangled_never_panics_nor_invents_meetings(
+            which in 0usize..FIXTURES.len(),
+            edits in prop::collection::vec(arb_edit(), 1..6),
+            chunk in 1usize..100,
+        ) {
+            let (name, original) = FIXTURES[which];
+            let mut doc = original.to_vec();
+            for e in &edits {
+                apply(&mut doc, e);
+            }
+            let parsed = parse_meetings(&doc);
+            match &parsed {
+                Ok(meetings) => prop_assert!(
+                    meetings.len() <= count(&doc, b"<meeting>"),
+                    "{name}: {} meetings from {} <meeting> tags",
+                    meetings.len(),
+                    count(&doc, b"<meeting>")
+                ),
+                Err(e) => assert_clear(e)?,
+            }
+            prop_assert_eq!(
+                format!("{:?}", parsed),
+                format!("{:?}", parse_streamed(&doc, chunk)),
+                "{}", name
+            );
+        }
+
+        /// A hostile meeting list cut anywhere is refused (never a shorter list, which
+        /// would read as "those meetings ended").
+        #[test]
+        fn a_hostile_answer_cut_anywhere_is_refused(
+            meetings in prop::collection::vec(arb_meeting(), 1..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let xml = render(&meetings);
+            // The end of `</response>` is where the answer becomes complete.
+            let complete = xml.rfind("</response>").expect("rendered") + "</response>".len();
+            let at = cut.index(complete);
+            let result = parse_meetings(&xml.as_bytes()[..at]);
+            prop_assert!(result.is_err(), "cut at {}/{}: {:?}", at, complete, result);
+            if let Err(e) = &result {
+                assert_clear(e)?;
+            }
+        }
+    }
+}

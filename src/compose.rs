@@ -859,3 +859,186 @@ services:
         }
     }
 }
+
+/// Issue 3 point 4, compose rendering under hostile values: every string parameter at
+/// once (not only the title and the secrets), any number, flag, bind address and port.
+/// What `render` promises, checked on the file read back with serde_yaml: each value
+/// reads back exactly once its `$$` are undone (and no lone `$` is left for compose to
+/// interpolate), except the title, whose control characters become spaces (same number
+/// of characters); a meeting id holding a control character, or blank, gives an error
+/// and no file; Redis is published on `<redis_bind>:<redis_port>:6379` only; the
+/// template's other keys are kept.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod hostile_props {
+    use super::*;
+    use crate::config::BUILTIN_TEMPLATE;
+
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[\\x00-\\x1f\\x7f\\u{85}\\u{2028}\\u{feff}$&*!|>%@`#:{}\\[\\],'\"\\\\/. -]{0,24}",
+            prop::sample::select(vec![
+                "",
+                "~",
+                "null",
+                "yes",
+                "no",
+                "on",
+                "0x1F",
+                "1_000",
+                "1e3",
+                ".inf",
+                "-",
+                "---",
+                "...",
+                "- a",
+                "? x",
+                "&anchor",
+                "*alias",
+                "!!binary",
+                "${BBB_SECRET}",
+                "$$",
+                "$",
+                "a: b",
+                "# c",
+                "\"",
+                "'",
+                "\\",
+                "\r\n",
+                "\u{0}",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn arb_bind() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(|o| IpAddr::V4(Ipv4Addr::from(o))),
+            any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
+        ]
+    }
+
+    prop_compose! {
+        fn arb_params()(
+            s in prop::collection::vec(hostile(), 11),
+            meeting_id in hostile().prop_filter("usable id", |s| {
+                !s.trim().is_empty() && !s.chars().any(char::is_control)
+            }),
+            numbers in any::<(u32, u32, u16)>(),
+            flags in any::<[bool; 4]>(),
+            redis_bind in arb_bind(),
+        ) -> ComposeParams {
+            ComposeParams {
+                bbb_url: s[0].clone(),
+                bbb_secret: s[1].clone(),
+                meeting_id,
+                attendee_password: s[2].clone(),
+                moderator_password: s[3].clone(),
+                title: s[4].clone(),
+                resolution: s[5].clone(),
+                video_bitrate: numbers.0,
+                threads: numbers.1,
+                stream_url: s[6].clone(),
+                enable_chat: flags[0],
+                show_chat: flags[1],
+                download: flags[2],
+                timezone: s[7].clone(),
+                redis_channel: s[8].clone(),
+                redis_bind,
+                redis_port: numbers.2,
+                debug: flags[3],
+            }
+        }
+    }
+
+    /// The environment value of `key` as written (before compose's `$$` → `$`).
+    fn written(env: &Mapping, key: &str) -> Result<String, TestCaseError> {
+        match env.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            other => Err(TestCaseError::fail(format!(
+                "{key} is not a string: {other:?}"
+            ))),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn every_hostile_value_reads_back_as_promised(p in arb_params()) {
+            let text = render(BUILTIN_TEMPLATE, &p).unwrap();
+            let doc: Value = serde_yaml::from_str(&text)
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            let env = doc["services"][STREAMER_SERVICE]["environment"]
+                .as_mapping()
+                .unwrap()
+                .clone();
+            let title: String = p.title.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            prop_assert_eq!(title.chars().count(), p.title.chars().count());
+            let flag = |b: bool| b.to_string();
+            let expected: [(&str, String); 17] = [
+                ("BBB_URL", p.bbb_url.clone()),
+                ("BBB_SECRET", p.bbb_secret.clone()),
+                ("BBB_MEETING_ID", p.meeting_id.clone()),
+                ("BBB_START_MEETING", "false".into()),
+                ("BBB_ATTENDEE_PASSWORD", p.attendee_password.clone()),
+                ("BBB_MODERATOR_PASSWORD", p.moderator_password.clone()),
+                ("BBB_MEETING_TITLE", title),
+                ("BBB_DOWNLOAD_MEETING", flag(p.download)),
+                ("BBB_STREAM_URL", p.stream_url.clone()),
+                ("BBB_RESOLUTION", p.resolution.clone()),
+                ("FFMPEG_STREAM_VIDEO_BITRATE", p.video_bitrate.to_string()),
+                ("FFMPEG_STREAM_THREADS", p.threads.to_string()),
+                ("BBB_ENABLE_CHAT", flag(p.enable_chat)),
+                ("BBB_SHOW_CHAT", flag(p.show_chat)),
+                ("BBB_REDIS_CHANNEL", p.redis_channel.clone()),
+                ("TZ", p.timezone.clone()),
+                ("DEBUG", if p.debug { "true".into() } else { String::new() }),
+            ];
+            for (key, want) in expected {
+                let raw = written(&env, key)?;
+                // Compose interpolation: every `$` must come doubled.
+                prop_assert!(!raw.replace("$$", "").contains('$'), "{}: lone $ in {:?}", key, raw);
+                prop_assert_eq!(raw.replace("$$", "$"), want, "{}", key);
+            }
+            // The template's own values are kept.
+            prop_assert_eq!(written(&env, "BBB_REDIS_HOST")?, "redis");
+            prop_assert_eq!(written(&env, "BBB_USER_NAME")?, "Live");
+            prop_assert_eq!(
+                doc["services"][STREAMER_SERVICE]["image"].as_str(),
+                Some("aauzid/bigbluebutton-livestreaming:latest")
+            );
+            // The chat Redis: one published port, on the bind address only.
+            let published = match p.redis_bind {
+                IpAddr::V4(a) => format!("{a}:{}:6379", p.redis_port),
+                IpAddr::V6(a) => format!("[{a}]:{}:6379", p.redis_port),
+            };
+            prop_assert_eq!(
+                doc["services"][REDIS_SERVICE]["ports"].clone(),
+                Value::Sequence(vec![Value::String(published)])
+            );
+        }
+
+        #[test]
+        fn a_meeting_id_with_a_control_character_or_blank_gives_no_file(
+            p in arb_params(),
+            before in "\\PC{0,10}",
+            control in "[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}]",
+            blank in "[ \\t\\n\\r\\u{3000}]{0,4}",
+            which in any::<bool>(),
+        ) {
+            let mut p = p;
+            p.meeting_id = if which { format!("{before}{control}") } else { blank };
+            let err = match render(BUILTIN_TEMPLATE, &p) {
+                Ok(text) => return Err(TestCaseError::fail(format!("rendered for id {:?}:\n{text}", p.meeting_id))),
+                Err(e) => e.to_string(),
+            };
+            prop_assert!(err.contains("meeting id"), "{}", err);
+        }
+    }
+}

@@ -10,5 +10,7 @@
 mod support;
 
 mod fakes_selftest;
+mod faults;
+mod hostile;
 mod operators;
 mod tick;

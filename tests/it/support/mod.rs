@@ -536,7 +536,8 @@ stop_grace_secs = 0
     }
 
     /// Panics if a secret appears in a log file, a docker call's arguments or working
-    /// directory, or any stdout/stderr captured so far by this harness.
+    /// directory, a mail received by the SMTP sink (headers and body as transmitted, and
+    /// decoded), or any stdout/stderr captured so far by this harness.
     #[track_caller]
     pub fn assert_no_secret_anywhere(&self) {
         let mut places: Vec<(String, String)> = Vec::new();
@@ -552,6 +553,19 @@ stop_grace_secs = 0
             places.push((
                 format!("docker call #{i} {:?}", call.args),
                 format!("{}\n{}", call.cwd.display(), call.args.join("\n")),
+            ));
+        }
+        for (i, m) in self.smtp.messages().iter().enumerate() {
+            places.push((
+                format!("mail #{i} {:?}", m.subject),
+                format!(
+                    "{}\n{}\n{}\n{}\n{}",
+                    m.from,
+                    m.to.join("\n"),
+                    m.data,
+                    m.subject,
+                    m.body
+                ),
             ));
         }
         for (i, o) in self.outputs.lock().expect("outputs").iter().enumerate() {

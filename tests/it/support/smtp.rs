@@ -4,7 +4,8 @@
 //! (454), so a client insisting on TLS fails as against a relay without a certificate.
 //! Stored mails are decoded for assertions (RFC 2047 subject, quoted-printable or base64
 //! body, first text/plain part of a multipart). It can refuse connections, answer 421 at
-//! the greeting, or reject recipients or data.
+//! the greeting, reject recipients or data, answer something that is not SMTP, or wait
+//! before greeting.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -56,6 +57,9 @@ pub enum SmtpMode {
     RejectRecipients,
     /// `554` after the data (content refused).
     RejectData,
+    /// Not SMTP at all: an HTTP error page instead of the greeting, then close (a
+    /// port taken by another service).
+    Garbage,
 }
 
 /// Options fixed at start.
@@ -73,6 +77,7 @@ struct SmtpState {
     messages: Vec<Mail>,
     connections: usize,
     failed_auths: usize,
+    latency: Duration,
 }
 
 /// The SMTP sink. Dropping it stops the server.
@@ -93,6 +98,7 @@ impl SmtpSink {
             messages: Vec::new(),
             connections: 0,
             failed_auths: 0,
+            latency: Duration::ZERO,
         }));
         let st = state.clone();
         let server = Background::start(
@@ -157,6 +163,11 @@ impl SmtpSink {
         self.server.set_up(!down);
     }
 
+    /// Waits this long before the greeting of each session (a relay under load).
+    pub fn set_latency(&self, latency: Duration) {
+        self.st().latency = latency;
+    }
+
     /// Connections refused from now on.
     pub fn set_down(&self) {
         self.set_mode(SmtpMode::Down);
@@ -175,13 +186,23 @@ async fn session(conn: Conn, state: Arc<Mutex<SmtpState>>) {
 }
 
 async fn session_inner(conn: Conn, state: Arc<Mutex<SmtpState>>) -> std::io::Result<()> {
-    let (mode, options) = {
+    let (mode, options, latency) = {
         let mut st = state.lock().expect("smtp state");
         st.connections += 1;
-        (st.mode.clone(), st.options.clone())
+        (st.mode.clone(), st.options.clone(), st.latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let (r, mut w) = tokio::io::split(conn);
     let mut r = BufReader::new(r);
+    if mode == SmtpMode::Garbage {
+        w.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n\r\n<html>\x00\xff\xfe</html>\r\n",
+        )
+        .await?;
+        return w.flush().await;
+    }
     if mode == SmtpMode::TempFail {
         w.write_all(
             format!("421 4.3.2 {HOST} Service not available, closing channel\r\n").as_bytes(),
