@@ -664,6 +664,22 @@ async fn start_steps(
     state.meeting_url = live.meeting_url.clone();
     state.user_url = live.user_url.clone();
     state.download = live.download_meeting && cfg.recording_enabled();
+    // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
+    // Only before this live's state file exists: a resumed start may already have
+    // run `up`, and the mkv in the slot is then this live's own recording.
+    if ctx.slots.load(slot)?.is_none() {
+        let leftovers = keep_mkv_files(
+            &ctx.slots.videodata(slot),
+            &ctx.kept_dir(&format!("slot{slot}-before-live-{}", live.id)),
+        )?;
+        if !leftovers.is_empty() {
+            warn!(
+                slot,
+                files = leftovers.len(),
+                "recordings of an earlier live were in the slot; kept aside"
+            );
+        }
+    }
     ctx.slots.save(slot, state)?;
 
     let meeting_url = live
@@ -690,19 +706,6 @@ async fn start_steps(
         .get_or_insert_with(|| names::stream_key(&meeting.meeting_name, live.id))
         .clone();
     ctx.slots.save(slot, state)?;
-
-    // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
-    let leftovers = keep_mkv_files(
-        &ctx.slots.videodata(slot),
-        &ctx.kept_dir(&format!("slot{slot}-before-live-{}", live.id)),
-    )?;
-    if !leftovers.is_empty() {
-        warn!(
-            slot,
-            files = leftovers.len(),
-            "recordings of an earlier live were in the slot; kept aside"
-        );
-    }
 
     if state.broadcaster.is_none() {
         let b = ensure_broadcaster(ctx, slot, live, state, &key, running).await?;
