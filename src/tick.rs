@@ -67,7 +67,8 @@ impl Ctx {
             _ => None,
         };
         Ok(Ctx {
-            docker: Docker::new(&cfg.docker),
+            docker: Docker::new(&cfg.docker)
+                .with_registry(cfg.server.base_dir.join(".docker-running")),
             cfg,
             pod,
             bbb,
