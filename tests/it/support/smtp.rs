@@ -56,6 +56,8 @@ pub enum SmtpMode {
     RejectRecipients,
     /// `554` after the data (content refused).
     RejectData,
+    /// Accepts the connection and never says a word (a wedged relay).
+    Hang,
 }
 
 /// Options fixed at start.
@@ -180,6 +182,10 @@ async fn session_inner(conn: Conn, state: Arc<Mutex<SmtpState>>) -> std::io::Res
         st.connections += 1;
         (st.mode.clone(), st.options.clone())
     };
+    if mode == SmtpMode::Hang {
+        let _held = conn;
+        return std::future::pending::<std::io::Result<()>>().await;
+    }
     let (r, mut w) = tokio::io::split(conn);
     let mut r = BufReader::new(r);
     if mode == SmtpMode::TempFail {
