@@ -9,5 +9,6 @@
 
 mod support;
 
+mod cluster;
 mod crash;
 mod fakes_selftest;
