@@ -9,6 +9,7 @@
 
 mod support;
 
+mod bounds;
 mod cluster;
 mod crash;
 mod fakes_selftest;
