@@ -10,7 +10,7 @@
 //! and every docker step too ("before": nothing happened; "done": the daemon did it,
 //! the client never returned). The file steps of the recording hand-over (copy, fsync,
 //! link, verify, delete) are killed at each step by recording.rs's own unit test
-//! (`deliver_survives_a_kill_at_every_step`); here the hand-over is killed at its Pod
+//! (`a_kill_at_any_step_converges_to_exactly_one_delivery`); here the hand-over is killed at its Pod
 //! step and between parking and delivery.
 
 use std::fs;
