@@ -3,9 +3,19 @@
 //! timeout after which the whole process group is killed (a hung compose and the
 //! children it spawned never hold a tick), and the command with its stderr in
 //! the error. No secret is ever on a command line: they are in the compose file.
+//!
+//! A run killed by SIGKILL cannot kill its children: a compose call it had started
+//! lives on in its own process group, and could bring a container up after the next
+//! tick undid the start. Each child is therefore registered in a directory (one file
+//! per child: our pid and start time, the child's start time) while it runs, and the
+//! first command of a later run kills the process group of every registered child
+//! whose owner is gone (the start times guard against recycled PIDs).
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -27,6 +37,10 @@ pub struct Docker {
     command: Vec<String>,
     timeout: Duration,
     grace: Duration,
+    /// Where running children are registered (see the module comment).
+    registry: Option<PathBuf>,
+    /// Set once the orphans of earlier runs were reaped by this process.
+    reaped: Arc<AtomicBool>,
 }
 
 /// What a finished command printed.
@@ -42,7 +56,28 @@ impl Docker {
             command: cfg.command.clone(),
             timeout: cfg.timeout,
             grace: cfg.stop_grace,
+            registry: None,
+            reaped: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Registers running children in `dir` (created when needed) and reaps the
+    /// orphans of killed runs found there before the first command.
+    pub fn with_registry(mut self, dir: PathBuf) -> Docker {
+        self.registry = Some(dir);
+        self
+    }
+
+    /// Kills the process groups of compose calls whose bbb-pod-live run died (once
+    /// per process; also done before the first command). Returns the killed PIDs.
+    pub fn reap_orphans(&self) -> Vec<u32> {
+        if self.reaped.swap(true, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let Some(dir) = &self.registry else {
+            return Vec::new();
+        };
+        reap(dir)
     }
 
     /// `docker compose up -d` in the slot directory.
@@ -119,6 +154,7 @@ impl Docker {
             .split_first()
             .ok_or_else(|| anyhow!("docker.command is empty"))?;
         tracing::debug!(command = %what, dir = %dir.display(), timeout_secs = timeout.as_secs(), "running");
+        self.reap_orphans();
         let started = Instant::now();
         let mut child = Command::new(program)
             .args(leading)
@@ -133,6 +169,10 @@ impl Docker {
             .spawn()
             .with_context(|| format!("starting `{what}` in {}", dir.display()))?;
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+        let _registered = match (&self.registry, child.id()) {
+            (Some(dir), Some(pid)) => Registered::new(dir, pid),
+            _ => None,
+        };
         let mut stdout = child.stdout.take().context("stdout was piped")?;
         let mut stderr = child.stderr.take().context("stderr was piped")?;
         let work = async {
@@ -180,6 +220,92 @@ impl Docker {
         }
         Ok(Output { stdout, stderr })
     }
+}
+
+/// A child's entry in the registry, removed when the call ends (any way but SIGKILL).
+struct Registered(PathBuf);
+
+impl Registered {
+    fn new(dir: &Path, child: u32) -> Option<Registered> {
+        let me = std::process::id();
+        let (Some(my_start), Some(child_start)) = (start_time(me), start_time(child)) else {
+            return None;
+        };
+        let path = dir.join(child.to_string());
+        let written = fs::create_dir_all(dir)
+            .and_then(|()| fs::write(&path, format!("{me} {my_start} {child_start}\n")));
+        match written {
+            Ok(()) => Some(Registered(path)),
+            Err(e) => {
+                tracing::debug!("registering docker child {child} in {}: {e}", dir.display());
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Start time of a process (`/proc/<pid>/stat` field 22, clock ticks since boot);
+/// `None` if it does not exist (or is a zombie: it no longer runs anything).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may itself contain spaces or ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// Kills the registered children whose owner died; forgets every stale entry.
+fn reap(dir: &Path) -> Vec<u32> {
+    let mut killed = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return killed;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if let [owner, owner_start, child_start] = v[..] {
+            let owner_alive = u32::try_from(owner)
+                .ok()
+                .and_then(start_time)
+                .is_some_and(|t| t == owner_start);
+            if owner_alive {
+                // A call of a run still going (e.g. `check` beside a tick).
+                continue;
+            }
+            if start_time(child) == Some(child_start)
+                && let Ok(pid) = i32::try_from(child)
+            {
+                tracing::warn!(
+                    pid = child,
+                    "killing a docker compose call left running by a killed bbb-pod-live run"
+                );
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                killed.push(child);
+            }
+        }
+        let _ = fs::remove_file(&path);
+    }
+    killed
 }
 
 /// The last `max` bytes of `s`, on a character boundary.
@@ -267,6 +393,67 @@ mod tests {
             assert!(Instant::now() < deadline, "child {child} survived");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    #[test]
+    fn orphans_of_a_dead_run_are_killed_and_calls_of_a_live_run_kept() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("300")
+                .process_group(0)
+                .spawn()
+                .expect("sleep")
+        };
+        let (mut orphan, mut ours) = (spawn(), spawn());
+        let mut gone = std::process::Command::new("true").spawn().expect("true");
+        let dead_owner = gone.id();
+        gone.wait().expect("wait");
+        let entry = |child: &std::process::Child, owner: u32, owner_start: u64| {
+            let start = start_time(child.id()).expect("child start time");
+            std::fs::write(
+                dir.path().join(child.id().to_string()),
+                format!("{owner} {owner_start} {start}\n"),
+            )
+            .expect("entry");
+        };
+        entry(&orphan, dead_owner, 1);
+        let me = std::process::id();
+        entry(&ours, me, start_time(me).expect("own start time"));
+        std::fs::write(dir.path().join("4194999"), "garbage").expect("entry");
+
+        assert_eq!(reap(dir.path()), vec![orphan.id()]);
+        assert_eq!(orphan.wait().expect("wait").signal(), Some(9));
+        assert!(
+            ours.try_wait().expect("try_wait").is_none(),
+            "a live run's call was killed"
+        );
+        assert!(dir.path().join(ours.id().to_string()).exists());
+        assert!(!dir.path().join(orphan.id().to_string()).exists());
+        assert!(!dir.path().join("4194999").exists());
+        ours.kill().expect("kill");
+        ours.wait().expect("wait");
+    }
+
+    #[tokio::test]
+    async fn a_call_is_registered_while_it_runs_only() {
+        // The working directory of the call is the slot directory: `reg` is under it.
+        let (dir, d) = docker_with("ls reg > seen", Duration::from_secs(10));
+        let reg = dir.path().join("reg");
+        let d = d.with_registry(reg.clone());
+        d.up(dir.path()).await.expect("up");
+        let seen = std::fs::read_to_string(dir.path().join("seen")).expect("seen");
+        assert_eq!(
+            seen.lines().count(),
+            1,
+            "registered while running: {seen:?}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&reg).expect("reg").count(),
+            0,
+            "left registered"
+        );
     }
 
     #[test]

@@ -67,7 +67,8 @@ impl Ctx {
             _ => None,
         };
         Ok(Ctx {
-            docker: Docker::new(&cfg.docker),
+            docker: Docker::new(&cfg.docker)
+                .with_registry(cfg.server.base_dir.join(".docker-running")),
             cfg,
             pod,
             bbb,
@@ -399,13 +400,30 @@ async fn apply_slot(
             let Some(l) = lives.get(&live) else {
                 return out;
             };
-            if let Some(claimer) = &ctx.claimer
-                && state.is_none()
-            {
+            // A resumed start renews its claim too: if it ran out while the start was
+            // interrupted, another server may be starting the live now.
+            if let Some(claimer) = &ctx.claimer {
                 match send(claimer.claim(live)).await {
                     Ok(true) => {}
                     Ok(false) => {
                         debug!(live, "claimed by another server");
+                        if let Some(mut s) = state {
+                            warn!(
+                                live,
+                                slot,
+                                "another server claimed this live while its start here was interrupted; undoing ours"
+                            );
+                            // Same live, same broadcaster name: the other server reuses it.
+                            s.broadcaster = None;
+                            if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
+                                out.problems.push(problem(
+                                    format!("start:{live}"),
+                                    Some(live),
+                                    &e,
+                                    ADVICE_START,
+                                ));
+                            }
+                        }
                         return out;
                     }
                     Err(e) => {
@@ -461,15 +479,21 @@ async fn apply_slot(
             }
         }
         Action::AbandonStart { slot, live } => {
-            if let Some(s) = state
-                && let Err(e) = send(undo_start(ctx, slot, s, false)).await
-            {
-                out.problems.push(problem(
-                    format!("start:{live}"),
-                    Some(live),
-                    &e,
-                    ADVICE_START,
-                ));
+            if let Some(mut s) = state {
+                // Started elsewhere (another server) with the broadcaster this attempt
+                // made or reused: it is that live's now, not ours to delete.
+                let theirs = lives.get(&live).and_then(|l| l.broadcaster_id);
+                if theirs.is_some() && s.broadcaster.as_ref().map(|b| b.id) == theirs {
+                    s.broadcaster = None;
+                }
+                if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
+                    out.problems.push(problem(
+                        format!("start:{live}"),
+                        Some(live),
+                        &e,
+                        ADVICE_START,
+                    ));
+                }
             }
         }
         Action::Revert { slot, live } => {
@@ -677,6 +701,22 @@ async fn start_steps(
     state.meeting_url = live.meeting_url.clone();
     state.user_url = live.user_url.clone();
     state.download = live.download_meeting && cfg.recording_enabled();
+    // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
+    // Only before this live's state file exists: a resumed start may already have
+    // run `up`, and the mkv in the slot is then this live's own recording.
+    if ctx.slots.load(slot)?.is_none() {
+        let leftovers = keep_mkv_files(
+            &ctx.slots.videodata(slot),
+            &ctx.kept_dir(&format!("slot{slot}-before-live-{}", live.id)),
+        )?;
+        if !leftovers.is_empty() {
+            warn!(
+                slot,
+                files = leftovers.len(),
+                "recordings of an earlier live were in the slot; kept aside"
+            );
+        }
+    }
     ctx.slots.save(slot, state)?;
 
     let meeting_url = live
@@ -703,19 +743,6 @@ async fn start_steps(
         .get_or_insert_with(|| names::stream_key(&meeting.meeting_name, live.id))
         .clone();
     ctx.slots.save(slot, state)?;
-
-    // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
-    let leftovers = keep_mkv_files(
-        &ctx.slots.videodata(slot),
-        &ctx.kept_dir(&format!("slot{slot}-before-live-{}", live.id)),
-    )?;
-    if !leftovers.is_empty() {
-        warn!(
-            slot,
-            files = leftovers.len(),
-            "recordings of an earlier live were in the slot; kept aside"
-        );
-    }
 
     if state.broadcaster.is_none() {
         let b = ensure_broadcaster(ctx, slot, live, state, &key, running).await?;
@@ -753,6 +780,22 @@ async fn start_steps(
     write_atomic(&ctx.slots.compose_file(slot), yaml.as_bytes(), 0o600)?;
     ctx.docker.up(&ctx.slots.dir(slot)).await?;
 
+    // The point of no return: the claim must still be ours (it may have run out
+    // during a long `up`, and another server claimed the live).
+    if let Some(claimer) = &ctx.claimer
+        && !claimer
+            .claim(live.id)
+            .await
+            .context("renewing the cluster claim before telling Pod")?
+    {
+        // Same live, same broadcaster name: the other server reuses it.
+        state.broadcaster = None;
+        ctx.slots.save(slot, state)?;
+        bail!(
+            "another server claimed live {} while this one started it; this start is undone",
+            live.id
+        );
+    }
     *told_pod = true;
     ctx.pod
         .mark_live_started(

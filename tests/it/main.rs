@@ -9,6 +9,9 @@
 
 mod support;
 
+mod bounds;
+mod cluster;
+mod crash;
 mod fakes_selftest;
 mod faults;
 mod hostile;

@@ -193,6 +193,27 @@ impl FakeDocker {
         }
     }
 
+    /// While on, that subcommand (`up`, `down`, `exec`) does its work, then sleeps for an
+    /// hour before exiting: the effect happened but the caller never hears of it (the
+    /// daemon applied the request, the client hung or was killed).
+    pub fn hang_after(&self, cmd: &str, on: bool) {
+        let f = self.ctl.join(format!("hang_after_{cmd}"));
+        if on {
+            fs::write(f, "").expect("writing a fake docker switch");
+        } else {
+            let _ = fs::remove_file(f);
+        }
+    }
+
+    /// How many `cmd` calls did their work and then hung (see [`FakeDocker::hang_after`]).
+    pub fn hung_after(&self, cmd: &str) -> usize {
+        fs::read_to_string(self.ctl.join("hung_after.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == cmd)
+            .count()
+    }
+
     /// That subcommand waits `d` then acts normally (`Duration::ZERO` removes the delay).
     pub fn delay(&self, cmd: &str, d: Duration) {
         let f = self.ctl.join(format!("delay_{cmd}"));
@@ -351,6 +372,14 @@ slow() {
   if [ -f "$CTL/delay_$1" ]; then local d; read -r d < "$CTL/delay_$1"; pause "$d"; fi
 }
 
+# after CMD: the work of CMD is done; hang here if asked to.
+after() {
+  if [ -f "$CTL/hang_after_$1" ]; then
+    lock; printf '%s\n' "$1" >> "$CTL/hung_after.log"; unlock
+    pause 3600
+  fi
+}
+
 key=${cwd//%/%25}; key=${key//\//%2F}
 RUN="$CTL/running/$key"
 
@@ -467,6 +496,7 @@ case "$cmd" in
       printf 'mkv=%s\n' "$mkv" > "$RUN"
       printf ' Network %s_default  Created\n Container %s-redis-1  Started\n Container %s-bbb-streamer-1  Started\n' "$project" "$project" "$project" >&2
     fi
+    after up
     if [ "$detach" = 0 ]; then
       # Attached: compose streams the logs until the containers stop.
       echo "Attaching to $project-bbb-streamer-1, $project-redis-1"
@@ -507,6 +537,7 @@ case "$cmd" in
         fi
       fi
     fi
+    after exec
     exit 0 ;;
 
   down|stop|kill|rm)
@@ -519,6 +550,7 @@ case "$cmd" in
       rm -f "$RUN"
       printf ' Container %s-bbb-streamer-1  Stopped\n Container %s-bbb-streamer-1  Removed\n Container %s-redis-1  Removed\n Network %s_default  Removed\n' "$project" "$project" "$project" "$project" >&2
     fi
+    after "$cmd"
     exit 0 ;;
 
   ps)

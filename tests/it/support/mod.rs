@@ -15,6 +15,7 @@ pub mod bbb;
 pub mod docker;
 mod net;
 pub mod pod;
+pub mod redis;
 pub mod smtp;
 pub mod text;
 
@@ -23,7 +24,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
@@ -192,6 +193,24 @@ impl TestEnvBuilder {
     }
 
     pub fn build(self) -> TestEnv {
+        let pod = Arc::new(FakePod::start(self.pod.clone()));
+        let bbb = Arc::new(FakeBbb::start(BBB_SECRET));
+        let smtp = Arc::new(SmtpSink::start_with(self.smtp.clone()));
+        self.build_with(pod, bbb, smtp)
+    }
+
+    /// Another server beside `other`: its own directory, configuration and docker, the
+    /// same Pod, BBB and SMTP sink (several-servers tests). The Pod options of this
+    /// builder are ignored (Pod is `other`'s); give it `other`'s `smtp_auth` if any.
+    pub fn build_beside(self, other: &TestEnv) -> TestEnv {
+        self.build_with(
+            Arc::clone(&other.pod),
+            Arc::clone(&other.bbb),
+            Arc::clone(&other.smtp),
+        )
+    }
+
+    fn build_with(self, pod: Arc<FakePod>, bbb: Arc<FakeBbb>, smtp: Arc<SmtpSink>) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("bbb-pod-live-it-")
             .tempdir()
@@ -200,9 +219,6 @@ impl TestEnvBuilder {
         for sub in ["base", "logs", "recordings", "home"] {
             fs::create_dir_all(root.join(sub)).expect("creating the test directories");
         }
-        let pod = FakePod::start(self.pod.clone());
-        let bbb = FakeBbb::start(BBB_SECRET);
-        let smtp = SmtpSink::start_with(self.smtp.clone());
         let docker = FakeDocker::install(&root);
         let smtp_password = self.smtp.auth.as_ref().map(|(_, p)| p.clone());
         let env = TestEnv {
@@ -227,9 +243,10 @@ impl TestEnvBuilder {
 /// One test's world: the fakes, a temporary directory with `base/`, `logs/`,
 /// `recordings/`, `home/`, and `config.toml` (mode 0600) pointing at them.
 pub struct TestEnv {
-    pub pod: FakePod,
-    pub bbb: FakeBbb,
-    pub smtp: SmtpSink,
+    /// Shared with the servers built beside this one ([`TestEnvBuilder::build_beside`]).
+    pub pod: Arc<FakePod>,
+    pub bbb: Arc<FakeBbb>,
+    pub smtp: Arc<SmtpSink>,
     pub docker: FakeDocker,
     root: PathBuf,
     config_path: PathBuf,

@@ -62,6 +62,9 @@ pub enum Fault {
     Delay(Duration),
     /// Never answer (the connection stays open until the client gives up).
     Hang,
+    /// Apply the request as usual (a write reaches Pod's database), then never answer:
+    /// the client cannot tell whether its write happened ("applied, connection lost").
+    ApplyThenHang,
     /// 200 with this body and a JSON content type.
     Garbage(String),
     /// Close the connection without a byte of answer.
@@ -178,6 +181,7 @@ impl FakePod {
             requests: Vec::new(),
             faults: Vec::new(),
             latency: Duration::ZERO,
+            applied_then_hung: 0,
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("pod", serve_http(router));
@@ -437,6 +441,12 @@ impl FakePod {
         });
     }
 
+    /// How many requests got `Fault::ApplyThenHang` and were applied so far (the
+    /// write is in the fake's state; the answer will never come).
+    pub fn applied_then_hung(&self) -> usize {
+        self.st().applied_then_hung
+    }
+
     /// Removes every pending fault.
     pub fn clear_faults(&self) {
         self.st().faults.clear();
@@ -545,6 +555,8 @@ struct PodState {
     requests: Vec<PodRequest>,
     faults: Vec<FaultRule>,
     latency: Duration,
+    /// Requests answered with `Fault::ApplyThenHang` whose write was applied.
+    applied_then_hung: usize,
 }
 
 fn now_micros() -> DateTime<Utc> {
@@ -660,10 +672,12 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let apply_then_hang = matches!(fault, Some(Fault::ApplyThenHang));
     match fault {
         None => {}
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::ApplyThenHang) => {}
         Some(Fault::Drop) => {
             if let Some(c) = conn {
                 c.cut();
@@ -691,7 +705,18 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
         content_type: header("content-type"),
         body,
     };
-    let reply = state.lock().expect("pod state").dispatch(&incoming);
+    let reply = {
+        let mut st = state.lock().expect("pod state");
+        let reply = st.dispatch(&incoming);
+        if apply_then_hang {
+            st.applied_then_hung += 1;
+        }
+        reply
+    };
+    if apply_then_hang {
+        drop(reply);
+        return std::future::pending::<Response>().await;
+    }
     reply.into_response()
 }
 

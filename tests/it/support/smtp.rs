@@ -60,6 +60,8 @@ pub enum SmtpMode {
     /// Not SMTP at all: an HTTP error page instead of the greeting, then close (a
     /// port taken by another service).
     Garbage,
+    /// Accepts the connection and never says a word (a wedged relay).
+    Hang,
 }
 
 /// Options fixed at start.
@@ -193,6 +195,10 @@ async fn session_inner(conn: Conn, state: Arc<Mutex<SmtpState>>) -> std::io::Res
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if mode == SmtpMode::Hang {
+        let _held = conn;
+        return std::future::pending::<std::io::Result<()>>().await;
     }
     let (r, mut w) = tokio::io::split(conn);
     let mut r = BufReader::new(r);
