@@ -112,6 +112,9 @@ pub struct PodClient {
     base: Url,
     timeout: Duration,
     body_limit: usize,
+    /// Only to blank it out of answers: a Pod (or a proxy before it) that echoes the
+    /// token in an error body must not put it in our log and mails.
+    token: Secret,
 }
 
 /// Never shows the token (it lives in the reqwest client's default headers).
@@ -186,6 +189,7 @@ impl PodClient {
             base,
             timeout,
             body_limit: MAX_BODY,
+            token: token.clone(),
         })
     }
 
@@ -528,6 +532,7 @@ impl PodClient {
             }
             body.extend_from_slice(&chunk);
         }
+        redact(&mut body, self.token.expose().as_bytes());
         Ok(Answer {
             status,
             content_type,
@@ -744,6 +749,22 @@ fn is_object_not_found(answer: &Answer) -> bool {
     answer.status == StatusCode::NOT_FOUND
         && (answer.body.iter().all(u8::is_ascii_whitespace)
             || serde_json::from_slice::<Value>(&answer.body).is_ok())
+}
+
+/// Replaces every occurrence of `secret` in `body` by `[redacted]`.
+fn redact(body: &mut Vec<u8>, secret: &[u8]) {
+    if secret.is_empty() || !body.windows(secret.len()).any(|w| w == secret) {
+        return;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = &body[..];
+    while let Some(i) = rest.windows(secret.len()).position(|w| w == secret) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(b"[redacted]");
+        rest = &rest[i + secret.len()..];
+    }
+    out.extend_from_slice(rest);
+    *body = out;
 }
 
 fn status_error(method: &Method, url: &Url, answer: &Answer) -> PodError {
@@ -1141,6 +1162,21 @@ fn flag(map: &Map<String, Value>, key: &str, default: bool) -> Result<bool, Stri
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
+
+    #[test]
+    fn the_token_is_blanked_out_of_every_answer() {
+        let mut body = b"{\"detail\": \"Token abc123 invalid; abc123abc123\"}".to_vec();
+        redact(&mut body, b"abc123");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "{\"detail\": \"Token [redacted] invalid; [redacted][redacted]\"}"
+        );
+        let mut clean = b"nothing here".to_vec();
+        redact(&mut clean, b"abc123");
+        assert_eq!(clean, b"nothing here");
+        redact(&mut clean, b"");
+        assert_eq!(clean, b"nothing here");
+    }
     use super::*;
 
     use std::sync::atomic::{AtomicUsize, Ordering};

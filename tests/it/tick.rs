@@ -1116,3 +1116,25 @@ fn broadcasters_are_created_and_deleted_by_pods_own_slug_on_both_pod_versions() 
         );
     }
 }
+
+#[test]
+fn a_pod_error_echoing_the_token_does_not_put_it_in_the_log_or_mail() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Écho du jeton");
+    let body = json!({"detail": format!("Token {} non valide", env.pod.token())}).to_string();
+    env.pod.fail_next(
+        "PATCH",
+        &format!("/rest/bbb_livestream/{}/", r.live),
+        Fault::Status(400, body),
+        1,
+    );
+    let out = env.run(&["-vv", "run"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("[redacted]"),
+        "the error is still shown: {}",
+        out.stderr
+    );
+    env.smtp.wait_for(1, Duration::from_secs(5));
+    env.assert_no_secret_anywhere();
+}
