@@ -795,7 +795,14 @@ async fn pod_faults_are_injected_and_requests_recorded() {
         .unwrap_err();
     assert!(e.is_connect(), "{e:?}");
     pod.set_reachable(true);
-    assert_eq!(get().await.unwrap().status(), 200);
+    // Again a fresh client: `c`'s pooled connection died with the server's listener.
+    let r = client()
+        .get(&list)
+        .header("Authorization", auth(&pod.token()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 
     let reqs = pod.requests();
     assert_eq!(reqs.len(), 11, "the refused request never arrived");
