@@ -266,11 +266,21 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
             None
         }
     };
-    let problems = tick::stop(&ctx, slot, state, Some(StopReason::ByHand), live.as_ref()).await?;
-    for p in &problems {
-        tracing::warn!("{}", p.what);
+    let mut report = tick::TickReport {
+        problems: tick::stop(&ctx, slot, state, Some(StopReason::ByHand), live.as_ref()).await?,
+        ..Default::default()
+    };
+    // The admin waiting at the terminal wants the recording in Pod now, not a minute
+    // later: hand it over in this run (what cannot be is retried by the next tick).
+    tick::hand_over_recordings(&ctx, false, &mut report).await;
+    for p in &report.problems {
+        tracing::error!("{}", p.what);
     }
-    Ok(Outcome::Done)
+    Ok(if report.ok() {
+        Outcome::Done
+    } else {
+        Outcome::Failed
+    })
 }
 
 /// `status`: the slots of this server, recordings waiting, the last tick.

@@ -1185,7 +1185,7 @@ pub async fn stop(
 // Recordings
 // ---------------------------------------------------------------------------
 
-async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickReport) {
+pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickReport) {
     let scan = match ctx.pending.list() {
         Ok(l) => l,
         Err(e) => {

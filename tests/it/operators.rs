@@ -771,10 +771,9 @@ fn assert_stopped_by_hand(env: &TestEnv, req: &crate::support::Requested) {
         "{}",
         env.log_text()
     );
-    // The recording waits for the next tick, which hands it over.
+    // The recording is handed over by the stop itself, not a minute later.
     let doc = status_json(env);
-    assert_eq!(doc["recordings"][0]["live"], req.live, "{doc:#}");
-    env.tick_ok();
+    assert_eq!(doc["recordings"], serde_json::json!([]), "{doc:#}");
     let file = env
         .recordings_dir()
         .join(format!("{}.mkv", req.internal_meeting_id));
@@ -784,7 +783,9 @@ fn assert_stopped_by_hand(env: &TestEnv, req: &crate::support::Requested) {
         "ffmpeg got SIGINT before down"
     );
     // The meeting still runs in BBB: the stopped live is not started again.
+    env.tick_ok();
     assert_eq!(env.pod.live(req.live)["status"], 2);
+    assert_eq!(env.recordings(), vec![file.clone()]);
     assert_eq!(status_json(env)["slots"][0]["state"], "free");
 }
 
@@ -805,6 +806,27 @@ fn stop_slot_stops_the_live_in_it() {
     let out = env.run(&["stop", "--slot", "1"]);
     out.assert_success();
     assert_stopped_by_hand(&env, &req);
+}
+
+#[test]
+fn stop_with_recordings_dir_down_keeps_the_recording_and_exits_1() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Partage");
+    std::fs::remove_dir_all(env.recordings_dir()).unwrap();
+    let out = env.run(&["stop", "--live", &req.live.to_string()]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("recording"), "{}", out.stderr);
+    assert_eq!(
+        env.pod.live(req.live)["status"],
+        2,
+        "the live itself is stopped"
+    );
+    let doc = status_json(&env);
+    assert_eq!(doc["recordings"][0]["live"], req.live, "{doc:#}");
+    // The share is back: the next tick delivers it.
+    std::fs::create_dir_all(env.recordings_dir()).unwrap();
+    env.tick_ok();
+    assert_eq!(env.recordings().len(), 1);
 }
 
 #[test]
