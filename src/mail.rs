@@ -858,8 +858,14 @@ mod tests {
         let args = std::fs::read_to_string(format!("{}.args", out.display())).expect("args");
         assert!(args.contains("admin@univ.fr"), "{args}");
 
-        // A sendmail that fails: the error names the program.
-        std::fs::write(&program, "#!/bin/sh\necho 'no route' >&2\nexit 1\n").expect("script");
+        // A sendmail that fails: the error names the program. It reads the message
+        // first: exiting unread would make the write fail with EPIPE instead, whenever
+        // the script wins the race (seen under load).
+        std::fs::write(
+            &program,
+            "#!/bin/sh\ncat >/dev/null\necho 'no route' >&2\nexit 1\n",
+        )
+        .expect("script");
         // Same exec race as above: retry while the error is the kernel's, not the script's.
         let mut msg = String::new();
         for _ in 0..20 {
