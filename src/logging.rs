@@ -51,13 +51,18 @@ pub fn init(stderr: LevelFilter, file: Option<LogFile<'_>>) -> Result<Option<Wor
     };
     std::fs::create_dir_all(file.dir)
         .with_context(|| format!("creating log directory {}", file.dir.display()))?;
-    let mut builder = RollingFileAppender::builder()
-        .rotation(Rotation::DAILY)
-        .filename_suffix(LOG_SUFFIX);
+    // tracing-appender's own `max_log_files` keeps the N most recently *created* files,
+    // whatever their dates; retention here is by the date in the name.
     if file.retention_days > 0 {
-        builder = builder.max_log_files(file.retention_days as usize);
+        prune(
+            file.dir,
+            file.retention_days,
+            chrono::Utc::now().date_naive(),
+        );
     }
-    let appender = builder
+    let appender = RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_suffix(LOG_SUFFIX)
         .build(file.dir)
         .with_context(|| format!("opening a log file in {}", file.dir.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
@@ -79,9 +84,78 @@ pub fn init(stderr: LevelFilter, file: Option<LogFile<'_>>) -> Result<Option<Wor
     Ok(Some(guard))
 }
 
+/// Deletes the day logs (`<YYYY-MM-DD>.bbb-pod-live.log`) dated more than
+/// `retention_days - 1` days before `today`: today's file and the `retention_days - 1`
+/// days before it are kept. Other files are left alone; failures are only reported on
+/// stderr (logging is not set up yet, and an old file left is no reason to stop).
+fn prune(dir: &Path, retention_days: u32, today: chrono::NaiveDate) {
+    let Some(oldest) = today.checked_sub_days(chrono::Days::new(u64::from(retention_days) - 1))
+    else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(date) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(LOG_SUFFIX))
+            .and_then(|d| d.strip_suffix('.'))
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if date < oldest
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && let Err(e) = std::fs::remove_file(entry.path())
+        {
+            eprintln!(
+                "bbb-pod-live: cannot remove the old log {}: {e}",
+                entry.path().display()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_keeps_the_last_days_by_the_date_in_the_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names = [
+            "2026-11-20.bbb-pod-live.log",
+            "2026-11-21.bbb-pod-live.log",
+            "2026-11-22.bbb-pod-live.log",
+            "2026-11-24.bbb-pod-live.log",
+            "2025-01-01.other.log",
+            "notes.txt",
+        ];
+        for n in names {
+            std::fs::write(dir.path().join(n), "x").expect("write");
+        }
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
+        prune(dir.path(), 3, today);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "2025-01-01.other.log",
+                "2026-11-22.bbb-pod-live.log",
+                "2026-11-24.bbb-pod-live.log",
+                "notes.txt"
+            ]
+        );
+        prune(dir.path(), 1, today);
+        assert!(!dir.path().join("2026-11-22.bbb-pod-live.log").exists());
+        assert!(dir.path().join("2026-11-24.bbb-pod-live.log").exists());
+    }
 
     #[test]
     fn verbosity_maps_to_levels() {

@@ -1138,3 +1138,28 @@ fn a_pod_error_echoing_the_token_does_not_put_it_in_the_log_or_mail() {
     env.smtp.wait_for(1, Duration::from_secs(5));
     env.assert_no_secret_anywhere();
 }
+
+#[test]
+fn day_logs_older_than_log_retention_days_are_removed() {
+    let env = TestEnv::builder()
+        .extra_toml("[server]\nlog_retention_days = 3\n")
+        .build();
+    let day = |back: u64| {
+        let d = chrono::Utc::now().date_naive() - chrono::Days::new(back);
+        format!("{}.bbb-pod-live.log", d.format("%Y-%m-%d"))
+    };
+    // Written newest first: the creation order must not matter, only the dates.
+    for back in 1..=6 {
+        fs::write(env.log_dir().join(day(back)), "old\n").unwrap();
+    }
+    fs::write(env.log_dir().join("notes.txt"), "the admin's own file\n").unwrap();
+    env.tick_ok();
+    let mut left: Vec<String> = fs::read_dir(env.log_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    let mut expected = vec![day(2), day(1), day(0), "notes.txt".to_string()];
+    expected.sort();
+    assert_eq!(left, expected);
+}
