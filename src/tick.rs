@@ -446,7 +446,14 @@ async fn apply_slot(
                 }
                 Err(e) => {
                     error!(live, slot, "start failed: {e:#}");
-                    out.attempt = Some((live, false));
+                    // Pod down or restarting is not this live's fault: such an attempt is
+                    // not counted towards closing the live (it is retried, mailed hourly).
+                    out.attempt = if pod_unavailable(&e) {
+                        warn!(live, "Pod was unavailable: not counted as a failed attempt");
+                        None
+                    } else {
+                        Some((live, false))
+                    };
                     out.problems.push(problem(
                         format!("start:{live}"),
                         Some(live),
@@ -998,6 +1005,24 @@ async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
         ctx.slots.save(slot, &state)?;
     }
     Ok(())
+}
+
+/// Whether `e` comes from Pod being unreachable, too slow, or answered by a gateway
+/// in front of it (502/503/504): a passing outage, not something wrong with a live.
+fn pod_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::pod::PodError>(),
+            Some(
+                crate::pod::PodError::Network { .. }
+                    | crate::pod::PodError::Timeout { .. }
+                    | crate::pod::PodError::Status {
+                        status: 502..=504,
+                        ..
+                    }
+            )
+        )
+    })
 }
 
 /// Closes a live whose start failed too often.

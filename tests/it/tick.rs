@@ -1163,3 +1163,41 @@ fn day_logs_older_than_log_retention_days_are_removed() {
     expected.sort();
     assert_eq!(left, expected);
 }
+
+#[test]
+fn pod_unavailable_during_starts_does_not_use_up_the_three_attempts() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Pod redémarre");
+    let meeting = format!("/rest/bbb_meeting/{}/", r.meeting);
+    // Five minutes of a Pod restarting behind its proxy, or gone from the network,
+    // each time the meeting is read: the live is not closed for that.
+    let faults = [
+        Fault::Status(503, "<html>Service Unavailable</html>".into()),
+        Fault::Status(502, "<html>Bad Gateway</html>".into()),
+        Fault::Drop,
+        Fault::Status(504, "<html>Gateway Timeout</html>".into()),
+        Fault::Drop,
+    ];
+    for fault in faults {
+        env.pod.fail_next("GET", &meeting, fault, 1);
+        assert_eq!(env.tick().code, Some(1));
+        assert_eq!(status(&env, r.live), 0);
+        assert!(env.pod.broadcasters().is_empty());
+    }
+    env.tick_ok();
+    assert_running(&env, r.live);
+    // A Pod answering 500 (its own code failing on this data) does count.
+    let other = env.request_live("Pod en erreur");
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    let meeting = format!("/rest/bbb_meeting/{}/", other.meeting);
+    env.pod.fail_next("GET", &meeting, Fault::Html500, 3);
+    for _ in 0..3 {
+        assert_eq!(env.tick().code, Some(1));
+    }
+    assert_eq!(
+        status(&env, other.live),
+        2,
+        "closed after 3 failed attempts"
+    );
+}
