@@ -951,7 +951,7 @@ mod tests {
     }
 
     /// The stream driver over `xml` delivered in chunks of `chunk` bytes.
-    fn parse_chunked(xml: &[u8], chunk: usize) -> Result<Vec<BbbMeeting>, BbbError> {
+    pub(super) fn parse_chunked(xml: &[u8], chunk: usize) -> Result<Vec<BbbMeeting>, BbbError> {
         let chunks: Vec<io::Result<io::Cursor<Vec<u8>>>> = xml
             .chunks(chunk.max(1))
             .map(|c| Ok(io::Cursor::new(c.to_vec())))
@@ -2068,9 +2068,9 @@ mod tests {
 /// XML allows, and every fixture mangled by several edits at once.
 #[cfg(test)]
 mod hostile_props {
+    use super::tests::parse_chunked;
     use super::*;
 
-    use futures_util::stream;
     use proptest::prelude::*;
 
     macro_rules! fixture {
@@ -2306,25 +2306,6 @@ mod hostile_props {
             .collect()
     }
 
-    /// The stream driver (the one the client uses) over `xml` in `chunk`-byte reads.
-    fn parse_streamed(xml: &[u8], chunk: usize) -> Result<Vec<BbbMeeting>, BbbError> {
-        let chunks: Vec<io::Result<io::Cursor<Vec<u8>>>> = xml
-            .chunks(chunk.max(1))
-            .map(|c| Ok(io::Cursor::new(c.to_vec())))
-            .collect();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            read_meetings(StreamReader::new(stream::iter(chunks)))
-                .await
-                .map_err(|err| match err {
-                    ReadError::Bbb(err) => err,
-                    ReadError::Io(err) => panic!("in-memory read failed: {err}"),
-                })
-        })
-    }
-
     /// One edit of a document.
     #[derive(Clone, Debug)]
     enum Edit {
@@ -2417,7 +2398,7 @@ mod hostile_props {
             let want = expected(&meetings);
             let parsed = parse_meetings(xml.as_bytes());
             prop_assert_eq!(parsed.as_ref().ok(), Some(&want), "{:?}\n{}", parsed, xml);
-            let streamed = parse_streamed(xml.as_bytes(), chunk);
+            let streamed = parse_chunked(xml.as_bytes(), chunk);
             prop_assert_eq!(streamed.as_ref().ok(), Some(&want), "{:?}", streamed);
         }
 
@@ -2447,7 +2428,7 @@ mod hostile_props {
             }
             prop_assert_eq!(
                 format!("{:?}", parsed),
-                format!("{:?}", parse_streamed(&doc, chunk)),
+                format!("{:?}", parse_chunked(&doc, chunk)),
                 "{}", name
             );
         }

@@ -308,6 +308,17 @@ struct SlotOutcome {
     attempt: Option<(LiveId, bool)>,
 }
 
+impl SlotOutcome {
+    fn start_failed(&mut self, live: LiveId, e: &anyhow::Error) {
+        self.problems.push(problem(
+            format!("start:{live}"),
+            Some(live),
+            e,
+            ADVICE_START,
+        ));
+    }
+}
+
 async fn apply(
     ctx: &Arc<Ctx>,
     actions: Vec<Action>,
@@ -416,12 +427,7 @@ async fn apply_slot(
                             // Same live, same broadcaster name: the other server reuses it.
                             s.broadcaster = None;
                             if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
-                                out.problems.push(problem(
-                                    format!("start:{live}"),
-                                    Some(live),
-                                    &e,
-                                    ADVICE_START,
-                                ));
+                                out.start_failed(live, &e);
                             }
                         }
                         return out;
@@ -454,12 +460,7 @@ async fn apply_slot(
                     } else {
                         Some((live, false))
                     };
-                    out.problems.push(problem(
-                        format!("start:{live}"),
-                        Some(live),
-                        &e,
-                        ADVICE_START,
-                    ));
+                    out.start_failed(live, &e);
                 }
             }
         }
@@ -476,12 +477,7 @@ async fn apply_slot(
                         out.started = Some(live);
                         out.attempt = Some((live, true));
                     }
-                    Err(e) => out.problems.push(problem(
-                        format!("start:{live}"),
-                        Some(live),
-                        &e,
-                        ADVICE_START,
-                    )),
+                    Err(e) => out.start_failed(live, &e),
                 }
             }
         }
@@ -494,12 +490,7 @@ async fn apply_slot(
                     s.broadcaster = None;
                 }
                 if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
-                    out.problems.push(problem(
-                        format!("start:{live}"),
-                        Some(live),
-                        &e,
-                        ADVICE_START,
-                    ));
+                    out.start_failed(live, &e);
                 }
             }
         }

@@ -51,10 +51,6 @@ fn tick_both(a: &TestEnv, b: &TestEnv) {
     }
 }
 
-fn ups(env: &TestEnv) -> usize {
-    env.docker.calls().iter().filter(|c| c.is("up")).count()
-}
-
 /// Which server and slot run each live, checked against Pod, the containers, the
 /// state files and the claims; panics on any double start.
 fn placement(
@@ -137,7 +133,7 @@ fn two_servers_racing_start_each_live_exactly_once() {
     let placed = placement(&a, &b, &redis, &lives, 3);
     assert_eq!(placed.len(), 6, "not every live started: {placed:?}");
     assert_eq!(
-        ups(&a) + ups(&b),
+        a.docker.count("up") + b.docker.count("up"),
         6,
         "one `up` per live across both servers"
     );
@@ -152,7 +148,7 @@ fn two_servers_racing_start_each_live_exactly_once() {
     assert_eq!(posts, 6, "one broadcaster created per live");
     // Stable: another round changes nothing.
     tick_both(&a, &b);
-    assert_eq!(ups(&a) + ups(&b), 6);
+    assert_eq!(a.docker.count("up") + b.docker.count("up"), 6);
     assert_eq!(placement(&a, &b, &redis, &lives, 3), placed);
 }
 
@@ -180,7 +176,11 @@ fn a_crashed_servers_claim_runs_out_and_the_other_server_takes_the_live() {
 
     // While the claim lasts, server 2 leaves the live alone.
     b.tick_ok();
-    assert_eq!(ups(&b), 0, "server 2 started a live claimed by server 1");
+    assert_eq!(
+        b.docker.count("up"),
+        0,
+        "server 2 started a live claimed by server 1"
+    );
     assert_eq!(a.pod.live(r.live)["status"], 0);
 
     let deadline = Instant::now() + Duration::from_secs(TTL + 10);
@@ -285,7 +285,11 @@ fn with_redis_down_nothing_starts_and_the_lives_start_once_when_it_is_back() {
         );
     }
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert_eq!(ups(&a) + ups(&b), 0, "a live started without a claim");
+    assert_eq!(
+        a.docker.count("up") + b.docker.count("up"),
+        0,
+        "a live started without a claim"
+    );
     assert!(a.pod.broadcasters().is_empty());
     for r in &lives {
         assert_eq!(a.pod.live(r.live)["status"], 0);
@@ -296,5 +300,5 @@ fn with_redis_down_nothing_starts_and_the_lives_start_once_when_it_is_back() {
     }
     let placed = placement(&a, &b, &redis, &lives, 2);
     assert_eq!(placed.len(), 2, "{placed:?}");
-    assert_eq!(ups(&a) + ups(&b), 2);
+    assert_eq!(a.docker.count("up") + b.docker.count("up"), 2);
 }

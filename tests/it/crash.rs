@@ -212,10 +212,6 @@ fn count_pod(env: &TestEnv, method: &str, prefix: &str) -> usize {
         .count()
 }
 
-fn count_docker(env: &TestEnv, cmd: &str) -> usize {
-    env.docker.calls().iter().filter(|c| c.is(cmd)).count()
-}
-
 fn arm(env: &TestEnv, hook: Hook) -> Before {
     let mut before = Before {
         pod_matching: 0,
@@ -240,7 +236,7 @@ fn arm(env: &TestEnv, hook: Hook) -> Before {
             env.pod.fail_next(method, prefix, fault, 1);
         }
         Hook::Docker { cmd, applied } => {
-            before.docker_calls = count_docker(env, cmd);
+            before.docker_calls = env.docker.count(cmd);
             before.docker_hung_after = env.docker.hung_after(cmd);
             if applied {
                 env.docker.hang_after(cmd, true);
@@ -261,7 +257,7 @@ fn reached(env: &TestEnv, hook: Hook, before: &Before) -> bool {
         Hook::Docker { cmd, applied: true } => {
             env.docker.hung_after(cmd) > before.docker_hung_after
         }
-        Hook::Docker { cmd, .. } => count_docker(env, cmd) > before.docker_calls,
+        Hook::Docker { cmd, .. } => env.docker.count(cmd) > before.docker_calls,
         Hook::Bbb => env.bbb.requests() > before.bbb,
         Hook::Smtp => env.smtp.connections() > before.smtp,
     }

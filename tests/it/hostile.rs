@@ -62,33 +62,8 @@ fn assert_clear_error(env: &TestEnv, out: &RunOutput, needles: &[&str]) {
     }
 }
 
-fn downs(env: &TestEnv) -> usize {
-    env.docker.calls().iter().filter(|c| c.is("down")).count()
-}
-
-fn ups(env: &TestEnv) -> usize {
-    env.docker.calls().iter().filter(|c| c.is("up")).count()
-}
-
-/// Every file under `dir`, recursively.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.filter_map(Result::ok) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 fn mkvs(dir: &Path) -> Vec<PathBuf> {
-    walk(dir)
+    files_under(dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
         .collect()
@@ -133,7 +108,7 @@ fn a_100_mb_pod_answer_is_refused_at_16_mib_and_nothing_stops() {
         started.elapsed()
     );
     // Nothing was decided on it: the meeting's end waits for a readable list.
-    assert_eq!(downs(&env), 0);
+    assert_eq!(env.docker.count("down"), 0);
     assert_running(&env, r.live);
     // Next minute Pod answers normally: the live is stopped as it should be.
     env.tick_ok();
@@ -240,8 +215,8 @@ fn unreadable_pod_json_of_every_kind_decides_nothing_and_names_the_fault() {
                 out.stderr
             );
         }
-        assert_eq!(downs(&env), 0, "{what}: a live was stopped");
-        assert_eq!(ups(&env), 1, "{what}: a live was started");
+        assert_eq!(env.docker.count("down"), 0, "{what}: a live was stopped");
+        assert_eq!(env.docker.count("up"), 1, "{what}: a live was started");
         assert!(env.docker.running(&env.slot_dir(slot)), "{what}");
         assert_eq!(
             env.pod.writes().len(),
@@ -302,7 +277,7 @@ fn unreadable_meeting_answers_during_a_start_start_nothing() {
         );
         let out = env.tick();
         assert_clear_error(&env, &out, &[needle, &format!("live {}", r.live)]);
-        assert_eq!(ups(&env), 0, "{what}: a container was started");
+        assert_eq!(env.docker.count("up"), 0, "{what}: a container was started");
         assert!(
             env.pod.broadcasters().is_empty(),
             "{what}: a broadcaster was left"
@@ -311,7 +286,7 @@ fn unreadable_meeting_answers_during_a_start_start_nothing() {
         // Pod readable again: the live starts, once.
         env.tick_ok();
         assert_running(&env, r.live);
-        assert_eq!(ups(&env), 1, "{what}");
+        assert_eq!(env.docker.count("up"), 1, "{what}");
         assert_eq!(env.pod.broadcasters().len(), 1, "{what}");
     }
 }
@@ -323,7 +298,7 @@ fn unreadable_meeting_answers_during_a_start_start_nothing() {
 #[test]
 fn path_separators_in_meeting_ids_stay_values_and_write_nothing_outside_base_dir() {
     let env = TestEnv::builder().slots(2).build();
-    let before: BTreeSet<PathBuf> = walk(env.root())
+    let before: BTreeSet<PathBuf> = files_under(env.root())
         .into_iter()
         .filter(|p| !p.starts_with(env.base_dir()) && !p.starts_with(env.log_dir()))
         .collect();
@@ -354,7 +329,7 @@ fn path_separators_in_meeting_ids_stay_values_and_write_nothing_outside_base_dir
     for live in &lives {
         assert_eq!(status(&env, *live), 2);
     }
-    let after: BTreeSet<PathBuf> = walk(env.root())
+    let after: BTreeSet<PathBuf> = files_under(env.root())
         .into_iter()
         .filter(|p| !p.starts_with(env.base_dir()) && !p.starts_with(env.log_dir()))
         .filter(|p| !p.starts_with(env.root().join("fake-docker")))
@@ -389,7 +364,7 @@ fn a_meeting_id_with_control_characters_is_refused_before_anything_is_created() 
         ],
     );
     assert_eq!(
-        ups(&env),
+        env.docker.count("up"),
         0,
         "no container for an id the streamer cannot use"
     );
@@ -419,8 +394,8 @@ fn a_livestream_server_field_with_path_separators_is_not_taken_for_a_slot_here()
         let out = env.tick();
         let text = said(&env, &out);
         assert!(!text.contains("panicked"), "{server:?}:\n{text}");
-        assert_eq!(ups(&env), 0, "{server:?}: started");
-        assert_eq!(downs(&env), 0, "{server:?}: stopped");
+        assert_eq!(env.docker.count("up"), 0, "{server:?}: started");
+        assert_eq!(env.docker.count("down"), 0, "{server:?}: stopped");
         assert!(
             env.pod.writes().is_empty(),
             "{server:?}: a live of another server was written: {:?}",
@@ -521,7 +496,11 @@ fn a_huge_getmeetings_answer_is_read_and_a_huge_token_refused_without_stopping()
         "stopped on a refused answer"
     );
     assert_eq!(status(&env, stays.live), 1);
-    assert_eq!(downs(&env), 1, "only the first ended live was stopped");
+    assert_eq!(
+        env.docker.count("down"),
+        1,
+        "only the first ended live was stopped"
+    );
 }
 
 #[test]
@@ -540,7 +519,7 @@ fn truncated_or_empty_bbb_answers_with_hostile_names_stop_nothing() {
         let out = env.tick();
         assert_clear_error(&env, &out, &["getMeetings", needle]);
         assert!(env.docker.running(&env.slot_dir(slot)), "{mode:?}");
-        assert_eq!(downs(&env), 0, "{mode:?}");
+        assert_eq!(env.docker.count("down"), 0, "{mode:?}");
         assert_eq!(status(&env, r.live), 1, "{mode:?}");
     }
     env.bbb.set_mode(BbbMode::Normal);
@@ -705,7 +684,7 @@ fn bad_configuration_values_exit_2_naming_the_key_and_touch_nothing() {
     for (what, extra, key) in cases {
         let mut table: toml::Table = original.parse().unwrap();
         let extra: toml::Table = extra.parse().unwrap();
-        merge(&mut table, extra);
+        merge_toml(&mut table, extra);
         env.rewrite_config(|_| toml::to_string(&table).unwrap());
         let out = env.tick();
         assert!(!out.stderr.contains("panicked"), "{what}: {}", out.stderr);
@@ -732,17 +711,6 @@ fn bad_configuration_values_exit_2_naming_the_key_and_touch_nothing() {
     assert!(env.docker.calls().is_empty());
     assert!(env.smtp.messages().is_empty());
     assert!(!env.slot_dir(1).exists());
-}
-
-fn merge(into: &mut toml::Table, extra: toml::Table) {
-    for (k, v) in extra {
-        match (into.get_mut(&k), v) {
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
-            (_, v) => {
-                into.insert(k, v);
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -807,7 +775,7 @@ fn secret_files_are_0600_and_no_secret_reaches_a_log_mail_argv_or_output() {
         .fail_next("DELETE", "/rest/broadcasters/", Fault::Html500, 1);
     let out = env.run(&["-vv", "run"]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    let handovers: Vec<PathBuf> = walk(&env.base_dir())
+    let handovers: Vec<PathBuf> = files_under(&env.base_dir())
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "handover.json"))
         .collect();

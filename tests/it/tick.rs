@@ -94,10 +94,6 @@ fn hls_url(b: &Value) -> String {
         .to_string()
 }
 
-fn total_ups(env: &TestEnv) -> usize {
-    env.docker.calls().iter().filter(|c| c.is("up")).count()
-}
-
 /// Asserts the live runs: status 1 on this server, container up, broadcaster pointing
 /// at the stream the compose file pushes to. Returns its slot.
 #[track_caller]
@@ -205,7 +201,7 @@ fn a_requested_live_starts_in_a_slot_with_its_broadcaster_container_and_mail() {
     env.pod.clear_requests();
     env.tick_ok();
     assert_eq!(env.pod.writes().len(), 0, "{:?}", env.pod.writes());
-    assert_eq!(total_ups(&env), 1);
+    assert_eq!(env.docker.count("up"), 1);
     assert_eq!(env.pod.broadcasters().len(), 1);
     assert_eq!(env.smtp.messages().len(), 1);
 }
@@ -476,7 +472,7 @@ fn a_failed_page_decides_nothing() {
     assert_eq!(status(&env, r.live), 1);
     assert!(env.docker.running(&env.slot_dir(slot)));
     assert_eq!(status(&env, w.live), 0);
-    assert_eq!(total_ups(&env), 1);
+    assert_eq!(env.docker.count("up"), 1);
     let pages: Vec<String> = env
         .pod
         .requests()
@@ -501,10 +497,7 @@ fn server_11_is_not_server_1() {
         .set_live(r.live, json!({"status": 1, "server": "11/1"}));
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
-    assert_eq!(
-        env.docker.calls().iter().filter(|c| c.is("down")).count(),
-        0
-    );
+    assert_eq!(env.docker.count("down"), 0);
     assert_eq!(status(&env, r.live), 1);
     assert_eq!(server(&env, r.live), "11/1");
     // And our own "1/1" is ours: a waiting live cannot take that busy slot.
@@ -514,7 +507,7 @@ fn server_11_is_not_server_1() {
     let waiting = env.request_live("En attente");
     env.tick_ok();
     assert_eq!(status(&env, waiting.live), 0, "slot 1 is busy");
-    assert_eq!(total_ups(&env), 1);
+    assert_eq!(env.docker.count("up"), 1);
 }
 
 #[test]
@@ -531,10 +524,10 @@ fn more_requests_than_slots_start_in_order_as_slots_free_up() {
     let s0 = slot_of(&env, lives[0].live);
     let s1 = slot_of(&env, lives[1].live);
     assert_ne!(s0, s1);
-    assert_eq!(total_ups(&env), 2);
+    assert_eq!(env.docker.count("up"), 2);
     // Waiting lives are not an error, and nobody is mailed about them.
     env.tick_ok();
-    assert_eq!(total_ups(&env), 2);
+    assert_eq!(env.docker.count("up"), 2);
     // The first ends: its slot goes to the next waiting live.
     env.bbb.end_meeting(&lives[0].meeting_id);
     env.tick_ok();
@@ -711,7 +704,7 @@ fn a_meeting_without_a_bbb_id_is_not_started_and_does_not_block_the_others() {
         streamer_var(&env, slot, "BBB_MEETING_TITLE"),
         "Nom avec   NUL"
     );
-    assert_eq!(total_ups(&env), 1, "no container for the empty id");
+    assert_eq!(env.docker.count("up"), 1, "no container for the empty id");
     assert!(!out.stderr.contains("panicked"));
 }
 
@@ -730,7 +723,7 @@ fn docker_up_failing_three_times_closes_the_live_with_one_mail() {
     }
     let out = env.tick();
     assert_eq!(out.code, Some(1));
-    assert_eq!(total_ups(&env), 3);
+    assert_eq!(env.docker.count("up"), 3);
     let live = env.pod.live(r.live);
     assert_eq!(live["status"], json!(2), "closed after 3 failed attempts");
     assert!(live["end_date"].is_string());
@@ -746,7 +739,7 @@ fn docker_up_failing_three_times_closes_the_live_with_one_mail() {
     let mails = env.smtp.messages().len();
     env.tick_ok();
     env.tick_ok();
-    assert_eq!(total_ups(&env), 3);
+    assert_eq!(env.docker.count("up"), 3);
     assert_eq!(env.smtp.messages().len(), mails, "mailed again");
 }
 
@@ -810,7 +803,7 @@ fn a_recording_waits_while_recordings_dir_is_down_then_is_handed_over_once() {
     // The live is stopped and the slot freed; the recording is kept outside the slot.
     assert_eq!(status(&env, r.live), 2);
     assert!(FakeDocker::mkv_files(&env.slot_dir(1)).is_empty());
-    let kept: Vec<_> = walk(&env.base_dir())
+    let kept: Vec<_> = files_under(&env.base_dir())
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
         .collect();
@@ -831,7 +824,7 @@ fn a_recording_waits_while_recordings_dir_is_down_then_is_handed_over_once() {
     env.tick_ok();
     assert_delivered(&env, &r);
     assert!(
-        walk(&env.base_dir())
+        files_under(&env.base_dir())
             .iter()
             .all(|p| p.extension().is_none_or(|e| e != "mkv") || p.starts_with(env.slot_dir(1))),
         "the kept copy is deleted after delivery"
@@ -857,7 +850,7 @@ fn an_internal_meeting_id_that_is_not_a_file_name_is_refused_and_the_recording_k
     assert!(env.recordings().is_empty());
     assert!(!env.root().join("tmp/evil.mkv").exists());
     assert!(!Path::new("/tmp/evil.mkv").exists());
-    let kept = walk(&env.base_dir())
+    let kept = files_under(&env.base_dir())
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
         .count();
@@ -882,27 +875,11 @@ fn an_existing_file_in_recordings_dir_is_never_overwritten() {
         fs::read_to_string(&target).unwrap(),
         "an older file with the same name"
     );
-    let kept = walk(&env.base_dir())
+    let kept = files_under(&env.base_dir())
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
         .count();
     assert_eq!(kept, 1, "the new recording is kept");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.filter_map(Result::ok) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -923,7 +900,7 @@ fn two_ticks_at_once_start_a_live_once_and_the_second_exits_0() {
     assert_eq!(second.code, Some(0), "{}", second.stderr);
     let first = env.wait(first);
     assert_eq!(first.code, Some(0), "{}", first.stderr);
-    assert_eq!(total_ups(&env), 1);
+    assert_eq!(env.docker.count("up"), 1);
     assert_eq!(env.pod.broadcasters().len(), 1);
     assert_running(&env, r.live);
     assert!(

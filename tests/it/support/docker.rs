@@ -234,6 +234,11 @@ impl FakeDocker {
         self.ctl.join("running").join(key)
     }
 
+    /// How many `compose <sub>` calls were made, in any directory.
+    pub fn count(&self, sub: &str) -> usize {
+        self.calls().iter().filter(|c| c.is(sub)).count()
+    }
+
     /// Whether the project in `dir` has its containers up.
     pub fn running(&self, dir: &Path) -> bool {
         self.marker(dir).exists()

@@ -353,7 +353,7 @@ stop_grace_secs = 0
             .extra_toml
             .parse()
             .unwrap_or_else(|e| panic!("extra_toml is not TOML: {e}"));
-        merge(&mut table, extra);
+        merge_toml(&mut table, extra);
         toml::to_string(&table).expect("serializing the config")
     }
 
@@ -606,15 +606,23 @@ impl Default for TestEnv {
     }
 }
 
-fn merge(into: &mut toml::Table, extra: toml::Table) {
+/// Merges `extra` into `into`, tables key by key (as [`TestEnvBuilder::extra_toml`]).
+pub fn merge_toml(into: &mut toml::Table, extra: toml::Table) {
     for (k, v) in extra {
         match (into.get_mut(&k), v) {
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge_toml(a, b),
             (_, v) => {
                 into.insert(k, v);
             }
         }
     }
+}
+
+/// Every file under `dir`, recursively (none if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    collect_files(dir, &mut out);
+    out
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
