@@ -215,7 +215,7 @@ impl Docker {
             bail!(
                 "`{what}` in {} failed ({status}): {}",
                 dir.display(),
-                tail(stderr.trim(), STDERR_TAIL)
+                one_line(tail(stderr.trim(), STDERR_TAIL))
             );
         }
         Ok(Output { stdout, stderr })
@@ -309,6 +309,15 @@ fn reap(dir: &Path) -> Vec<u32> {
 }
 
 /// The last `max` bytes of `s`, on a character boundary.
+/// The non-blank lines of `s` joined with ` | `: one log line, one line in `check`.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 fn tail(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
@@ -453,6 +462,14 @@ mod tests {
             std::fs::read_dir(&reg).expect("reg").count(),
             0,
             "left registered"
+        );
+    }
+
+    #[test]
+    fn stderr_is_shown_on_one_line() {
+        assert_eq!(
+            one_line("docker: unknown command\n\nRun 'docker --help'\n"),
+            "docker: unknown command | Run 'docker --help'"
         );
     }
 
