@@ -390,7 +390,7 @@ async fn apply(
         match give_up(ctx, live, attempts, meeting_url).await {
             Ok(p) => {
                 server_state.start_failures.remove(&live);
-                report.problems.push(p);
+                report.problems.extend(p);
             }
             Err(e) => report.problem(format!("giveup:{live}"), Some(live), &e, ADVICE_POD),
         }
@@ -449,6 +449,9 @@ async fn apply_slot(
                     out.started = Some(live);
                     out.attempt = Some((live, true));
                     out.problems.extend(mail_problem);
+                }
+                Err(e) if e.chain().any(|c| c.is::<ClaimLost>()) => {
+                    warn!(live, slot, "{e:#}");
                 }
                 Err(e) => {
                     error!(live, slot, "start failed: {e:#}");
@@ -789,10 +792,7 @@ async fn start_steps(
         // Same live, same broadcaster name: the other server reuses it.
         state.broadcaster = None;
         ctx.slots.save(slot, state)?;
-        bail!(
-            "another server claimed live {} while this one started it; this start is undone",
-            live.id
-        );
+        return Err(ClaimLost(live.id).into());
     }
     *told_pod = true;
     ctx.pod
@@ -998,6 +998,12 @@ async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
     Ok(())
 }
 
+/// A start given up because another server holds the live's cluster claim: not a
+/// failure of the live (it is being started there), so not counted nor reported.
+#[derive(Debug, thiserror::Error)]
+#[error("another server claimed live {0} while this one started it; this start is undone")]
+struct ClaimLost(LiveId);
+
 /// Whether `e` comes from Pod being unreachable, too slow, or answered by a gateway
 /// in front of it (502/503/504): a passing outage, not something wrong with a live.
 fn pod_unavailable(e: &anyhow::Error) -> bool {
@@ -1022,7 +1028,23 @@ async fn give_up(
     live: LiveId,
     attempts: u32,
     meeting_url: Option<&str>,
-) -> Result<Problem> {
+) -> Result<Option<Problem>> {
+    // Only a live still waiting: without [cluster], another server may have started
+    // it meanwhile, and closing it would cut a running live.
+    match ctx
+        .pod
+        .livestream(live)
+        .await
+        .context("reading the live before closing it")?
+    {
+        Some(l) if l.status == LiveStatus::Waiting => {}
+        Some(l) => {
+            info!(live, status = ?l.status, server = l.server.as_deref().unwrap_or(""),
+                "the live failed to start here {attempts} times but is no longer waiting; left as it is");
+            return Ok(None);
+        }
+        None => return Ok(None),
+    }
     ctx.pod
         .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
         .await
@@ -1043,13 +1065,13 @@ async fn give_up(
         meeting = name.as_deref().unwrap_or(""),
         "start failed too often; live closed in Pod"
     );
-    Ok(Problem {
+    Ok(Some(Problem {
         key: format!("start:{live}"),
         live: Some(live),
         what: format!("{label} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
         advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),
         gave_up: true,
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------

@@ -302,3 +302,45 @@ fn with_redis_down_nothing_starts_and_the_lives_start_once_when_it_is_back() {
     assert_eq!(placed.len(), 2, "{placed:?}");
     assert_eq!(a.docker.count("up") + b.docker.count("up"), 2);
 }
+
+/// The claim is renewed just before Pod is told: a claim lost during a long `up` undoes
+/// the start here without counting it as a failed attempt (three of those would close
+/// a live that runs on the other server) and without an error mail.
+#[test]
+fn a_claim_lost_during_up_is_undone_quietly_and_not_counted() {
+    let redis = RedisServer::start();
+    let (a, _b) = two_servers(&redis, 1, "");
+    let r = a.request_live("Amphi D");
+    let key = format!("bbb-pod-live:claim:{}", r.live);
+    a.docker.delay("up", Duration::from_secs(2));
+    let child = a.spawn(&["run"]);
+    wait_until("server 1's compose up", Duration::from_secs(30), || {
+        a.docker.count("up") == 1
+    });
+    // Server 2 holds the claim now (server 1's ran out during the up).
+    assert_eq!(
+        redis
+            .command(&["SET", &key, "2", "EX", &TTL.to_string()])
+            .as_deref(),
+        Some("+OK")
+    );
+    let out = a.wait(child);
+    assert_eq!(out.code, Some(0), "not an error here\n{}", out.stderr);
+    assert!(a.log_text().contains("another server claimed"), "{}", a.log_text());
+    assert_eq!(a.pod.live(r.live)["status"], 0, "server 1 did not tell Pod");
+    assert!(!a.docker.running(&a.slot_dir(1)));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.base_dir().join("state.json")).unwrap())
+            .unwrap();
+    assert!(
+        state["start_failures"]
+            .as_object()
+            .is_none_or(|m| m.is_empty()),
+        "counted as a failed attempt: {state}"
+    );
+    assert!(
+        a.smtp.messages().iter().all(|m| !m.subject.contains("error")),
+        "{:?}",
+        a.smtp.messages()
+    );
+}

@@ -744,6 +744,29 @@ fn docker_up_failing_three_times_closes_the_live_with_one_mail() {
 }
 
 #[test]
+fn a_live_started_by_another_server_meanwhile_is_not_closed_by_the_give_up() {
+    // Without [cluster], server 2 may start the live while our third attempt fails.
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Pris ailleurs");
+    env.docker.fail_up(100);
+    for _ in 0..2 {
+        assert_eq!(env.tick().code, Some(1));
+    }
+    env.docker.delay("up", Duration::from_secs(1));
+    let third = env.spawn(&["run"]);
+    wait_until("the third up", Duration::from_secs(20), || {
+        env.docker.count("up") == 3
+    });
+    env.pod.set_live(r.live, json!({"status": 1, "server": "2/1"}));
+    let out = env.wait(third);
+    assert_eq!(out.code, Some(1), "the failed up is still an error");
+    let live = env.pod.live(r.live);
+    assert_eq!(live["status"], json!(1), "a running live was closed: {live}");
+    assert_eq!(live["server"], json!("2/1"));
+    assert!(live["end_date"].is_null(), "{live}");
+}
+
+#[test]
 fn a_start_failing_then_succeeding_leaves_one_container_and_one_broadcaster() {
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live("Deuxième essai");
