@@ -14,6 +14,7 @@ use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::cli::{Cli, Command, StopArgs};
 use crate::config::{Config, ProcessEnv};
+use crate::lock::{Holder, TryLock};
 use crate::logging::{self, LogFile};
 use crate::metrics::{LastTick, Snapshot};
 use crate::slots::{SlotStore, StopReason, TickRecord};
@@ -141,9 +142,9 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
         });
     }
     ctx.slots.init(false)?;
-    let Some(_lock) = crate::lock::try_lock(&cfg.server.base_dir)? else {
-        info!("another bbb-pod-live run holds the lock; this one does nothing");
-        return Ok(Outcome::Done);
+    let _lock = match crate::lock::try_lock(&cfg.server.base_dir)? {
+        TryLock::Acquired(lock) => lock,
+        TryLock::Busy(holder) => return Ok(lock_busy(&cfg, holder)),
     };
     // Without a shared Redis, servers spread their ticks over the minute as
     // bbb-pod-live.php did; two servers can still race for a live started between
@@ -165,6 +166,39 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
     } else {
         Outcome::Failed
     })
+}
+
+/// Another run holds the lock. A slow tick is normal (this run does nothing, exit 0);
+/// one holding it far longer than any tick can take is stuck (a hard-mounted NFS share
+/// gone, a process in the kernel's `D` state): every later run says so as an error.
+fn lock_busy(cfg: &Config, holder: Option<Holder>) -> Outcome {
+    let stuck_after = stuck_after(cfg);
+    match holder {
+        Some(h) if h.held_for(chrono::Utc::now()) > stuck_after => {
+            tracing::error!(
+                pid = h.pid,
+                since = %h.since.to_rfc3339(),
+                "another bbb-pod-live run has held the lock for {} minutes (more than {}): it \
+                 looks stuck and no live is started or stopped until it ends. See what it waits \
+                 for (`cat /proc/{}/stack`, a hung NFS mount of pod.recordings_dir?), then kill \
+                 it: its work resumes at the next tick",
+                h.held_for(chrono::Utc::now()).as_secs() / 60,
+                stuck_after.as_secs() / 60,
+                h.pid,
+            );
+            Outcome::Failed
+        }
+        _ => {
+            info!("another bbb-pod-live run holds the lock; this one does nothing");
+            Outcome::Done
+        }
+    }
+}
+
+/// How long a run may hold the lock before later runs report it stuck: 30 minutes,
+/// or 3 docker timeouts if more (a first `up` may pull images for that long).
+fn stuck_after(cfg: &Config) -> Duration {
+    Duration::from_secs(30 * 60).max(cfg.docker.timeout * 3)
 }
 
 /// A tick that ended in an error did not update `state.json`: count the error and

@@ -1,13 +1,21 @@
 //! The tick lock: two ticks started together never both act. It is an advisory
 //! `flock` on `<base_dir>/.bbb-pod-live.lock`; the kernel releases it when the
 //! holder exits, even by SIGKILL, so a lock left by a killed run never blocks.
+//!
+//! The holder writes its pid and since when it holds the lock into the file, so that a
+//! run finding the lock taken can tell a normal overlap (a slow tick) from a run stuck
+//! for much longer than any tick takes (a hard-mounted NFS share gone, a kernel-level
+//! hang that no timeout interrupts) — which must be reported, not skipped silently
+//! minute after minute.
 
 use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
 
 /// Held while a tick or a stop acts; released on drop.
 #[derive(Debug)]
@@ -15,23 +23,68 @@ pub struct Lock {
     _file: File,
 }
 
+/// Who holds the lock, as it wrote itself in the lock file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub since: DateTime<Utc>,
+}
+
+impl Holder {
+    fn parse(text: &str) -> Option<Holder> {
+        let mut words = text.split_whitespace();
+        let pid = words.next()?.parse().ok()?;
+        let since = DateTime::parse_from_rfc3339(words.next()?).ok()?.to_utc();
+        Some(Holder { pid, since })
+    }
+
+    /// How long it has held the lock at `now` (zero if its clock was ahead).
+    pub fn held_for(&self, now: DateTime<Utc>) -> Duration {
+        (now - self.since).to_std().unwrap_or_default()
+    }
+}
+
+/// The outcome of [`try_lock`].
+#[derive(Debug)]
+pub enum TryLock {
+    Acquired(Lock),
+    /// Another run holds it; who, if it could be read.
+    Busy(Option<Holder>),
+}
+
 fn open(base_dir: &Path) -> Result<File> {
     let path = base_dir.join(".bbb-pod-live.lock");
     OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("opening the lock file {}", path.display()))
 }
 
-/// `Ok(None)` when another run holds the lock.
-pub fn try_lock(base_dir: &Path) -> Result<Option<Lock>> {
-    let file = open(base_dir)?;
+/// Takes the lock without waiting.
+pub fn try_lock(base_dir: &Path) -> Result<TryLock> {
+    let mut file = open(base_dir)?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(Lock { _file: file })),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Ok(()) => {
+            // Informational only: a failure to write it must not stop the tick.
+            let me = format!("{} {}\n", std::process::id(), Utc::now().to_rfc3339());
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.seek(SeekFrom::Start(0)))
+                .and_then(|_| file.write_all(me.as_bytes()));
+            Ok(TryLock::Acquired(Lock { _file: file }))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let holder = file
+                .read_to_string(&mut text)
+                .ok()
+                .and_then(|_| Holder::parse(&text));
+            Ok(TryLock::Busy(holder))
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(e).context("locking the lock file"),
     }
 }
@@ -40,12 +93,16 @@ pub fn try_lock(base_dir: &Path) -> Result<Option<Lock>> {
 pub fn lock_within(base_dir: &Path, limit: Duration) -> Result<Lock> {
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(lock) = try_lock(base_dir)? {
-            return Ok(lock);
-        }
+        let holder = match try_lock(base_dir)? {
+            TryLock::Acquired(lock) => return Ok(lock),
+            TryLock::Busy(holder) => holder,
+        };
         if Instant::now() >= deadline {
+            let who = holder.map_or_else(String::new, |h| {
+                format!(" (pid {}, since {})", h.pid, h.since.to_rfc3339())
+            });
             bail!(
-                "another bbb-pod-live run held the lock for more than {}s",
+                "another bbb-pod-live run{who} held the lock for more than {}s",
                 limit.as_secs()
             );
         }
@@ -57,12 +114,38 @@ pub fn lock_within(base_dir: &Path, limit: Duration) -> Result<Lock> {
 mod tests {
     use super::*;
 
+    fn acquired(t: TryLock) -> Lock {
+        match t {
+            TryLock::Acquired(l) => l,
+            TryLock::Busy(h) => panic!("busy: {h:?}"),
+        }
+    }
+
     #[test]
     fn second_holder_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = try_lock(dir.path()).expect("lock").expect("free");
-        assert!(try_lock(dir.path()).expect("lock").is_none());
+        let first = acquired(try_lock(dir.path()).expect("lock"));
+        match try_lock(dir.path()).expect("lock") {
+            TryLock::Busy(Some(h)) => {
+                assert_eq!(h.pid, std::process::id());
+                assert!(h.held_for(Utc::now()) < Duration::from_secs(60));
+            }
+            other => panic!("expected busy with a holder, got {other:?}"),
+        }
         drop(first);
-        assert!(try_lock(dir.path()).expect("lock").is_some());
+        let again = acquired(try_lock(dir.path()).expect("lock"));
+        drop(again);
+    }
+
+    #[test]
+    fn a_holder_line_that_does_not_parse_is_unknown_not_an_error() {
+        assert_eq!(Holder::parse(""), None);
+        assert_eq!(Holder::parse("12 yesterday"), None);
+        let h = Holder::parse("12 2026-11-24T08:00:00+00:00\n").expect("parses");
+        assert_eq!(h.pid, 12);
+        let now = DateTime::parse_from_rfc3339("2026-11-24T08:45:00Z")
+            .expect("date")
+            .to_utc();
+        assert_eq!(h.held_for(now), Duration::from_secs(45 * 60));
     }
 }

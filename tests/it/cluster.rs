@@ -326,7 +326,11 @@ fn a_claim_lost_during_up_is_undone_quietly_and_not_counted() {
     );
     let out = a.wait(child);
     assert_eq!(out.code, Some(0), "not an error here\n{}", out.stderr);
-    assert!(a.log_text().contains("another server claimed"), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("another server claimed"),
+        "{}",
+        a.log_text()
+    );
     assert_eq!(a.pod.live(r.live)["status"], 0, "server 1 did not tell Pod");
     assert!(!a.docker.running(&a.slot_dir(1)));
     let state: serde_json::Value =
@@ -339,7 +343,10 @@ fn a_claim_lost_during_up_is_undone_quietly_and_not_counted() {
         "counted as a failed attempt: {state}"
     );
     assert!(
-        a.smtp.messages().iter().all(|m| !m.subject.contains("error")),
+        a.smtp
+            .messages()
+            .iter()
+            .all(|m| !m.subject.contains("error")),
         "{:?}",
         a.smtp.messages()
     );

@@ -757,11 +757,16 @@ fn a_live_started_by_another_server_meanwhile_is_not_closed_by_the_give_up() {
     wait_until("the third up", Duration::from_secs(20), || {
         env.docker.count("up") == 3
     });
-    env.pod.set_live(r.live, json!({"status": 1, "server": "2/1"}));
+    env.pod
+        .set_live(r.live, json!({"status": 1, "server": "2/1"}));
     let out = env.wait(third);
     assert_eq!(out.code, Some(1), "the failed up is still an error");
     let live = env.pod.live(r.live);
-    assert_eq!(live["status"], json!(1), "a running live was closed: {live}");
+    assert_eq!(
+        live["status"],
+        json!(1),
+        "a running live was closed: {live}"
+    );
     assert_eq!(live["server"], json!("2/1"));
     assert!(live["end_date"].is_null(), "{live}");
 }
@@ -1200,4 +1205,44 @@ fn pod_unavailable_during_starts_does_not_use_up_the_three_attempts() {
         2,
         "closed after 3 failed attempts"
     );
+}
+
+#[test]
+fn a_run_stuck_holding_the_lock_is_reported_by_the_next_runs() {
+    let env = TestEnv::new();
+    let r = env.request_live("Verrou");
+    fs::create_dir_all(env.base_dir()).unwrap();
+    let hold = |since: chrono::DateTime<chrono::Utc>| {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(env.base_dir().join(".bbb-pod-live.lock"))
+            .unwrap();
+        f.try_lock().unwrap();
+        std::io::Write::write_all(&mut &f, format!("4242 {}\n", since.to_rfc3339()).as_bytes())
+            .unwrap();
+        f
+    };
+    // A run that started a minute ago: a normal overlap, quietly skipped.
+    let lock = hold(chrono::Utc::now() - chrono::Duration::minutes(1));
+    let out = env.tick();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    drop(lock);
+    // A run holding it for two hours is stuck: every later run says so, exit 1.
+    let lock = hold(chrono::Utc::now() - chrono::Duration::hours(2));
+    let out = env.tick();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("looks stuck"), "{}", out.stderr);
+    assert!(out.stderr.contains("4242"), "{}", out.stderr);
+    assert_eq!(
+        status(&env, r.live),
+        0,
+        "nothing acted beside the stuck run"
+    );
+    assert_eq!(env.docker.count("up"), 0);
+    drop(lock);
+    env.tick_ok();
+    assert_running(&env, r.live);
 }
