@@ -238,6 +238,15 @@ fn write_metrics(ctx: &Ctx, duration: Duration, success: bool) {
 fn init(cfg: &Config, dry_run: bool) -> Result<Outcome, Fatal> {
     let store = SlotStore::new(&cfg.server.base_dir, cfg.server.slots);
     let mut lines = store.init(dry_run)?;
+    // Under the tick lock: a start writes its compose file between these checks.
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(crate::lock::lock_within(
+            &cfg.server.base_dir,
+            Duration::from_secs(300),
+        )?)
+    };
     for slot in 1..=cfg.server.slots {
         let compose = store.compose_file(slot);
         // A busy slot's compose file belongs to its live: never touched.
@@ -286,13 +295,27 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
         )])?;
         return Ok(Outcome::Done);
     }
+    let wanted = state.live;
     let _lock = crate::lock::lock_within(&cfg.server.base_dir, Duration::from_secs(300))?;
-    let state = ctx
-        .slots
-        .load(slot)?
-        .context("the slot was freed meanwhile")?;
-    // Pod's view decides how the live is closed; if Pod is down the container still
-    // stops now and the Pod steps resume at the next tick.
+    // A tick may have stopped that live, and started another in its slot, while this
+    // waited for the lock: stop only the live that was asked for.
+    let state = match ctx.slots.load(slot)? {
+        Some(s) if s.live == wanted => s,
+        Some(s) => {
+            return Err(Fatal::Other(anyhow!(
+                "live {wanted} was stopped meanwhile and slot {slot} now runs live {}: nothing done",
+                s.live
+            )));
+        }
+        None => {
+            return Err(Fatal::Other(anyhow!(
+                "live {wanted} was stopped meanwhile (slot {slot} is free): nothing done"
+            )));
+        }
+    };
+    // Pod's view decides how the live is closed; if Pod cannot be read, the container
+    // still stops now and the live is closed in Pod as soon as Pod answers (this run,
+    // or else the next tick).
     let live = match ctx.pod.livestream(state.live).await {
         Ok(l) => l,
         Err(e) => {

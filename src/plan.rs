@@ -20,13 +20,20 @@ pub enum MeetingsView {
 }
 
 impl MeetingsView {
+    /// One entry per meeting id. BBB (and Scalelite over several nodes) may list one id
+    /// twice — an ended instance beside a new running one: the meeting has ended only
+    /// if every instance has, so an instance that has not ended wins.
     pub fn listed(meetings: Vec<BbbMeeting>) -> MeetingsView {
-        MeetingsView::Listed(
-            meetings
-                .into_iter()
-                .map(|m| (m.meeting_id.clone(), m))
-                .collect(),
-        )
+        let mut by_id: HashMap<String, BbbMeeting> = HashMap::with_capacity(meetings.len());
+        for m in meetings {
+            match by_id.get(&m.meeting_id) {
+                Some(kept) if !kept.has_ended() => {}
+                _ => {
+                    by_id.insert(m.meeting_id.clone(), m);
+                }
+            }
+        }
+        MeetingsView::Listed(by_id)
     }
 }
 
@@ -175,6 +182,11 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Odd situations that need no action but deserve a warning.
     pub warnings: Vec<String>,
+    /// Normal situations worth a line in the log (a live waiting for a free slot).
+    pub notes: Vec<String>,
+    /// Waiting lives left without a slot, oldest first (taken by a slot whose planned
+    /// live another server claimed first).
+    pub standby: Vec<LiveId>,
 }
 
 /// Decides one tick.
@@ -293,10 +305,11 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         match free.next() {
             Some(slot) => out.actions.push(Action::Start { slot, live: l.id }),
             None => {
-                out.warnings.push(format!(
+                out.notes.push(format!(
                     "live {} waits: every slot of this server is busy",
                     l.id
                 ));
+                out.standby.push(l.id);
             }
         }
     }
@@ -441,8 +454,52 @@ mod tests {
             ]
         );
         assert_eq!(
-            p.warnings,
+            p.notes,
             vec!["live 9 waits: every slot of this server is busy".to_string()]
+        );
+        assert!(p.warnings.is_empty(), "a busy server is normal: {p:?}");
+        assert_eq!(p.standby, vec![9]);
+    }
+
+    #[test]
+    fn a_meeting_listed_twice_has_ended_only_if_both_instances_have() {
+        // An ended instance beside a new running one (Scalelite, two nodes), in either
+        // order: the live keeps running.
+        for order in [false, true] {
+            let mut w = World::new();
+            w.lives = vec![live(1, LiveStatus::Running, Some("1/1"))];
+            w.states.insert(1, running_state(1, "m-1", 0));
+            let mut both = vec![
+                meeting("m-1", false, 1_700_000_000_000),
+                meeting("m-1", true, 0),
+            ];
+            if order {
+                both.reverse();
+            }
+            w.meetings = MeetingsView::listed(both);
+            let p = w.plan();
+            assert!(
+                !p.actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Stop { .. } | Action::SeenEnded { .. })),
+                "order {order}: {p:?}"
+            );
+        }
+        // Both ended: ended.
+        let mut w = World::new();
+        w.lives = vec![live(1, LiveStatus::Running, Some("1/1"))];
+        w.states.insert(1, running_state(1, "m-1", 0));
+        w.meetings = MeetingsView::listed(vec![
+            meeting("m-1", false, 1_700_000_000_000),
+            meeting("m-1", false, 1_700_000_100_000),
+        ]);
+        let p = w.plan();
+        assert!(
+            matches!(
+                p.actions[..],
+                [Action::Stop { .. }] | [Action::SeenEnded { .. }]
+            ),
+            "{p:?}"
         );
     }
 

@@ -233,6 +233,9 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
             broken: &broken,
             start_failures: &server_state.start_failures,
         });
+        for n in &decided.notes {
+            info!("{n}");
+        }
         for w in &decided.warnings {
             warn!("{w}");
         }
@@ -243,6 +246,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
             apply(
                 &ctx,
                 decided.actions,
+                decided.standby,
                 &lives,
                 states,
                 &mut server_state,
@@ -319,23 +323,41 @@ impl SlotOutcome {
     }
 }
 
+/// What the concurrent slot actions of one tick share.
+struct Shared {
+    lives: HashMap<LiveId, Live>,
+    in_use: InUse,
+    /// Waiting lives the plan found no slot for, oldest first: with `[cluster]`, a slot
+    /// whose planned live was claimed by another server takes the next of these.
+    standby: std::sync::Mutex<std::collections::VecDeque<LiveId>>,
+}
+
+impl Shared {
+    fn next_standby(&self) -> Option<LiveId> {
+        self.standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     ctx: &Arc<Ctx>,
     actions: Vec<Action>,
+    standby: Vec<LiveId>,
     lives: &[Live],
     mut states: BTreeMap<u32, SlotState>,
     server_state: &mut crate::slots::ServerState,
     report: &mut TickReport,
 ) {
-    let lives: Arc<HashMap<LiveId, Live>> =
-        Arc::new(lives.iter().map(|l| (l.id, l.clone())).collect());
-    let running_broadcasters: Arc<HashSet<u64>> = Arc::new(
-        lives
-            .values()
-            .filter(|l| l.status == LiveStatus::Running)
-            .filter_map(|l| l.broadcaster_id)
-            .collect(),
-    );
+    let lives: HashMap<LiveId, Live> = lives.iter().map(|l| (l.id, l.clone())).collect();
+    let shared = Arc::new(Shared {
+        in_use: InUse::new(lives.values()),
+        lives,
+        standby: std::sync::Mutex::new(standby.into()),
+    });
+    let lives = &shared.lives;
     let mut tasks = JoinSet::new();
     let mut give_ups = Vec::new();
     for action in actions {
@@ -345,12 +367,12 @@ async fn apply(
         }
         let Some(slot) = action.slot() else { continue };
         let state = states.remove(&slot);
-        let (ctx, lives, running) = (
+        tasks.spawn(apply_slot(
             Arc::clone(ctx),
-            Arc::clone(&lives),
-            Arc::clone(&running_broadcasters),
-        );
-        tasks.spawn(apply_slot(ctx, action, state, lives, running));
+            action,
+            state,
+            Arc::clone(&shared),
+        ));
     }
     while let Some(joined) = tasks.join_next().await {
         let outcome = match joined {
@@ -401,24 +423,21 @@ async fn apply_slot(
     ctx: Arc<Ctx>,
     action: Action,
     state: Option<SlotState>,
-    lives: Arc<HashMap<LiveId, Live>>,
-    running: Arc<HashSet<u64>>,
+    shared: Arc<Shared>,
 ) -> SlotOutcome {
-    let (ctx, lives, running) = (&*ctx, &*lives, &*running);
+    let (ctx, lives, running) = (&*ctx, &shared.lives, &shared.in_use);
     let mut out = SlotOutcome::default();
+    let mut state = state;
     match action {
-        Action::Start { slot, live } | Action::ResumeStart { slot, live } => {
-            let Some(l) = lives.get(&live) else {
-                return out;
-            };
+        Action::Start { slot, mut live } | Action::ResumeStart { slot, mut live } => {
             // A resumed start renews its claim too: if it ran out while the start was
             // interrupted, another server may be starting the live now.
-            if let Some(claimer) = &ctx.claimer {
+            while let Some(claimer) = &ctx.claimer {
                 match send(claimer.claim(live)).await {
-                    Ok(true) => {}
+                    Ok(true) => break,
                     Ok(false) => {
                         debug!(live, "claimed by another server");
-                        if let Some(mut s) = state {
+                        if let Some(mut s) = state.take() {
                             warn!(
                                 live,
                                 slot,
@@ -429,8 +448,13 @@ async fn apply_slot(
                             if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
                                 out.start_failed(live, &e);
                             }
+                            return out;
                         }
-                        return out;
+                        // The slot is free: the next waiting live nobody planned here.
+                        match shared.next_standby() {
+                            Some(next) => live = next,
+                            None => return out,
+                        }
                     }
                     Err(e) => {
                         out.problems.push(problem(
@@ -443,6 +467,9 @@ async fn apply_slot(
                     }
                 }
             }
+            let Some(l) = lives.get(&live) else {
+                return out;
+            };
             let state = state.unwrap_or_else(|| SlotState::new(live, Utc::now()));
             match send(start(ctx, slot, l, state, running)).await {
                 Ok(mail_problem) => {
@@ -635,7 +662,7 @@ async fn start(
     slot: u32,
     live: &Live,
     mut state: SlotState,
-    running: &HashSet<u64>,
+    running: &InUse,
 ) -> Result<Option<Problem>> {
     let mut told_pod = false;
     match start_steps(ctx, slot, live, &mut state, running, &mut told_pod).await {
@@ -694,7 +721,7 @@ async fn start_steps(
     slot: u32,
     live: &Live,
     state: &mut SlotState,
-    running: &HashSet<u64>,
+    running: &InUse,
     told_pod: &mut bool,
 ) -> Result<()> {
     let cfg = &ctx.cfg;
@@ -814,13 +841,58 @@ async fn start_steps(
 }
 
 /// Creates the live's broadcaster, or reuses one left by an earlier attempt.
+/// What other lives use, as this tick read Pod: a broadcaster of theirs is never
+/// taken over as a leftover.
+pub(crate) struct InUse {
+    /// Broadcasters of the lives Pod shows running.
+    broadcasters: HashSet<u64>,
+    /// Lives waiting or running (one may be starting on another server right now).
+    lives: HashSet<LiveId>,
+}
+
+impl InUse {
+    fn new<'a>(lives: impl Iterator<Item = &'a Live>) -> InUse {
+        let mut in_use = InUse {
+            broadcasters: HashSet::new(),
+            lives: HashSet::new(),
+        };
+        for l in lives {
+            if matches!(l.status, LiveStatus::Waiting | LiveStatus::Running) {
+                in_use.lives.insert(l.id);
+            }
+            if l.status == LiveStatus::Running
+                && let Some(b) = l.broadcaster_id
+            {
+                in_use.broadcasters.insert(b);
+            }
+        }
+        in_use
+    }
+
+    /// Whether `b` belongs to a live other than `me`: a live Pod shows running with it,
+    /// or the waiting or running live its stream URL was made for (the stream key ends
+    /// with the live id) — another server may be starting that live now, before Pod
+    /// knows its broadcaster.
+    fn by_other(&self, b: &Broadcaster, me: LiveId, hls_url: &str) -> bool {
+        let streamed_for = b
+            .stream_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix(hls_url))
+            .and_then(|k| k.strip_suffix(".m3u8"))
+            .and_then(|k| k.rsplit_once('-'))
+            .and_then(|(_, id)| id.parse::<LiveId>().ok());
+        self.broadcasters.contains(&b.id)
+            || streamed_for.is_some_and(|other| other != me && self.lives.contains(&other))
+    }
+}
+
 async fn ensure_broadcaster(
     ctx: &Ctx,
     slot: u32,
     live: &Live,
     state: &mut SlotState,
     key: &str,
-    running: &HashSet<u64>,
+    running: &InUse,
 ) -> Result<Broadcaster> {
     let hls = format!("{}{key}.m3u8", ctx.cfg.pod.hls_url);
     let meeting_name = state.meeting_name.clone().unwrap_or_default();
@@ -865,7 +937,7 @@ async fn ensure_broadcaster(
                 match existing {
                     Some(b)
                         if b.stream_url.as_deref() == Some(hls.as_str())
-                            || !running.contains(&b.id) =>
+                            || !running.by_other(&b, live.id, &ctx.cfg.pod.hls_url) =>
                     {
                         info!(live = live.id, broadcaster = b.id, slug = %b.slug, "reusing a broadcaster left by an earlier attempt");
                         if b.stream_url.as_deref() != Some(hls.as_str()) {
@@ -980,11 +1052,8 @@ async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
     state.user_url = live.user_url.clone();
     state.broadcaster_id = live.broadcaster_id;
     state.download = live.download_meeting && ctx.cfg.recording_enabled();
-    ctx.slots.save(slot, &state)?;
-    warn!(
-        live = live.id,
-        slot, "Pod shows this live running here without a state file; taking it over"
-    );
+    // The meeting first: a state saved without its meeting id could never see the
+    // meeting end. If Pod fails here, nothing is saved and the next tick adopts again.
     if let Some(url) = &live.meeting_url {
         let m = ctx
             .pod
@@ -993,8 +1062,12 @@ async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
             .context("reading the meeting of the adopted live")?;
         state.meeting_id = Some(m.meeting_id);
         state.meeting_name = Some(m.meeting_name);
-        ctx.slots.save(slot, &state)?;
     }
+    ctx.slots.save(slot, &state)?;
+    warn!(
+        live = live.id,
+        slot, "Pod shows this live running here without a state file; taken over"
+    );
     Ok(())
 }
 
@@ -1154,7 +1227,22 @@ pub async fn stop(
             l.status == LiveStatus::Running && l.slot_on(ctx.cfg.server.number) == Some(slot)
         });
         match (progress.reason, live) {
-            (StopReason::RemovedFromPod | StopReason::NoLongerOurs, _) | (_, None) => {}
+            (StopReason::RemovedFromPod | StopReason::NoLongerOurs, _) => {}
+            // A stop by hand whose live could not be read (Pod down): close it anyway.
+            // If Pod is still down, the stop waits here and the next tick finishes it;
+            // a live deleted meanwhile (404) has nothing left to close.
+            (StopReason::ByHand, None) => {
+                match ctx
+                    .pod
+                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(anyhow!(e).context("closing the live in Pod")),
+                }
+            }
+            (_, None) => {}
             // Closed by hand: keep the end date the admin wrote, set it only if empty.
             (_, Some(l)) if l.status == LiveStatus::Stopped && l.end_date.is_none() => {
                 ctx.pod

@@ -351,3 +351,50 @@ fn a_claim_lost_during_up_is_undone_quietly_and_not_counted() {
         a.smtp.messages()
     );
 }
+
+/// Two lives with the same meeting name started at once on two servers: the second
+/// server finds the first one's broadcaster (same name, not yet known to Pod as
+/// running) and must not take it over — each live keeps its own stream.
+#[test]
+fn two_lives_with_one_name_on_two_servers_get_two_broadcasters() {
+    let redis = RedisServer::start();
+    let (a, b) = two_servers(&redis, 1, "");
+    let r1 = a.request_live("Cours");
+    let r2 = a.request_live("Cours");
+    a.docker.delay("up", Duration::from_secs(2));
+    let first = a.spawn(&["run"]);
+    wait_until("server 1's compose up", Duration::from_secs(30), || {
+        a.docker.count("up") == 1
+    });
+    // Server 1 is inside `up` for live 1 (its broadcaster exists, Pod still shows the
+    // live waiting); server 2 starts live 2 meanwhile.
+    b.tick_ok();
+    let out = a.wait(first);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let broadcasters = a.pod.broadcasters();
+    assert_eq!(broadcasters.len(), 2, "{broadcasters:?}\n{}", b.log_text());
+    for r in [&r1, &r2] {
+        let live = a.pod.live(r.live);
+        assert_eq!(live["status"], 1, "{live}");
+        let id = live["broadcaster_id"].as_u64().unwrap();
+        let bc = broadcasters
+            .iter()
+            .find(|x| x["id"].as_u64() == Some(id))
+            .unwrap();
+        let url = bc
+            .get("broadcaster_url")
+            .and_then(|u| u.as_str())
+            .or_else(|| bc["url"].as_str())
+            .unwrap();
+        assert!(
+            url.ends_with(&format!("-{}.m3u8", r.live)),
+            "live {} streams to {url}",
+            r.live
+        );
+    }
+    let ids: Vec<_> = [&r1, &r2]
+        .iter()
+        .map(|r| a.pod.live(r.live)["broadcaster_id"].clone())
+        .collect();
+    assert_ne!(ids[0], ids[1], "two lives share one broadcaster");
+}

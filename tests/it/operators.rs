@@ -830,6 +830,50 @@ fn stop_with_recordings_dir_down_keeps_the_recording_and_exits_1() {
 }
 
 #[test]
+fn stop_when_pod_cannot_be_read_still_closes_the_live_in_pod() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Panne");
+    let path = format!("/rest/bbb_livestream/{}/", req.live);
+    // One failed read: the live is still closed in this run.
+    env.pod.fail_next(
+        "GET",
+        &path,
+        crate::support::Fault::Status(503, "<html>busy</html>".into()),
+        1,
+    );
+    let out = env.run(&["stop", "--live", &req.live.to_string()]);
+    out.assert_success();
+    assert_stopped_by_hand(&env, &req);
+}
+
+#[test]
+fn stop_with_pod_down_stops_the_container_and_the_next_tick_closes_the_live() {
+    let env = TestEnv::new();
+    let req = started_with_recording(&env, "Amphi Hors Ligne");
+    env.pod.set_reachable(false);
+    let out = env.run(&["stop", "--live", &req.live.to_string()]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("closing the live in Pod"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !env.docker.running(&env.slot_dir(1)),
+        "the stream is cut as asked"
+    );
+    env.pod.set_reachable(true);
+    assert_eq!(env.pod.live(req.live)["status"], 1, "Pod was not told yet");
+    // The next tick finishes the stop: closed in Pod, not adopted as a running live.
+    env.tick_ok();
+    let live = env.pod.live(req.live);
+    assert_eq!(live["status"], 2, "{live}");
+    assert!(env.pod.broadcasters().is_empty());
+    assert_eq!(status_json(&env)["slots"][0]["state"], "free");
+    assert_eq!(env.recordings().len(), 1);
+}
+
+#[test]
 fn stop_of_an_unknown_live_or_a_free_slot_is_a_clear_error() {
     let env = TestEnv::new();
     let req = started_with_recording(&env, "Amphi Reste");

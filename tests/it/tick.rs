@@ -525,9 +525,13 @@ fn more_requests_than_slots_start_in_order_as_slots_free_up() {
     let s1 = slot_of(&env, lives[1].live);
     assert_ne!(s0, s1);
     assert_eq!(env.docker.count("up"), 2);
-    // Waiting lives are not an error, and nobody is mailed about them.
-    env.tick_ok();
+    // Waiting lives are not an error: nothing on stderr (cron would mail it every
+    // minute), nobody mailed about them.
+    let mails = env.smtp.messages().len();
+    let out = env.tick_ok();
+    assert_eq!(out.stderr, "");
     assert_eq!(env.docker.count("up"), 2);
+    assert_eq!(env.smtp.messages().len(), mails);
     // The first ends: its slot goes to the next waiting live.
     env.bbb.end_meeting(&lives[0].meeting_id);
     env.tick_ok();
@@ -1245,4 +1249,52 @@ fn a_run_stuck_holding_the_lock_is_reported_by_the_next_runs() {
     drop(lock);
     env.tick_ok();
     assert_running(&env, r.live);
+}
+
+#[test]
+fn a_live_taken_over_after_a_failed_meeting_read_still_stops_when_its_meeting_ends() {
+    // Pod shows a live running in our slot 1 without a state file (migrated from the
+    // PHP script, or the state was lost): the tick takes it over.
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Repris du PHP");
+    env.pod
+        .set_live(r.live, json!({"status": 1, "server": "1/1"}));
+    // Its container, started from the PHP's compose file in the same slot directory.
+    fs::create_dir_all(env.slot_dir(1)).unwrap();
+    fs::write(
+        env.slot_dir(1).join("docker-compose.yml"),
+        "services:\n  bbb-streamer:\n    image: aauzid/bigbluebutton-livestreaming\n",
+    )
+    .unwrap();
+    env.docker.set_running(&env.slot_dir(1), true);
+    env.pod.fail_next(
+        "GET",
+        &format!("/rest/bbb_meeting/{}/", r.meeting),
+        Fault::Status(502, "<html>Bad Gateway</html>".into()),
+        1,
+    );
+    assert_eq!(env.tick().code, Some(1), "the failed read is reported");
+    env.tick_ok();
+    let waiting = env.request_live("En attente");
+    env.tick_ok();
+    assert_eq!(
+        status(&env, waiting.live),
+        0,
+        "slot 1 stays busy with the taken-over live"
+    );
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(
+        status(&env, r.live),
+        2,
+        "the taken-over live stopped with its meeting"
+    );
+    assert!(
+        !env.docker.running(&env.slot_dir(1)),
+        "{:?}\n{}",
+        env.docker.calls(),
+        env.log_text()
+    );
+    env.tick_ok();
+    assert_running(&env, waiting.live);
 }
