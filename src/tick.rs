@@ -513,9 +513,42 @@ async fn apply_slot(
         }
         Action::AbandonStart { slot, live } => {
             if let Some(mut s) = state {
+                // Missing from the list: ask Pod for that one live before undoing, as a
+                // stop does. If the interrupted start did tell Pod, it is running here.
+                let confirmed;
+                let listed = match lives.get(&live) {
+                    Some(l) => Some(l),
+                    None => match send(ctx.pod.livestream(live)).await {
+                        Ok(l) => {
+                            confirmed = l;
+                            confirmed.as_ref()
+                        }
+                        Err(e) => {
+                            let e = anyhow!(e).context(format!(
+                                "live {live} is missing from Pod's list; its interrupted start is undone once Pod confirms"
+                            ));
+                            out.start_failed(live, &e);
+                            return out;
+                        }
+                    },
+                };
+                if let Some(l) = listed
+                    && l.status == LiveStatus::Running
+                    && l.slot_on(ctx.cfg.server.number) == Some(slot)
+                {
+                    s.phase = Phase::Running;
+                    match ctx.slots.save(slot, &s) {
+                        Ok(()) => {
+                            out.started = Some(live);
+                            out.attempt = Some((live, true));
+                        }
+                        Err(e) => out.start_failed(live, &e),
+                    }
+                    return out;
+                }
                 // Started elsewhere (another server) with the broadcaster this attempt
                 // made or reused: it is that live's now, not ours to delete.
-                let theirs = lives.get(&live).and_then(|l| l.broadcaster_id);
+                let theirs = listed.and_then(|l| l.broadcaster_id);
                 if theirs.is_some() && s.broadcaster.as_ref().map(|b| b.id) == theirs {
                     s.broadcaster = None;
                 }

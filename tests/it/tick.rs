@@ -1298,3 +1298,36 @@ fn a_live_taken_over_after_a_failed_meeting_read_still_stops_when_its_meeting_en
     env.tick_ok();
     assert_running(&env, waiting.live);
 }
+
+#[test]
+fn an_interrupted_start_missing_from_the_list_is_confirmed_with_pod_before_it_is_undone() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Ligne manquante");
+    // Killed after Pod applied the status-1 PATCH, before its answer arrived.
+    env.pod.fail_next(
+        "PATCH",
+        &format!("/rest/bbb_livestream/{}/", r.live),
+        Fault::ApplyThenHang,
+        1,
+    );
+    let mut child = env.spawn(&["run"]);
+    wait_until("the applied PATCH", Duration::from_secs(20), || {
+        env.pod.applied_then_hung() == 1
+    });
+    child.kill().unwrap();
+    env.wait(child);
+    // The next list misses that row; Pod still has it, running in our slot 1.
+    env.pod.hide_from_list(r.live, true);
+    env.tick_ok();
+    assert!(
+        env.docker.running(&env.slot_dir(1)),
+        "the running live was undone"
+    );
+    assert_eq!(env.pod.broadcasters().len(), 1);
+    env.pod.hide_from_list(r.live, false);
+    env.tick_ok();
+    assert_running(&env, r.live);
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 2);
+}

@@ -182,6 +182,7 @@ impl FakePod {
             faults: Vec::new(),
             latency: Duration::ZERO,
             applied_then_hung: 0,
+            hidden: Default::default(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("pod", serve_http(router));
@@ -447,6 +448,17 @@ impl FakePod {
         self.st().applied_then_hung
     }
 
+    /// Leaves livestream `id` out of list answers (`true`) or not: a list that misses
+    /// a row, while `GET /rest/bbb_livestream/<id>/` still finds it.
+    pub fn hide_from_list(&self, id: u64, hidden: bool) {
+        let mut st = self.st();
+        if hidden {
+            st.hidden.insert(id);
+        } else {
+            st.hidden.remove(&id);
+        }
+    }
+
     /// Removes every pending fault.
     pub fn clear_faults(&self) {
         self.st().faults.clear();
@@ -557,6 +569,8 @@ struct PodState {
     latency: Duration,
     /// Requests answered with `Fault::ApplyThenHang` whose write was applied.
     applied_then_hung: usize,
+    /// Livestreams left out of list answers (detail GETs still find them).
+    hidden: std::collections::BTreeSet<u64>,
 }
 
 fn now_micros() -> DateTime<Utc> {
@@ -955,7 +969,11 @@ impl PodState {
         let base = format!("http://{}", r.host);
         let items: Vec<String> = match kind {
             Kind::Livestream => {
-                let mut lives: Vec<&Live> = self.lives.values().collect();
+                let mut lives: Vec<&Live> = self
+                    .lives
+                    .values()
+                    .filter(|l| !self.hidden.contains(&l.id))
+                    .collect();
                 if self.version == PodVersion::V2_8 {
                     // django-filter 1.1 honours `filter_fields = ("status", "server")`.
                     let params = parse_query(&r.query);
