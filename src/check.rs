@@ -201,7 +201,11 @@ async fn docker(ctx: &Ctx) -> Line {
     } else {
         std::env::temp_dir()
     };
-    match ctx.docker.version(&probe_dir).await {
+    // Without the orphan registry: `check` writes nothing under base_dir.
+    match crate::docker::Docker::new(&cfg.docker)
+        .version(&probe_dir)
+        .await
+    {
         Ok(v) => ok(format!(
             "docker command runs: {}",
             v.lines().next().unwrap_or("")

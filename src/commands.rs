@@ -132,7 +132,11 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
     if dry_run {
         let report = tick::tick(Arc::clone(&ctx), true).await?;
         print_lines(&report.plan_lines)?;
-        if report.plan_lines.is_empty() {
+        // What could not be read limits the plan: say so, never "nothing to do".
+        for p in &report.problems {
+            tracing::error!("{}", p.what);
+        }
+        if report.plan_lines.is_empty() && report.ok() {
             print_lines(&["nothing to do".to_owned()])?;
         }
         return Ok(if report.ok() {
@@ -282,6 +286,10 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
     let Some((&slot, state)) = found else {
         let what = match (args.live, args.slot) {
             (Some(l), _) => format!("live {l} runs in no slot of this server"),
+            (_, Some(s)) if s == 0 || s > cfg.server.slots => format!(
+                "there is no slot {s} on this server (server.slots = {})",
+                cfg.server.slots
+            ),
             (_, Some(s)) => format!("slot {s} is free"),
             _ => "nothing to stop".into(),
         };

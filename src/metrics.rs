@@ -111,7 +111,7 @@ pub fn render(s: &Snapshot) -> String {
         ),
         gauge(
             "slots_busy",
-            "Slots holding a live (starting, running, stopping) or an unreadable state file.",
+            "Slots holding a live (starting, running, stopping, reverting) or an unreadable state file.",
             s.slots_busy.to_string(),
         ),
         counter(

@@ -1436,7 +1436,10 @@ async fn report_problems(
     server_state: &mut crate::slots::ServerState,
 ) {
     for p in &report.problems {
-        error!(key = %p.key, live = ?p.live, "{}", p.what);
+        match p.live {
+            Some(live) => error!(key = %p.key, live, "{}", p.what),
+            None => error!(key = %p.key, "{}", p.what),
+        }
     }
     let before = server_state.mail.clone();
     let to_mail = mail::select(&mut server_state.mail, &report.problems, Utc::now());

@@ -339,6 +339,10 @@ fn check_passes_when_everything_answers_and_changes_nothing() {
             .collect();
         assert!(probes.is_empty(), "probe left in {}", dir.display());
     }
+    assert!(
+        !env.base_dir().join(".docker-running").exists(),
+        "check created the docker registry"
+    );
     env.assert_no_secret_anywhere();
 }
 
@@ -891,6 +895,14 @@ fn stop_of_an_unknown_live_or_a_free_slot_is_a_clear_error() {
     let out = env.run(&["stop", "--slot", "2"]);
     out.assert_code(2);
     assert!(out.stderr.contains("slot 2 is free"), "{}", out.stderr);
+    let out = env.run(&["stop", "--slot", "3"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("there is no slot 3 on this server (server.slots = 2)"),
+        "{}",
+        out.stderr
+    );
     let out = env.run(&["stop"]);
     out.assert_code(2);
     assert!(
@@ -980,6 +992,17 @@ fn run_dry_run_with_nothing_to_do_says_so() {
     let out = env.run(&["--dry-run", "run"]);
     out.assert_success();
     assert_eq!(out.stdout.trim(), "nothing to do");
+}
+
+#[test]
+fn run_dry_run_says_what_it_could_not_read_instead_of_nothing_to_do() {
+    let env = inited();
+    env.request_live("Amphi Aveugle");
+    env.pod.set_reachable(false);
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_code(1);
+    assert!(!out.stdout.contains("nothing to do"), "{}", out.stdout);
+    assert!(out.stderr.contains("cannot reach Pod"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------
