@@ -1331,3 +1331,30 @@ fn an_interrupted_start_missing_from_the_list_is_confirmed_with_pod_before_it_is
     env.tick_ok();
     assert_eq!(status(&env, r.live), 2);
 }
+
+#[test]
+fn without_cluster_servers_stagger_their_ticks_over_the_minute() {
+    // (number - 1) * 60 / count seconds: server 2 of 60 waits 1 s, server 1 not at all.
+    let first = TestEnv::builder().server_number(1).count(60).build();
+    let t = std::time::Instant::now();
+    first.tick_ok();
+    let no_wait = t.elapsed();
+    let second = TestEnv::builder().server_number(2).count(60).build();
+    let r = second.request_live("Décalé");
+    let t = std::time::Instant::now();
+    second.tick_ok();
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "server 2 did not wait: {waited:?}"
+    );
+    assert!(
+        no_wait < Duration::from_secs(1),
+        "server 1 waited: {no_wait:?}"
+    );
+    assert_eq!(server(&second, r.live), "2/1");
+    // A dry run never waits.
+    let t = std::time::Instant::now();
+    second.run(&["--dry-run", "run"]).assert_success();
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
