@@ -146,17 +146,18 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
         });
     }
     ctx.slots.init(false)?;
-    let _lock = match crate::lock::try_lock(&cfg.server.base_dir)? {
-        TryLock::Acquired(lock) => lock,
-        TryLock::Busy(holder) => return Ok(lock_busy(&cfg, holder)),
-    };
     // Without a shared Redis, servers spread their ticks over the minute as
     // bbb-pod-live.php did; two servers can still race for a live started between
-    // their reads (see README, "Several servers").
+    // their reads (see README, "Several servers"). Before the lock, as the PHP slept:
+    // a long previous tick then delays this one instead of making it skip.
     if cfg.server.count > 1 && cfg.cluster.is_none() {
         let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
         tokio::time::sleep(Duration::from_secs(delay)).await;
     }
+    let _lock = match crate::lock::try_lock(&cfg.server.base_dir)? {
+        TryLock::Acquired(lock) => lock,
+        TryLock::Busy(holder) => return Ok(lock_busy(&cfg, holder)),
+    };
     let clock = Instant::now();
     let result = tick::tick(Arc::clone(&ctx), false).await;
     let success = matches!(&result, Ok(report) if report.ok());

@@ -994,6 +994,14 @@ async fn ensure_broadcaster(
             }
             Err(e) if e.status() == Some(500) && !distinct => {
                 // Pod answers 500 when the slug or stream URL collides (pod-api.md §7).
+                // The stream URL carries this live's id: a broadcaster already on it is
+                // a leftover of this live's own earlier attempt.
+                if let Some(b) = find_broadcaster_by_url(ctx, &hls).await?
+                    && !running.by_other(&b, live.id, &ctx.cfg.pod.hls_url)
+                {
+                    info!(live = live.id, broadcaster = b.id, slug = %b.slug, "reusing the broadcaster already on this live's stream URL");
+                    return Ok(b);
+                }
                 warn!(
                     live = live.id,
                     "Pod refused broadcaster {name:?} with a server error; trying a distinct name"
@@ -1216,7 +1224,9 @@ pub async fn stop(
         if ctx.slots.compose_file(slot).exists() {
             if let Err(e) = ctx.docker.finish_recording(&dir).await {
                 // The container may already be gone; `down` below is what matters.
-                warn!(live = id, slot, "asking ffmpeg to finish: {e:#}");
+                // Usual when the container ends with ffmpeg (its exec shell is killed):
+                // not worth a cron mail.
+                info!(live = id, slot, "asking ffmpeg to finish: {e:#}");
             }
             ctx.docker.down(&dir).await?;
         }
@@ -1386,6 +1396,14 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
         }
         let result: Result<()> = async {
             let mut pending = pending;
+            // Pod's `bbb` cron turns the file into a video of `encoded_by`; without an
+            // owner it fails on that file at every run (pod-api.md §1.4): keep it here.
+            if pending.handover.user_url.trim().is_empty() {
+                bail!(
+                    "live {id} has no owner (user) in Pod: its recording is kept in {} for the admin to hand over by hand",
+                    ctx.pending.live_dir(id).display()
+                );
+            }
             if pending.handover.internal_meeting_id.is_none() {
                 let meeting = ctx
                     .pod

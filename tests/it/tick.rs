@@ -1358,3 +1358,27 @@ fn without_cluster_servers_stagger_their_ticks_over_the_minute() {
     second.run(&["--dry-run", "run"]).assert_success();
     assert!(t.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn a_recording_of_a_live_without_owner_is_kept_not_handed_over() {
+    // Pod's bbb cron would fail on a file it cannot give to anyone, at every run.
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live_with("Sans propriétaire", |s| {
+        s.download_meeting = true;
+        s.user = None;
+    });
+    env.tick_ok();
+    assert_running(&env, r.live);
+    env.bbb.end_meeting(&r.meeting_id);
+    let out = env.tick();
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("no owner"), "{}", out.stderr);
+    assert_eq!(status(&env, r.live), 2);
+    assert!(env.recordings().is_empty());
+    assert_eq!(env.pod.meeting(r.meeting)["encoding_step"], json!(0));
+    let kept = files_under(&env.base_dir())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
+        .count();
+    assert_eq!(kept, 1);
+}
