@@ -54,6 +54,10 @@ pub struct PlanInput<'a> {
     /// Slots whose state file is unreadable: busy, never touched.
     pub broken: &'a BTreeSet<u32>,
     pub start_failures: &'a BTreeMap<LiveId, u32>,
+    /// BBB meeting id of each waiting live whose meeting Pod gave this tick.
+    pub waiting_meetings: &'a HashMap<LiveId, String>,
+    /// Consecutive earlier ticks that saw a waiting live's meeting absent or ended.
+    pub stale_seen: &'a BTreeMap<LiveId, u32>,
 }
 
 /// One thing the tick will do.
@@ -90,6 +94,13 @@ pub enum Action {
     ResumeStop { slot: u32, live: LiveId },
     /// Too many failed starts: close the live in Pod and tell the admins.
     GiveUp { live: LiveId, attempts: u32 },
+    /// A waiting live whose meeting is not running in BBB (seen `seen` ticks in a row,
+    /// fewer than needed): not started, counted.
+    SeenStale { live: LiveId, seen: u32 },
+    /// A waiting live whose meeting has not been running for `seen` ticks in a row: a
+    /// request nobody can serve any more (e.g. left at status 0 by the PHP script):
+    /// closed in Pod, never started.
+    CloseStale { live: LiveId, seen: u32 },
 }
 
 impl Action {
@@ -106,7 +117,7 @@ impl Action {
             | Action::SeenRunning { slot, .. }
             | Action::Stop { slot, .. }
             | Action::ResumeStop { slot, .. } => Some(slot),
-            Action::GiveUp { .. } => None,
+            Action::GiveUp { .. } | Action::SeenStale { .. } | Action::CloseStale { .. } => None,
         }
     }
 }
@@ -172,6 +183,14 @@ impl fmt::Display for Action {
                     "close live {live} in Pod: its start failed {attempts} times"
                 )
             }
+            Action::SeenStale { live, seen } => write!(
+                f,
+                "leave live {live} waiting: its meeting is not running in BBB ({seen} tick(s) in a row)"
+            ),
+            Action::CloseStale { live, seen } => write!(
+                f,
+                "close live {live} in Pod without starting it: its meeting has not been running in BBB for {seen} ticks"
+            ),
         }
     }
 }
@@ -294,6 +313,21 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         if handled_lives.contains(&l.id) {
             continue;
         }
+        // A request whose meeting BBB does not run (ended, or never ran here) is never
+        // started: Pod 3.1+ lists every live ever made, and the PHP script left lives
+        // at status 0 on Pod >= 2.9.3. Only on a successful getMeetings.
+        if let (MeetingsView::Listed(meetings), Some(meeting_id)) =
+            (input.meetings, input.waiting_meetings.get(&l.id))
+            && meetings.get(meeting_id).is_none_or(BbbMeeting::has_ended)
+        {
+            let seen = input.stale_seen.get(&l.id).copied().unwrap_or(0) + 1;
+            if seen >= input.end_confirmations.max(1) {
+                out.actions.push(Action::CloseStale { live: l.id, seen });
+            } else {
+                out.actions.push(Action::SeenStale { live: l.id, seen });
+            }
+            continue;
+        }
         let attempts = input.start_failures.get(&l.id).copied().unwrap_or(0);
         if attempts >= input.max_attempts {
             out.actions.push(Action::GiveUp {
@@ -411,6 +445,8 @@ mod tests {
         states: BTreeMap<u32, SlotState>,
         broken: BTreeSet<u32>,
         failures: BTreeMap<LiveId, u32>,
+        waiting_meetings: HashMap<LiveId, String>,
+        stale_seen: BTreeMap<LiveId, u32>,
     }
 
     impl World {
@@ -424,6 +460,8 @@ mod tests {
                 states: BTreeMap::new(),
                 broken: BTreeSet::new(),
                 failures: BTreeMap::new(),
+                waiting_meetings: HashMap::new(),
+                stale_seen: BTreeMap::new(),
             }
         }
         fn plan(&self) -> Plan {
@@ -437,8 +475,49 @@ mod tests {
                 states: &self.states,
                 broken: &self.broken,
                 start_failures: &self.failures,
+                waiting_meetings: &self.waiting_meetings,
+                stale_seen: &self.stale_seen,
             })
         }
+    }
+
+    #[test]
+    fn waiting_lives_whose_meeting_does_not_run_are_skipped_then_closed() {
+        let mut w = World::new();
+        w.slots = 1;
+        // Lives 1 and 2 are old requests (meeting ended / gone), 3 is today's.
+        w.lives = vec![waiting(1), waiting(2), waiting(3)];
+        for (live, m) in [(1, "old-1"), (2, "old-2"), (3, "now")] {
+            w.waiting_meetings.insert(live, m.into());
+        }
+        w.meetings = MeetingsView::listed(vec![
+            meeting("old-1", false, 1_600_000_000_000),
+            meeting("now", true, 0),
+        ]);
+        assert_eq!(
+            w.plan().actions,
+            vec![
+                Action::SeenStale { live: 1, seen: 1 },
+                Action::SeenStale { live: 2, seen: 1 },
+                Action::Start { slot: 1, live: 3 },
+            ]
+        );
+        w.stale_seen.insert(1, 1);
+        w.stale_seen.insert(2, 1);
+        w.lives.pop();
+        assert_eq!(
+            w.plan().actions,
+            vec![
+                Action::CloseStale { live: 1, seen: 2 },
+                Action::CloseStale { live: 2, seen: 2 },
+            ]
+        );
+        // Without a successful getMeetings nothing is judged: the oldest starts.
+        w.meetings = MeetingsView::Failed;
+        assert_eq!(w.plan().actions, vec![Action::Start { slot: 1, live: 1 }]);
+        // A meeting created but not yet joined is running enough to start.
+        w.meetings = MeetingsView::listed(vec![meeting("old-1", false, 0)]);
+        assert_eq!(w.plan().actions[0], Action::Start { slot: 1, live: 1 });
     }
 
     #[test]

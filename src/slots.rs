@@ -161,6 +161,9 @@ pub struct ServerState {
     /// Failed start attempts per waiting live (counted per tick, not on a clock).
     #[serde(default)]
     pub start_failures: BTreeMap<LiveId, u32>,
+    /// Consecutive ticks that saw a waiting live's meeting not running in BBB.
+    #[serde(default)]
+    pub stale_seen: BTreeMap<LiveId, u32>,
     #[serde(default)]
     pub mail: crate::mail::MailMemory,
     #[serde(default)]

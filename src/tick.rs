@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::docker::Docker;
 use crate::fsutil::write_atomic;
 use crate::mail::{self, Mailer};
-use crate::model::{Broadcaster, Live, LiveId, LiveStatus, Problem};
+use crate::model::{Broadcaster, Live, LiveId, LiveStatus, PodMeeting, Problem};
 use crate::names;
 use crate::plan::{self, Action, MeetingsView, PlanInput};
 use crate::pod::{CreateBroadcaster, NewBroadcaster, PodClient, StartFields};
@@ -206,8 +206,29 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     };
 
     if let Some(lives) = lives {
-        let meetings = if plan::needs_meetings(&states) {
-            match ctx.bbb.meetings().await {
+        // Waiting lives that a free slot could take: their meetings are read now (8 at
+        // a time, beside getMeetings), so that a request whose meeting BBB does not
+        // run is never started, and the start path reuses what was read.
+        let starting: HashSet<LiveId> = states.values().map(|s| s.live).collect();
+        let waiting: Vec<&Live> = lives
+            .iter()
+            .filter(|l| l.status == LiveStatus::Waiting && !starting.contains(&l.id))
+            .collect();
+        let free_slot = (1..=ctx.cfg.server.slots).any(|s| !states.contains_key(&s));
+        let candidates: Vec<&Live> = if free_slot { waiting } else { Vec::new() };
+        let ask_bbb = plan::needs_meetings(&states) || !candidates.is_empty();
+        let (meetings, prefetched) = tokio::join!(
+            async {
+                if ask_bbb {
+                    Some(ctx.bbb.meetings().await)
+                } else {
+                    None
+                }
+            },
+            prefetch_meetings(&ctx, &candidates),
+        );
+        let meetings = match meetings {
+            Some(answer) => match answer {
                 Ok(m) => {
                     debug!(meetings = m.len(), "getMeetings answered");
                     MeetingsView::listed(m)
@@ -218,10 +239,13 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
                     report.problem("bbb:getMeetings", None, &e, ADVICE_BBB);
                     MeetingsView::Failed
                 }
-            }
-        } else {
-            MeetingsView::NotAsked
+            },
+            None => MeetingsView::NotAsked,
         };
+        let waiting_meetings: HashMap<LiveId, String> = prefetched
+            .iter()
+            .map(|(&live, m)| (live, m.meeting_id.clone()))
+            .collect();
         let decided = plan::plan(PlanInput {
             number: ctx.cfg.server.number,
             slots: ctx.cfg.server.slots,
@@ -232,6 +256,8 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
             states: &states,
             broken: &broken,
             start_failures: &server_state.start_failures,
+            waiting_meetings: &waiting_meetings,
+            stale_seen: &server_state.stale_seen,
         });
         for n in &decided.notes {
             info!("{n}");
@@ -247,6 +273,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
                 &ctx,
                 decided.actions,
                 decided.standby,
+                prefetched,
                 &lives,
                 states,
                 &mut server_state,
@@ -330,6 +357,8 @@ struct Shared {
     /// Waiting lives the plan found no slot for, oldest first: with `[cluster]`, a slot
     /// whose planned live was claimed by another server takes the next of these.
     standby: std::sync::Mutex<std::collections::VecDeque<LiveId>>,
+    /// Meetings of waiting lives read before planning (the start path reuses them).
+    prefetched: HashMap<LiveId, PodMeeting>,
 }
 
 impl Shared {
@@ -346,6 +375,7 @@ async fn apply(
     ctx: &Arc<Ctx>,
     actions: Vec<Action>,
     standby: Vec<LiveId>,
+    prefetched: HashMap<LiveId, PodMeeting>,
     lives: &[Live],
     mut states: BTreeMap<u32, SlotState>,
     server_state: &mut crate::slots::ServerState,
@@ -356,14 +386,35 @@ async fn apply(
         in_use: InUse::new(lives.values()),
         lives,
         standby: std::sync::Mutex::new(standby.into()),
+        prefetched,
     });
     let lives = &shared.lives;
     let mut tasks = JoinSet::new();
     let mut give_ups = Vec::new();
+    // Counted again from what this tick saw: the sightings must be consecutive.
+    let mut stale_seen = BTreeMap::new();
     for action in actions {
-        if let Action::GiveUp { live, attempts } = action {
-            give_ups.push((live, attempts));
-            continue;
+        match action {
+            Action::GiveUp { live, attempts } => {
+                give_ups.push((live, attempts));
+                continue;
+            }
+            Action::SeenStale { live, seen } => {
+                info!(
+                    live,
+                    seen, "waiting live not started: its meeting is not running in BBB"
+                );
+                stale_seen.insert(live, seen);
+                continue;
+            }
+            Action::CloseStale { live, seen } => {
+                match close_stale(ctx, live, seen).await {
+                    Ok(()) => {}
+                    Err(e) => report.problem(format!("stale:{live}"), Some(live), &e, ADVICE_POD),
+                }
+                continue;
+            }
+            _ => {}
         }
         let Some(slot) = action.slot() else { continue };
         let state = states.remove(&slot);
@@ -407,6 +458,7 @@ async fn apply(
             None => {}
         }
     }
+    server_state.stale_seen = stale_seen;
     for (live, attempts) in give_ups {
         let meeting_url = lives.get(&live).and_then(|l| l.meeting_url.as_deref());
         match give_up(ctx, live, attempts, meeting_url).await {
@@ -471,7 +523,8 @@ async fn apply_slot(
                 return out;
             };
             let state = state.unwrap_or_else(|| SlotState::new(live, Utc::now()));
-            match send(start(ctx, slot, l, state, running)).await {
+            let prefetched = shared.prefetched.get(&live);
+            match send(start(ctx, slot, l, state, running, prefetched)).await {
                 Ok(mail_problem) => {
                     out.started = Some(live);
                     out.attempt = Some((live, true));
@@ -637,7 +690,7 @@ async fn apply_slot(
                 send(stop_into(ctx, slot, s, None, lives.get(&live), &mut out)).await;
             }
         }
-        Action::GiveUp { .. } => {}
+        Action::GiveUp { .. } | Action::SeenStale { .. } | Action::CloseStale { .. } => {}
     }
     out
 }
@@ -696,9 +749,20 @@ async fn start(
     live: &Live,
     mut state: SlotState,
     running: &InUse,
+    prefetched: Option<&PodMeeting>,
 ) -> Result<Option<Problem>> {
     let mut told_pod = false;
-    match start_steps(ctx, slot, live, &mut state, running, &mut told_pod).await {
+    match start_steps(
+        ctx,
+        slot,
+        live,
+        &mut state,
+        running,
+        &mut told_pod,
+        prefetched,
+    )
+    .await
+    {
         Ok(()) => {}
         Err(e) => {
             if let Err(undo) = undo_start(ctx, slot, state, told_pod).await {
@@ -756,6 +820,7 @@ async fn start_steps(
     state: &mut SlotState,
     running: &InUse,
     told_pod: &mut bool,
+    prefetched: Option<&PodMeeting>,
 ) -> Result<()> {
     let cfg = &ctx.cfg;
     state.phase = Phase::Starting;
@@ -784,13 +849,16 @@ async fn start_steps(
         .meeting_url
         .as_deref()
         .with_context(|| format!("live {} has no meeting in Pod", live.id))?;
-    let meeting = ctx
-        .pod
-        .meeting(meeting_url)
-        .await
-        .with_context(|| format!("reading the meeting of live {}", live.id))?;
+    let meeting = match prefetched {
+        Some(m) => m.clone(),
+        None => ctx
+            .pod
+            .meeting(meeting_url)
+            .await
+            .with_context(|| format!("reading the meeting of live {}", live.id))?,
+    };
     let meeting_id = meeting.meeting_id.trim();
-    if meeting_id.is_empty() || meeting_id.chars().any(char::is_control) {
+    if !usable_meeting_id(meeting_id) {
         bail!(
             "the meeting of live {} ({meeting_url}) has no usable BBB meeting id ({:?}); no container started",
             live.id,
@@ -1134,6 +1202,60 @@ fn pod_unavailable(e: &anyhow::Error) -> bool {
             )
         )
     })
+}
+
+/// Reads the meetings of `lives` from Pod, 8 at a time. A meeting that cannot be
+/// read, or whose BBB id is unusable, is left out: such a live is judged by its start.
+async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<LiveId, PodMeeting> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(
+        lives
+            .iter()
+            .filter_map(|l| Some((l.id, l.meeting_url.clone()?))),
+    )
+    .map(|(id, url)| async move { (id, ctx.pod.meeting(&url).await) })
+    .buffer_unordered(8)
+    .filter_map(|(id, read)| async move {
+        match read {
+            Ok(m) if usable_meeting_id(&m.meeting_id) => Some((id, m)),
+            Ok(_) => None,
+            Err(e) => {
+                debug!(live = id, "reading the meeting of a waiting live: {e}");
+                None
+            }
+        }
+    })
+    .collect()
+    .await
+}
+
+/// A BBB meeting id the streamer can join: not blank, no control character.
+fn usable_meeting_id(id: &str) -> bool {
+    let id = id.trim();
+    !id.is_empty() && !id.chars().any(char::is_control)
+}
+
+/// Closes a waiting live whose meeting has not been running in BBB for `seen` ticks,
+/// if Pod still shows it waiting.
+async fn close_stale(ctx: &Ctx, live: LiveId, seen: u32) -> Result<()> {
+    match ctx
+        .pod
+        .livestream(live)
+        .await
+        .context("reading the live before closing it")?
+    {
+        Some(l) if l.status == LiveStatus::Waiting => {}
+        _ => return Ok(()),
+    }
+    ctx.pod
+        .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
+        .await
+        .context("closing in Pod a live whose meeting is not running")?;
+    info!(
+        live,
+        seen, "live closed in Pod without being started: its meeting is not running in BBB"
+    );
+    Ok(())
 }
 
 /// Closes a live whose start failed too often.

@@ -269,11 +269,13 @@ fn unreadable_meeting_answers_during_a_start_start_nothing() {
     for (what, body, needle) in cases {
         let env = TestEnv::builder().slots(1).build();
         let r = env.request_live("Démarrage");
+        // Twice: the tick reads a waiting live's meeting before planning, and its
+        // start reads it again when that first read failed.
         env.pod.fail_next(
             "GET",
             "/rest/bbb_meeting/",
             Fault::Garbage(body(r.meeting)),
-            1,
+            2,
         );
         let out = env.tick();
         assert_clear_error(&env, &out, &[needle, &format!("live {}", r.live)]);

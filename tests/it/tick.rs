@@ -1188,7 +1188,8 @@ fn pod_unavailable_during_starts_does_not_use_up_the_three_attempts() {
         Fault::Drop,
     ];
     for fault in faults {
-        env.pod.fail_next("GET", &meeting, fault, 1);
+        // Twice a tick: the read before planning, and the start's own read.
+        env.pod.fail_next("GET", &meeting, fault, 2);
         assert_eq!(env.tick().code, Some(1));
         assert_eq!(status(&env, r.live), 0);
         assert!(env.pod.broadcasters().is_empty());
@@ -1200,7 +1201,7 @@ fn pod_unavailable_during_starts_does_not_use_up_the_three_attempts() {
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
     let meeting = format!("/rest/bbb_meeting/{}/", other.meeting);
-    env.pod.fail_next("GET", &meeting, Fault::Html500, 3);
+    env.pod.fail_next("GET", &meeting, Fault::Html500, 6);
     for _ in 0..3 {
         assert_eq!(env.tick().code, Some(1));
     }
@@ -1381,4 +1382,49 @@ fn a_recording_of_a_live_without_owner_is_kept_not_handed_over() {
         .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
         .count();
     assert_eq!(kept, 1);
+}
+
+#[test]
+fn waiting_lives_whose_meeting_does_not_run_are_never_started_and_then_closed() {
+    // The PHP script left lives at status 0 on Pod >= 2.9.3 (its broadcaster POST
+    // failed), and Pod 3.1+ lists every live ever made: old requests must not be
+    // started ahead of today's, nor at all. (They are judged while a slot is free.)
+    let env = TestEnv::builder().slots(2).end_confirmations(2).build();
+    let ended = env.request_live("Cours de l'an dernier");
+    env.bbb.end_meeting(&ended.meeting_id);
+    let gone = env.request_live("Cours disparu");
+    env.bbb.remove_meeting(&gone.meeting_id);
+    let today = env.request_live("Cours du jour");
+    let out = env.tick_ok();
+    assert_eq!(out.stderr, "", "old requests are not an error");
+    assert_running(&env, today.live);
+    assert_eq!(env.docker.count("up"), 1);
+    for old in [&ended, &gone] {
+        assert_eq!(status(&env, old.live), 0, "closed after one sighting only");
+    }
+    // Seen again: closed in Pod, never started, nobody mailed about them.
+    env.tick_ok();
+    for old in [&ended, &gone] {
+        let live = env.pod.live(old.live);
+        assert_eq!(live["status"], json!(2), "{live}");
+        assert!(live["end_date"].is_string(), "{live}");
+    }
+    assert_eq!(env.docker.count("up"), 1);
+    assert_eq!(env.pod.broadcasters().len(), 1);
+    assert_eq!(env.smtp.messages().len(), 1, "only today's live was mailed");
+    assert!(env.log_text().contains("its meeting is not running in BBB"));
+}
+
+#[test]
+fn a_waiting_live_whose_meeting_is_missing_once_is_started_when_it_is_back() {
+    // A Scalelite node offline for a minute: its meetings vanish from getMeetings.
+    let env = TestEnv::builder().slots(1).end_confirmations(2).build();
+    let r = env.request_live("Nœud absent");
+    env.bbb.remove_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 0);
+    env.bbb
+        .add_meeting(&r.meeting_id, &r.internal_meeting_id, "Nœud absent", true);
+    env.tick_ok();
+    assert_running(&env, r.live);
 }
