@@ -268,6 +268,23 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
         report
             .plan_lines
             .extend(decided.actions.iter().map(ToString::to_string));
+        // Lives running here whose meeting BBB still runs, left alone by this tick's
+        // actions: their streamer is checked after the actions.
+        let acted: HashSet<u32> = decided.actions.iter().filter_map(Action::slot).collect();
+        let watched: Vec<(u32, LiveId)> = match &meetings {
+            MeetingsView::Listed(listed) => states
+                .iter()
+                .filter(|(slot, s)| s.phase == Phase::Running && !acted.contains(slot))
+                .filter(|(_, s)| {
+                    s.meeting_id
+                        .as_deref()
+                        .and_then(|m| listed.get(m))
+                        .is_some_and(|m| !m.has_ended())
+                })
+                .map(|(&slot, s)| (slot, s.live))
+                .collect(),
+            _ => Vec::new(),
+        };
         if !dry_run {
             apply(
                 &ctx,
@@ -280,6 +297,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
                 &mut report,
             )
             .await;
+            check_streamers(&ctx, &watched, &mut report).await;
         }
         // Forget failure counts of lives that no longer wait.
         let waiting: HashSet<LiveId> = lives
@@ -1202,6 +1220,38 @@ fn pod_unavailable(e: &anyhow::Error) -> bool {
             )
         )
     })
+}
+
+/// Reports each watched live whose streamer container is not running (it died, and
+/// Docker gave up restarting it): Pod shows the live, viewers see nothing. Nothing is
+/// restarted automatically (a streamer failing at start-up would loop); the admin
+/// decides. A failing `docker compose ps` is only logged.
+async fn check_streamers(ctx: &Ctx, watched: &[(u32, LiveId)], report: &mut TickReport) {
+    let checks = watched.iter().map(|&(slot, live)| async move {
+        let dir = ctx.slots.dir(slot);
+        (slot, live, ctx.docker.running_services(&dir).await)
+    });
+    for (slot, live, result) in futures_util::future::join_all(checks).await {
+        match result {
+            Ok(services) if services.iter().any(|s| s == compose::STREAMER_SERVICE) => {}
+            Ok(_) => {
+                let e = anyhow!(
+                    "the streamer of live {live} (slot {slot}) is not running while its meeting goes on: viewers see nothing"
+                );
+                report.problem(
+                    format!("streamer:{live}"),
+                    Some(live),
+                    &e,
+                    &format!(
+                        "See `docker compose logs {}` in {}; `bbb-pod-live stop --live {live}`, then the teacher asks Pod again.",
+                        compose::STREAMER_SERVICE,
+                        ctx.slots.dir(slot).display()
+                    ),
+                );
+            }
+            Err(e) => debug!(live, slot, "docker compose ps: {e:#}"),
+        }
+    }
 }
 
 /// Reads the meetings of `lives` from Pod, 8 at a time. A meeting that cannot be

@@ -1428,3 +1428,37 @@ fn a_waiting_live_whose_meeting_is_missing_once_is_started_when_it_is_back() {
     env.tick_ok();
     assert_running(&env, r.live);
 }
+
+#[test]
+fn a_streamer_that_died_while_its_meeting_goes_on_is_reported_once() {
+    let env = TestEnv::new();
+    let (r, slot) = start_one(&env, "Flux coupé");
+    // The container exited (Docker gave up restarting it); the meeting goes on.
+    env.docker.set_running(&env.slot_dir(slot), false);
+    let mails = env.smtp.messages().len();
+    let out = env.tick();
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .contains(&format!("the streamer of live {}", r.live)),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        status(&env, r.live),
+        1,
+        "nothing is stopped or restarted by itself"
+    );
+    assert_eq!(env.docker.count("up"), 1);
+    assert_eq!(env.smtp.messages().len(), mails + 1, "mailed");
+    assert_eq!(env.tick().code, Some(1));
+    assert_eq!(
+        env.smtp.messages().len(),
+        mails + 1,
+        "not mailed again within the hour"
+    );
+    // Back up (restarted by hand): quiet again.
+    env.docker.set_running(&env.slot_dir(slot), true);
+    let out = env.tick_ok();
+    assert_eq!(out.stderr, "");
+}
