@@ -48,6 +48,68 @@ pub enum BbbError {
     Garbage(String),
 }
 
+/// Percent-encodes a query value as BBB expects it signed (RFC 3986 unreserved kept).
+fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reads an isMeetingRunning answer: `SUCCESS` with `<running>`, or `FAILED` with its
+/// messageKey (`notFound` is "not running": the meeting is gone).
+fn parse_is_meeting_running(body: &[u8]) -> Result<bool, BbbError> {
+    let mut reader = Reader::from_reader(body);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let (mut returncode, mut running, mut key, mut message) =
+        (String::new(), None::<String>, String::new(), String::new());
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => path.push(e.local_name().as_ref().to_vec()),
+            Ok(Event::End(_)) => {
+                path.pop();
+            }
+            Ok(Event::Text(t)) => {
+                let text = t
+                    .unescape()
+                    .map(|c| c.trim().to_owned())
+                    .unwrap_or_default();
+                if path.len() == 2 && path[0] == b"response" {
+                    match path[1].as_slice() {
+                        b"returncode" => returncode = text,
+                        b"running" => running = Some(text),
+                        b"messageKey" => key = text,
+                        b"message" => message = text,
+                        _ => {}
+                    }
+                }
+            }
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => return Err(BbbError::Garbage(format!("isMeetingRunning: {e}"))),
+        }
+        buf.clear();
+    }
+    match (returncode.as_str(), running.as_deref()) {
+        ("SUCCESS", Some("true")) => Ok(true),
+        ("SUCCESS", Some("false")) => Ok(false),
+        ("FAILED", _) if key == "notFound" => Ok(false),
+        ("FAILED", _) => Err(BbbError::Failed {
+            message_key: key,
+            message,
+        }),
+        _ => Err(BbbError::Garbage(
+            "isMeetingRunning: no returncode SUCCESS with running true/false".into(),
+        )),
+    }
+}
+
 /// `hex(H(call + query + secret))`, lower-case: the `checksum` parameter of a BBB call.
 /// `query` is the query string exactly as sent, without `?` and without `checksum`
 /// (BBB hashes the raw string it receives; spec §1.3).
@@ -748,6 +810,10 @@ pub struct BbbClient {
     http: reqwest::Client,
     /// `<url>getMeetings?checksum=<hex>`.
     get_meetings: Url,
+    /// The API base (`…/api/`), for calls signed per request.
+    api: Url,
+    secret: Secret,
+    algorithm: ChecksumAlgorithm,
     /// The same URL without query, fragment nor user info: for errors and logs.
     shown_url: String,
     timeout: Duration,
@@ -778,6 +844,7 @@ impl BbbClient {
             // Url::join would replace the last segment ("…/api" + "getMeetings").
             bail!("BBB url {endpoint} must end with '/'");
         }
+        let api = endpoint.clone();
         let endpoint = endpoint
             .join("getMeetings")
             .with_context(|| format!("building the getMeetings URL from {endpoint}"))?;
@@ -800,6 +867,9 @@ impl BbbClient {
         Ok(BbbClient {
             http,
             get_meetings,
+            api,
+            secret: secret.clone(),
+            algorithm,
             shown_url: shown.to_string(),
             timeout,
         })
@@ -858,6 +928,46 @@ impl BbbClient {
         })
     }
 
+    /// `isMeetingRunning` for one meeting: asked before a live whose meeting vanished
+    /// from getMeetings is stopped (Scalelite leaves out the meetings of a node it finds
+    /// offline, while it still routes this call to the node that holds the meeting).
+    /// `Ok(false)` also for a meeting BBB does not know.
+    pub async fn is_meeting_running(&self, meeting_id: &str) -> Result<bool, BbbError> {
+        let query = format!("meetingID={}", url_encode(meeting_id));
+        let sum = checksum(self.algorithm, "isMeetingRunning", &query, &self.secret);
+        let mut url = self
+            .api
+            .join("isMeetingRunning")
+            .map_err(|e| BbbError::Garbage(format!("building the isMeetingRunning URL: {e}")))?;
+        url.set_query(Some(&format!("{query}&checksum={sum}")));
+        let call = async {
+            let response = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .map_err(|err| self.request_error(err))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|err| self.request_error(err))?;
+            let answer = parse_is_meeting_running(&body);
+            match answer {
+                Err(failed @ BbbError::Failed { .. }) => Err(failed),
+                _ if !status.is_success() => Err(BbbError::Http {
+                    status: status.as_u16(),
+                }),
+                other => other,
+            }
+        };
+        let result = tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(BbbError::Timeout(self.timeout)));
+        tracing::debug!(meeting_id, ?result, "isMeetingRunning");
+        result
+    }
+
     fn request_error(&self, err: reqwest::Error) -> BbbError {
         if err.is_timeout() {
             return BbbError::Timeout(self.timeout);
@@ -892,6 +1002,35 @@ impl BbbClient {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn is_meeting_running_answers_are_read() {
+        let fixture = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/bbb-xml/isMeetingRunning-true.xml"
+        ));
+        assert!(matches!(parse_is_meeting_running(fixture), Ok(true)));
+        let no = b"<response><returncode>SUCCESS</returncode><running>false</running></response>";
+        assert!(matches!(parse_is_meeting_running(no), Ok(false)));
+        let gone = b"<response><returncode>FAILED</returncode><messageKey>notFound</messageKey><message>x</message></response>";
+        assert!(matches!(parse_is_meeting_running(gone), Ok(false)));
+        let checksum_error = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/bbb-xml/checksumError.xml"
+        ));
+        assert!(matches!(
+            parse_is_meeting_running(checksum_error),
+            Err(BbbError::Failed { message_key, .. }) if message_key == "checksumError"
+        ));
+        for garbage in [
+            &b"<html>502</html>"[..],
+            b"",
+            b"<response><returncode>SUCCESS",
+        ] {
+            assert!(parse_is_meeting_running(garbage).is_err(), "{garbage:?}");
+        }
+        assert_eq!(url_encode("a b/é-1~_."), "a%20b%2F%C3%A9-1~_.");
+    }
     use super::*;
 
     use std::net::SocketAddr;

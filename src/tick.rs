@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::docker::Docker;
 use crate::fsutil::write_atomic;
 use crate::mail::{self, Mailer};
-use crate::model::{Broadcaster, Live, LiveId, LiveStatus, PodMeeting, Problem};
+use crate::model::{BbbMeeting, Broadcaster, Live, LiveId, LiveStatus, PodMeeting, Problem};
 use crate::names;
 use crate::plan::{self, Action, MeetingsView, PlanInput};
 use crate::pod::{CreateBroadcaster, NewBroadcaster, PodClient, StartFields};
@@ -227,7 +227,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
             },
             prefetch_meetings(&ctx, &candidates),
         );
-        let meetings = match meetings {
+        let mut meetings = match meetings {
             Some(answer) => match answer {
                 Ok(m) => {
                     debug!(meetings = m.len(), "getMeetings answered");
@@ -242,6 +242,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
             },
             None => MeetingsView::NotAsked,
         };
+        confirm_absences(&ctx, &states, &mut meetings, &mut report).await;
         let waiting_meetings: HashMap<LiveId, String> = prefetched
             .iter()
             .map(|(&live, m)| (live, m.meeting_id.clone()))
@@ -1220,6 +1221,69 @@ fn pod_unavailable(e: &anyhow::Error) -> bool {
             )
         )
     })
+}
+
+/// A meeting absent from getMeetings is asked for by itself (`isMeetingRunning`) before
+/// the sighting that would stop its live: Scalelite silently leaves out the meetings
+/// of a node it finds offline. Running → counted as listed and running; unknown to BBB
+/// → stays absent (ended); any error → counted as running this tick (nothing is
+/// stopped on a doubt) and reported.
+async fn confirm_absences(
+    ctx: &Ctx,
+    states: &BTreeMap<u32, SlotState>,
+    meetings: &mut MeetingsView,
+    report: &mut TickReport,
+) {
+    let MeetingsView::Listed(listed) = meetings else {
+        return;
+    };
+    let needed = ctx.cfg.bbb.end_confirmations.max(1);
+    let doubtful: Vec<(LiveId, String)> = states
+        .values()
+        .filter(|s| s.phase == Phase::Running && s.ended_seen + 1 >= needed)
+        .filter_map(|s| Some((s.live, s.meeting_id.clone()?)))
+        .filter(|(_, m)| !listed.contains_key(m))
+        .collect();
+    let asks = doubtful.iter().map(|(live, meeting_id)| async move {
+        (
+            *live,
+            meeting_id,
+            ctx.bbb.is_meeting_running(meeting_id).await,
+        )
+    });
+    for (live, meeting_id, answer) in futures_util::future::join_all(asks).await {
+        let running = match answer {
+            Ok(false) => continue,
+            Ok(true) => {
+                warn!(
+                    live,
+                    meeting_id, "meeting missing from getMeetings but running: not stopped"
+                );
+                true
+            }
+            Err(e) => {
+                let e = anyhow!(e).context(format!(
+                    "meeting {meeting_id:?} of live {live} is missing from getMeetings and isMeetingRunning failed (not stopped this tick)"
+                ));
+                report.problem(
+                    format!("bbb:isMeetingRunning:{live}"),
+                    Some(live),
+                    &e,
+                    ADVICE_BBB,
+                );
+                true
+            }
+        };
+        listed.insert(
+            meeting_id.clone(),
+            BbbMeeting {
+                meeting_id: meeting_id.clone(),
+                internal_meeting_id: String::new(),
+                running,
+                end_time: 0,
+            },
+        );
+    }
 }
 
 /// Reports each watched live whose streamer container is not running (it died, and

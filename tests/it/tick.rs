@@ -1462,3 +1462,26 @@ fn a_streamer_that_died_while_its_meeting_goes_on_is_reported_once() {
     let out = env.tick_ok();
     assert_eq!(out.stderr, "");
 }
+
+#[test]
+fn a_meeting_missing_from_get_meetings_is_asked_for_before_its_live_is_stopped() {
+    // Scalelite leaves out of getMeetings the meetings of a node it finds offline,
+    // while isMeetingRunning still reaches the node that holds the meeting.
+    let env = TestEnv::new();
+    let (r, slot) = start_one(&env, "Nœud hors liste");
+    env.bbb.hide_from_list(&r.meeting_id, true);
+    for _ in 0..3 {
+        env.tick_ok();
+        assert_eq!(status(&env, r.live), 1, "stopped while its meeting runs");
+        assert!(env.docker.running(&env.slot_dir(slot)));
+    }
+    assert!(
+        env.bbb.queries().iter().any(|q| q.contains("meetingID=")),
+        "isMeetingRunning was asked: {:?}",
+        env.bbb.queries()
+    );
+    // The meeting really ends (still missing from the list): stopped.
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(status(&env, r.live), 2);
+}

@@ -61,6 +61,9 @@ struct BbbState {
     bad_checksums: usize,
     scalelite_order: bool,
     queries: Vec<String>,
+    /// Meetings left out of getMeetings (a Scalelite node found offline), still
+    /// answered by isMeetingRunning / getMeetingInfo.
+    hidden: std::collections::HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -232,6 +235,7 @@ impl FakeBbb {
             requests: 0,
             bad_checksums: 0,
             scalelite_order: false,
+            hidden: Default::default(),
             queries: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
@@ -324,6 +328,17 @@ impl FakeBbb {
             );
             m.attendees = sample_attendees(seq, 10);
             st.meetings.push(m);
+        }
+    }
+
+    /// Leaves `meeting_id` out of getMeetings (`true`) or not, as Scalelite does with
+    /// the meetings of a node it finds offline; isMeetingRunning still answers for it.
+    pub fn hide_from_list(&self, meeting_id: &str, hidden: bool) {
+        let mut st = self.st();
+        if hidden {
+            st.hidden.insert(meeting_id.to_string());
+        } else {
+            st.hidden.remove(meeting_id);
         }
     }
 
@@ -491,16 +506,21 @@ impl BbbState {
         let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         match call {
             "getMeetings" => {
-                if self.meetings.is_empty() {
+                let listed: Vec<&Meeting> = self
+                    .meetings
+                    .iter()
+                    .filter(|m| !self.hidden.contains(&m.meeting_id))
+                    .collect();
+                if listed.is_empty() {
                     return if self.scalelite_order {
                         NO_MEETINGS_SCALELITE.into()
                     } else {
                         NO_MEETINGS_BBB.into()
                     };
                 }
-                let mut out = String::with_capacity(self.meetings.len() * 4200 + 100);
+                let mut out = String::with_capacity(listed.len() * 4200 + 100);
                 out.push_str("<response>\n    <returncode>SUCCESS</returncode>\n    <meetings>\n");
-                for m in &self.meetings {
+                for m in listed {
                     m.xml(&mut out, "        ");
                 }
                 out.push_str("    </meetings>\n</response>");
