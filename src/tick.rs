@@ -1298,6 +1298,16 @@ async fn check_streamers(ctx: &Ctx, watched: &[(u32, LiveId)], report: &mut Tick
     for (slot, live, result) in futures_util::future::join_all(checks).await {
         match result {
             Ok(services) if services.iter().any(|s| s == compose::STREAMER_SERVICE) => {}
+            // Not a list of service names: docker's output cannot be trusted, so it
+            // proves nothing either way.
+            Ok(services)
+                if services.iter().any(|s| {
+                    !s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                }) =>
+            {
+                debug!(live, slot, "docker compose ps gave an unreadable answer");
+            }
             Ok(_) => {
                 let e = anyhow!(
                     "the streamer of live {live} (slot {slot}) is not running while its meeting goes on: viewers see nothing"
