@@ -24,10 +24,8 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use crate::compose::STREAMER_SERVICE;
 use crate::config::DockerConfig;
-
-/// The streamer's service name in the compose template.
-pub const STREAMER_SERVICE: &str = "bbb-streamer";
 
 /// At most this much of a command's stderr goes into an error message.
 const STDERR_TAIL: usize = 2000;

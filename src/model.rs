@@ -61,6 +61,11 @@ impl Live {
         }
         slot.parse::<u32>().ok()
     }
+
+    /// Whether Pod shows this live running in `slot` of server `number`.
+    pub fn runs_in(&self, number: u32, slot: u32) -> bool {
+        self.status == LiveStatus::Running && self.slot_on(number) == Some(slot)
+    }
 }
 
 /// `/rest/bbb_meeting/<id>/` as Pod returns it.

@@ -44,6 +44,12 @@ pub fn stream_key(meeting_name: &str, live: LiveId) -> String {
     }
 }
 
+/// The live a stream key was made for (the inverse of [`stream_key`]): the id after
+/// its last `-`, if that is a number.
+pub fn live_of_stream_key(key: &str) -> Option<LiveId> {
+    key.rsplit_once('-')?.1.parse().ok()
+}
+
 /// `slug` cut to at most `max` characters, at a `-` when that keeps at least half
 /// of it, without a trailing `-` or `_`.
 fn shorten_slug(slug: &str, max: usize) -> &str {
@@ -185,6 +191,19 @@ fn without_trailing_separators(s: &str) -> String {
 // Panicking on an unexpected `Err` is how a test fails.
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn the_live_is_read_back_from_its_stream_key() {
+        for (name, live) in [
+            ("Cours d'amphi", 42),
+            ("日本語", 7),
+            (&*"x".repeat(90), 123),
+        ] {
+            assert_eq!(live_of_stream_key(&stream_key(name, live)), Some(live));
+        }
+        assert_eq!(live_of_stream_key("stale"), None);
+        assert_eq!(live_of_stream_key("bbb-cours-x"), None);
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -212,9 +212,7 @@ pub struct Plan {
 pub fn plan(input: PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
     let lives: HashMap<LiveId, &Live> = input.lives.iter().map(|l| (l.id, l)).collect();
-    let in_our_slot = |l: &Live, slot: u32| {
-        l.status == LiveStatus::Running && l.slot_on(input.number) == Some(slot)
-    };
+    let in_our_slot = |l: &Live, slot: u32| l.runs_in(input.number, slot);
 
     // Lives Pod shows running on this server, by slot (lowest id first on conflicts).
     let mut pod_running: BTreeMap<u32, Vec<&Live>> = BTreeMap::new();

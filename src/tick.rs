@@ -566,21 +566,9 @@ async fn apply_slot(
                 }
             }
         }
-        Action::FinishStart { slot, live } => {
-            if let Some(mut s) = state {
-                s.phase = Phase::Running;
-                match ctx.slots.save(slot, &s) {
-                    Ok(()) => {
-                        info!(
-                            live,
-                            slot,
-                            "live started (its start had been interrupted after Pod was told)"
-                        );
-                        out.started = Some(live);
-                        out.attempt = Some((live, true));
-                    }
-                    Err(e) => out.start_failed(live, &e),
-                }
+        Action::FinishStart { slot, .. } => {
+            if let Some(s) = state {
+                finish_start(ctx, slot, s, &mut out);
             }
         }
         Action::AbandonStart { slot, live } => {
@@ -605,17 +593,9 @@ async fn apply_slot(
                     },
                 };
                 if let Some(l) = listed
-                    && l.status == LiveStatus::Running
-                    && l.slot_on(ctx.cfg.server.number) == Some(slot)
+                    && l.runs_in(ctx.cfg.server.number, slot)
                 {
-                    s.phase = Phase::Running;
-                    match ctx.slots.save(slot, &s) {
-                        Ok(()) => {
-                            out.started = Some(live);
-                            out.attempt = Some((live, true));
-                        }
-                        Err(e) => out.start_failed(live, &e),
-                    }
+                    finish_start(ctx, slot, s, &mut out);
                     return out;
                 }
                 // Started elsewhere (another server) with the broadcaster this attempt
@@ -668,10 +648,7 @@ async fn apply_slot(
             if reason == StopReason::RemovedFromPod {
                 match send(ctx.pod.livestream(live)).await {
                     Ok(None) => {}
-                    Ok(Some(l))
-                        if l.status == LiveStatus::Running
-                            && l.slot_on(ctx.cfg.server.number) == Some(slot) =>
-                    {
+                    Ok(Some(l)) if l.runs_in(ctx.cfg.server.number, slot) => {
                         warn!(
                             live,
                             slot,
@@ -731,6 +708,23 @@ fn note_ended_seen(
             &e,
             ADVICE_STOP,
         ));
+    }
+}
+
+/// Records as running a start that was interrupted after Pod was told.
+fn finish_start(ctx: &Ctx, slot: u32, mut state: SlotState, out: &mut SlotOutcome) {
+    let live = state.live;
+    state.phase = Phase::Running;
+    match ctx.slots.save(slot, &state) {
+        Ok(()) => {
+            info!(
+                live,
+                slot, "live started (its start had been interrupted after Pod was told)"
+            );
+            out.started = Some(live);
+            out.attempt = Some((live, true));
+        }
+        Err(e) => out.start_failed(live, &e),
     }
 }
 
@@ -999,8 +993,7 @@ impl InUse {
             .as_deref()
             .and_then(|u| u.strip_prefix(hls_url))
             .and_then(|k| k.strip_suffix(".m3u8"))
-            .and_then(|k| k.rsplit_once('-'))
-            .and_then(|(_, id)| id.parse::<LiveId>().ok());
+            .and_then(names::live_of_stream_key);
         self.broadcasters.contains(&b.id)
             || streamed_for.is_some_and(|other| other != me && self.lives.contains(&other))
     }
@@ -1163,8 +1156,7 @@ async fn undo_start(ctx: &Ctx, slot: u32, mut state: SlotState, told_pod: bool) 
 
 async fn revert(ctx: &Ctx, slot: u32, state: SlotState, live: Option<&Live>) -> Result<()> {
     if let Some(l) = live
-        && l.status == LiveStatus::Running
-        && l.slot_on(ctx.cfg.server.number) == Some(slot)
+        && l.runs_in(ctx.cfg.server.number, slot)
     {
         ctx.pod.mark_live_waiting(state.live).await?;
     }
@@ -1362,6 +1354,31 @@ fn usable_meeting_id(id: &str) -> bool {
 /// Closes a waiting live whose meeting has not been running in BBB for `seen` ticks,
 /// if Pod still shows it waiting.
 async fn close_stale(ctx: &Ctx, live: LiveId, seen: u32) -> Result<()> {
+    let closing = close_if_waiting(ctx, live)
+        .await
+        .context("closing in Pod a live whose meeting is not running")?;
+    if let Closing::Closed = closing {
+        info!(
+            live,
+            seen, "live closed in Pod without being started: its meeting is not running in BBB"
+        );
+    }
+    Ok(())
+}
+
+/// What [`close_if_waiting`] did.
+enum Closing {
+    Closed,
+    /// Pod shows it no longer waiting (started, maybe by another server): left alone.
+    NotWaiting(Live),
+    /// Deleted from Pod: nothing to close.
+    Gone,
+}
+
+/// Closes `live` in Pod (status 2, end date now) only if Pod still shows it waiting:
+/// without [cluster], another server may have started it meanwhile, and closing it
+/// would cut a running live.
+async fn close_if_waiting(ctx: &Ctx, live: LiveId) -> Result<Closing> {
     match ctx
         .pod
         .livestream(live)
@@ -1369,17 +1386,14 @@ async fn close_stale(ctx: &Ctx, live: LiveId, seen: u32) -> Result<()> {
         .context("reading the live before closing it")?
     {
         Some(l) if l.status == LiveStatus::Waiting => {}
-        _ => return Ok(()),
+        Some(l) => return Ok(Closing::NotWaiting(l)),
+        None => return Ok(Closing::Gone),
     }
     ctx.pod
         .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
         .await
-        .context("closing in Pod a live whose meeting is not running")?;
-    info!(
-        live,
-        seen, "live closed in Pod without being started: its meeting is not running in BBB"
-    );
-    Ok(())
+        .context("closing the live in Pod")?;
+    Ok(Closing::Closed)
 }
 
 /// Closes a live whose start failed too often.
@@ -1389,26 +1403,15 @@ async fn give_up(
     attempts: u32,
     meeting_url: Option<&str>,
 ) -> Result<Option<Problem>> {
-    // Only a live still waiting: without [cluster], another server may have started
-    // it meanwhile, and closing it would cut a running live.
-    match ctx
-        .pod
-        .livestream(live)
-        .await
-        .context("reading the live before closing it")?
-    {
-        Some(l) if l.status == LiveStatus::Waiting => {}
-        Some(l) => {
+    match close_if_waiting(ctx, live).await? {
+        Closing::Closed => {}
+        Closing::NotWaiting(l) => {
             info!(live, status = ?l.status, server = l.server.as_deref().unwrap_or(""),
                 "the live failed to start here {attempts} times but is no longer waiting; left as it is");
             return Ok(None);
         }
-        None => return Ok(None),
+        Closing::Gone => return Ok(None),
     }
-    ctx.pod
-        .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
-        .await
-        .context("closing the live in Pod")?;
     // The admin reading the mail knows the course, not the live id: name it if Pod
     // still answers (best effort, the live is closed either way).
     let name = match meeting_url {
@@ -1512,9 +1515,7 @@ pub async fn stop(
     }
 
     if !progress.pod_closed {
-        let ours = live.is_some_and(|l| {
-            l.status == LiveStatus::Running && l.slot_on(ctx.cfg.server.number) == Some(slot)
-        });
+        let ours = live.is_some_and(|l| l.runs_in(ctx.cfg.server.number, slot));
         match (progress.reason, live) {
             (StopReason::RemovedFromPod | StopReason::NoLongerOurs, _) => {}
             // A stop by hand whose live could not be read (Pod down): close it anyway.
