@@ -133,9 +133,7 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
         let report = tick::tick(Arc::clone(&ctx), true).await?;
         print_lines(&report.plan_lines)?;
         // What could not be read limits the plan: say so, never "nothing to do".
-        for p in &report.problems {
-            tracing::error!("{}", p.what);
-        }
+        report.log_problems();
         if report.plan_lines.is_empty() && report.ok() {
             print_lines(&["nothing to do".to_owned()])?;
         }
@@ -339,9 +337,7 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
     // The admin waiting at the terminal wants the recording in Pod now, not a minute
     // later: hand it over in this run (what cannot be is retried by the next tick).
     tick::hand_over_recordings(&ctx, false, &mut report).await;
-    for p in &report.problems {
-        tracing::error!("{}", p.what);
-    }
+    report.log_problems();
     Ok(if report.ok() {
         Outcome::Done
     } else {

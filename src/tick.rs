@@ -119,6 +119,16 @@ impl TickReport {
         self.problems.is_empty()
     }
 
+    /// One ERROR line per problem, with its key (and live).
+    pub fn log_problems(&self) {
+        for p in &self.problems {
+            match p.live {
+                Some(live) => error!(key = %p.key, live, "{}", p.what),
+                None => error!(key = %p.key, "{}", p.what),
+            }
+        }
+    }
+
     fn problem(
         &mut self,
         key: impl Into<String>,
@@ -1700,12 +1710,7 @@ async fn report_problems(
     report: &mut TickReport,
     server_state: &mut crate::slots::ServerState,
 ) {
-    for p in &report.problems {
-        match p.live {
-            Some(live) => error!(key = %p.key, live, "{}", p.what),
-            None => error!(key = %p.key, "{}", p.what),
-        }
-    }
+    report.log_problems();
     let before = server_state.mail.clone();
     let to_mail = mail::select(&mut server_state.mail, &report.problems, Utc::now());
     if to_mail.is_empty() || !ctx.mailer.enabled() {
