@@ -29,6 +29,13 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// `Done` when everything succeeded, else `Failed`.
+    pub fn from_ok(ok: bool) -> Outcome {
+        if ok { Outcome::Done } else { Outcome::Failed }
+    }
+}
+
 /// Errors that end a command before it acted.
 #[derive(Debug)]
 pub enum Fatal {
@@ -137,11 +144,7 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
         if report.plan_lines.is_empty() && report.ok() {
             print_lines(&["nothing to do".to_owned()])?;
         }
-        return Ok(if report.ok() {
-            Outcome::Done
-        } else {
-            Outcome::Failed
-        });
+        return Ok(Outcome::from_ok(report.ok()));
     }
     ctx.slots.init(false)?;
     // Without a shared Redis, servers spread their ticks over the minute as
@@ -164,11 +167,7 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
     }
     // Still under the lock: two runs never write the file at once.
     write_metrics(&ctx, clock.elapsed(), success);
-    Ok(if result?.ok() {
-        Outcome::Done
-    } else {
-        Outcome::Failed
-    })
+    Ok(Outcome::from_ok(result?.ok()))
 }
 
 /// Another run holds the lock. A slow tick is normal (this run does nothing, exit 0);
@@ -338,11 +337,7 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
     // later: hand it over in this run (what cannot be is retried by the next tick).
     tick::hand_over_recordings(&ctx, false, &mut report).await;
     report.log_problems();
-    Ok(if report.ok() {
-        Outcome::Done
-    } else {
-        Outcome::Failed
-    })
+    Ok(Outcome::from_ok(report.ok()))
 }
 
 /// `status`: the slots of this server, recordings waiting, the last tick.
@@ -457,13 +452,9 @@ async fn check(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, Fatal>
         .await
         .map_err(Fatal::Config)?;
     print_lines(&lines.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    Ok(
-        if lines.iter().any(|l| l.level == crate::check::Level::Fail) {
-            Outcome::Failed
-        } else {
-            Outcome::Done
-        },
-    )
+    Ok(Outcome::from_ok(
+        lines.iter().all(|l| l.level != crate::check::Level::Fail),
+    ))
 }
 
 #[cfg(test)]
