@@ -299,8 +299,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
         if !dry_run {
             apply(
                 &ctx,
-                decided.actions,
-                decided.standby,
+                decided,
                 prefetched,
                 &lives,
                 states,
@@ -399,11 +398,9 @@ impl Shared {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn apply(
     ctx: &Arc<Ctx>,
-    actions: Vec<Action>,
-    standby: Vec<LiveId>,
+    decided: plan::Plan,
     prefetched: HashMap<LiveId, PodMeeting>,
     lives: &[Live],
     mut states: BTreeMap<u32, SlotState>,
@@ -414,7 +411,7 @@ async fn apply(
     let shared = Arc::new(Shared {
         in_use: InUse::new(lives.values()),
         lives,
-        standby: std::sync::Mutex::new(standby.into()),
+        standby: std::sync::Mutex::new(decided.standby.into()),
         prefetched,
     });
     let lives = &shared.lives;
@@ -422,7 +419,7 @@ async fn apply(
     let mut give_ups = Vec::new();
     // Counted again from what this tick saw: the sightings must be consecutive.
     let mut stale_seen = BTreeMap::new();
-    for action in actions {
+    for action in decided.actions {
         match action {
             Action::GiveUp { live, attempts } => {
                 give_ups.push((live, attempts));
