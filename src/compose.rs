@@ -59,6 +59,12 @@ pub fn check_template(template: &str) -> Result<()> {
 }
 
 /// The compose file for `params`, as YAML text.
+/// A BBB meeting id the streamer can join: not blank, no control character — the
+/// rule [`render`] enforces, for callers that check before rendering.
+pub fn usable_meeting_id(id: &str) -> bool {
+    !id.trim().is_empty() && !id.chars().any(char::is_control)
+}
+
 pub fn render(template: &str, params: &ComposeParams) -> Result<String> {
     let mut doc = parse(template)?;
     check_document(&doc)?;

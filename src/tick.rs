@@ -878,7 +878,7 @@ async fn start_steps(
             .with_context(|| format!("reading the meeting of live {}", live.id))?,
     };
     let meeting_id = meeting.meeting_id.trim();
-    if !usable_meeting_id(meeting_id) {
+    if !compose::usable_meeting_id(meeting_id) {
         bail!(
             "the meeting of live {} ({meeting_url}) has no usable BBB meeting id ({:?}); no container started",
             live.id,
@@ -1340,7 +1340,7 @@ async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<LiveId, PodMee
     .buffer_unordered(8)
     .filter_map(|(id, read)| async move {
         match read {
-            Ok(m) if usable_meeting_id(&m.meeting_id) => Some((id, m)),
+            Ok(m) if compose::usable_meeting_id(m.meeting_id.trim()) => Some((id, m)),
             Ok(_) => None,
             Err(e) => {
                 debug!(live = id, "reading the meeting of a waiting live: {e}");
@@ -1350,12 +1350,6 @@ async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<LiveId, PodMee
     })
     .collect()
     .await
-}
-
-/// A BBB meeting id the streamer can join: not blank, no control character.
-fn usable_meeting_id(id: &str) -> bool {
-    let id = id.trim();
-    !id.is_empty() && !id.chars().any(char::is_control)
 }
 
 /// Closes a waiting live whose meeting has not been running in BBB for `seen` ticks,
