@@ -1,0 +1,101 @@
+//! The hand-over of parked recordings to Pod's `recordings_dir` (published in Pod
+//! first, then copied durably), after the tick's actions.
+//!
+//! It does not park recordings (the stop does) nor know how files are copied
+//! (`recording.rs`).
+
+use anyhow::{Context, Result, anyhow, bail};
+use tracing::{error, info, warn};
+
+use super::Ctx;
+use super::report::{ADVICE_RECORDING, TickReport};
+
+pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickReport) {
+    let scan = match ctx.pending.list() {
+        Ok(l) => l,
+        Err(e) => {
+            report.problem("recording:list", None, &e, ADVICE_RECORDING);
+            return;
+        }
+    };
+    for u in &scan.unreadable {
+        let e = anyhow!(
+            "recording directory {} is unreadable: {}",
+            u.dir.display(),
+            u.error
+        );
+        report.problem(
+            format!("recording:{}", u.live.unwrap_or(0)),
+            u.live,
+            &e,
+            "Nothing in it is touched; repair its handover.json or move the files by hand.",
+        );
+    }
+    if scan.pending.is_empty() {
+        return;
+    }
+    let Some(dir) = ctx.cfg.pod.recordings_dir.clone() else {
+        warn!(
+            waiting = scan.pending.len(),
+            "recordings wait for hand-over but pod.recordings_dir is empty"
+        );
+        return;
+    };
+    for pending in scan.pending {
+        let id = pending.live;
+        if dry_run {
+            report.plan_lines.push(format!(
+                "hand over the recording of live {id} to {}",
+                dir.display()
+            ));
+            continue;
+        }
+        let result: Result<()> = async {
+            let mut pending = pending;
+            // Pod's `bbb` cron turns the file into a video of `encoded_by`; without an
+            // owner it fails on that file at every run (pod-api.md §1.4): keep it here.
+            if pending.handover.user_url.trim().is_empty() {
+                bail!(
+                    "live {id} has no owner (user) in Pod: its recording is kept in {} for the admin to hand over by hand",
+                    ctx.pending.live_dir(id).display()
+                );
+            }
+            if pending.handover.internal_meeting_id.is_none() {
+                let meeting = ctx
+                    .pod
+                    .publish_recording(&pending.handover.meeting_url, &pending.handover.user_url)
+                    .await
+                    .context("marking the meeting as published in Pod")?;
+                ctx.pending
+                    .set_internal_id(&pending, &meeting.internal_meeting_id)?;
+                pending = ctx
+                    .pending
+                    .find(id)?
+                    .context("the pending recording vanished")?;
+            }
+            // A multi-gigabyte copy to a network share: off the async workers, so the
+            // other slots' actions and timeouts keep running meanwhile.
+            let (store, target) = (ctx.pending.clone(), dir.clone());
+            let delivery = tokio::task::spawn_blocking(move || store.deliver(&pending, &target))
+                .await
+                .context("the hand-over task failed")??;
+            info!(
+                live = id,
+                file = %delivery.published.display(),
+                bytes = delivery.size.unwrap_or(0),
+                kept = delivery.kept.len(),
+                "recording handed over to Pod"
+            );
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => report.delivered += 1,
+            Err(e) => {
+                error!(live = id, "recording hand-over failed: {e:#}");
+                let advice = crate::recording::advice(&e);
+                report.problem(format!("recording:{id}"), Some(id), &e, &advice);
+            }
+        }
+    }
+}

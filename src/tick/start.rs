@@ -1,0 +1,387 @@
+//! A live's start, step by step (each step recorded in the slot's state before the
+//! next): leftovers kept aside, the meeting read, the broadcaster, the compose file,
+//! `docker compose up`, the cluster claim renewed, Pod told. Also what undoes or
+//! finishes a start: undo, revert, adopt, finish an interrupted start, give up.
+//!
+//! It does not choose the broadcaster's name (`broadcaster`) nor which live starts
+//! where (`plan.rs`).
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use tracing::{error, info, warn};
+
+use super::Ctx;
+use super::apply::SlotOutcome;
+use super::broadcaster::{InUse, ensure_broadcaster};
+use super::report::problem;
+use super::stop::{Closing, close_if_waiting};
+use crate::compose::{self, ComposeParams};
+use crate::config::Config;
+use crate::fsutil::write_atomic;
+use crate::mail;
+use crate::model::{Live, LiveId, PodMeeting, Problem};
+use crate::names;
+use crate::pod::StartFields;
+use crate::slots::{Phase, SlotState, keep_mkv_files};
+
+/// Starts `live` in `slot`; on failure undoes what this attempt created. Returns a
+/// problem if only the start mail failed.
+pub(super) async fn start(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    mut state: SlotState,
+    running: &InUse,
+    prefetched: Option<&PodMeeting>,
+) -> Result<Option<Problem>> {
+    let mut told_pod = false;
+    match start_steps(
+        ctx,
+        slot,
+        live,
+        &mut state,
+        running,
+        &mut told_pod,
+        prefetched,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(e) => {
+            if let Err(undo) = undo_start(ctx, slot, state, told_pod).await {
+                return Err(e.context(format!("and undoing the start failed too: {undo:#}")));
+            }
+            return Err(e);
+        }
+    }
+    info!(
+        live = live.id,
+        slot,
+        meeting = state.meeting_name.as_deref().unwrap_or(""),
+        stream_key = state.stream_key.as_deref().unwrap_or(""),
+        "live started"
+    );
+    if !ctx.mailer.enabled() {
+        return Ok(None);
+    }
+    let key = state.stream_key.clone().unwrap_or_default();
+    let info = mail::LiveStarted {
+        live: live.id,
+        meeting_name: state.meeting_name.clone().unwrap_or_default(),
+        slot,
+        hostname: ctx.cfg.server.hostname.clone(),
+        server_number: ctx.cfg.server.number,
+        stream_url: format!("{}{key}", ctx.cfg.bbb.stream_url),
+        hls_url: format!("{}{key}.m3u8", ctx.cfg.pod.hls_url),
+        broadcaster_name: state
+            .broadcaster
+            .as_ref()
+            .map(|b| b.name.clone())
+            .unwrap_or_default(),
+        recording: state.download,
+        chat: live.enable_chat,
+    };
+    let (subject, body) = mail::live_started(&info);
+    match ctx.mailer.send(&subject, &body).await {
+        Ok(()) => Ok(None),
+        Err(e) => {
+            warn!(live = live.id, "mailing the start failed: {e:#}");
+            Ok(Some(problem(
+                "mail:start",
+                Some(live.id),
+                &e,
+                "Check the [mail] settings with `bbb-pod-live check`.",
+            )))
+        }
+    }
+}
+
+pub(super) async fn start_steps(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &mut SlotState,
+    running: &InUse,
+    told_pod: &mut bool,
+    prefetched: Option<&PodMeeting>,
+) -> Result<()> {
+    let cfg = &ctx.cfg;
+    state.phase = Phase::Starting;
+    state.meeting_url = live.meeting_url.clone();
+    state.user_url = live.user_url.clone();
+    state.download = live.download_meeting && cfg.recording_enabled();
+    // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
+    // Only before this live's state file exists: a resumed start may already have
+    // run `up`, and the mkv in the slot is then this live's own recording.
+    if ctx.slots.load(slot)?.is_none() {
+        let leftovers = keep_mkv_files(
+            &ctx.slots.videodata(slot),
+            &ctx.kept_dir(&format!("slot{slot}-before-live-{}", live.id)),
+        )?;
+        if !leftovers.is_empty() {
+            warn!(
+                slot,
+                files = leftovers.len(),
+                "recordings of an earlier live were in the slot; kept aside"
+            );
+        }
+    }
+    ctx.slots.save(slot, state)?;
+
+    let meeting_url = live
+        .meeting_url
+        .as_deref()
+        .with_context(|| format!("live {} has no meeting in Pod", live.id))?;
+    let meeting = match prefetched {
+        Some(m) => m.clone(),
+        None => ctx
+            .pod
+            .meeting(meeting_url)
+            .await
+            .with_context(|| format!("reading the meeting of live {}", live.id))?,
+    };
+    let meeting_id = meeting.meeting_id.trim();
+    if !compose::usable_meeting_id(meeting_id) {
+        bail!(
+            "the meeting of live {} ({meeting_url}) has no usable BBB meeting id ({:?}); no container started",
+            live.id,
+            meeting.meeting_id
+        );
+    }
+    state.meeting_id = Some(meeting.meeting_id.clone());
+    state.meeting_name = Some(meeting.meeting_name.clone());
+    let key = state
+        .stream_key
+        .get_or_insert_with(|| names::stream_key(&meeting.meeting_name, live.id))
+        .clone();
+    ctx.slots.save(slot, state)?;
+
+    if state.broadcaster.is_none() {
+        let b = ensure_broadcaster(ctx, slot, live, state, &key, running).await?;
+        state.broadcaster = Some(b);
+        ctx.slots.save(slot, state)?;
+    }
+    let broadcaster_id = state
+        .broadcaster
+        .as_ref()
+        .map(|b| b.id)
+        .context("broadcaster set above")?;
+
+    let params = ComposeParams {
+        bbb_url: cfg.bbb.url.as_str().trim_end_matches('/').to_owned(),
+        bbb_secret: cfg.bbb.secret.expose().to_owned(),
+        meeting_id: meeting.meeting_id.clone(),
+        attendee_password: cfg.bbb.attendee_password.expose().to_owned(),
+        moderator_password: cfg.bbb.moderator_password.expose().to_owned(),
+        title: meeting.meeting_name.clone(),
+        resolution: cfg.bbb.resolution.clone(),
+        video_bitrate: cfg.bbb.video_bitrate,
+        threads: cfg.bbb.threads,
+        stream_url: format!("{}{key}", cfg.bbb.stream_url),
+        enable_chat: live.enable_chat,
+        show_chat: live.show_chat,
+        download: state.download,
+        timezone: cfg.server.timezone.clone(),
+        redis_channel: Config::redis_channel(slot),
+        redis_bind: cfg.server.redis_bind,
+        redis_port: Config::redis_port(slot),
+        debug: cfg.server.debug,
+    };
+    let yaml =
+        compose::render(&cfg.server.template, &params).context("rendering the compose file")?;
+    write_atomic(&ctx.slots.compose_file(slot), yaml.as_bytes(), 0o600)?;
+    ctx.docker.up(&ctx.slots.dir(slot)).await?;
+
+    // The point of no return: the claim must still be ours (it may have run out
+    // during a long `up`, and another server claimed the live).
+    if let Some(claimer) = &ctx.claimer
+        && !claimer
+            .claim(live.id)
+            .await
+            .context("renewing the cluster claim before telling Pod")?
+    {
+        // Same live, same broadcaster name: the other server reuses it.
+        state.broadcaster = None;
+        ctx.slots.save(slot, state)?;
+        return Err(ClaimLost(live.id).into());
+    }
+    *told_pod = true;
+    ctx.pod
+        .mark_live_started(
+            live.id,
+            &StartFields {
+                server: cfg.server_field(slot),
+                broadcaster_id,
+                redis_hostname: cfg.server.hostname.clone(),
+                redis_port: Config::redis_port(slot),
+                redis_channel: Config::redis_channel(slot),
+            },
+        )
+        .await
+        .context("telling Pod the live runs")?;
+    state.phase = Phase::Running;
+    ctx.slots.save(slot, state)?;
+    Ok(())
+}
+
+/// Records as running a start that was interrupted after Pod was told.
+pub(super) fn finish_start(ctx: &Ctx, slot: u32, mut state: SlotState, out: &mut SlotOutcome) {
+    let live = state.live;
+    state.phase = Phase::Running;
+    match ctx.slots.save(slot, &state) {
+        Ok(()) => {
+            info!(
+                live,
+                slot, "live started (its start had been interrupted after Pod was told)"
+            );
+            out.started = Some(live);
+            out.attempt = Some((live, true));
+        }
+        Err(e) => out.start_failed(live, &e),
+    }
+}
+
+/// Undoes an attempt: container down, broadcaster deleted, live back to waiting if
+/// Pod may have been told it runs, slot freed. If Pod cannot be told, the slot
+/// keeps a `Reverting` state and the next tick finishes the undo.
+pub(super) async fn undo_start(
+    ctx: &Ctx,
+    slot: u32,
+    mut state: SlotState,
+    told_pod: bool,
+) -> Result<()> {
+    let dir = ctx.slots.dir(slot);
+    if ctx.slots.compose_file(slot).exists() {
+        ctx.docker
+            .down(&dir)
+            .await
+            .context("stopping the container of the failed start")?;
+    }
+    keep_mkv_files(
+        &ctx.slots.videodata(slot),
+        &ctx.kept_dir(&format!("live-{}-failed-start", state.live)),
+    )?;
+    if let Some(b) = state.broadcaster.take() {
+        ctx.pod
+            .delete_broadcaster(&b.slug)
+            .await
+            .with_context(|| format!("deleting broadcaster {} of the failed start", b.slug))?;
+        ctx.slots.save(slot, &state)?;
+    }
+    if told_pod {
+        state.phase = Phase::Reverting;
+        ctx.slots.save(slot, &state)?;
+        ctx.pod
+            .mark_live_waiting(state.live)
+            .await
+            .context("setting the live back to waiting in Pod")?;
+    }
+    ctx.slots.clear(slot)
+}
+
+pub(super) async fn revert(
+    ctx: &Ctx,
+    slot: u32,
+    state: SlotState,
+    live: Option<&Live>,
+) -> Result<()> {
+    if let Some(l) = live
+        && l.runs_in(ctx.cfg.server.number, slot)
+    {
+        ctx.pod.mark_live_waiting(state.live).await?;
+    }
+    ctx.slots.clear(slot)
+}
+
+/// Takes over a live Pod shows running here without a state file.
+pub(super) async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
+    let mut state = SlotState::new(live.id, Utc::now());
+    state.phase = Phase::Running;
+    state.adopted = true;
+    state.meeting_url = live.meeting_url.clone();
+    state.user_url = live.user_url.clone();
+    state.broadcaster_id = live.broadcaster_id;
+    state.download = live.download_meeting && ctx.cfg.recording_enabled();
+    // The meeting first: a state saved without its meeting id could never see the
+    // meeting end. If Pod fails here, nothing is saved and the next tick adopts again.
+    if let Some(url) = &live.meeting_url {
+        let m = ctx
+            .pod
+            .meeting(url)
+            .await
+            .context("reading the meeting of the adopted live")?;
+        state.meeting_id = Some(m.meeting_id);
+        state.meeting_name = Some(m.meeting_name);
+    }
+    ctx.slots.save(slot, &state)?;
+    warn!(
+        live = live.id,
+        slot, "Pod shows this live running here without a state file; taken over"
+    );
+    Ok(())
+}
+
+/// A start given up because another server holds the live's cluster claim: not a
+/// failure of the live (it is being started there), so not counted nor reported.
+#[derive(Debug, thiserror::Error)]
+#[error("another server claimed live {0} while this one started it; this start is undone")]
+pub(super) struct ClaimLost(LiveId);
+
+/// Whether `e` comes from Pod being unreachable, too slow, or answered by a gateway
+/// in front of it (502/503/504): a passing outage, not something wrong with a live.
+pub(super) fn pod_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::pod::PodError>(),
+            Some(
+                crate::pod::PodError::Network { .. }
+                    | crate::pod::PodError::Timeout { .. }
+                    | crate::pod::PodError::Status {
+                        status: 502..=504,
+                        ..
+                    }
+            )
+        )
+    })
+}
+
+/// Closes a live whose start failed too often.
+pub(super) async fn give_up(
+    ctx: &Ctx,
+    live: LiveId,
+    attempts: u32,
+    meeting_url: Option<&str>,
+) -> Result<Option<Problem>> {
+    match close_if_waiting(ctx, live).await? {
+        Closing::Closed => {}
+        Closing::NotWaiting(l) => {
+            info!(live, status = ?l.status, server = l.server.as_deref().unwrap_or(""),
+                "the live failed to start here {attempts} times but is no longer waiting; left as it is");
+            return Ok(None);
+        }
+        Closing::Gone => return Ok(None),
+    }
+    // The admin reading the mail knows the course, not the live id: name it if Pod
+    // still answers (best effort, the live is closed either way).
+    let name = match meeting_url {
+        Some(url) => ctx.pod.meeting(url).await.ok().map(|m| m.meeting_name),
+        None => None,
+    };
+    let label = match &name {
+        Some(n) => format!("live {live} ({:?})", n),
+        None => format!("live {live}"),
+    };
+    error!(
+        live,
+        attempts,
+        meeting = name.as_deref().unwrap_or(""),
+        "start failed too often; live closed in Pod"
+    );
+    Ok(Some(Problem {
+        key: format!("start:{live}"),
+        live: Some(live),
+        what: format!("{label} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
+        advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),
+        gave_up: true,
+    }))
+}

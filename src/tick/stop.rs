@@ -1,0 +1,326 @@
+//! A live's stop, step by step (container down, recordings parked, Pod closed,
+//! broadcaster deleted; each recorded before the next, so an interrupted stop
+//! resumes where it was). Also what leads to a stop: the sightings of an ended
+//! meeting, the confirmation of a meeting absent from getMeetings, and the closing
+//! of waiting lives whose meeting never ran.
+//!
+//! It does not hand recordings over to Pod (`handover`, after the actions).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow};
+use chrono::Utc;
+use tracing::{error, info, warn};
+
+use super::Ctx;
+use super::apply::SlotOutcome;
+use super::report::{ADVICE_BBB, ADVICE_STOP, TickReport, problem};
+use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, Problem};
+use crate::plan::MeetingsView;
+use crate::slots::{Phase, SlotState, StopProgress, StopReason, keep_mkv_files};
+
+/// Stops the live of `slot` (or resumes its stop when `reason` is None). Each step
+/// is recorded before the next; the slot is freed only at the end.
+pub async fn stop(
+    ctx: &Ctx,
+    slot: u32,
+    mut state: SlotState,
+    reason: Option<StopReason>,
+    live: Option<&Live>,
+) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    let id = state.live;
+    if state.stop.is_none() {
+        let reason = reason.unwrap_or(StopReason::ByHand);
+        state.phase = Phase::Stopping;
+        state.stop = Some(StopProgress {
+            reason,
+            since: Utc::now(),
+            container_down: false,
+            recordings_parked: false,
+            pod_closed: false,
+            broadcaster_deleted: false,
+        });
+        ctx.slots.save(slot, &state)?;
+        info!(live = id, slot, reason = reason.describe(), "stopping live");
+    }
+    let mut progress = state.stop.clone().context("stop progress set above")?;
+    let dir = ctx.slots.dir(slot);
+
+    if !progress.container_down {
+        if ctx.slots.compose_file(slot).exists() {
+            if let Err(e) = ctx.docker.finish_recording(&dir).await {
+                // The container may already be gone; `down` below is what matters.
+                // Usual when the container ends with ffmpeg (its exec shell is killed):
+                // not worth a cron mail.
+                info!(live = id, slot, "asking ffmpeg to finish: {e:#}");
+            }
+            ctx.docker.down(&dir).await?;
+        }
+        progress.container_down = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    if !progress.recordings_parked {
+        let videodata = ctx.slots.videodata(slot);
+        if state.download {
+            let parked = ctx.pending.park(
+                id,
+                state.meeting_url.as_deref().unwrap_or(""),
+                state.user_url.as_deref().unwrap_or(""),
+                &videodata,
+            )?;
+            if parked.is_none() {
+                let e = anyhow!(
+                    "live {id} asked for a recording but the streamer wrote no mkv file in {}",
+                    videodata.display()
+                );
+                warn!("{e:#}");
+                problems.push(problem(
+                    format!("recording:{id}"),
+                    Some(id),
+                    &e,
+                    "Look at the container's output (server.debug = true); check that videodata is writable by uid 1001.",
+                ));
+            }
+        } else {
+            keep_mkv_files(&videodata, &ctx.kept_dir(&format!("live-{id}")))?;
+        }
+        progress.recordings_parked = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    if !progress.pod_closed {
+        let ours = live.is_some_and(|l| l.runs_in(ctx.cfg.server.number, slot));
+        match (progress.reason, live) {
+            (StopReason::RemovedFromPod | StopReason::NoLongerOurs, _) => {}
+            // A stop by hand whose live could not be read (Pod down): close it anyway.
+            // If Pod is still down, the stop waits here and the next tick finishes it;
+            // a live deleted meanwhile (404) has nothing left to close.
+            (StopReason::ByHand, None) => {
+                match ctx
+                    .pod
+                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(anyhow!(e).context("closing the live in Pod")),
+                }
+            }
+            (_, None) => {}
+            // Closed by hand: keep the end date the admin wrote, set it only if empty.
+            (_, Some(l)) if l.status == LiveStatus::Stopped && l.end_date.is_none() => {
+                ctx.pod
+                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                    .await?;
+            }
+            (_, Some(l)) if l.status == LiveStatus::Stopped => {}
+            (_, Some(_)) if ours => {
+                ctx.pod
+                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                    .await
+                    .context("closing the live in Pod")?;
+            }
+            _ => {}
+        }
+        progress.pod_closed = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    if !progress.broadcaster_deleted {
+        let in_use_elsewhere = progress.reason == StopReason::NoLongerOurs
+            && live.and_then(|l| l.broadcaster_id).is_some_and(|b| {
+                state
+                    .broadcaster
+                    .as_ref()
+                    .map(|o| o.id)
+                    .or(state.broadcaster_id)
+                    == Some(b)
+            });
+        if !in_use_elsewhere {
+            let slug = match (&state.broadcaster, state.broadcaster_id) {
+                (Some(b), _) => Some(b.slug.clone()),
+                (None, Some(bid)) => ctx
+                    .pod
+                    .broadcasters()
+                    .await?
+                    .into_iter()
+                    .find(|b| b.id == bid)
+                    .map(|b| b.slug),
+                (None, None) => None,
+            };
+            if let Some(slug) = slug {
+                ctx.pod
+                    .delete_broadcaster(&slug)
+                    .await
+                    .context("deleting the broadcaster")?;
+            }
+        }
+        progress.broadcaster_deleted = true;
+        state.stop = Some(progress.clone());
+        ctx.slots.save(slot, &state)?;
+    }
+
+    ctx.slots.clear(slot)?;
+    info!(
+        live = id,
+        slot,
+        reason = progress.reason.describe(),
+        "live stopped"
+    );
+    Ok(problems)
+}
+
+pub(super) async fn stop_into(
+    ctx: &Ctx,
+    slot: u32,
+    state: SlotState,
+    reason: Option<StopReason>,
+    live: Option<&Live>,
+    out: &mut SlotOutcome,
+) {
+    let id = state.live;
+    match stop(ctx, slot, state, reason, live).await {
+        Ok(problems) => {
+            out.stopped = Some(id);
+            out.problems.extend(problems);
+        }
+        Err(e) => {
+            error!(live = id, slot, "stop failed: {e:#}");
+            out.problems
+                .push(problem(format!("stop:{id}"), Some(id), &e, ADVICE_STOP));
+        }
+    }
+}
+
+/// Records how many ticks in a row the slot's meeting was seen ended.
+pub(super) fn note_ended_seen(
+    ctx: &Ctx,
+    slot: u32,
+    state: Option<SlotState>,
+    seen: u32,
+    out: &mut SlotOutcome,
+) {
+    let Some(mut s) = state else { return };
+    s.ended_seen = seen;
+    if let Err(e) = ctx.slots.save(slot, &s) {
+        out.problems.push(problem(
+            format!("state:slot{slot}"),
+            Some(s.live),
+            &e,
+            ADVICE_STOP,
+        ));
+    }
+}
+
+/// A meeting absent from getMeetings is asked for by itself (`isMeetingRunning`) before
+/// the sighting that would stop its live: Scalelite silently leaves out the meetings
+/// of a node it finds offline. Running → counted as listed and running; unknown to BBB
+/// → stays absent (ended); any error → counted as running this tick (nothing is
+/// stopped on a doubt) and reported.
+pub(super) async fn confirm_absences(
+    ctx: &Ctx,
+    states: &BTreeMap<u32, SlotState>,
+    meetings: &mut MeetingsView,
+    report: &mut TickReport,
+) {
+    let MeetingsView::Listed(listed) = meetings else {
+        return;
+    };
+    let needed = ctx.cfg.bbb.end_confirmations.max(1);
+    let doubtful: Vec<(LiveId, String)> = states
+        .values()
+        .filter(|s| s.phase == Phase::Running && s.ended_seen + 1 >= needed)
+        .filter_map(|s| Some((s.live, s.meeting_id.clone()?)))
+        .filter(|(_, m)| !listed.contains_key(m))
+        .collect();
+    let asks = doubtful.iter().map(|(live, meeting_id)| async move {
+        (
+            *live,
+            meeting_id,
+            ctx.bbb.is_meeting_running(meeting_id).await,
+        )
+    });
+    for (live, meeting_id, answer) in futures_util::future::join_all(asks).await {
+        let running = match answer {
+            Ok(false) => continue,
+            Ok(true) => {
+                warn!(
+                    live,
+                    meeting_id, "meeting missing from getMeetings but running: not stopped"
+                );
+                true
+            }
+            Err(e) => {
+                let e = anyhow!(e).context(format!(
+                    "meeting {meeting_id:?} of live {live} is missing from getMeetings and isMeetingRunning failed (not stopped this tick)"
+                ));
+                report.problem(
+                    format!("bbb:isMeetingRunning:{live}"),
+                    Some(live),
+                    &e,
+                    ADVICE_BBB,
+                );
+                true
+            }
+        };
+        listed.insert(
+            meeting_id.clone(),
+            BbbMeeting {
+                meeting_id: meeting_id.clone(),
+                internal_meeting_id: String::new(),
+                running,
+                end_time: 0,
+            },
+        );
+    }
+}
+
+/// Closes a waiting live whose meeting has not been running in BBB for `seen` ticks,
+/// if Pod still shows it waiting.
+pub(super) async fn close_stale(ctx: &Ctx, live: LiveId, seen: u32) -> Result<()> {
+    let closing = close_if_waiting(ctx, live)
+        .await
+        .context("closing in Pod a live whose meeting is not running")?;
+    if let Closing::Closed = closing {
+        info!(
+            live,
+            seen, "live closed in Pod without being started: its meeting is not running in BBB"
+        );
+    }
+    Ok(())
+}
+
+/// What [`close_if_waiting`] did.
+pub(super) enum Closing {
+    Closed,
+    /// Pod shows it no longer waiting (started, maybe by another server): left alone.
+    NotWaiting(Live),
+    /// Deleted from Pod: nothing to close.
+    Gone,
+}
+
+/// Closes `live` in Pod (status 2, end date now) only if Pod still shows it waiting:
+/// without [cluster], another server may have started it meanwhile, and closing it
+/// would cut a running live.
+pub(super) async fn close_if_waiting(ctx: &Ctx, live: LiveId) -> Result<Closing> {
+    match ctx
+        .pod
+        .livestream(live)
+        .await
+        .context("reading the live before closing it")?
+    {
+        Some(l) if l.status == LiveStatus::Waiting => {}
+        Some(l) => return Ok(Closing::NotWaiting(l)),
+        None => return Ok(Closing::Gone),
+    }
+    ctx.pod
+        .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
+        .await
+        .context("closing the live in Pod")?;
+    Ok(Closing::Closed)
+}

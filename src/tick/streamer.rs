@@ -1,0 +1,54 @@
+//! The check of the running streamers: a live whose meeting goes on but whose
+//! streamer container is gone is reported (Pod shows it, viewers see nothing).
+//!
+//! It restarts nothing and stops nothing; it only reads `docker compose ps`.
+
+use anyhow::anyhow;
+use tracing::debug;
+
+use super::Ctx;
+use super::report::TickReport;
+use crate::compose;
+use crate::model::LiveId;
+
+/// Reports each watched live whose streamer container is not running (it died, and
+/// Docker gave up restarting it): Pod shows the live, viewers see nothing. Nothing is
+/// restarted automatically (a streamer failing at start-up would loop); the admin
+/// decides. A failing `docker compose ps` is only logged.
+pub(super) async fn check_streamers(ctx: &Ctx, watched: &[(u32, LiveId)], report: &mut TickReport) {
+    let checks = watched.iter().map(|&(slot, live)| async move {
+        let dir = ctx.slots.dir(slot);
+        (slot, live, ctx.docker.running_services(&dir).await)
+    });
+    for (slot, live, result) in futures_util::future::join_all(checks).await {
+        match result {
+            Ok(services) if services.iter().any(|s| s == compose::STREAMER_SERVICE) => {}
+            // Not a list of service names: docker's output cannot be trusted, so it
+            // proves nothing either way.
+            Ok(services)
+                if services.iter().any(|s| {
+                    !s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                }) =>
+            {
+                debug!(live, slot, "docker compose ps gave an unreadable answer");
+            }
+            Ok(_) => {
+                let e = anyhow!(
+                    "the streamer of live {live} (slot {slot}) is not running while its meeting goes on: viewers see nothing"
+                );
+                report.problem(
+                    format!("streamer:{live}"),
+                    Some(live),
+                    &e,
+                    &format!(
+                        "See `docker compose logs {}` in {}; `bbb-pod-live stop --live {live}`, then the teacher asks Pod again.",
+                        compose::STREAMER_SERVICE,
+                        ctx.slots.dir(slot).display()
+                    ),
+                );
+            }
+            Err(e) => debug!(live, slot, "docker compose ps: {e:#}"),
+        }
+    }
+}
