@@ -467,7 +467,12 @@ fn internal_meeting_ids_that_are_not_file_names_keep_the_recording_with_a_clear_
 
 #[test]
 fn a_huge_getmeetings_answer_is_read_and_a_huge_token_refused_without_stopping() {
-    let env = TestEnv::builder().slots(2).build();
+    // Reading 20 MB must not race the 3 s call timeout: a debug build on a loaded
+    // machine parses a few hundred ms a MB (no assertion here is about speed).
+    let env = TestEnv::builder()
+        .slots(2)
+        .extra_toml("[pod]\ntimeout_secs = 300")
+        .build();
     let ends = env.request_live("Se termine");
     let stays = env.request_live("Continue \u{1}\u{1b} <&> \"nom\"");
     env.tick_ok();
