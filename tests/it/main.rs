@@ -14,6 +14,7 @@ mod cluster;
 mod crash;
 mod fakes_selftest;
 mod faults;
+mod health;
 mod hostile;
 mod operators;
 mod tick;

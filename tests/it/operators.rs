@@ -652,7 +652,7 @@ fn status_shows_the_live_a_tick_started() {
     let hls = slot["hls_url"].as_str().unwrap();
     let stream = slot["stream_url"].as_str().unwrap();
     assert!(
-        hls.starts_with("https://hls.example/hls/") && hls.ends_with(".m3u8"),
+        hls.starts_with(&env.hls_url()) && hls.ends_with(".m3u8"),
         "{hls}"
     );
     assert!(stream.starts_with("rtmp://rtmp.example/live/"), "{stream}");

@@ -107,7 +107,7 @@ fn assert_running(env: &TestEnv, live: u64) -> u32 {
     let b = broadcaster_of(env, live);
     let rtmp = streamer_var(env, slot, "BBB_STREAM_URL");
     let key = rtmp.strip_prefix("rtmp://rtmp.example/live/").unwrap();
-    assert_eq!(hls_url(&b), format!("https://hls.example/hls/{key}.m3u8"));
+    assert_eq!(hls_url(&b), format!("{}{key}.m3u8", env.hls_url()));
     slot
 }
 

@@ -6,7 +6,13 @@
 //! Scalelite's internalError, HTML pages, HTTP errors, hangs, truncated or empty bodies,
 //! refused connections. isMeetingRunning and getMeetingInfo are answered too (the
 //! streamer uses them); other calls get BBB's unsupportedRequest error.
+//!
+//! The streamers the fake dockers run ([`FakeBbb::add_streamer_source`]) are attendees of
+//! their running meeting (`fullName` = their `BBB_USER_NAME`), and the same server plays
+//! the HLS server viewers read: `GET /hls/<key>.m3u8` answers a playlist while a streamer
+//! pushes that key ([`FakeBbb::hls_url`]).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,6 +25,7 @@ use chrono::{TimeZone, Utc};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
+use super::docker::{FakeStreamer, StreamerSource};
 use super::net::{Background, serve_http};
 use super::text::{parse_query, xml_escape};
 
@@ -64,6 +71,10 @@ struct BbbState {
     /// Meetings left out of getMeetings (a Scalelite node found offline), still
     /// answered by isMeetingRunning / getMeetingInfo.
     hidden: std::collections::HashSet<String>,
+    /// The fake dockers whose streamers join meetings and feed the HLS server.
+    streamer_sources: Vec<StreamerSource>,
+    /// HLS requests: the path and the `Authorization` header if one was sent.
+    hls_requests: Vec<(String, Option<String>)>,
 }
 
 #[derive(Clone)]
@@ -116,6 +127,14 @@ fn sample_attendees(seed: usize, n: usize) -> Vec<Attendee> {
 }
 
 impl Meeting {
+    /// The streamers of `joined` in this meeting: only a running session has them.
+    fn joined_in<'a>(&self, joined: &'a HashMap<String, Vec<Attendee>>) -> &'a [Attendee] {
+        match joined.get(&self.meeting_id) {
+            Some(list) if self.running => list,
+            _ => &[],
+        }
+    }
+
     fn new(meeting_id: &str, internal_id: &str, name: &str, running: bool, seq: usize) -> Meeting {
         let create_time = internal_id
             .rsplit_once('-')
@@ -145,16 +164,14 @@ impl Meeting {
         }
     }
 
-    fn xml(&self, out: &mut String, indent: &str) {
-        let participants = self.attendees.len();
-        let moderators = self
-            .attendees
-            .iter()
-            .filter(|a| a.role == "MODERATOR")
-            .count();
-        let listeners = self.attendees.iter().filter(|a| a.listen_only).count();
-        let voice = self.attendees.iter().filter(|a| a.voice).count();
-        let video = self.attendees.iter().filter(|a| a.video).count();
+    /// The `<meeting>` element, with `joined` (streamers) after its own attendees.
+    fn xml(&self, out: &mut String, indent: &str, joined: &[Attendee]) {
+        let attendees = || self.attendees.iter().chain(joined);
+        let participants = attendees().count();
+        let moderators = attendees().filter(|a| a.role == "MODERATOR").count();
+        let listeners = attendees().filter(|a| a.listen_only).count();
+        let voice = attendees().filter(|a| a.voice).count();
+        let video = attendees().filter(|a| a.video).count();
         let create_date = Utc
             .timestamp_millis_opt(self.create_time)
             .single()
@@ -190,7 +207,7 @@ impl Meeting {
         field(out, "maxUsers", "0");
         field(out, "moderatorCount", &moderators.to_string());
         out.push_str(&format!("{i1}<attendees>\n"));
-        for a in &self.attendees {
+        for a in attendees() {
             out.push_str(&format!("{i2}<attendee>\n"));
             for (name, value) in [
                 ("userID", a.user_id.clone()),
@@ -237,6 +254,8 @@ impl FakeBbb {
             scalelite_order: false,
             hidden: Default::default(),
             queries: Vec::new(),
+            streamer_sources: Vec::new(),
+            hls_requests: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("bbb", serve_http(router));
@@ -374,6 +393,36 @@ impl FakeBbb {
         self.st().queries.clone()
     }
 
+    /// The streamers of a fake docker join their meetings and push their HLS streams
+    /// here (every server of a cluster test adds its own).
+    pub fn add_streamer_source(&self, source: StreamerSource) {
+        self.st().streamer_sources.push(source);
+    }
+
+    /// `http://127.0.0.1:PORT/hls/`: the `pod.hls_url` of the tests (viewers' side).
+    pub fn hls_url(&self) -> String {
+        format!("http://{}/hls/", self.server.addr())
+    }
+
+    /// Paths of the HLS requests received, in order.
+    pub fn hls_requests(&self) -> Vec<String> {
+        self.st()
+            .hls_requests
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// HLS requests that carried an `Authorization` header (none should: a token never
+    /// leaves for the HLS server).
+    pub fn hls_requests_with_credentials(&self) -> usize {
+        self.st()
+            .hls_requests
+            .iter()
+            .filter(|(_, a)| a.is_some())
+            .count()
+    }
+
     /// Number of requests refused for a wrong or missing checksum.
     pub fn bad_checksums(&self) -> usize {
         self.st().bad_checksums
@@ -442,6 +491,9 @@ async fn handle(State(state): State<Arc<Mutex<BbbState>>>, req: Request) -> Resp
     }
     let query = req.uri().query().unwrap_or("").to_string();
     let method = req.method().as_str().to_string();
+    if let Some(file) = path.strip_prefix("/hls/") {
+        return hls(&state, file, &req);
+    }
     let Some(call) = path
         .strip_prefix("/bigbluebutton/api")
         .map(|c| c.trim_start_matches('/').to_string())
@@ -493,7 +545,53 @@ async fn handle(State(state): State<Arc<Mutex<BbbState>>>, req: Request) -> Resp
     xml_response(200, XML, body)
 }
 
+/// The HLS server: a playlist while a streamer pushes the key, nginx's 404 otherwise.
+fn hls(state: &Mutex<BbbState>, file: &str, req: &Request) -> Response {
+    let auth = req
+        .headers()
+        .get("authorization")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let mut st = state.lock().expect("bbb state");
+    st.hls_requests.push((format!("/hls/{file}"), auth));
+    let served = file
+        .strip_suffix(".m3u8")
+        .is_some_and(|key| st.streamers().iter().any(|s| s.hls && s.stream_key == key));
+    if !served {
+        return xml_response(404, HTML, nginx_page(404));
+    }
+    let mut resp = xml_response(
+        200,
+        "application/vnd.apple.mpegurl",
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:12\n#EXTINF:4.000,\n12.ts\n#EXTINF:4.000,\n13.ts\n".into(),
+    );
+    resp.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    resp
+}
+
 impl BbbState {
+    fn streamers(&self) -> Vec<FakeStreamer> {
+        self.streamer_sources.iter().flat_map(|s| s()).collect()
+    }
+
+    /// The streamers in each meeting (by external id): attendees of its running session.
+    fn joined(&self) -> HashMap<String, Vec<Attendee>> {
+        let mut out: HashMap<String, Vec<Attendee>> = HashMap::new();
+        for s in self.streamers().into_iter().filter(|s| s.in_meeting) {
+            let list = out.entry(s.meeting_id).or_default();
+            list.push(Attendee {
+                user_id: format!("w_live{:04}", list.len()),
+                full_name: s.user_name,
+                role: "VIEWER",
+                presenter: false,
+                listen_only: true,
+                voice: false,
+                video: false,
+            });
+        }
+        out
+    }
+
     fn answer(&mut self, call: &str, query: &str) -> String {
         if call.is_empty() {
             return "<response>\n<returncode>SUCCESS</returncode>\n<version>2.0</version>\n<apiVersion>2.0</apiVersion>\n<bbbVersion>2.7.3</bbbVersion>\n</response>".into();
@@ -520,8 +618,9 @@ impl BbbState {
                 }
                 let mut out = String::with_capacity(listed.len() * 4200 + 100);
                 out.push_str("<response>\n    <returncode>SUCCESS</returncode>\n    <meetings>\n");
+                let joined = self.joined();
                 for m in listed {
-                    m.xml(&mut out, "        ");
+                    m.xml(&mut out, "        ", m.joined_in(&joined));
                 }
                 out.push_str("    </meetings>\n</response>");
                 out
@@ -539,7 +638,7 @@ impl BbbState {
                 match self.meetings.iter().find(|m| m.meeting_id == id) {
                     Some(m) => {
                         let mut inner = String::new();
-                        m.xml(&mut inner, "");
+                        m.xml(&mut inner, "", m.joined_in(&self.joined()));
                         let inner = inner
                             .trim_start_matches("<meeting>\n")
                             .trim_end_matches("</meeting>\n");

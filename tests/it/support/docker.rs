@@ -270,6 +270,130 @@ impl FakeDocker {
     }
 }
 
+/// A streamer container the fake runs, as the fake BBB and the fake HLS server see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeStreamer {
+    /// The slot directory (the compose project).
+    pub dir: PathBuf,
+    /// `BBB_MEETING_ID` of the compose file: the meeting it joins.
+    pub meeting_id: String,
+    /// `BBB_USER_NAME` of the compose file (`Live` when unset): its `fullName` there.
+    pub user_name: String,
+    /// The last path segment of `BBB_STREAM_URL`: its HLS playlist is `<key>.m3u8`.
+    pub stream_key: String,
+    /// In the meeting's attendee list (off while [`FakeDocker::never_join`] is on).
+    pub in_meeting: bool,
+    /// Its playlist is served (off while [`FakeDocker::hls_404`] is on).
+    pub hls: bool,
+}
+
+/// What the fake BBB asks the fake dockers (of all servers) for: the streamers running now.
+pub type StreamerSource = std::sync::Arc<dyn Fn() -> Vec<FakeStreamer> + Send + Sync>;
+
+impl FakeDocker {
+    fn switch(&self, name: &str, on: bool) {
+        let f = self.ctl.join(name);
+        if on {
+            fs::write(f, "").expect("writing a fake docker switch");
+        } else {
+            let _ = fs::remove_file(f);
+        }
+    }
+
+    /// While on, no streamer is in its meeting (a BBB release changed its page, a wrong
+    /// password): the container runs, the attendee list lacks it.
+    pub fn never_join(&self, on: bool) {
+        self.switch("never_join", on);
+    }
+
+    /// While on, no streamer's playlist is served (the RTMP push never reaches the HLS
+    /// server): `GET <key>.m3u8` answers 404.
+    pub fn hls_404(&self, on: bool) {
+        self.switch("hls_404", on);
+    }
+
+    /// While on, `docker image inspect` finds no image (nothing pulled yet).
+    pub fn no_images(&self, on: bool) {
+        self.switch("no_images", on);
+    }
+
+    /// While `Some(secs)`, a recording streamer writes a real mkv of `secs` seconds
+    /// (host `ffmpeg`: mpeg4 video, PCM audio) instead of a fake one; SIGINT leaves it as is.
+    pub fn real_mkv(&self, secs: Option<u32>) {
+        match secs {
+            Some(n) => fs::write(self.ctl.join("real_mkv"), format!("{n}\n"))
+                .expect("writing a fake docker switch"),
+            None => self.switch("real_mkv", false),
+        }
+    }
+
+    /// The next `n` `restart` calls fail.
+    pub fn fail_restart(&self, n: usize) {
+        self.set_counter("fail_restart", n);
+    }
+
+    /// The streamer container of the project in `dir` dies (Docker gave up restarting
+    /// it, the host rebooted): `ps` lists nothing, it leaves its meeting and its stream.
+    pub fn kill_container(&self, dir: &Path) {
+        self.set_running(dir, false);
+    }
+
+    /// How many times a streamer container started in `dir` (`up` of a project that was
+    /// down, or `restart` of one that was up).
+    pub fn starts_in(&self, dir: &Path) -> usize {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        fs::read_to_string(self.ctl.join("starts.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| Path::new(l) == dir)
+            .count()
+    }
+
+    /// The streamers running now, read from the control directory.
+    pub fn streamers(&self) -> Vec<FakeStreamer> {
+        read_streamers(&self.ctl)
+    }
+
+    /// [`FakeDocker::streamers`] as a closure for the fake BBB, which outlives nothing:
+    /// once the test directory is gone it sees no streamer.
+    pub fn streamer_source(&self) -> StreamerSource {
+        let ctl = self.ctl.clone();
+        std::sync::Arc::new(move || read_streamers(&ctl))
+    }
+}
+
+fn read_streamers(ctl: &Path) -> Vec<FakeStreamer> {
+    let never_join = ctl.join("never_join").exists();
+    let hls_404 = ctl.join("hls_404").exists();
+    let Ok(rd) = fs::read_dir(ctl.join("running")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<FakeStreamer> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let text = fs::read_to_string(e.path()).ok()?;
+            let field = |key: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(unescape)
+                    .unwrap_or_default()
+            };
+            let name = e.file_name().to_string_lossy().into_owned();
+            Some(FakeStreamer {
+                dir: PathBuf::from(name.replace("%2F", "/").replace("%25", "%")),
+                meeting_id: field("meeting_id="),
+                user_name: field("user_name="),
+                stream_key: field("stream_key="),
+                in_meeting: !never_join,
+                hls: !hls_404,
+            })
+        })
+        .filter(|s| !s.meeting_id.is_empty())
+        .collect();
+    out.sort_by(|a, b| a.dir.cmp(&b.dir));
+    out
+}
+
 impl FakeDocker {
     /// PIDs of fake docker processes still running (e.g. a hung `up` the binary did not
     /// kill), with their arguments. Checked against /proc so a stale entry (a process
@@ -391,6 +515,20 @@ RUN="$CTL/running/$key"
 if [ "${1:-}" != compose ]; then
   case "${1:-}" in
     version|--version|-v) echo "Docker version 99.0.0-fake, build fake"; exit 0 ;;
+    image)
+      # `docker image inspect NAME...`: present unless the test removed the images.
+      if [ "${2:-}" = inspect ]; then
+        shift 2
+        while [ $# -gt 0 ] && [[ $1 == -* ]]; do
+          case "$1" in -f|--format) shift 2 ;; *) shift ;; esac
+        done
+        if [ -f "$CTL/no_images" ]; then
+          echo "Error response from daemon: No such image: ${1:-}" >&2
+          exit 1
+        fi
+        printf '[{"Id":"sha256:%s","RepoTags":["%s"]}]\n' "$(printf '%s' "${1:-}" | sha256sum | cut -c1-64)" "${1:-}"
+        exit 0
+      fi ;;
   esac
   echo "docker: '${1:-}' is not a docker command." >&2
   echo "See 'docker --help'" >&2
@@ -456,6 +594,46 @@ container_id() {
   REPLY=${s%% *}
 }
 
+# start_streamer FILE: the streamer container starts from the compose file FILE: a new
+# mkv part when it records, and the running marker with what the fake BBB (attendee
+# fullName in its meeting) and the fake HLS server (the stream key's playlist) read.
+start_streamer() {
+  local file=$1 mkv="" meeting_id user_name=Live stream_url tz=UTC download=false epoch stamp
+  env_value BBB_MEETING_ID "$file"; meeting_id=$REPLY
+  if env_value BBB_USER_NAME "$file" && [ -n "$REPLY" ]; then user_name=$REPLY; fi
+  env_value BBB_STREAM_URL "$file"; stream_url=$REPLY
+  if env_value TZ "$file" && [ -n "$REPLY" ]; then tz=$REPLY; fi
+  if env_value BBB_DOWNLOAD_MEETING "$file" && [ "$REPLY" = true ]; then download=true; fi
+  mkdir -p videodata
+  if [ "$download" = true ]; then
+    epoch=$(date +%s)
+    while :; do
+      stamp=$(TZ=$tz date -d "@$epoch" +%Y%m%d%H%M%S)
+      [ -e "videodata/meeting-$stamp.mkv" ] || break
+      epoch=$((epoch + 1))
+    done
+    mkv="$cwd/videodata/meeting-$stamp.mkv"
+    if [ -f "$CTL/real_mkv" ]; then
+      # A real recording (the join tests): N seconds of test picture and tone.
+      local secs; read -r secs < "$CTL/real_mkv"
+      ffmpeg -nostdin -hide_banner -loglevel error -y \
+        -f lavfi -i "testsrc=duration=$secs:size=160x120:rate=10" \
+        -f lavfi -i "sine=duration=$secs" -c:v mpeg4 -c:a pcm_s16le "$mkv" || exit 1
+    else
+      {
+        printf 'FAKE-MKV\x1fmeeting_id=%s\x1fcwd=%s\x1fstarted=%s\n' "$meeting_id" "$cwd" "$stamp"
+        head -c 102400 /dev/zero | tr '\0' 'M'
+        printf '\n'
+      } > "$mkv"
+    fi
+  fi
+  esc "$meeting_id"; meeting_id=$REPLY
+  esc "$user_name"; user_name=$REPLY
+  esc "${stream_url##*/}"
+  printf 'mkv=%s\nmeeting_id=%s\nuser_name=%s\nstream_key=%s\n' "$mkv" "$meeting_id" "$user_name" "$REPLY" > "$RUN"
+  lock; printf '%s\n' "$cwd" >> "$CTL/starts.log"; unlock
+}
+
 case "$cmd" in
   version)
     case "${1:-}" in
@@ -478,27 +656,7 @@ case "$cmd" in
     if [ -f "$RUN" ]; then
       printf ' Container %s-redis-1  Running\n Container %s-bbb-streamer-1  Running\n' "$project" "$project" >&2
     else
-      mkv=""
-      env_value BBB_MEETING_ID "$file"; meeting_id=$REPLY
-      tz=UTC; if env_value TZ "$file" && [ -n "$REPLY" ]; then tz=$REPLY; fi
-      download=false
-      if env_value BBB_DOWNLOAD_MEETING "$file" && [ "$REPLY" = true ]; then download=true; fi
-      mkdir -p videodata
-      if [ "$download" = true ]; then
-        epoch=$(date +%s)
-        while :; do
-          stamp=$(TZ=$tz date -d "@$epoch" +%Y%m%d%H%M%S)
-          [ -e "videodata/meeting-$stamp.mkv" ] || break
-          epoch=$((epoch + 1))
-        done
-        mkv="$cwd/videodata/meeting-$stamp.mkv"
-        {
-          printf 'FAKE-MKV\x1fmeeting_id=%s\x1fcwd=%s\x1fstarted=%s\n' "$meeting_id" "$cwd" "$stamp"
-          head -c 102400 /dev/zero | tr '\0' 'M'
-          printf '\n'
-        } > "$mkv"
-      fi
-      printf 'mkv=%s\n' "$mkv" > "$RUN"
+      start_streamer "$file"
       printf ' Network %s_default  Created\n Container %s-redis-1  Started\n Container %s-bbb-streamer-1  Started\n' "$project" "$project" "$project" >&2
     fi
     after up
@@ -535,7 +693,7 @@ case "$cmd" in
     if [ "$service" = bbb-streamer ]; then
       mkv=""
       while IFS= read -r l; do case "$l" in mkv=*) mkv=${l#mkv=} ;; esac; done < "$RUN"
-      if [ -n "$mkv" ] && [ -f "$mkv" ]; then
+      if [ -n "$mkv" ] && [ -f "$mkv" ] && [ "$(head -c 8 "$mkv")" = FAKE-MKV ]; then
         tail_text=$(tail -c 64 "$mkv")
         if [[ $tail_text != *"FAKE-MKV finalized by SIGINT"* ]]; then
           printf 'FAKE-MKV finalized by SIGINT\n' >> "$mkv"
@@ -592,10 +750,38 @@ case "$cmd" in
     exit 0 ;;
 
   logs)
-    if [ -f "$RUN" ]; then echo "$project-bbb-streamer-1  | fake streamer log line"; fi
+    stamps=0
+    for a in "$@"; do case "$a" in -t|--timestamps) stamps=1 ;; esac; done
+    if [ -f "$RUN" ]; then
+      meeting_id=""
+      while IFS= read -r l; do case "$l" in meeting_id=*) meeting_id=${l#meeting_id=} ;; esac; done < "$RUN"
+      for line in "fake streamer log line" "joining meeting $meeting_id" "ffmpeg: frame=  100 fps=25"; do
+        if [ "$stamps" = 1 ]; then
+          echo "$project-bbb-streamer-1  | $(date -u +%Y-%m-%dT%H:%M:%S.000000000Z) $line"
+        else
+          echo "$project-bbb-streamer-1  | $line"
+        fi
+      done
+    fi
     exit 0 ;;
 
-  pull|create|start|restart|pause|unpause|top|images|port|events)
+  restart)
+    # The services restart in place: the streamer runs again from the start (a new
+    # mkv part, a new join, a new RTMP push); a project that is down stays down.
+    slow restart
+    if take fail_restart; then
+      echo "Error response from daemon: fake failure" >&2
+      exit 1
+    fi
+    if [ -f "$RUN" ]; then
+      compose_file || exit 1
+      start_streamer "$REPLY"
+      printf ' Container %s-bbb-streamer-1  Restarting\n Container %s-bbb-streamer-1  Started\n' "$project" "$project" >&2
+    fi
+    after restart
+    exit 0 ;;
+
+  pull|create|start|pause|unpause|top|images|port|events)
     exit 0 ;;
 
   config)

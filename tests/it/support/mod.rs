@@ -6,7 +6,9 @@
 //! - `pod::FakePod`     — Pod's REST API (Django REST Framework behaviour, both versions)
 //! - `bbb::FakeBbb`     — BigBlueButton / Scalelite API (checksums, getMeetings XML, failures)
 //! - `smtp::SmtpSink`   — an SMTP relay that stores and decodes what it receives
-//! - `docker::FakeDocker` — a bash `docker` that logs calls and plays the streamer
+//! - `docker::FakeDocker` — a bash `docker` that logs calls and plays the streamer (it
+//!   joins its meeting in the fake BBB and its playlist is served by the fake BBB's HLS
+//!   route, `pod.hls_url`)
 
 // Helpers are shared by every test module; not all of them use everything.
 #![allow(dead_code)]
@@ -33,7 +35,7 @@ use sha1::{Digest, Sha1};
 #[allow(unused_imports)]
 pub use bbb::{BbbMode, FakeBbb};
 #[allow(unused_imports)]
-pub use docker::{DockerCall, FakeDocker, FakeMkv, read_mkv};
+pub use docker::{DockerCall, FakeDocker, FakeMkv, FakeStreamer, read_mkv};
 #[allow(unused_imports)]
 pub use pod::{FakePod, Fault, LiveSpec, PodOptions, PodRequest, PodVersion};
 #[allow(unused_imports)]
@@ -220,6 +222,7 @@ impl TestEnvBuilder {
             fs::create_dir_all(root.join(sub)).expect("creating the test directories");
         }
         let docker = FakeDocker::install(&root);
+        bbb.add_streamer_source(docker.streamer_source());
         let smtp_password = self.smtp.auth.as_ref().map(|(_, p)| p.clone());
         let env = TestEnv {
             root,
@@ -302,7 +305,7 @@ end_confirmations = {end_confirmations}
 [pod]
 url = {pod_url}
 token = {token}
-hls_url = "https://hls.example/hls/"
+hls_url = {hls_url}
 building_id = 1
 recordings_dir = {recordings}
 timeout_secs = 3
@@ -331,6 +334,7 @@ stop_grace_secs = 0
             checksum = toml::Value::String(b.checksum.clone()),
             end_confirmations = b.end_confirmations,
             pod_url = toml::Value::String(self.pod.url()),
+            hls_url = toml::Value::String(self.bbb.hls_url()),
             token = toml::Value::String(self.pod.token()),
             admins =
                 toml::Value::Array(b.admins.iter().cloned().map(toml::Value::String).collect()),
@@ -381,6 +385,10 @@ stop_grace_secs = 0
     }
     pub fn home(&self) -> PathBuf {
         self.root.join("home")
+    }
+    /// `pod.hls_url`: the fake HLS server (served by the fake BBB), ending in `/`.
+    pub fn hls_url(&self) -> String {
+        self.bbb.hls_url()
     }
     /// `<base_dir>/bbb-live-streaming<n>`.
     pub fn slot_dir(&self, n: u32) -> PathBuf {
