@@ -208,16 +208,14 @@ pub struct Plan {
     pub standby: Vec<LiveId>,
 }
 
-/// Decides one tick.
+/// Decides one tick: first the slots with a state, then the slots Pod shows busy
+/// without one, then the waiting lives in the slots left free.
 pub fn plan(input: PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
-    let lives: HashMap<LiveId, &Live> = input.lives.iter().map(|l| (l.id, l)).collect();
-    let in_our_slot = |l: &Live, slot: u32| l.runs_in(input.number, slot);
-
-    // Lives Pod shows running on this server, by slot (lowest id first on conflicts).
-    let mut pod_running: BTreeMap<u32, Vec<&Live>> = BTreeMap::new();
     let mut sorted: Vec<&Live> = input.lives.iter().collect();
     sorted.sort_by_key(|l| l.id);
+    // Lives Pod shows running on this server, by slot (lowest id first on conflicts).
+    let mut pod_running: BTreeMap<u32, Vec<&Live>> = BTreeMap::new();
     for l in &sorted {
         if l.status == LiveStatus::Running
             && let Some(slot) = l.slot_on(input.number)
@@ -225,14 +223,36 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             pod_running.entry(slot).or_default().push(l);
         }
     }
+    let mut taken = Taken {
+        slots: input.broken.clone(),
+        lives: BTreeSet::new(),
+    };
+    plan_slots(&input, &pod_running, &mut taken, &mut out);
+    plan_adoptions(&pod_running, &mut taken, &mut out);
+    plan_waiting(&input, &sorted, &taken, &mut out);
+    out
+}
 
-    let mut busy: BTreeSet<u32> = input.broken.clone();
-    let mut handled_lives: BTreeSet<LiveId> = BTreeSet::new();
+/// What the earlier stages of [`plan`] took.
+struct Taken {
+    /// Busy slots: with a state, unreadable, or adopted.
+    slots: BTreeSet<u32>,
+    /// Lives a slot already handles.
+    lives: BTreeSet<LiveId>,
+}
 
-    // 1. Slots with a state: finish, stop or watch their live.
+/// Stage 1, slots with a state: finish, stop or watch their live.
+fn plan_slots(
+    input: &PlanInput<'_>,
+    pod_running: &BTreeMap<u32, Vec<&Live>>,
+    taken: &mut Taken,
+    out: &mut Plan,
+) {
+    let lives: HashMap<LiveId, &Live> = input.lives.iter().map(|l| (l.id, l)).collect();
+    let in_our_slot = |l: &Live, slot: u32| l.runs_in(input.number, slot);
     for (&slot, state) in input.states {
-        busy.insert(slot);
-        handled_lives.insert(state.live);
+        taken.slots.insert(slot);
+        taken.lives.insert(state.live);
         let live = lives.get(&state.live).copied();
         let id = state.live;
         match state.phase {
@@ -262,7 +282,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                     });
                     continue;
                 }
-                watch_meeting(&input, slot, state, &mut out);
+                watch_meeting(input, slot, state, out);
             }
         }
         // Another live claiming this slot in Pod is a conflict we do not resolve.
@@ -275,10 +295,12 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             }
         }
     }
+}
 
-    // 2. Slots Pod says are busy but for which we have no state: adopt.
-    for (&slot, claimants) in &pod_running {
-        if busy.contains(&slot) {
+/// Stage 2, slots Pod says are busy but for which we have no state: adopt.
+fn plan_adoptions(pod_running: &BTreeMap<u32, Vec<&Live>>, taken: &mut Taken, out: &mut Plan) {
+    for (&slot, claimants) in pod_running {
+        if taken.slots.contains(&slot) {
             continue;
         }
         let Some(first) = claimants.first() else {
@@ -291,8 +313,8 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             ));
             continue;
         }
-        busy.insert(slot);
-        handled_lives.insert(first.id);
+        taken.slots.insert(slot);
+        taken.lives.insert(first.id);
         out.actions.push(Action::Adopt {
             slot,
             live: first.id,
@@ -304,11 +326,14 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             ));
         }
     }
+}
 
-    // 3. Waiting lives: give up on those that failed too often, start the others.
-    let mut free = (1..=input.slots).filter(|s| !busy.contains(s));
+/// Stage 3, waiting lives, oldest first: close the stale ones, give up on those that
+/// failed too often, start the others in the free slots.
+fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mut Plan) {
+    let mut free = (1..=input.slots).filter(|s| !taken.slots.contains(s));
     for l in sorted.iter().filter(|l| l.status == LiveStatus::Waiting) {
-        if handled_lives.contains(&l.id) {
+        if taken.lives.contains(&l.id) {
             continue;
         }
         // A request whose meeting BBB does not run (ended, or never ran here) is never
@@ -345,7 +370,6 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             }
         }
     }
-    out
 }
 
 /// Stop rule for a running live: only on a successful getMeetings, only after

@@ -9,20 +9,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use chrono::Utc;
 use tokio::task::JoinSet;
-use tracing::{debug, error, info, warn};
+use tracing::info;
 
 use super::broadcaster::InUse;
+use super::gather::Snapshot;
 use super::report::{ADVICE_POD, ADVICE_START, TickReport, problem};
-use super::start::{
-    ClaimLost, adopt, finish_start, give_up, pod_unavailable, revert, start, undo_start,
-};
-use super::stop::{close_stale, note_ended_seen, stop_into};
+use super::start::{abandon_start, adopt, finish_start, give_up, revert, start_in_slot};
+use super::stop::{close_stale, note_ended_seen, stop_into, stop_planned};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
 use crate::model::{Live, LiveId, PodMeeting, Problem};
 use crate::plan::{self, Action};
-use crate::slots::{SlotState, StopReason};
+use crate::slots::{ServerState, SlotState};
 
 /// Result of the work in one slot.
 #[derive(Default)]
@@ -47,13 +45,13 @@ impl SlotOutcome {
 
 /// What the concurrent slot actions of one tick share.
 pub(super) struct Shared {
-    lives: HashMap<LiveId, Live>,
-    in_use: InUse,
+    pub(super) lives: HashMap<LiveId, Live>,
+    pub(super) in_use: InUse,
     /// Waiting lives the plan found no slot for, oldest first: with `[cluster]`, a slot
     /// whose planned live was claimed by another server takes the next of these.
-    standby: std::sync::Mutex<std::collections::VecDeque<LiveId>>,
+    pub(super) standby: std::sync::Mutex<std::collections::VecDeque<LiveId>>,
     /// Meetings of waiting lives read before planning (the start path reuses them).
-    prefetched: HashMap<LiveId, PodMeeting>,
+    pub(super) prefetched: HashMap<LiveId, PodMeeting>,
 }
 
 impl Shared {
@@ -65,16 +63,23 @@ impl Shared {
     }
 }
 
+/// Runs the plan: the actions without a slot in order, those of each slot as a task
+/// of its own; then closes the lives given up (planned, or whose last allowed
+/// attempt failed just now).
 pub(super) async fn apply(
     ctx: &Arc<Ctx>,
     decided: plan::Plan,
-    prefetched: HashMap<LiveId, PodMeeting>,
-    lives: &[Live],
-    mut states: BTreeMap<u32, SlotState>,
-    server_state: &mut crate::slots::ServerState,
+    snapshot: Snapshot,
+    server_state: &mut ServerState,
     report: &mut TickReport,
 ) {
-    let lives: HashMap<LiveId, Live> = lives.iter().map(|l| (l.id, l.clone())).collect();
+    let Snapshot {
+        lives,
+        mut states,
+        prefetched,
+        ..
+    } = snapshot;
+    let lives: HashMap<LiveId, Live> = lives.into_iter().map(|l| (l.id, l)).collect();
     let shared = Arc::new(Shared {
         in_use: InUse::new(lives.values()),
         lives,
@@ -132,10 +137,34 @@ pub(super) async fn apply(
                 continue;
             }
         };
-        report.problems.extend(outcome.problems);
-        report.started.extend(outcome.started);
-        report.stopped.extend(outcome.stopped);
-        match outcome.attempt {
+        outcome.count(server_state, report, &mut give_ups);
+    }
+    server_state.stale_seen = stale_seen;
+    for (live, attempts) in give_ups {
+        let meeting_url = lives.get(&live).and_then(|l| l.meeting_url.as_deref());
+        match give_up(ctx, live, attempts, meeting_url).await {
+            Ok(p) => {
+                server_state.start_failures.remove(&live);
+                report.problems.extend(p);
+            }
+            Err(e) => report.problem(format!("giveup:{live}"), Some(live), &e, ADVICE_POD),
+        }
+    }
+}
+
+impl SlotOutcome {
+    /// Adds the outcome to the report and the failure counts; a live whose last
+    /// allowed attempt just failed joins `give_ups`.
+    fn count(
+        self,
+        server_state: &mut ServerState,
+        report: &mut TickReport,
+        give_ups: &mut Vec<(LiveId, u32)>,
+    ) {
+        report.problems.extend(self.problems);
+        report.started.extend(self.started);
+        report.stopped.extend(self.stopped);
+        match self.attempt {
             Some((live, true)) => {
                 server_state.start_failures.remove(&live);
             }
@@ -151,94 +180,20 @@ pub(super) async fn apply(
             None => {}
         }
     }
-    server_state.stale_seen = stale_seen;
-    for (live, attempts) in give_ups {
-        let meeting_url = lives.get(&live).and_then(|l| l.meeting_url.as_deref());
-        match give_up(ctx, live, attempts, meeting_url).await {
-            Ok(p) => {
-                server_state.start_failures.remove(&live);
-                report.problems.extend(p);
-            }
-            Err(e) => report.problem(format!("giveup:{live}"), Some(live), &e, ADVICE_POD),
-        }
-    }
 }
 
+/// The action of one slot, run as its own task.
 pub(super) async fn apply_slot(
     ctx: Arc<Ctx>,
     action: Action,
     state: Option<SlotState>,
     shared: Arc<Shared>,
 ) -> SlotOutcome {
-    let (ctx, lives, running) = (&*ctx, &shared.lives, &shared.in_use);
+    let (ctx, lives) = (&*ctx, &shared.lives);
     let mut out = SlotOutcome::default();
-    let mut state = state;
     match action {
-        Action::Start { slot, mut live } | Action::ResumeStart { slot, mut live } => {
-            // A resumed start renews its claim too: if it ran out while the start was
-            // interrupted, another server may be starting the live now.
-            while let Some(claimer) = &ctx.claimer {
-                match send(claimer.claim(live)).await {
-                    Ok(true) => break,
-                    Ok(false) => {
-                        debug!(live, "claimed by another server");
-                        if let Some(mut s) = state.take() {
-                            warn!(
-                                live,
-                                slot,
-                                "another server claimed this live while its start here was interrupted; undoing ours"
-                            );
-                            // Same live, same broadcaster name: the other server reuses it.
-                            s.broadcaster = None;
-                            if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
-                                out.start_failed(live, &e);
-                            }
-                            return out;
-                        }
-                        // The slot is free: the next waiting live nobody planned here.
-                        match shared.next_standby() {
-                            Some(next) => live = next,
-                            None => return out,
-                        }
-                    }
-                    Err(e) => {
-                        out.problems.push(problem(
-                            "cluster:claim",
-                            Some(live),
-                            &e,
-                            "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
-                        ));
-                        return out;
-                    }
-                }
-            }
-            let Some(l) = lives.get(&live) else {
-                return out;
-            };
-            let state = state.unwrap_or_else(|| SlotState::new(live, Utc::now()));
-            let prefetched = shared.prefetched.get(&live);
-            match send(start(ctx, slot, l, state, running, prefetched)).await {
-                Ok(mail_problem) => {
-                    out.started = Some(live);
-                    out.attempt = Some((live, true));
-                    out.problems.extend(mail_problem);
-                }
-                Err(e) if e.chain().any(|c| c.is::<ClaimLost>()) => {
-                    warn!(live, slot, "{e:#}");
-                }
-                Err(e) => {
-                    error!(live, slot, "start failed: {e:#}");
-                    // Pod down or restarting is not this live's fault: such an attempt is
-                    // not counted towards closing the live (it is retried, mailed hourly).
-                    out.attempt = if pod_unavailable(&e) {
-                        warn!(live, "Pod was unavailable: not counted as a failed attempt");
-                        None
-                    } else {
-                        Some((live, false))
-                    };
-                    out.start_failed(live, &e);
-                }
-            }
+        Action::Start { slot, live } | Action::ResumeStart { slot, live } => {
+            send(start_in_slot(ctx, slot, live, state, &shared, &mut out)).await;
         }
         Action::FinishStart { slot, .. } => {
             if let Some(s) = state {
@@ -246,41 +201,8 @@ pub(super) async fn apply_slot(
             }
         }
         Action::AbandonStart { slot, live } => {
-            if let Some(mut s) = state {
-                // Missing from the list: ask Pod for that one live before undoing, as a
-                // stop does. If the interrupted start did tell Pod, it is running here.
-                let confirmed;
-                let listed = match lives.get(&live) {
-                    Some(l) => Some(l),
-                    None => match send(ctx.pod.livestream(live)).await {
-                        Ok(l) => {
-                            confirmed = l;
-                            confirmed.as_ref()
-                        }
-                        Err(e) => {
-                            let e = anyhow!(e).context(format!(
-                                "live {live} is missing from Pod's list; its interrupted start is undone once Pod confirms"
-                            ));
-                            out.start_failed(live, &e);
-                            return out;
-                        }
-                    },
-                };
-                if let Some(l) = listed
-                    && l.runs_in(ctx.cfg.server.number, slot)
-                {
-                    finish_start(ctx, slot, s, &mut out);
-                    return out;
-                }
-                // Started elsewhere (another server) with the broadcaster this attempt
-                // made or reused: it is that live's now, not ours to delete.
-                let theirs = listed.and_then(|l| l.broadcaster_id);
-                if theirs.is_some() && s.broadcaster.as_ref().map(|b| b.id) == theirs {
-                    s.broadcaster = None;
-                }
-                if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
-                    out.start_failed(live, &e);
-                }
+            if let Some(s) = state {
+                send(abandon_start(ctx, slot, s, lives.get(&live), &mut out)).await;
             }
         }
         Action::Revert { slot, live } => {
@@ -317,43 +239,11 @@ pub(super) async fn apply_slot(
             note_ended_seen(ctx, slot, state, 0, &mut out);
         }
         Action::Stop { slot, live, reason } => {
-            // A row can be missed by a paginated read when rows shift between pages
-            // (pod.rs): confirm a vanished live directly before stopping it.
-            if reason == StopReason::RemovedFromPod {
-                match send(ctx.pod.livestream(live)).await {
-                    Ok(None) => {}
-                    Ok(Some(l)) if l.runs_in(ctx.cfg.server.number, slot) => {
-                        warn!(
-                            live,
-                            slot,
-                            "live missing from Pod's list but still running there; not stopped"
-                        );
-                        return out;
-                    }
-                    Ok(Some(_)) => {}
-                    Err(e) => {
-                        let e = anyhow!(e).context("confirming that the live was deleted from Pod");
-                        out.problems.push(problem(
-                            format!("stop:{live}"),
-                            Some(live),
-                            &e,
-                            ADVICE_POD,
-                        ));
-                        return out;
-                    }
-                }
-            }
-            if let Some(s) = state {
-                send(stop_into(
-                    ctx,
-                    slot,
-                    s,
-                    Some(reason),
-                    lives.get(&live),
-                    &mut out,
-                ))
-                .await;
-            }
+            let listed = lives.get(&live);
+            send(stop_planned(
+                ctx, slot, live, state, reason, listed, &mut out,
+            ))
+            .await;
         }
         Action::ResumeStop { slot, live } => {
             if let Some(s) = state {

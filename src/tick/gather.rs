@@ -1,15 +1,196 @@
-//! Gather: what the tick reads before deciding — the meetings of the waiting lives
-//! a free slot could take, read from Pod beside getMeetings.
+//! Gather: everything the tick reads before deciding, into one [`Snapshot`] that
+//! the plan and the actions take — the server state, the slots' state files, Pod's
+//! lives, BBB's meetings (only when a live runs here or a free slot could start
+//! one) with the absences confirmed, and the meetings of the waiting lives a free
+//! slot could take (read from Pod beside getMeetings, reused by their start).
 //!
-//! It reads only; it decides nothing and changes nothing.
+//! It reads and reports what it could not read; it decides nothing and changes
+//! nothing in Pod, BBB or docker. Deciding is `plan.rs`; acting is `apply`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use anyhow::{Result, anyhow};
 use tracing::debug;
 
-use super::Ctx;
+use super::report::{ADVICE_BBB, ADVICE_POD, TickReport};
+use super::stop::confirm_absences;
+use super::{Ctx, MAX_START_ATTEMPTS};
+use crate::bbb::BbbError;
 use crate::compose;
-use crate::model::{Live, LiveId, PodMeeting};
+use crate::config::Config;
+use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, PodMeeting};
+use crate::plan::{self, MeetingsView, PlanInput};
+use crate::slots::{ServerState, SlotState};
+
+/// What Pod, BBB and the slots said at the start of a tick (Pod's list was read).
+#[derive(Debug)]
+pub(super) struct Snapshot {
+    /// Occupied slots (state file present), configured or left over.
+    pub states: BTreeMap<u32, SlotState>,
+    /// Slots whose state file is unreadable: busy, never touched.
+    pub broken: BTreeSet<u32>,
+    /// Pod's livestreams.
+    pub lives: Vec<Live>,
+    /// BBB's meetings, absences confirmed.
+    pub meetings: MeetingsView,
+    /// Meetings of the waiting lives a free slot could take, read from Pod.
+    pub prefetched: HashMap<LiveId, PodMeeting>,
+    /// The BBB meeting id of each of `prefetched`, as the plan takes it.
+    pub waiting_meetings: HashMap<LiveId, String>,
+}
+
+impl Snapshot {
+    /// The plan's input: this snapshot, the configuration and the counts the server
+    /// state keeps between ticks.
+    pub fn plan_input<'a>(&'a self, cfg: &Config, server: &'a ServerState) -> PlanInput<'a> {
+        PlanInput {
+            number: cfg.server.number,
+            slots: cfg.server.slots,
+            end_confirmations: cfg.bbb.end_confirmations,
+            max_attempts: MAX_START_ATTEMPTS,
+            lives: &self.lives,
+            meetings: &self.meetings,
+            states: &self.states,
+            broken: &self.broken,
+            start_failures: &server.start_failures,
+            waiting_meetings: &self.waiting_meetings,
+            stale_seen: &server.stale_seen,
+        }
+    }
+
+    /// The lives Pod shows waiting.
+    pub fn waiting(&self) -> HashSet<LiveId> {
+        self.lives
+            .iter()
+            .filter(|l| l.status == LiveStatus::Waiting)
+            .map(|l| l.id)
+            .collect()
+    }
+}
+
+/// The server state (failure counts, mail memory, counters); afresh if unreadable.
+pub(super) fn server_state(ctx: &Ctx, report: &mut TickReport) -> ServerState {
+    match ctx.slots.load_server_state() {
+        Ok(s) => s,
+        Err(e) => {
+            report.problem(
+                "state:server",
+                None,
+                &e,
+                "The failure counts and mail memory start afresh.",
+            );
+            Default::default()
+        }
+    }
+}
+
+/// Reads the slots, Pod and BBB. `None` when Pod's list could not be read (nothing
+/// is started or stopped this tick); an error only when the slots cannot be listed.
+pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<Snapshot>> {
+    let (states, broken) = slot_states(ctx, report)?;
+    ctx.reclaim_slugs(&states);
+    let Some(lives) = pod_lives(ctx, report).await else {
+        return Ok(None);
+    };
+    // Waiting lives that a free slot could take: their meetings are read now (8 at
+    // a time, beside getMeetings), so that a request whose meeting BBB does not
+    // run is never started, and the start path reuses what was read.
+    let candidates = start_candidates(&lives, &states, ctx.cfg.server.slots);
+    let ask_bbb = plan::needs_meetings(&states) || !candidates.is_empty();
+    let (meetings, prefetched) = tokio::join!(
+        async {
+            if ask_bbb {
+                Some(ctx.bbb.meetings().await)
+            } else {
+                None
+            }
+        },
+        prefetch_meetings(ctx, &candidates),
+    );
+    let mut meetings = meetings_view(meetings, report);
+    confirm_absences(ctx, &states, &mut meetings, report).await;
+    let waiting_meetings = prefetched
+        .iter()
+        .map(|(&live, m)| (live, m.meeting_id.clone()))
+        .collect();
+    Ok(Some(Snapshot {
+        states,
+        broken,
+        lives,
+        meetings,
+        prefetched,
+        waiting_meetings,
+    }))
+}
+
+/// The slots' state files; an unreadable one is reported and its slot kept busy.
+fn slot_states(
+    ctx: &Ctx,
+    report: &mut TickReport,
+) -> Result<(BTreeMap<u32, SlotState>, BTreeSet<u32>)> {
+    let (states, broken_list) = ctx.slots.load_all()?;
+    let mut broken = BTreeSet::new();
+    for (slot, e) in broken_list {
+        broken.insert(slot);
+        report.problem(
+            format!("state:slot{slot}"),
+            None,
+            &e,
+            "Repair or remove the file; the slot stays busy meanwhile.",
+        );
+    }
+    Ok((states, broken))
+}
+
+/// Pod's livestreams; `None` (reported) when they cannot be read.
+async fn pod_lives(ctx: &Ctx, report: &mut TickReport) -> Option<Vec<Live>> {
+    match ctx.pod.livestreams().await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            let e = anyhow!(e)
+                .context("reading the livestreams from Pod (nothing started or stopped this tick)");
+            report.problem("pod:livestreams", None, &e, ADVICE_POD);
+            None
+        }
+    }
+}
+
+/// The waiting lives a free slot could take (none when every slot is busy), not
+/// counting those a slot is already starting.
+fn start_candidates<'a>(
+    lives: &'a [Live],
+    states: &BTreeMap<u32, SlotState>,
+    slots: u32,
+) -> Vec<&'a Live> {
+    let free_slot = (1..=slots).any(|s| !states.contains_key(&s));
+    if !free_slot {
+        return Vec::new();
+    }
+    let starting: HashSet<LiveId> = states.values().map(|s| s.live).collect();
+    lives
+        .iter()
+        .filter(|l| l.status == LiveStatus::Waiting && !starting.contains(&l.id))
+        .collect()
+}
+
+/// BBB's answer as the plan sees it; a failed getMeetings is reported.
+fn meetings_view(
+    answer: Option<Result<Vec<BbbMeeting>, BbbError>>,
+    report: &mut TickReport,
+) -> MeetingsView {
+    match answer {
+        Some(Ok(m)) => {
+            debug!(meetings = m.len(), "getMeetings answered");
+            MeetingsView::listed(m)
+        }
+        Some(Err(e)) => {
+            let e = anyhow!(e).context("asking BBB for its meetings (no live stopped this tick)");
+            report.problem("bbb:getMeetings", None, &e, ADVICE_BBB);
+            MeetingsView::Failed
+        }
+        None => MeetingsView::NotAsked,
+    }
+}
 
 /// Reads the meetings of `lives` from Pod, 8 at a time. A meeting that cannot be
 /// read, or whose BBB id is unusable, is left out: such a live is judged by its start.

@@ -4,12 +4,15 @@
 //! It owns the wording of the advice; it does not decide what is a problem (the
 //! stage that failed does) nor when a mail is due (`mail::select`).
 
-use chrono::Utc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 use tracing::error;
 
 use super::Ctx;
-use crate::mail;
+use crate::mail::{self, MailMemory};
 use crate::model::{LiveId, Problem};
+use crate::slots::{ServerState, TickRecord};
 
 /// What a tick did, for the exit code, the log and `status`.
 #[derive(Debug, Default)]
@@ -70,19 +73,78 @@ pub(super) const ADVICE_STOP: &str =
     "The stop resumes at the next tick from the step it reached; the slot stays busy until then.";
 pub(super) const ADVICE_RECORDING: &str = "The recording is kept on local disk and handed over at a later tick; check pod.recordings_dir (mounted, writable, space).";
 
-pub(super) async fn report_problems(
+/// The end of a tick that acted: problems logged and mailed, counters and the tick's
+/// record added to the server state, which is saved.
+pub(super) async fn finish(
+    ctx: &Ctx,
+    report: &mut TickReport,
+    server_state: &mut ServerState,
+    started: Instant,
+) {
+    report_problems(ctx, report, server_state).await;
+    report.record_into(server_state, Utc::now(), started.elapsed());
+    if let Err(e) = ctx.slots.save_server_state(server_state) {
+        error!("saving the server state: {e:#}");
+        report.problem(
+            "state:server-save",
+            None,
+            &e,
+            "Check that base_dir is writable.",
+        );
+    }
+}
+
+impl TickReport {
+    /// Adds this tick to the server state's counters and records it as the last tick.
+    fn record_into(&self, server_state: &mut ServerState, at: DateTime<Utc>, took: Duration) {
+        server_state.counters.lives_started += self.started.len() as u64;
+        server_state.counters.lives_stopped += self.stopped.len() as u64;
+        server_state.counters.recordings_delivered += self.delivered as u64;
+        server_state.counters.errors += self.problems.len() as u64;
+        server_state.last_tick = Some(TickRecord {
+            at,
+            duration_ms: took.as_millis() as u64,
+            ok: self.ok(),
+            problems: self.problems.len(),
+        });
+    }
+}
+
+/// The digest mail (subject, body) of the problems due a mail now, `memory` updated;
+/// `None` when every problem was mailed within the hour.
+fn digest(
+    problems: &[Problem],
+    memory: &mut MailMemory,
+    now: DateTime<Utc>,
+    hostname: &str,
+    number: u32,
+) -> Option<(String, String)> {
+    let to_mail = mail::select(memory, problems, now);
+    if to_mail.is_empty() {
+        return None;
+    }
+    Some(mail::error_digest(hostname, number, &to_mail))
+}
+
+/// Logs the problems and mails the admins those not mailed within the hour.
+async fn report_problems(
     ctx: &Ctx,
     report: &mut TickReport,
     server_state: &mut crate::slots::ServerState,
 ) {
     report.log_problems();
     let before = server_state.mail.clone();
-    let to_mail = mail::select(&mut server_state.mail, &report.problems, Utc::now());
-    if to_mail.is_empty() || !ctx.mailer.enabled() {
+    let cfg = &ctx.cfg.server;
+    let due = digest(
+        &report.problems,
+        &mut server_state.mail,
+        Utc::now(),
+        &cfg.hostname,
+        cfg.number,
+    );
+    let Some((subject, body)) = due.filter(|_| ctx.mailer.enabled()) else {
         return;
-    }
-    let (subject, body) =
-        mail::error_digest(&ctx.cfg.server.hostname, ctx.cfg.server.number, &to_mail);
+    };
     if let Err(e) = ctx.mailer.send(&subject, &body).await {
         error!("mailing the errors to the admins failed: {e:#}");
         // Not mailed: the next tick tries again instead of waiting an hour.

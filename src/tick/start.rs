@@ -6,15 +6,15 @@
 //! It does not choose the broadcaster's name (`broadcaster`) nor which live starts
 //! where (`plan.rs`).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
-use super::Ctx;
-use super::apply::SlotOutcome;
+use super::apply::{Shared, SlotOutcome};
 use super::broadcaster::{InUse, ensure_broadcaster};
 use super::report::problem;
 use super::stop::{Closing, close_if_waiting};
+use super::{Ctx, send};
 use crate::compose::{self, ComposeParams};
 use crate::config::Config;
 use crate::fsutil::write_atomic;
@@ -23,6 +23,130 @@ use crate::model::{Live, LiveId, PodMeeting, Problem};
 use crate::names;
 use crate::pod::StartFields;
 use crate::slots::{Phase, SlotState, keep_mkv_files};
+
+/// Claims `live` (with `[cluster]`) and starts it in `slot`. When another server
+/// claimed it first, the slot takes the next waiting live nobody planned here; an
+/// interrupted start of a live claimed elsewhere is undone.
+pub(super) async fn start_in_slot(
+    ctx: &Ctx,
+    slot: u32,
+    mut live: LiveId,
+    mut state: Option<SlotState>,
+    shared: &Shared,
+    out: &mut SlotOutcome,
+) {
+    // A resumed start renews its claim too: if it ran out while the start was
+    // interrupted, another server may be starting the live now.
+    while let Some(claimer) = &ctx.claimer {
+        match send(claimer.claim(live)).await {
+            Ok(true) => break,
+            Ok(false) => {
+                debug!(live, "claimed by another server");
+                if let Some(mut s) = state.take() {
+                    warn!(
+                        live,
+                        slot,
+                        "another server claimed this live while its start here was interrupted; undoing ours"
+                    );
+                    // Same live, same broadcaster name: the other server reuses it.
+                    s.broadcaster = None;
+                    if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
+                        out.start_failed(live, &e);
+                    }
+                    return;
+                }
+                // The slot is free: the next waiting live nobody planned here.
+                match shared.next_standby() {
+                    Some(next) => live = next,
+                    None => return,
+                }
+            }
+            Err(e) => {
+                out.problems.push(problem(
+                    "cluster:claim",
+                    Some(live),
+                    &e,
+                    "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
+                ));
+                return;
+            }
+        }
+    }
+    let Some(l) = shared.lives.get(&live) else {
+        return;
+    };
+    let state = state.unwrap_or_else(|| SlotState::new(live, Utc::now()));
+    let prefetched = shared.prefetched.get(&live);
+    match send(start(ctx, slot, l, state, &shared.in_use, prefetched)).await {
+        Ok(mail_problem) => {
+            out.started = Some(live);
+            out.attempt = Some((live, true));
+            out.problems.extend(mail_problem);
+        }
+        Err(e) if e.chain().any(|c| c.is::<ClaimLost>()) => {
+            warn!(live, slot, "{e:#}");
+        }
+        Err(e) => {
+            error!(live, slot, "start failed: {e:#}");
+            // Pod down or restarting is not this live's fault: such an attempt is
+            // not counted towards closing the live (it is retried, mailed hourly).
+            out.attempt = if pod_unavailable(&e) {
+                warn!(live, "Pod was unavailable: not counted as a failed attempt");
+                None
+            } else {
+                Some((live, false))
+            };
+            out.start_failed(live, &e);
+        }
+    }
+}
+
+/// A start interrupted while its live stopped waiting: finished if Pod shows the
+/// live running here (the start told Pod before it was interrupted), else undone.
+/// `listed` is the live as Pod's list showed it, if it did.
+pub(super) async fn abandon_start(
+    ctx: &Ctx,
+    slot: u32,
+    mut s: SlotState,
+    listed: Option<&Live>,
+    out: &mut SlotOutcome,
+) {
+    let live = s.live;
+    // Missing from the list: ask Pod for that one live before undoing, as a
+    // stop does. If the interrupted start did tell Pod, it is running here.
+    let confirmed;
+    let listed = match listed {
+        Some(l) => Some(l),
+        None => match send(ctx.pod.livestream(live)).await {
+            Ok(l) => {
+                confirmed = l;
+                confirmed.as_ref()
+            }
+            Err(e) => {
+                let e = anyhow!(e).context(format!(
+                    "live {live} is missing from Pod's list; its interrupted start is undone once Pod confirms"
+                ));
+                out.start_failed(live, &e);
+                return;
+            }
+        },
+    };
+    if let Some(l) = listed
+        && l.runs_in(ctx.cfg.server.number, slot)
+    {
+        finish_start(ctx, slot, s, out);
+        return;
+    }
+    // Started elsewhere (another server) with the broadcaster this attempt
+    // made or reused: it is that live's now, not ours to delete.
+    let theirs = listed.and_then(|l| l.broadcaster_id);
+    if theirs.is_some() && s.broadcaster.as_ref().map(|b| b.id) == theirs {
+        s.broadcaster = None;
+    }
+    if let Err(e) = send(undo_start(ctx, slot, s, false)).await {
+        out.start_failed(live, &e);
+    }
+}
 
 /// Starts `live` in `slot`; on failure undoes what this attempt created. Returns a
 /// problem if only the start mail failed.
@@ -96,6 +220,9 @@ pub(super) async fn start(
     }
 }
 
+/// The steps of a start, each recorded in the slot's state before the next.
+/// `told_pod` is set once Pod may have been told the live runs (the undo then sets
+/// it back to waiting).
 pub(super) async fn start_steps(
     ctx: &Ctx,
     slot: u32,
@@ -105,11 +232,28 @@ pub(super) async fn start_steps(
     told_pod: &mut bool,
     prefetched: Option<&PodMeeting>,
 ) -> Result<()> {
-    let cfg = &ctx.cfg;
+    prepare_slot(ctx, slot, live, state)?;
+    let (meeting, key) = read_meeting(ctx, slot, live, state, prefetched).await?;
+    if state.broadcaster.is_none() {
+        let b = ensure_broadcaster(ctx, slot, live, state, &key, running).await?;
+        state.broadcaster = Some(b);
+        ctx.slots.save(slot, state)?;
+    }
+    let broadcaster_id = state
+        .broadcaster
+        .as_ref()
+        .map(|b| b.id)
+        .context("broadcaster set above")?;
+    run_streamer(ctx, slot, live, state, &meeting, &key).await?;
+    tell_pod(ctx, slot, live, state, broadcaster_id, told_pod).await
+}
+
+/// Step 1: the slot is the live's (state saved), its leftovers kept aside.
+fn prepare_slot(ctx: &Ctx, slot: u32, live: &Live, state: &mut SlotState) -> Result<()> {
     state.phase = Phase::Starting;
     state.meeting_url = live.meeting_url.clone();
     state.user_url = live.user_url.clone();
-    state.download = live.download_meeting && cfg.recording_enabled();
+    state.download = live.download_meeting && ctx.cfg.recording_enabled();
     // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
     // Only before this live's state file exists: a resumed start may already have
     // run `up`, and the mkv in the slot is then this live's own recording.
@@ -126,8 +270,18 @@ pub(super) async fn start_steps(
             );
         }
     }
-    ctx.slots.save(slot, state)?;
+    ctx.slots.save(slot, state)
+}
 
+/// Step 2: the live's meeting (read before planning, or now) with a usable BBB id,
+/// and the stream key, both recorded. Returns the meeting and the key.
+async fn read_meeting(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &mut SlotState,
+    prefetched: Option<&PodMeeting>,
+) -> Result<(PodMeeting, String)> {
     let meeting_url = live
         .meeting_url
         .as_deref()
@@ -155,18 +309,19 @@ pub(super) async fn start_steps(
         .get_or_insert_with(|| names::stream_key(&meeting.meeting_name, live.id))
         .clone();
     ctx.slots.save(slot, state)?;
+    Ok((meeting, key))
+}
 
-    if state.broadcaster.is_none() {
-        let b = ensure_broadcaster(ctx, slot, live, state, &key, running).await?;
-        state.broadcaster = Some(b);
-        ctx.slots.save(slot, state)?;
-    }
-    let broadcaster_id = state
-        .broadcaster
-        .as_ref()
-        .map(|b| b.id)
-        .context("broadcaster set above")?;
-
+/// Step 4: the slot's compose file written and `docker compose up` run.
+async fn run_streamer(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &SlotState,
+    meeting: &PodMeeting,
+    key: &str,
+) -> Result<()> {
+    let cfg = &ctx.cfg;
     let params = ComposeParams {
         bbb_url: cfg.bbb.url.as_str().trim_end_matches('/').to_owned(),
         bbb_secret: cfg.bbb.secret.expose().to_owned(),
@@ -190,8 +345,20 @@ pub(super) async fn start_steps(
     let yaml =
         compose::render(&cfg.server.template, &params).context("rendering the compose file")?;
     write_atomic(&ctx.slots.compose_file(slot), yaml.as_bytes(), 0o600)?;
-    ctx.docker.up(&ctx.slots.dir(slot)).await?;
+    ctx.docker.up(&ctx.slots.dir(slot)).await
+}
 
+/// Step 5: the cluster claim renewed, then Pod told the live runs here; recorded
+/// as running.
+async fn tell_pod(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &mut SlotState,
+    broadcaster_id: u64,
+    told_pod: &mut bool,
+) -> Result<()> {
+    let cfg = &ctx.cfg;
     // The point of no return: the claim must still be ours (it may have run out
     // during a long `up`, and another server claimed the live).
     if let Some(claimer) = &ctx.claimer

@@ -12,9 +12,9 @@ use anyhow::{Context, Result, anyhow};
 use chrono::Utc;
 use tracing::{error, info, warn};
 
-use super::Ctx;
 use super::apply::SlotOutcome;
-use super::report::{ADVICE_BBB, ADVICE_STOP, TickReport, problem};
+use super::report::{ADVICE_BBB, ADVICE_POD, ADVICE_STOP, TickReport, problem};
+use super::{Ctx, send};
 use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, Problem};
 use crate::plan::MeetingsView;
 use crate::slots::{Phase, SlotState, StopProgress, StopReason, keep_mkv_files};
@@ -45,126 +45,26 @@ pub async fn stop(
         info!(live = id, slot, reason = reason.describe(), "stopping live");
     }
     let mut progress = state.stop.clone().context("stop progress set above")?;
-    let dir = ctx.slots.dir(slot);
-
     if !progress.container_down {
-        if ctx.slots.compose_file(slot).exists() {
-            if let Err(e) = ctx.docker.finish_recording(&dir).await {
-                // The container may already be gone; `down` below is what matters.
-                // Usual when the container ends with ffmpeg (its exec shell is killed):
-                // not worth a cron mail.
-                info!(live = id, slot, "asking ffmpeg to finish: {e:#}");
-            }
-            ctx.docker.down(&dir).await?;
-        }
+        container_down(ctx, slot, id).await?;
         progress.container_down = true;
-        state.stop = Some(progress.clone());
-        ctx.slots.save(slot, &state)?;
+        record(ctx, slot, &mut state, &progress)?;
     }
-
     if !progress.recordings_parked {
-        let videodata = ctx.slots.videodata(slot);
-        if state.download {
-            let parked = ctx.pending.park(
-                id,
-                state.meeting_url.as_deref().unwrap_or(""),
-                state.user_url.as_deref().unwrap_or(""),
-                &videodata,
-            )?;
-            if parked.is_none() {
-                let e = anyhow!(
-                    "live {id} asked for a recording but the streamer wrote no mkv file in {}",
-                    videodata.display()
-                );
-                warn!("{e:#}");
-                problems.push(problem(
-                    format!("recording:{id}"),
-                    Some(id),
-                    &e,
-                    "Look at the container's output (server.debug = true); check that videodata is writable by uid 1001.",
-                ));
-            }
-        } else {
-            keep_mkv_files(&videodata, &ctx.kept_dir(&format!("live-{id}")))?;
-        }
+        problems.extend(park_recordings(ctx, slot, &state)?);
         progress.recordings_parked = true;
-        state.stop = Some(progress.clone());
-        ctx.slots.save(slot, &state)?;
+        record(ctx, slot, &mut state, &progress)?;
     }
-
     if !progress.pod_closed {
-        let ours = live.is_some_and(|l| l.runs_in(ctx.cfg.server.number, slot));
-        match (progress.reason, live) {
-            (StopReason::RemovedFromPod | StopReason::NoLongerOurs, _) => {}
-            // A stop by hand whose live could not be read (Pod down): close it anyway.
-            // If Pod is still down, the stop waits here and the next tick finishes it;
-            // a live deleted meanwhile (404) has nothing left to close.
-            (StopReason::ByHand, None) => {
-                match ctx
-                    .pod
-                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if e.status() == Some(404) => {}
-                    Err(e) => return Err(anyhow!(e).context("closing the live in Pod")),
-                }
-            }
-            (_, None) => {}
-            // Closed by hand: keep the end date the admin wrote, set it only if empty.
-            (_, Some(l)) if l.status == LiveStatus::Stopped && l.end_date.is_none() => {
-                ctx.pod
-                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
-                    .await?;
-            }
-            (_, Some(l)) if l.status == LiveStatus::Stopped => {}
-            (_, Some(_)) if ours => {
-                ctx.pod
-                    .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
-                    .await
-                    .context("closing the live in Pod")?;
-            }
-            _ => {}
-        }
+        close_in_pod(ctx, slot, id, progress.reason, live).await?;
         progress.pod_closed = true;
-        state.stop = Some(progress.clone());
-        ctx.slots.save(slot, &state)?;
+        record(ctx, slot, &mut state, &progress)?;
     }
-
     if !progress.broadcaster_deleted {
-        let in_use_elsewhere = progress.reason == StopReason::NoLongerOurs
-            && live.and_then(|l| l.broadcaster_id).is_some_and(|b| {
-                state
-                    .broadcaster
-                    .as_ref()
-                    .map(|o| o.id)
-                    .or(state.broadcaster_id)
-                    == Some(b)
-            });
-        if !in_use_elsewhere {
-            let slug = match (&state.broadcaster, state.broadcaster_id) {
-                (Some(b), _) => Some(b.slug.clone()),
-                (None, Some(bid)) => ctx
-                    .pod
-                    .broadcasters()
-                    .await?
-                    .into_iter()
-                    .find(|b| b.id == bid)
-                    .map(|b| b.slug),
-                (None, None) => None,
-            };
-            if let Some(slug) = slug {
-                ctx.pod
-                    .delete_broadcaster(&slug)
-                    .await
-                    .context("deleting the broadcaster")?;
-            }
-        }
+        delete_broadcaster(ctx, &state, progress.reason, live).await?;
         progress.broadcaster_deleted = true;
-        state.stop = Some(progress.clone());
-        ctx.slots.save(slot, &state)?;
+        record(ctx, slot, &mut state, &progress)?;
     }
-
     ctx.slots.clear(slot)?;
     info!(
         live = id,
@@ -173,6 +73,177 @@ pub async fn stop(
         "live stopped"
     );
     Ok(problems)
+}
+
+/// Records a step of the stop in the slot's state.
+fn record(ctx: &Ctx, slot: u32, state: &mut SlotState, progress: &StopProgress) -> Result<()> {
+    state.stop = Some(progress.clone());
+    ctx.slots.save(slot, state)
+}
+
+/// Step 1: ffmpeg asked to finish the recording, then the container down.
+async fn container_down(ctx: &Ctx, slot: u32, id: LiveId) -> Result<()> {
+    if !ctx.slots.compose_file(slot).exists() {
+        return Ok(());
+    }
+    let dir = ctx.slots.dir(slot);
+    if let Err(e) = ctx.docker.finish_recording(&dir).await {
+        // The container may already be gone; `down` below is what matters.
+        // Usual when the container ends with ffmpeg (its exec shell is killed):
+        // not worth a cron mail.
+        info!(live = id, slot, "asking ffmpeg to finish: {e:#}");
+    }
+    ctx.docker.down(&dir).await
+}
+
+/// Step 2: the recording parked for its hand-over (or, not asked for, kept aside).
+/// A problem when a recording was asked for and none was written.
+fn park_recordings(ctx: &Ctx, slot: u32, state: &SlotState) -> Result<Option<Problem>> {
+    let id = state.live;
+    let videodata = ctx.slots.videodata(slot);
+    if !state.download {
+        keep_mkv_files(&videodata, &ctx.kept_dir(&format!("live-{id}")))?;
+        return Ok(None);
+    }
+    let parked = ctx.pending.park(
+        id,
+        state.meeting_url.as_deref().unwrap_or(""),
+        state.user_url.as_deref().unwrap_or(""),
+        &videodata,
+    )?;
+    if parked.is_some() {
+        return Ok(None);
+    }
+    let e = anyhow!(
+        "live {id} asked for a recording but the streamer wrote no mkv file in {}",
+        videodata.display()
+    );
+    warn!("{e:#}");
+    Ok(Some(problem(
+        format!("recording:{id}"),
+        Some(id),
+        &e,
+        "Look at the container's output (server.debug = true); check that videodata is writable by uid 1001.",
+    )))
+}
+
+/// Step 3: the live closed in Pod when it is still ours there (an end date set on a
+/// live closed by hand without one).
+async fn close_in_pod(
+    ctx: &Ctx,
+    slot: u32,
+    id: LiveId,
+    reason: StopReason,
+    live: Option<&Live>,
+) -> Result<()> {
+    let ours = live.is_some_and(|l| l.runs_in(ctx.cfg.server.number, slot));
+    match (reason, live) {
+        (StopReason::RemovedFromPod | StopReason::NoLongerOurs, _) => {}
+        // A stop by hand whose live could not be read (Pod down): close it anyway.
+        // If Pod is still down, the stop waits here and the next tick finishes it;
+        // a live deleted meanwhile (404) has nothing left to close.
+        (StopReason::ByHand, None) => {
+            match ctx
+                .pod
+                .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(anyhow!(e).context("closing the live in Pod")),
+            }
+        }
+        (_, None) => {}
+        // Closed by hand: keep the end date the admin wrote, set it only if empty.
+        (_, Some(l)) if l.status == LiveStatus::Stopped && l.end_date.is_none() => {
+            ctx.pod
+                .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                .await?;
+        }
+        (_, Some(l)) if l.status == LiveStatus::Stopped => {}
+        (_, Some(_)) if ours => {
+            ctx.pod
+                .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
+                .await
+                .context("closing the live in Pod")?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Step 4: the live's broadcaster deleted, unless the live now runs elsewhere with it.
+async fn delete_broadcaster(
+    ctx: &Ctx,
+    state: &SlotState,
+    reason: StopReason,
+    live: Option<&Live>,
+) -> Result<()> {
+    let in_use_elsewhere = reason == StopReason::NoLongerOurs
+        && live.and_then(|l| l.broadcaster_id).is_some_and(|b| {
+            state
+                .broadcaster
+                .as_ref()
+                .map(|o| o.id)
+                .or(state.broadcaster_id)
+                == Some(b)
+        });
+    if in_use_elsewhere {
+        return Ok(());
+    }
+    let slug = match (&state.broadcaster, state.broadcaster_id) {
+        (Some(b), _) => Some(b.slug.clone()),
+        (None, Some(bid)) => ctx
+            .pod
+            .broadcasters()
+            .await?
+            .into_iter()
+            .find(|b| b.id == bid)
+            .map(|b| b.slug),
+        (None, None) => None,
+    };
+    if let Some(slug) = slug {
+        ctx.pod
+            .delete_broadcaster(&slug)
+            .await
+            .context("deleting the broadcaster")?;
+    }
+    Ok(())
+}
+
+/// A stop the plan decided. A live missing from Pod's list is first asked for by
+/// itself: a paginated read can miss a row when rows shift between pages (pod.rs).
+pub(super) async fn stop_planned(
+    ctx: &Ctx,
+    slot: u32,
+    live: LiveId,
+    state: Option<SlotState>,
+    reason: StopReason,
+    listed: Option<&Live>,
+    out: &mut SlotOutcome,
+) {
+    if reason == StopReason::RemovedFromPod {
+        match send(ctx.pod.livestream(live)).await {
+            Ok(None) => {}
+            Ok(Some(l)) if l.runs_in(ctx.cfg.server.number, slot) => {
+                warn!(
+                    live,
+                    slot, "live missing from Pod's list but still running there; not stopped"
+                );
+                return;
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                let e = anyhow!(e).context("confirming that the live was deleted from Pod");
+                out.problems
+                    .push(problem(format!("stop:{live}"), Some(live), &e, ADVICE_POD));
+                return;
+            }
+        }
+    }
+    if let Some(s) = state {
+        send(stop_into(ctx, slot, s, Some(reason), listed, out)).await;
+    }
 }
 
 pub(super) async fn stop_into(

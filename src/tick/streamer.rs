@@ -3,13 +3,40 @@
 //!
 //! It restarts nothing and stops nothing; it only reads `docker compose ps`.
 
+use std::collections::HashSet;
+
 use anyhow::anyhow;
 use tracing::debug;
 
 use super::Ctx;
+use super::gather::Snapshot;
 use super::report::TickReport;
 use crate::compose;
 use crate::model::LiveId;
+use crate::plan::{Action, MeetingsView, Plan};
+use crate::slots::Phase;
+
+/// Lives running here whose meeting BBB still runs, left alone by this tick's
+/// actions: their streamer is checked after the actions. None when getMeetings was
+/// not asked or failed.
+pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<(u32, LiveId)> {
+    let MeetingsView::Listed(listed) = &snapshot.meetings else {
+        return Vec::new();
+    };
+    let acted: HashSet<u32> = decided.actions.iter().filter_map(Action::slot).collect();
+    snapshot
+        .states
+        .iter()
+        .filter(|(slot, s)| s.phase == Phase::Running && !acted.contains(slot))
+        .filter(|(_, s)| {
+            s.meeting_id
+                .as_deref()
+                .and_then(|m| listed.get(m))
+                .is_some_and(|m| !m.has_ended())
+        })
+        .map(|(&slot, s)| (slot, s.live))
+        .collect()
+}
 
 /// Reports each watched live whose streamer container is not running (it died, and
 /// Docker gave up restarting it): Pod shows the live, viewers see nothing. Nothing is
