@@ -11,8 +11,15 @@
 //! start them again).
 //!
 //! The critical path of a scenario is the sum of the round trips it cannot avoid: for
-//! the busy tick, the requests one live needs (counted from what the fakes saw in a tick
-//! that starts one live alone) times the latency, plus its one `docker compose up`.
+//! a start, the Pod round trips one live needs one after the other (counted by the fake
+//! Pod in a tick that starts one live alone) times the latency, plus its one `docker
+//! compose up`, beside which the broadcaster POST runs (so that round trip is not
+//! added). Round trips are counted in one more tick of each scenario, not timed: the
+//! fake Pod holds each wave of requests until none has arrived for a while
+//! (`FakePod::count_round_trips`), which would distort the wall time.
+//!
+//! Pod comes in two flavours: 2.8 (its `?status=` filter works: the tick reads two short
+//! lists) and 3.8 (the filter is ignored: every page of the whole history is read).
 //!
 //! `cargo bench --bench tick -- idle busy` runs only the scenarios whose name contains
 //! one of the words (idle, single, busy, history, meetings, startup, parse).
@@ -34,7 +41,7 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{UsageWho, getrusage};
 use sha1::{Digest, Sha1};
 
-use support::{BBB_SECRET, LiveSpec, TestEnv};
+use support::{BBB_SECRET, LiveSpec, PodVersion, TestEnv};
 
 /// First argument of the wrapper mode.
 const MEASURE: &str = "--measure-child";
@@ -44,11 +51,15 @@ const LATENCY: Duration = Duration::from_millis(50);
 const UP: Duration = Duration::from_secs(1);
 /// Lives the busy tick starts.
 const BUSY_LIVES: usize = 5;
-/// Livestreams of history in Pod, and Pod's page size.
+/// Livestreams of history in Pod for the idle tick, for the busy tick, and Pod's page
+/// size.
 const HISTORY: usize = 1000;
+const BUSY_HISTORY: usize = 300;
 const PAGE_SIZE: usize = 12;
-/// Pages pod.rs fetches at a time after the first.
-const PAGES_IN_FLIGHT: usize = 8;
+/// `pod.max_concurrency`'s default: list pages in flight at once.
+const MAX_CONCURRENCY: usize = 16;
+/// Quiet period that closes a round trip when the fake Pod counts them.
+const QUIET: Duration = Duration::from_millis(200);
 /// Meetings in the big getMeetings answers (10 attendees each): the count, and
 /// the count that makes the size (the fake writes ~6.7 KB per meeting, so 5,000
 /// meetings are ~34 MB, not 20).
@@ -92,13 +103,18 @@ fn main() -> ExitCode {
     }
     if wanted("busy") {
         let critical = single.as_ref().map(|s| s.critical);
-        rows.push(busy(critical, &mut notes));
+        rows.push(busy(critical, None, &mut notes));
+        for version in [PodVersion::V2_8, PodVersion::V3_8] {
+            rows.push(busy(critical, Some(version), &mut notes));
+        }
     }
     if wanted("history") {
-        rows.push(history(LATENCY, &mut notes));
+        for version in [PodVersion::V2_8, PodVersion::V3_8] {
+            rows.push(history(version, LATENCY, &mut notes));
+        }
         // The same tick without latency: what the fake Pod and the binary cost by
         // themselves (the fake renders every row for each page it serves).
-        rows.push(history(Duration::ZERO, &mut notes));
+        rows.push(history(PodVersion::V3_8, Duration::ZERO, &mut notes));
     }
     if wanted("meetings") || wanted("parse") {
         for n in MANY_MEETINGS {
@@ -298,6 +314,8 @@ struct Row {
     name: String,
     samples: Vec<Sample>,
     seen: Option<Seen>,
+    /// Pod round trips of one more (untimed) run, counted by the fake.
+    round_trips: Option<usize>,
     /// The unavoidable round trips, with how they were counted.
     critical: Option<(Duration, String)>,
 }
@@ -330,6 +348,7 @@ fn startup() -> Row {
         name: "start-up (--version)".into(),
         samples,
         seen: None,
+        round_trips: None,
         critical: None,
     }
 }
@@ -342,20 +361,47 @@ fn idle() -> Row {
     let (samples, seen): (Vec<_>, Vec<_>) = (0..11).map(|_| tick(&env)).unzip();
     let seen = same_seen("idle", &seen);
     assert_eq!(seen.bbb, 0, "an idle tick asked BBB");
+    assert_eq!(seen.pod, 2, "idle: the first page of each filtered list");
+    let round_trips = round_trips(&env);
+    assert_eq!(round_trips, 1, "idle: both lists asked together");
     Row {
         name: "idle tick".into(),
         samples,
         seen: Some(seen),
+        round_trips: Some(round_trips),
         critical: Some((
             LATENCY,
-            "1 round trip: the first (only) page of livestreams".into(),
+            "1 round trip: the first (only) page of the two lists, together".into(),
         )),
     }
 }
 
-/// An environment with `n` lives waiting to start, one slot each.
-fn start_env(n: usize) -> TestEnv {
-    let env = builder().slots(n as u32).build();
+/// `n` old lives, closed long ago, on this server and another.
+fn add_history(env: &TestEnv, n: usize) {
+    for i in 0..n {
+        let digest = hex::encode(Sha1::digest(format!("history-{i}")));
+        let meeting = env.pod.add_meeting(
+            &format!("{}-{}", &digest[..8], &digest[8..20]),
+            &format!("{digest}-1700000000000"),
+            &format!("Cours n°{i}"),
+        );
+        env.pod.add_live(LiveSpec {
+            status: 2,
+            server: Some(format!("{}/1", 1 + i % 2)),
+            ..LiveSpec::waiting(meeting)
+        });
+    }
+}
+
+/// An environment with `n` lives waiting to start, one slot each, after `history` old
+/// lives in a Pod of `version`.
+fn start_env(n: usize, version: PodVersion, history: usize) -> TestEnv {
+    let env = builder()
+        .slots(n as u32)
+        .pod_version(version)
+        .page_size(PAGE_SIZE)
+        .build();
+    add_history(&env, history);
     for i in 0..n {
         env.request_live(&format!("Amphi {i} — cours magistral"));
     }
@@ -364,12 +410,29 @@ fn start_env(n: usize) -> TestEnv {
     env
 }
 
-/// Checks that the tick started every live of `env`.
-fn assert_all_started(env: &TestEnv, what: &str) {
-    for id in env.pod.live_ids() {
+/// The Pod round trips of one more tick of `env`, counted by the fake (not timed).
+fn round_trips(env: &TestEnv) -> usize {
+    env.pod.clear_requests();
+    env.pod.count_round_trips(QUIET);
+    env.tick_ok();
+    env.pod.round_trips(|_| true)
+}
+
+/// Checks that the tick started every live of `env` that was waiting.
+fn assert_all_started(env: &TestEnv, what: &str, lives: &[u64]) {
+    for &id in lives {
         let status = env.pod.live(id)["status"].clone();
         assert_eq!(status, 1, "{what}: live {id} is not running after the tick");
     }
+}
+
+/// The waiting lives of `env`.
+fn waiting(env: &TestEnv) -> Vec<u64> {
+    env.pod
+        .live_ids()
+        .into_iter()
+        .filter(|&id| env.pod.live(id)["status"] == 0)
+        .collect()
 }
 
 /// Result of the single-live scenario: its row and the critical path it gives.
@@ -378,22 +441,24 @@ struct Single {
     critical: Duration,
 }
 
-/// One live to start, alone: every request it sends is one it needs, one after the
-/// other (one page of livestreams, then the live's own chain), so its count × latency
-/// + its `up` is the critical path of any start.
+/// One live to start, alone: its Pod round trips (counted by the fake) are the ones
+/// any start needs one after the other; the broadcaster POST rides beside the `up`, so
+/// the critical path is (round trips − 1) × latency + the `up`. getMeetings goes beside
+/// the meeting's read and adds no round trip.
 fn single_live(notes: &mut Vec<String>) -> Single {
     let mut samples = Vec::new();
     let mut seen = Vec::new();
     let mut chain = Vec::new();
     for _ in 0..5 {
-        let env = start_env(1);
+        let env = start_env(1, PodVersion::V3_8, 0);
+        let lives = waiting(&env);
         let (s, n) = tick(&env);
-        assert_all_started(&env, "single live");
+        assert_all_started(&env, "single live", &lives);
         chain = env
             .pod
             .requests()
             .iter()
-            .map(|r| format!("Pod {} {}", r.method, r.path))
+            .map(|r| format!("Pod {} {}?{}", r.method, r.path, r.query))
             .collect();
         chain.extend(env.bbb.queries().iter().map(|q| {
             let call = q.split('?').next().unwrap_or(q);
@@ -403,10 +468,11 @@ fn single_live(notes: &mut Vec<String>) -> Single {
         seen.push(n);
     }
     let seen = same_seen("single live", &seen);
-    let round_trips = seen.pod + seen.bbb;
-    let critical = LATENCY * round_trips as u32 + UP;
+    let env = start_env(1, PodVersion::V3_8, 0);
+    let round_trips = round_trips(&env);
+    let critical = LATENCY * (round_trips as u32 - 1) + UP;
     notes.push(format!(
-        "one live's chain ({round_trips} round trips + docker compose up): {}",
+        "one live's requests ({round_trips} Pod round trips, the POST beside docker compose up): {}",
         chain.join(", ")
     ));
     Single {
@@ -414,86 +480,146 @@ fn single_live(notes: &mut Vec<String>) -> Single {
             name: "start 1 live".into(),
             samples,
             seen: Some(seen),
+            round_trips: Some(round_trips),
             critical: Some((
                 critical,
-                format!("{round_trips} × {} ms + 1 up", LATENCY.as_millis()),
+                format!(
+                    "{} × {} ms + 1 up (the POST beside it)",
+                    round_trips - 1,
+                    LATENCY.as_millis()
+                ),
             )),
         },
         critical,
     }
 }
 
-fn busy(critical: Option<Duration>, notes: &mut Vec<String>) -> Row {
-    let mut samples = Vec::new();
-    let mut seen = Vec::new();
-    for _ in 0..5 {
-        let env = start_env(BUSY_LIVES);
-        let (s, n) = tick(&env);
-        assert_all_started(&env, "busy tick");
-        samples.push(s);
-        seen.push(n);
-    }
-    let seen = same_seen("busy", &seen);
-    let sequential = LATENCY * (seen.pod + seen.bbb) as u32 + UP * BUSY_LIVES as u32;
-    notes.push(format!(
-        "busy tick one call after another (the PHP's way): {} requests × {} ms + {BUSY_LIVES} ups = {} ms",
-        seen.pod + seen.bbb,
-        LATENCY.as_millis(),
-        sequential.as_millis()
-    ));
-    Row {
-        name: format!("busy tick ({BUSY_LIVES} starts)"),
-        samples,
-        seen: Some(seen),
-        critical: critical.map(|c| (c, "the slowest live's chain (start 1 live)".into())),
+fn flavour(version: PodVersion) -> &'static str {
+    match version {
+        PodVersion::V2_8 => "Pod 2.8, filter works",
+        PodVersion::V3_8 => "Pod 3.8, filter ignored",
     }
 }
 
-fn history(latency: Duration, notes: &mut Vec<String>) -> Row {
-    let env = builder().page_size(PAGE_SIZE).build();
-    for i in 0..HISTORY {
-        let digest = hex::encode(Sha1::digest(format!("history-{i}")));
-        let meeting = env.pod.add_meeting(
-            &format!("{}-{}", &digest[..8], &digest[8..20]),
-            &format!("{digest}-1700000000000"),
-            &format!("Cours n°{i}"),
-        );
-        env.pod.add_live(LiveSpec {
-            status: 2,
-            ..LiveSpec::waiting(meeting)
-        });
+/// `BUSY_LIVES` lives to start; with `history`, behind `BUSY_HISTORY` old lives in a Pod
+/// of that flavour. On 3.8 the unavoidable path gains one round trip: every other page
+/// of the list, asked all at once after the first.
+fn busy(critical: Option<Duration>, history: Option<PodVersion>, notes: &mut Vec<String>) -> Row {
+    let (version, old) = match history {
+        Some(v) => (v, BUSY_HISTORY),
+        None => (PodVersion::V3_8, 0),
+    };
+    let name = match history {
+        Some(v) => format!(
+            "busy tick ({BUSY_LIVES} starts), {old} old lives, {}",
+            flavour(v)
+        ),
+        None => format!("busy tick ({BUSY_LIVES} starts)"),
+    };
+    let mut samples = Vec::new();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let env = start_env(BUSY_LIVES, version, old);
+        let lives = waiting(&env);
+        let (s, n) = tick(&env);
+        assert_all_started(&env, &name, &lives);
+        samples.push(s);
+        seen.push(n);
     }
+    let seen = same_seen(&name, &seen);
+    let rows = old + BUSY_LIVES;
+    let expected_lists = match (version, rows.div_ceil(PAGE_SIZE)) {
+        (PodVersion::V3_8, pages) if pages > 1 => pages + 1,
+        _ => 2,
+    };
+    let env = start_env(BUSY_LIVES, version, old);
+    let round_trips = round_trips(&env);
+    let lists = env
+        .pod
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/rest/bbb_livestream/")
+        .count();
+    assert_eq!(lists, expected_lists, "{name}: list requests");
+    let extra = if expected_lists > 2 {
+        LATENCY
+    } else {
+        Duration::ZERO
+    };
+    if history.is_none() {
+        let sequential = LATENCY * (seen.pod + seen.bbb) as u32 + UP * BUSY_LIVES as u32;
+        notes.push(format!(
+            "busy tick one call after another (the PHP's way): {} requests × {} ms + {BUSY_LIVES} ups = {} ms",
+            seen.pod + seen.bbb,
+            LATENCY.as_millis(),
+            sequential.as_millis()
+        ));
+    }
+    Row {
+        name,
+        samples,
+        seen: Some(seen),
+        round_trips: Some(round_trips),
+        critical: critical.map(|c| {
+            if extra.is_zero() {
+                (c, "the slowest live's chain (start 1 live)".into())
+            } else {
+                (
+                    c + extra,
+                    "the slowest live's chain + 1 round trip for the other pages".into(),
+                )
+            }
+        }),
+    }
+}
+
+fn history(version: PodVersion, latency: Duration, notes: &mut Vec<String>) -> Row {
+    let env = builder().pod_version(version).page_size(PAGE_SIZE).build();
+    add_history(&env, HISTORY);
     env.pod.set_latency(latency);
     env.tick_ok();
+    let name = format!(
+        "idle, {HISTORY} lives of history, {}, {} ms",
+        flavour(version),
+        latency.as_millis()
+    );
     let (samples, seen): (Vec<_>, Vec<_>) = (0..5).map(|_| tick(&env)).unzip();
-    let seen = same_seen("history", &seen);
-    let pages = HISTORY.div_ceil(PAGE_SIZE);
-    assert_eq!(seen.pod, pages, "history: one request per page expected");
+    let seen = same_seen(&name, &seen);
     assert_eq!(
         seen.bbb, 0,
         "history: no live runs here, BBB must not be asked"
     );
-    let rounds = 1 + (pages - 1).div_ceil(PAGES_IN_FLIGHT);
-    if !latency.is_zero() {
+    let pages = HISTORY.div_ceil(PAGE_SIZE);
+    let (requests, rounds, how) = match version {
+        PodVersion::V2_8 => (
+            2,
+            1,
+            "the first page of the two filtered lists, together".to_string(),
+        ),
+        PodVersion::V3_8 => (
+            pages + 1,
+            1 + (pages - 1).div_ceil(MAX_CONCURRENCY),
+            format!(
+                "the first pages, then {} pages {MAX_CONCURRENCY} at a time",
+                pages - 1
+            ),
+        ),
+    };
+    assert_eq!(seen.pod, requests, "{name}: requests");
+    let round_trips = round_trips(&env);
+    assert_eq!(round_trips, rounds, "{name}: round trips");
+    if !latency.is_zero() && version == PodVersion::V3_8 {
         notes.push(format!(
             "history: {pages} pages one after another would take {} ms of latency alone",
             (latency * pages as u32).as_millis()
         ));
     }
     Row {
-        name: format!(
-            "idle, {HISTORY} lives of history, {} ms",
-            latency.as_millis()
-        ),
+        name,
         samples,
         seen: Some(seen),
-        critical: Some((
-            latency * rounds as u32,
-            format!(
-                "1 page, then {} pages {PAGES_IN_FLIGHT} at a time",
-                pages - 1
-            ),
-        )),
+        round_trips: Some(round_trips),
+        critical: Some((latency * rounds as u32, how)),
     }
 }
 
@@ -501,9 +627,9 @@ fn history(latency: Duration, notes: &mut Vec<String>) -> Row {
 fn meetings(n: usize, notes: &mut Vec<String>, parse: bool) -> Row {
     let env = builder().build();
     env.bbb.add_many(n);
-    env.request_live("Amphi — le live qui tourne");
+    let live = env.request_live("Amphi — le live qui tourne").live;
     env.tick_ok();
-    assert_all_started(&env, "getMeetings scenario");
+    assert_all_started(&env, "getMeetings scenario", &[live]);
 
     let (doc, fetch) = fetch_meetings(&env.bbb.url());
     let mb = doc.len() as f64 / 1e6;
@@ -525,6 +651,7 @@ fn meetings(n: usize, notes: &mut Vec<String>, parse: bool) -> Row {
         name: format!("getMeetings of {n} ({mb:.1} MB)"),
         samples,
         seen: Some(seen),
+        round_trips: None,
         critical: Some((
             LATENCY * 2 + fetch,
             "2 round trips + the fake's median time to build and send the answer".into(),
@@ -608,6 +735,7 @@ fn print_table(rows: &[Row]) {
         "CPU ms (median)",
         "peak RSS MiB (max)",
         "Pod req",
+        "Pod round trips",
         "BBB req",
         "docker",
         "mails",
@@ -638,6 +766,7 @@ fn print_table(rows: &[Row]) {
             format!("{:.1}", ms(cpu)),
             format!("{:.1}", rss as f64 / 1024.0),
             count(|s| s.pod),
+            r.round_trips.map_or("-".into(), |n| n.to_string()),
             count(|s| s.bbb),
             count(|s| s.docker),
             count(|s| s.mails),

@@ -17,4 +17,5 @@ mod faults;
 mod health;
 mod hostile;
 mod operators;
+mod pace;
 mod tick;

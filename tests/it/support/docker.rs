@@ -214,6 +214,18 @@ impl FakeDocker {
             .count()
     }
 
+    /// While on, that subcommand (`up`, `down`, `exec`...) is logged, then waits until
+    /// the hold is lifted (`on = false`) and acts normally: a test sees the call in
+    /// flight and decides when it ends.
+    pub fn hold(&self, cmd: &str, on: bool) {
+        let f = self.ctl.join(format!("hold_{cmd}"));
+        if on {
+            fs::write(f, "").expect("writing a fake docker switch");
+        } else {
+            let _ = fs::remove_file(f);
+        }
+    }
+
     /// That subcommand waits `d` then acts normally (`Duration::ZERO` removes the delay).
     pub fn delay(&self, cmd: &str, d: Duration) {
         let f = self.ctl.join(format!("delay_{cmd}"));
@@ -497,6 +509,7 @@ take() {
 }
 
 slow() {
+  while [ -f "$CTL/hold_$1" ]; do pause 0.02; done
   if [ -f "$CTL/hang_$1" ]; then pause 3600; fi
   if [ -f "$CTL/delay_$1" ]; then local d; read -r d < "$CTL/delay_$1"; pause "$d"; fi
 }

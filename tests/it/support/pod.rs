@@ -9,6 +9,7 @@
 //! (always French), creating meetings/buildings/users over HTTP, the browsable API.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -69,6 +70,25 @@ pub enum Fault {
     Garbage(String),
     /// Close the connection without a byte of answer.
     Drop,
+    /// Wait until the gate is released, then answer normally ([`FakePod::hold_next`]).
+    Held(Gate),
+}
+
+/// Holds the requests given [`Fault::Held`] until [`Gate::release`].
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    /// Lets the held requests (and later ones) through.
+    pub fn release(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    async fn wait(&self) {
+        while !self.0.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 /// One request as the fake received it.
@@ -82,6 +102,9 @@ pub struct PodRequest {
     pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub body: String,
+    /// The round trip it belonged to (1, 2, ...), while [`FakePod::count_round_trips`]
+    /// is on.
+    pub wave: Option<usize>,
 }
 
 impl PodRequest {
@@ -183,6 +206,9 @@ impl FakePod {
             latency: Duration::ZERO,
             applied_then_hung: 0,
             hidden: Default::default(),
+            waves: None,
+            in_flight: 0,
+            max_in_flight: 0,
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("pod", serve_http(router));
@@ -469,6 +495,54 @@ impl FakePod {
         self.st().latency = latency;
     }
 
+    /// Turns the fake into the other version (an upgrade between two ticks).
+    pub fn set_version(&self, version: PodVersion) {
+        self.st().version = version;
+    }
+
+    /// Holds the next `times` requests matching `method` and `path_prefix` (as
+    /// [`FakePod::fail_next`]) until the returned gate is released; they are then
+    /// answered normally.
+    pub fn hold_next(&self, method: &str, path_prefix: &str, times: usize) -> Gate {
+        let gate = Gate::default();
+        self.fail_next(method, path_prefix, Fault::Held(gate.clone()), times);
+        gate
+    }
+
+    /// From now on, counts round trips: each request is held until no new request has
+    /// arrived for `quiet`, then the whole wave is answered together and numbered
+    /// ([`PodRequest::wave`]). A request sent only after another's answer can never be
+    /// in that other's wave, so a sequential chain is always counted as such; requests
+    /// sent together are one wave unless the client takes more than `quiet` to send
+    /// them (pick it generous). Also resets [`FakePod::max_in_flight`].
+    pub fn count_round_trips(&self, quiet: Duration) {
+        let mut st = self.st();
+        st.waves = Some(Waves {
+            quiet,
+            open: 1,
+            last_arrival: tokio::time::Instant::now(),
+        });
+        st.max_in_flight = st.in_flight;
+    }
+
+    /// How many distinct round trips the recorded requests matching `pred` took.
+    pub fn round_trips(&self, pred: impl Fn(&PodRequest) -> bool) -> usize {
+        let waves: std::collections::BTreeSet<usize> = self
+            .st()
+            .requests
+            .iter()
+            .filter(|r| pred(r))
+            .filter_map(|r| r.wave)
+            .collect();
+        waves.len()
+    }
+
+    /// The most requests the fake was answering at once (received, not yet answered)
+    /// since it started or since [`FakePod::count_round_trips`].
+    pub fn max_in_flight(&self) -> usize {
+        self.st().max_in_flight
+    }
+
     /// Takes Pod off the network (`false`: connections refused) or back (`true`).
     pub fn set_reachable(&self, up: bool) {
         self.server.set_up(up);
@@ -571,6 +645,59 @@ struct PodState {
     applied_then_hung: usize,
     /// Livestreams left out of list answers (detail GETs still find them).
     hidden: std::collections::BTreeSet<u64>,
+    /// Round-trip counting, when on.
+    waves: Option<Waves>,
+    /// Requests received and not yet answered, and the most seen at once.
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// The open wave of [`FakePod::count_round_trips`].
+struct Waves {
+    quiet: Duration,
+    /// Number of the wave new requests join.
+    open: usize,
+    last_arrival: tokio::time::Instant,
+}
+
+/// Counts one request in flight until it is answered (or its connection dropped).
+struct InFlight(Shared);
+
+impl InFlight {
+    fn enter(state: &Shared) -> InFlight {
+        let mut st = state.lock().expect("pod state");
+        st.in_flight += 1;
+        st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        st.in_flight -= 1;
+    }
+}
+
+/// Holds a request of wave `mine` until no request has arrived for the quiet period,
+/// then closes that wave (later requests join the next one).
+async fn hold_for_wave(state: &Shared, mine: usize) {
+    loop {
+        let deadline = {
+            let mut st = state.lock().expect("pod state");
+            let Some(w) = st.waves.as_mut() else { return };
+            if w.open != mine {
+                return;
+            }
+            let deadline = w.last_arrival + w.quiet;
+            if tokio::time::Instant::now() >= deadline {
+                w.open += 1;
+                return;
+            }
+            deadline
+        };
+        tokio::time::sleep_until(deadline).await;
+    }
 }
 
 fn now_micros() -> DateTime<Utc> {
@@ -669,8 +796,13 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
-    let (fault, latency, self_host) = {
+    let _in_flight = InFlight::enter(&state);
+    let (fault, latency, self_host, wave) = {
         let mut st = state.lock().expect("pod state");
+        let wave = st.waves.as_mut().map(|w| {
+            w.last_arrival = tokio::time::Instant::now();
+            w.open
+        });
         let incoming = PodRequest {
             method: parts.method.as_str().to_string(),
             path: parts.uri.path().to_string(),
@@ -678,11 +810,15 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
             authorization: header("authorization"),
             content_type: header("content-type"),
             body: String::from_utf8_lossy(&body).into_owned(),
+            wave,
         };
         let fault = st.take_fault(&incoming.method, &incoming.path, &incoming.query);
         st.requests.push(incoming);
-        (fault, st.latency, st.host.clone())
+        (fault, st.latency, st.host.clone(), wave)
     };
+    if let Some(mine) = wave {
+        hold_for_wave(&state, mine).await;
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -692,6 +828,7 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::ApplyThenHang) => {}
+        Some(Fault::Held(gate)) => gate.wait().await,
         Some(Fault::Drop) => {
             if let Some(c) = conn {
                 c.cut();
