@@ -123,6 +123,8 @@ struct RawPod {
     recordings_dir: String,
     #[serde(default = "default_timeout")]
     timeout_secs: i64,
+    #[serde(default = "default_pod_max_concurrency")]
+    max_concurrency: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +233,10 @@ fn default_end_confirmations() -> i64 {
 fn default_timeout() -> i64 {
     20
 }
+/// Pod's list pages in flight at once (a few gunicorn/uwsgi workers serve Pod).
+fn default_pod_max_concurrency() -> i64 {
+    16
+}
 fn default_transport() -> String {
     "smtp".into()
 }
@@ -337,6 +343,8 @@ pub struct PodConfig {
     /// `None` when `recordings_dir = ""`: recording disabled.
     pub recordings_dir: Option<PathBuf>,
     pub timeout: Duration,
+    /// Most list pages asked of Pod at once.
+    pub max_concurrency: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -610,6 +618,8 @@ impl Validator {
             d => Some(self.absolute_dir("pod.recordings_dir", d)?),
         };
         let pod_timeout = self.secs("pod.timeout_secs", p.timeout_secs, 1, 3600)?;
+        let pod_max_concurrency =
+            self.range("pod.max_concurrency", p.max_concurrency, 1, 256)? as usize;
 
         // --- [mail]
         let m = raw.mail;
@@ -724,6 +734,7 @@ impl Validator {
                 building_id,
                 recordings_dir,
                 timeout: pod_timeout,
+                max_concurrency: pod_max_concurrency,
             },
             mail: MailConfig {
                 admins,
@@ -900,6 +911,7 @@ hls_url = "https://live.univ.fr/hls/"
                 "bbb.end_confirmations",
             ),
             ("[pod]", "[pod]\ntimeout_secs = 0", "pod.timeout_secs"),
+            ("[pod]", "[pod]\nmax_concurrency = 0", "pod.max_concurrency"),
             (
                 "[pod]",
                 "[pod]\nrecordings_dir = \"data\"",

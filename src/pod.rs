@@ -23,10 +23,11 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::future::try_join_all;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url, redirect};
 use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
 
 use crate::config::Secret;
 use crate::error_chain::error_chain;
@@ -34,8 +35,8 @@ use crate::model::{Broadcaster, Live, LiveId, LiveStatus, PodMeeting};
 
 /// Largest answer we read. Pod's pages are a few KB; its HTML error pages ~13 KB.
 const MAX_BODY: usize = 16 << 20;
-/// Pages of a list fetched at the same time.
-const PAGES_IN_FLIGHT: usize = 8;
+/// List pages in flight at once unless configured (`pod.max_concurrency`).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 /// More pages than this is not a Pod list (12 rows per page: 120 000 rows).
 const MAX_PAGES: u64 = 10_000;
 
@@ -115,6 +116,8 @@ pub struct PodClient {
     /// Only to blank it out of answers: a Pod (or a proxy before it) that echoes the
     /// token in an error body must not put it in our log and mails.
     token: Secret,
+    /// Most requests of one list read in flight at once.
+    max_concurrency: usize,
 }
 
 /// Never shows the token (it lives in the reqwest client's default headers).
@@ -190,13 +193,92 @@ impl PodClient {
             timeout,
             body_limit: MAX_BODY,
             token: token.clone(),
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
         })
+    }
+
+    /// At most `n` (at least 1) requests of one list read in flight at once.
+    pub fn with_max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n.max(1);
+        self
     }
 
     /// Every livestream, all pages, sorted by id (Pod 3.1+ ignores `?status=`: the
     /// caller filters). Any failure fails the whole read.
     pub async fn livestreams(&self) -> Result<Vec<Live>, PodError> {
         self.list(self.endpoint(&["rest", "bbb_livestream"])).await
+    }
+
+    /// The livestreams a tick decides on: the waiting (status 0) and running (1) ones,
+    /// asked with `?status=0` and `?status=1` together, plus each live of `ours` (the
+    /// lives in our slots) those lists do not show, read by id: a live closed by hand
+    /// (status 2) is still seen. Pod 3.1–3.8.1 ignores the filter (pod-api.md §1.1): an
+    /// answer holding a row of another status is then page 1 of the whole list, whose
+    /// other pages are read, and every row is returned, as [`PodClient::livestreams`]
+    /// does. Each call finds out anew: Pod may be upgraded between two ticks. After
+    /// the first pages, every other page is asked at once, at most
+    /// [`PodClient::with_max_concurrency`] in flight. Sorted by id; any failure fails
+    /// the whole read.
+    pub async fn current_livestreams(&self, ours: &[LiveId]) -> Result<Vec<Live>, PodError> {
+        let permits = Semaphore::new(self.max_concurrency);
+        let filtered = |status: &str| {
+            let mut url = self.endpoint(&["rest", "bbb_livestream"]);
+            url.query_pairs_mut().append_pair("status", status);
+            url
+        };
+        let (waiting, running) = (filtered("0"), filtered("1"));
+        let (first_waiting, first_running) = tokio::try_join!(
+            self.page_within::<Live>(&waiting, &permits),
+            self.page_within::<Live>(&running, &permits),
+        )?;
+        let other = |rows: &[Live], status| rows.iter().any(|l| l.status != status);
+        if other(&first_waiting.rows, LiveStatus::Waiting)
+            || other(&first_running.rows, LiveStatus::Running)
+        {
+            tracing::debug!("Pod ignores ?status= (Pod 3.1 to 3.8.1): reading the whole list");
+            return self.list_from(&waiting, first_waiting, &permits).await;
+        }
+        let (mut lives, running_rows) = tokio::try_join!(
+            self.list_from(&waiting, first_waiting, &permits),
+            self.list_from(&running, first_running, &permits),
+        )?;
+        // Later pages showing other statuses (Pod upgraded during the read): that list
+        // was read whole and consistent, so it is every live.
+        if other(&lives, LiveStatus::Waiting) {
+            return Ok(lives);
+        }
+        if other(&running_rows, LiveStatus::Running) {
+            return Ok(running_rows);
+        }
+        // A live whose status changed between the two answers may be in both lists
+        // (read it again) or in neither (read it if it is ours).
+        let waiting_ids: HashSet<LiveId> = lives.iter().map(|l| l.id).collect();
+        let mut by_id = Vec::new();
+        for live in running_rows {
+            if waiting_ids.contains(&live.id) {
+                by_id.push(live.id);
+            } else {
+                lives.push(live);
+            }
+        }
+        lives.retain(|l| !by_id.contains(&l.id));
+        let listed: HashSet<LiveId> = lives.iter().map(|l| l.id).collect();
+        by_id.extend(ours.iter().filter(|id| !listed.contains(id)));
+        by_id.sort_unstable();
+        by_id.dedup();
+        let read = try_join_all(by_id.iter().map(|&id| {
+            let permits = &permits;
+            async move {
+                // Never closed, so a permit always comes.
+                let _permit = permits.acquire().await.ok();
+                tracing::debug!(live = id, "not in Pod's filtered lists; reading it by id");
+                self.livestream(id).await
+            }
+        }))
+        .await?;
+        lives.extend(read.into_iter().flatten());
+        lives.sort_by_key(|l| l.id);
+        Ok(lives)
     }
 
     /// One livestream by id; `Ok(None)` on Pod's 404 (a DRF JSON 404, not an HTML page:
@@ -588,15 +670,27 @@ impl PodClient {
     /// the other pages are then fetched concurrently. If the pages disagree (rows
     /// added or removed meanwhile), the list is read once more, page after page.
     async fn list<T: Row>(&self, first: Url) -> Result<Vec<T>, PodError> {
-        let page1 = self.page::<T>(&first).await?;
-        let mut rows = match self.rest_of_list(page1).await? {
+        let permits = Semaphore::new(self.max_concurrency);
+        let page1 = self.page_within::<T>(&first, &permits).await?;
+        self.list_from(&first, page1, &permits).await
+    }
+
+    /// The list whose first page, read from `first`, is `page1`: the other pages at
+    /// once, each holding one of `permits` while in flight.
+    async fn list_from<T: Row>(
+        &self,
+        first: &Url,
+        page1: Page<T>,
+        permits: &Semaphore,
+    ) -> Result<Vec<T>, PodError> {
+        let mut rows = match self.rest_of_list(page1, permits).await? {
             Some(rows) => rows,
             None => {
                 tracing::debug!(
-                    url = %shown(&first),
+                    url = %shown(first),
                     "pod list changed while being read; reading it again page by page"
                 );
-                self.sequential_list(&first).await?
+                self.sequential_list(first).await?
             }
         };
         rows.sort_by_key(T::id);
@@ -604,7 +698,11 @@ impl PodClient {
     }
 
     /// Pages 2.. of a list, concurrently; `None` if the pages are not consistent.
-    async fn rest_of_list<T: Row>(&self, page1: Page<T>) -> Result<Option<Vec<T>>, PodError> {
+    async fn rest_of_list<T: Row>(
+        &self,
+        page1: Page<T>,
+        permits: &Semaphore,
+    ) -> Result<Option<Vec<T>>, PodError> {
         let count = page1.count;
         let Some(next) = page1.next else {
             return Ok(consistent(count, page1.rows));
@@ -620,14 +718,14 @@ impl PodClient {
                 reason: format!("implausible count {count} ({pages} pages of {per_page})"),
             });
         }
-        let urls: Vec<Url> = (2..=pages).map(|k| with_page(&next, k)).collect();
-        // Owned URLs: a closure over `&Url` makes the stream's future not provably `Send`
-        // for every lifetime, which breaks `tokio::spawn` of the tick's slot tasks.
-        let rest: Vec<Page<T>> = stream::iter(urls)
-            .map(|url| async move { self.page::<T>(&url).await })
-            .buffered(PAGES_IN_FLIGHT)
-            .try_collect()
-            .await?;
+        // Owned URLs: a closure over `&Url` makes the future not provably `Send` for
+        // every lifetime, which breaks `tokio::spawn` of the tick's slot tasks.
+        let rest: Vec<Page<T>> = try_join_all(
+            (2..=pages)
+                .map(|k| with_page(&next, k))
+                .map(|url| async move { self.page_within::<T>(&url, permits).await }),
+        )
+        .await?;
         if rest.iter().any(|page| page.count != count) {
             return Ok(None);
         }
@@ -679,6 +777,17 @@ impl PodClient {
                 "count {count}, {got} rows read, possibly with duplicates"
             ))
         })
+    }
+
+    /// [`PodClient::page`] holding one of `permits` while in flight.
+    async fn page_within<T: Row>(
+        &self,
+        url: &Url,
+        permits: &Semaphore,
+    ) -> Result<Page<T>, PodError> {
+        // Never closed, so a permit always comes.
+        let _permit = permits.acquire().await.ok();
+        self.page::<T>(url).await
     }
 
     async fn page<T: Row>(&self, url: &Url) -> Result<Page<T>, PodError> {
@@ -1529,7 +1638,7 @@ mod tests {
         assert_eq!(fake.hits.load(Ordering::SeqCst), 13);
         let max = fake.max_in_flight.load(Ordering::SeqCst);
         assert!(max > 1, "pages were fetched one by one");
-        assert!(max <= PAGES_IN_FLIGHT, "{max} pages in flight");
+        assert!(max <= DEFAULT_MAX_CONCURRENCY, "{max} pages in flight");
     }
 
     #[tokio::test]

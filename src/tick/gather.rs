@@ -89,7 +89,7 @@ pub(super) fn server_state(ctx: &Ctx, report: &mut TickReport) -> ServerState {
 pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<Snapshot>> {
     let (states, broken) = slot_states(ctx, report)?;
     ctx.reclaim_slugs(&states);
-    let Some(lives) = pod_lives(ctx, report).await else {
+    let Some(lives) = pod_lives(ctx, &states, report).await else {
         return Ok(None);
     };
     // Waiting lives that a free slot could take: their meetings are read now (8 at
@@ -142,9 +142,16 @@ fn slot_states(
     Ok((states, broken))
 }
 
-/// Pod's livestreams; `None` (reported) when they cannot be read.
-async fn pod_lives(ctx: &Ctx, report: &mut TickReport) -> Option<Vec<Live>> {
-    match ctx.pod.livestreams().await {
+/// Pod's waiting and running livestreams, and those of our slots whatever their
+/// status (read by id where Pod's filter hides them); `None` (reported) when they
+/// cannot be read.
+async fn pod_lives(
+    ctx: &Ctx,
+    states: &BTreeMap<u32, SlotState>,
+    report: &mut TickReport,
+) -> Option<Vec<Live>> {
+    let ours: Vec<LiveId> = states.values().map(|s| s.live).collect();
+    match ctx.pod.current_livestreams(&ours).await {
         Ok(l) => Some(l),
         Err(e) => {
             let e = anyhow!(e)

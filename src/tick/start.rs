@@ -1,6 +1,6 @@
 //! A live's start, step by step (each step recorded in the slot's state before the
-//! next): leftovers kept aside, the meeting read, the broadcaster, the compose file,
-//! `docker compose up`, the cluster claim renewed, Pod told. Also what undoes or
+//! next): leftovers kept aside, the meeting read, the compose file, then the
+//! broadcaster and `docker compose up` together, the cluster claim renewed, Pod told. Also what undoes or
 //! finishes a start: undo, revert, adopt, finish an interrupted start, give up.
 //!
 //! It does not choose the broadcaster's name (`broadcaster`) nor which live starts
@@ -234,17 +234,13 @@ pub(super) async fn start_steps(
 ) -> Result<()> {
     prepare_slot(ctx, slot, live, state)?;
     let (meeting, key) = read_meeting(ctx, slot, live, state, prefetched).await?;
-    if state.broadcaster.is_none() {
-        let b = ensure_broadcaster(ctx, slot, live, state, &key, running).await?;
-        state.broadcaster = Some(b);
-        ctx.slots.save(slot, state)?;
-    }
+    write_compose(ctx, slot, live, state, &meeting, &key)?;
+    broadcaster_beside_up(ctx, slot, live, state, &key, running).await?;
     let broadcaster_id = state
         .broadcaster
         .as_ref()
         .map(|b| b.id)
         .context("broadcaster set above")?;
-    run_streamer(ctx, slot, live, state, &meeting, &key).await?;
     tell_pod(ctx, slot, live, state, broadcaster_id, told_pod).await
 }
 
@@ -312,8 +308,9 @@ async fn read_meeting(
     Ok((meeting, key))
 }
 
-/// Step 4: the slot's compose file written and `docker compose up` run.
-async fn run_streamer(
+/// Step 3: the slot's compose file written (it needs the stream key, not the
+/// broadcaster). Its presence tells an undo that `up` may have run.
+fn write_compose(
     ctx: &Ctx,
     slot: u32,
     live: &Live,
@@ -344,8 +341,42 @@ async fn run_streamer(
     };
     let yaml =
         compose::render(&cfg.server.template, &params).context("rendering the compose file")?;
-    write_atomic(&ctx.slots.compose_file(slot), yaml.as_bytes(), 0o600)?;
-    ctx.docker.up(&ctx.slots.dir(slot)).await
+    write_atomic(&ctx.slots.compose_file(slot), yaml.as_bytes(), 0o600)
+}
+
+/// Step 4: the broadcaster POST and `docker compose up`, together: neither needs the
+/// other. Each is on record before it is tried — the broadcaster name in the state,
+/// the compose file in the slot — and the broadcaster is recorded as soon as it is
+/// made, even while `up` still runs, so `undo_start` or a resumed start knows what
+/// may exist. Both are awaited to the end: cancelling a POST in flight would leave a
+/// broadcaster nobody knows of. A failure of either fails the start (undone whole).
+async fn broadcaster_beside_up(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &mut SlotState,
+    key: &str,
+    running: &InUse,
+) -> Result<()> {
+    let dir = ctx.slots.dir(slot);
+    let (made, up) = tokio::join!(
+        async {
+            if state.broadcaster.is_none() {
+                let b = ensure_broadcaster(ctx, slot, live, state, key, running).await?;
+                state.broadcaster = Some(b);
+                ctx.slots.save(slot, state)?;
+            }
+            anyhow::Ok(())
+        },
+        ctx.docker.up(&dir),
+    );
+    match (made, up) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(e), Err(up)) => Err(e.context(format!(
+            "the broadcaster and the container both failed; the container: {up:#}"
+        ))),
+    }
 }
 
 /// Step 5: the cluster claim renewed, then Pod told the live runs here; recorded

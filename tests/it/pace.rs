@@ -127,7 +127,6 @@ async fn the_fake_counts_requests_sent_together_as_one_round_trip_and_a_chain_as
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs issue 14's list reading (pace branch only)"]
 fn pod_2_8_answers_waiting_and_running_lives_in_one_round_trip_whatever_the_history() {
     for history in [0, 300] {
         let env = TestEnv::builder().pod_version(PodVersion::V2_8).build();
@@ -149,7 +148,6 @@ fn pod_2_8_answers_waiting_and_running_lives_in_one_round_trip_whatever_the_hist
 }
 
 #[test]
-#[ignore = "needs issue 14's list reading (pace branch only)"]
 fn pod_2_8_filtered_lists_longer_than_a_page_take_one_more_round_trip() {
     // 30 lives running on server 2 (3 pages of status 1) among 300 old ones.
     let env = TestEnv::builder()
@@ -185,7 +183,6 @@ fn pod_2_8_filtered_lists_longer_than_a_page_take_one_more_round_trip() {
 }
 
 #[test]
-#[ignore = "needs issue 14's list reading (pace branch only)"]
 fn pod_3_8_ignores_the_filter_every_page_is_read_with_no_extra_round_trip() {
     let env = TestEnv::builder().pod_version(PodVersion::V3_8).build();
     add_history(&env, 100);
@@ -235,7 +232,6 @@ fn pod_3_8_ignores_the_filter_every_page_is_read_with_no_extra_round_trip() {
 }
 
 #[test]
-#[ignore = "needs issue 14's list reading (pace branch only)"]
 fn a_live_of_ours_closed_by_hand_is_read_by_its_id_when_the_filter_hides_it() {
     let env = TestEnv::builder().pod_version(PodVersion::V2_8).build();
     add_history(&env, 40);
@@ -281,7 +277,6 @@ fn a_live_of_ours_closed_by_hand_is_read_by_its_id_when_the_filter_hides_it() {
 }
 
 #[test]
-#[ignore = "needs issue 14's list reading (pace branch only)"]
 fn nothing_is_remembered_between_ticks_pod_upgraded_then_downgraded() {
     let env = TestEnv::builder().pod_version(PodVersion::V2_8).build();
     add_history(&env, 100);
@@ -322,7 +317,6 @@ fn nothing_is_remembered_between_ticks_pod_upgraded_then_downgraded() {
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs issue 14's list reading (pace branch only)"]
 fn pages_after_the_first_go_together_at_most_max_concurrency_in_flight() {
     let rows = 115; // 10 pages
     let all = pages(rows);
@@ -348,7 +342,6 @@ fn pages_after_the_first_go_together_at_most_max_concurrency_in_flight() {
 }
 
 #[test]
-#[ignore = "needs issue 14's configuration key (pace branch only)"]
 fn max_concurrency_one_reads_page_after_page_and_zero_is_refused() {
     let env = TestEnv::builder()
         .extra_toml("[pod]\nmax_concurrency = 1")
@@ -380,7 +373,6 @@ fn patient() -> TestEnvBuilder {
 }
 
 #[test]
-#[ignore = "needs issue 14's start chain (pace branch only)"]
 fn broadcaster_post_and_compose_up_are_in_flight_together() {
     let env = patient().build();
     let r = env.request_live("Les deux à la fois");
@@ -435,7 +427,6 @@ fn broadcaster_post_and_compose_up_are_in_flight_together() {
 }
 
 #[test]
-#[ignore = "needs issue 14's start chain (pace branch only)"]
 fn a_refused_broadcaster_takes_the_container_down_too() {
     let env = patient().build();
     let r = env.request_live("Diffuseur refusé");
