@@ -254,3 +254,63 @@ pub(super) async fn apply_slot(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_start(live: LiveId) -> SlotOutcome {
+        let mut out = SlotOutcome::default();
+        out.start_failed(live, &anyhow!("up failed"));
+        out.attempt = Some((live, false));
+        out
+    }
+
+    #[test]
+    fn failed_starts_are_counted_and_the_last_allowed_one_gives_up_at_once() {
+        let (mut server, mut report, mut give_ups) =
+            (ServerState::default(), TickReport::default(), Vec::new());
+        for _ in 1..MAX_START_ATTEMPTS {
+            failed_start(4).count(&mut server, &mut report, &mut give_ups);
+        }
+        assert_eq!(
+            server.start_failures.get(&4),
+            Some(&(MAX_START_ATTEMPTS - 1))
+        );
+        assert!(give_ups.is_empty());
+        assert_eq!(report.problems.len(), (MAX_START_ATTEMPTS - 1) as usize);
+        assert_eq!(report.problems[0].key, "start:4");
+        assert_eq!(report.problems[0].advice, ADVICE_START);
+        failed_start(4).count(&mut server, &mut report, &mut give_ups);
+        assert_eq!(give_ups, [(4, MAX_START_ATTEMPTS)]);
+    }
+
+    #[test]
+    fn a_start_forgets_its_failures_and_an_uncounted_failure_changes_nothing() {
+        let (mut server, mut report, mut give_ups) =
+            (ServerState::default(), TickReport::default(), Vec::new());
+        server.start_failures.insert(4, 2);
+        server.start_failures.insert(5, 1);
+        // Pod unavailable: reported, not counted.
+        let mut out = failed_start(5);
+        out.attempt = None;
+        out.count(&mut server, &mut report, &mut give_ups);
+        assert_eq!(server.start_failures.get(&5), Some(&1));
+        assert_eq!(report.problems.len(), 1);
+        let started = SlotOutcome {
+            started: Some(4),
+            attempt: Some((4, true)),
+            ..SlotOutcome::default()
+        };
+        started.count(&mut server, &mut report, &mut give_ups);
+        assert_eq!(server.start_failures.get(&4), None);
+        assert_eq!(report.started, [4]);
+        let stopped = SlotOutcome {
+            stopped: Some(6),
+            ..SlotOutcome::default()
+        };
+        stopped.count(&mut server, &mut report, &mut give_ups);
+        assert_eq!(report.stopped, [6]);
+        assert!(give_ups.is_empty());
+    }
+}

@@ -58,6 +58,9 @@ impl InUse {
     }
 }
 
+/// Creates the live's broadcaster, or reuses one left by an earlier attempt. Its
+/// name is claimed for `slot` first (two starts of one tick never pick the same),
+/// and recorded in `state` before Pod is asked.
 pub(super) async fn ensure_broadcaster(
     ctx: &Ctx,
     slot: u32,
@@ -153,6 +156,7 @@ pub(super) async fn ensure_broadcaster(
     bail!("could not create a broadcaster for live {}", live.id)
 }
 
+/// The broadcaster named `name` (by its slug, else in the whole list).
 pub(super) async fn find_broadcaster_by_name(
     ctx: &Ctx,
     name: &str,
@@ -171,6 +175,7 @@ pub(super) async fn find_broadcaster_by_name(
         .find(|b| b.name == name))
 }
 
+/// The broadcaster whose stream URL is `url`.
 pub(super) async fn find_broadcaster_by_url(ctx: &Ctx, url: &str) -> Result<Option<Broadcaster>> {
     Ok(ctx
         .pod
@@ -178,4 +183,53 @@ pub(super) async fn find_broadcaster_by_url(ctx: &Ctx, url: &str) -> Result<Opti
         .await?
         .into_iter()
         .find(|b| b.stream_url.as_deref() == Some(url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tick::fixtures::{live, waiting};
+
+    const HLS: &str = "https://live.univ.fr/hls/";
+
+    fn broadcaster(id: u64, key: Option<&str>) -> Broadcaster {
+        Broadcaster {
+            id,
+            slug: format!("b{id}"),
+            name: format!("B {id}"),
+            stream_url: key.map(|k| format!("{HLS}{k}.m3u8")),
+        }
+    }
+
+    #[test]
+    fn a_broadcaster_belongs_to_another_live_when_pod_runs_that_live_with_it() {
+        let mut other = live(2, LiveStatus::Running, Some("2/1"));
+        other.broadcaster_id = Some(20);
+        let mut closed = live(3, LiveStatus::Stopped, None);
+        closed.broadcaster_id = Some(30);
+        let lives = [waiting(1), other, closed];
+        let in_use = InUse::new(lives.iter());
+        assert!(in_use.by_other(&broadcaster(20, None), 1, HLS));
+        // The broadcaster of a closed live is a leftover anyone may take.
+        assert!(!in_use.by_other(&broadcaster(30, None), 1, HLS));
+        assert!(!in_use.by_other(&broadcaster(40, None), 1, HLS));
+    }
+
+    #[test]
+    fn a_broadcaster_streamed_for_another_live_still_asked_for_is_that_lives() {
+        let key = |id: LiveId| crate::names::stream_key("Cours", id);
+        let lives = [waiting(1), waiting(2), live(3, LiveStatus::Stopped, None)];
+        let in_use = InUse::new(lives.iter());
+        // Made for live 2, which waits (maybe starting on another server now).
+        assert!(in_use.by_other(&broadcaster(9, Some(&key(2))), 1, HLS));
+        // Made for live 1 itself, or for a closed live: reusable.
+        assert!(!in_use.by_other(&broadcaster(9, Some(&key(1))), 1, HLS));
+        assert!(!in_use.by_other(&broadcaster(9, Some(&key(3))), 1, HLS));
+        // Another HLS server's URL says nothing about our lives.
+        let elsewhere = Broadcaster {
+            stream_url: Some(format!("https://other/hls/{}.m3u8", key(2))),
+            ..broadcaster(9, None)
+        };
+        assert!(!in_use.by_other(&elsewhere, 1, HLS));
+    }
 }

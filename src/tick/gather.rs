@@ -201,7 +201,7 @@ fn meetings_view(
 
 /// Reads the meetings of `lives` from Pod, 8 at a time. A meeting that cannot be
 /// read, or whose BBB id is unusable, is left out: such a live is judged by its start.
-pub(super) async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<LiveId, PodMeeting> {
+async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<LiveId, PodMeeting> {
     use futures_util::StreamExt;
     futures_util::stream::iter(
         lives
@@ -222,4 +222,121 @@ pub(super) async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<Liv
     })
     .collect()
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tick::fixtures::{config, live, meeting, running_state, snapshot, waiting};
+
+    #[test]
+    fn the_plan_input_is_the_snapshot_with_the_config_and_the_counts_kept_between_ticks() {
+        let cfg = config(2, 3);
+        let mut states = BTreeMap::new();
+        states.insert(1, running_state(7, "m7"));
+        let mut snap = snapshot(
+            vec![waiting(8), live(7, LiveStatus::Running, Some("2/1"))],
+            states,
+            MeetingsView::listed(vec![meeting("m7", true, 0)]),
+        );
+        snap.broken.insert(3);
+        snap.waiting_meetings.insert(8, "m8".into());
+        let mut server = ServerState::default();
+        server.start_failures.insert(8, 2);
+        server.stale_seen.insert(8, 1);
+
+        let input = snap.plan_input(&cfg, &server);
+        assert_eq!(input.number, 2);
+        assert_eq!(input.slots, 3);
+        assert_eq!(input.end_confirmations, cfg.bbb.end_confirmations);
+        assert_eq!(input.max_attempts, MAX_START_ATTEMPTS);
+        assert_eq!(input.lives, &snap.lives[..]);
+        assert!(matches!(input.meetings, MeetingsView::Listed(m) if m.contains_key("m7")));
+        assert_eq!(input.states.keys().collect::<Vec<_>>(), [&1]);
+        assert_eq!(input.broken, &BTreeSet::from([3]));
+        assert_eq!(input.start_failures, &BTreeMap::from([(8, 2)]));
+        assert_eq!(input.stale_seen, &BTreeMap::from([(8, 1)]));
+        assert_eq!(
+            input.waiting_meetings.get(&8).map(String::as_str),
+            Some("m8")
+        );
+    }
+
+    #[test]
+    fn the_plan_of_a_snapshot_starts_a_waiting_live_whose_meeting_runs() {
+        let cfg = config(1, 1);
+        let mut snap = snapshot(
+            vec![waiting(5)],
+            BTreeMap::new(),
+            MeetingsView::listed(vec![meeting("m5", true, 0)]),
+        );
+        snap.waiting_meetings.insert(5, "m5".into());
+        let decided = plan::plan(snap.plan_input(&cfg, &ServerState::default()));
+        assert_eq!(decided.actions, [plan::Action::Start { slot: 1, live: 5 }]);
+        // The same live, its meeting ended in BBB: never started.
+        snap.meetings = MeetingsView::listed(vec![meeting("m5", false, 1_700_000_000_000)]);
+        let decided = plan::plan(snap.plan_input(&cfg, &ServerState::default()));
+        assert_eq!(
+            decided.actions,
+            [plan::Action::SeenStale { live: 5, seen: 1 }]
+        );
+    }
+
+    #[test]
+    fn only_the_waiting_lives_are_waiting() {
+        let snap = snapshot(
+            vec![
+                waiting(1),
+                live(2, LiveStatus::Running, Some("1/1")),
+                live(3, LiveStatus::Stopped, None),
+                waiting(4),
+            ],
+            BTreeMap::new(),
+            MeetingsView::NotAsked,
+        );
+        assert_eq!(snap.waiting(), HashSet::from([1, 4]));
+    }
+
+    #[test]
+    fn start_candidates_are_waiting_lives_not_in_a_slot_and_only_with_a_free_slot() {
+        let lives = vec![
+            waiting(1),
+            waiting(2),
+            live(3, LiveStatus::Running, Some("1/2")),
+            live(4, LiveStatus::Stopped, None),
+        ];
+        let mut states = BTreeMap::new();
+        // Live 2's start was interrupted in slot 1: it is not a candidate.
+        states.insert(1, SlotState::new(2, chrono::Utc::now()));
+        let ids = |c: Vec<&Live>| c.iter().map(|l| l.id).collect::<Vec<_>>();
+        assert_eq!(ids(start_candidates(&lives, &states, 2)), [1]);
+        // Every configured slot busy: nothing is read ahead.
+        assert!(start_candidates(&lives, &states, 1).is_empty());
+        // A leftover slot beyond the configured ones does not make one busy.
+        let mut leftover = BTreeMap::new();
+        leftover.insert(5, running_state(3, "m3"));
+        assert_eq!(ids(start_candidates(&lives, &leftover, 1)), [1, 2]);
+    }
+
+    #[test]
+    fn bbb_answers_become_the_view_the_plan_takes_and_a_failure_is_reported() {
+        let mut report = TickReport::default();
+        assert!(matches!(
+            meetings_view(None, &mut report),
+            MeetingsView::NotAsked
+        ));
+        let listed = meetings_view(Some(Ok(vec![meeting("a", true, 0)])), &mut report);
+        assert!(matches!(listed, MeetingsView::Listed(m) if m.len() == 1));
+        assert!(report.problems.is_empty());
+
+        let failed = meetings_view(Some(Err(BbbError::Http { status: 502 })), &mut report);
+        assert!(matches!(failed, MeetingsView::Failed));
+        assert_eq!(report.problems.len(), 1);
+        let p = &report.problems[0];
+        assert_eq!(p.key, "bbb:getMeetings");
+        assert_eq!(p.live, None);
+        assert!(p.what.contains("no live stopped this tick"), "{}", p.what);
+        assert!(p.what.contains("HTTP 502"), "{}", p.what);
+        assert_eq!(p.advice, ADVICE_BBB);
+    }
 }

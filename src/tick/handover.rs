@@ -10,6 +10,9 @@ use tracing::{error, info, warn};
 use super::Ctx;
 use super::report::{ADVICE_RECORDING, TickReport};
 
+/// Hands the parked recordings over to `pod.recordings_dir` (with `dry_run`, only
+/// lists them in the plan); each failure is a problem of its live, kept for a later
+/// tick.
 pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickReport) {
     let scan = match ctx.pending.list() {
         Ok(l) => l,

@@ -14,6 +14,8 @@
 
 mod apply;
 mod broadcaster;
+#[cfg(test)]
+mod fixtures;
 mod gather;
 mod handover;
 mod report;

@@ -40,6 +40,7 @@ impl TickReport {
         }
     }
 
+    /// A problem of this tick: what failed (the cause chain) and what the admin can do.
     pub(super) fn problem(
         &mut self,
         key: impl Into<String>,
@@ -154,6 +155,126 @@ async fn report_problems(
             None,
             &e,
             "Check the [mail] settings with `bbb-pod-live check`.",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::Outcome;
+    use anyhow::anyhow;
+
+    fn failed(report: &mut TickReport, key: &str, live: Option<LiveId>) {
+        report.problem(
+            key,
+            live,
+            &anyhow!("it broke").context("doing it"),
+            ADVICE_POD,
+        );
+    }
+
+    #[test]
+    fn a_report_without_problems_exits_0_and_any_problem_exits_1() {
+        let mut report = TickReport {
+            started: vec![1],
+            stopped: vec![2],
+            delivered: 1,
+            ..TickReport::default()
+        };
+        assert!(report.ok());
+        assert!(matches!(Outcome::from_ok(report.ok()), Outcome::Done));
+        failed(&mut report, "stop:2", Some(2));
+        assert!(!report.ok());
+        assert!(matches!(Outcome::from_ok(report.ok()), Outcome::Failed));
+    }
+
+    #[test]
+    fn a_problem_carries_its_key_live_cause_chain_and_advice() {
+        let mut report = TickReport::default();
+        failed(&mut report, "start:9", Some(9));
+        let p = &report.problems[0];
+        assert_eq!(p.key, "start:9");
+        assert_eq!(p.live, Some(9));
+        assert_eq!(p.what, "doing it: it broke");
+        assert_eq!(p.advice, ADVICE_POD);
+        assert!(!p.gave_up);
+    }
+
+    #[test]
+    fn the_tick_is_added_to_the_counters_and_recorded_as_the_last_tick() {
+        let mut server = ServerState::default();
+        server.counters.lives_started = 10;
+        server.counters.errors = 3;
+        let mut report = TickReport {
+            started: vec![1, 2],
+            stopped: vec![3],
+            delivered: 2,
+            ..TickReport::default()
+        };
+        failed(&mut report, "pod:livestreams", None);
+        let at = Utc::now();
+        report.record_into(&mut server, at, Duration::from_millis(1234));
+        assert_eq!(server.counters.lives_started, 12);
+        assert_eq!(server.counters.lives_stopped, 1);
+        assert_eq!(server.counters.recordings_delivered, 2);
+        assert_eq!(server.counters.errors, 4);
+        let last = server.last_tick.expect("recorded");
+        assert_eq!(last.at, at);
+        assert_eq!(last.duration_ms, 1234);
+        assert!(!last.ok);
+        assert_eq!(last.problems, 1);
+    }
+
+    #[test]
+    fn the_digest_lists_new_problems_then_waits_an_hour_for_the_same_ones() {
+        let mut report = TickReport::default();
+        failed(&mut report, "pod:livestreams", None);
+        failed(&mut report, "start:7", Some(7));
+        let mut memory = MailMemory::default();
+        let now = Utc::now();
+        let (subject, body) =
+            digest(&report.problems, &mut memory, now, "live1.univ.fr", 2).expect("mailed");
+        assert!(
+            subject.contains("live1.univ.fr (server 2): 2 errors"),
+            "{subject}"
+        );
+        assert!(body.contains("live 7"), "{body}");
+        assert!(body.contains("doing it: it broke"), "{body}");
+        assert!(body.contains(ADVICE_POD), "{body}");
+
+        // The same problems a minute later: not mailed again.
+        let later = now + chrono::TimeDelta::minutes(1);
+        assert_eq!(
+            digest(&report.problems, &mut memory, later, "live1.univ.fr", 2),
+            None
+        );
+        // A new one is, alone.
+        failed(&mut report, "stop:8", Some(8));
+        let (subject, body) =
+            digest(&report.problems, &mut memory, later, "live1.univ.fr", 2).expect("mailed");
+        assert!(subject.ends_with("1 error"), "{subject}");
+        assert!(
+            body.contains("stop:8") && !body.contains("start:7"),
+            "{body}"
+        );
+        // An hour after the first mail, its two problems again; the third waits its hour.
+        let hour = now + mail::RESEND_AFTER;
+        let (subject, body) =
+            digest(&report.problems, &mut memory, hour, "live1.univ.fr", 2).expect("mailed");
+        assert!(subject.ends_with("2 errors"), "{subject}");
+        assert!(
+            body.contains("start:7") && !body.contains("stop:8"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn a_report_without_problems_mails_nothing() {
+        let mut memory = MailMemory::default();
+        assert_eq!(
+            digest(&[], &mut memory, Utc::now(), "live1.univ.fr", 1),
+            None
         );
     }
 }

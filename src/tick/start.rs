@@ -477,6 +477,8 @@ pub(super) async fn undo_start(
     ctx.slots.clear(slot)
 }
 
+/// Finishes an undo that could not tell Pod: the live back to waiting if Pod still
+/// shows it running here, then the slot freed.
 pub(super) async fn revert(
     ctx: &Ctx,
     slot: u32,
@@ -582,4 +584,57 @@ pub(super) async fn give_up(
         advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),
         gave_up: true,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::pod::PodError;
+
+    fn status(status: u16) -> anyhow::Error {
+        anyhow::Error::new(PodError::Status {
+            method: "PATCH".into(),
+            url: "https://pod/rest/livestreams/1/".into(),
+            status,
+            detail: String::new(),
+        })
+    }
+
+    #[test]
+    fn pod_down_slow_or_behind_a_failing_gateway_is_unavailable_not_the_lives_fault() {
+        let network = anyhow::Error::new(PodError::Network {
+            url: "https://pod/".into(),
+            reason: "refused".into(),
+        });
+        let timeout = anyhow::Error::new(PodError::Timeout {
+            url: "https://pod/".into(),
+            timeout: Duration::from_secs(20),
+        });
+        for e in [network, timeout, status(502), status(503), status(504)] {
+            // Wrapped as the start wraps it: the cause is found down the chain.
+            let e = e.context("telling Pod the live runs");
+            assert!(pod_unavailable(&e), "{e:#}");
+        }
+        for e in [
+            status(500),
+            status(400),
+            status(404),
+            anyhow::Error::new(PodError::Garbage {
+                url: "https://pod/".into(),
+                reason: "not json".into(),
+            }),
+            anyhow!("docker compose up failed"),
+        ] {
+            assert!(!pod_unavailable(&e), "{e:#}");
+        }
+    }
+
+    #[test]
+    fn a_lost_claim_is_recognised_through_its_context() {
+        let e = anyhow::Error::new(ClaimLost(3)).context("starting live 3");
+        assert!(e.chain().any(|c| c.is::<ClaimLost>()));
+        assert!(format!("{e:#}").contains("another server claimed live 3"));
+    }
 }

@@ -79,3 +79,55 @@ pub(super) async fn check_streamers(ctx: &Ctx, watched: &[(u32, LiveId)], report
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::slots::SlotState;
+    use crate::tick::fixtures::{meeting, running_state, snapshot};
+
+    fn plan_of(actions: Vec<Action>) -> Plan {
+        Plan {
+            actions,
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn running_lives_whose_meeting_goes_on_and_no_action_touches_are_watched() {
+        let mut states = BTreeMap::new();
+        states.insert(1, running_state(11, "goes-on"));
+        states.insert(2, running_state(12, "ended"));
+        states.insert(3, running_state(13, "absent"));
+        states.insert(4, running_state(14, "created-not-joined"));
+        states.insert(5, running_state(15, "acted-on"));
+        states.insert(6, SlotState::new(16, chrono::Utc::now()));
+        let mut unknown = running_state(17, "x");
+        unknown.meeting_id = None;
+        states.insert(7, unknown);
+        let snap = snapshot(
+            Vec::new(),
+            states,
+            MeetingsView::listed(vec![
+                meeting("goes-on", true, 0),
+                meeting("ended", false, 1_700_000_000_000),
+                meeting("created-not-joined", false, 0),
+                meeting("acted-on", true, 0),
+            ]),
+        );
+        let decided = plan_of(vec![Action::SeenRunning { slot: 5, live: 15 }]);
+        assert_eq!(watched(&snap, &decided), [(1, 11), (4, 14)]);
+    }
+
+    #[test]
+    fn nothing_is_watched_without_a_successful_getmeetings() {
+        let mut states = BTreeMap::new();
+        states.insert(1, running_state(11, "m"));
+        for meetings in [MeetingsView::Failed, MeetingsView::NotAsked] {
+            let snap = snapshot(Vec::new(), states.clone(), meetings);
+            assert!(watched(&snap, &Plan::default()).is_empty());
+        }
+    }
+}
