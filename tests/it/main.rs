@@ -11,6 +11,7 @@ mod support;
 
 mod bounds;
 mod cluster;
+mod completions;
 mod crash;
 mod fakes_selftest;
 mod faults;
