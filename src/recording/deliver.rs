@@ -1,288 +1,31 @@
-//! Durable hand-over of recordings to Pod's drop folder (`pod.recordings_dir`, Pod's
-//! `DEFAULT_BBB_PATH`).
-//!
-//! This module owns `<base_dir>/recordings/`: one directory per stopped live,
-//! `live-<id>/`, holding the mkv files moved out of the slot's `videodata/` and a
-//! `handover.json` saying what is known about their hand-over (the Pod meeting, the
-//! `internal_meeting_id` Pod answered, the file chosen, whether it was delivered).
-//! Two steps, each idempotent and safe to interrupt at any point (SIGKILL, power loss):
-//!
-//! - [`PendingStore::park`] moves every mkv out of the slot (a `rename` on the same
-//!   local file system), so that the slot can take a new live at once, whatever
-//!   becomes of the hand-over;
-//! - [`PendingStore::deliver`] publishes the largest mkv as
-//!   `<recordings_dir>/<internal_meeting_id>.mkv`: copied under a name Pod ignores,
-//!   flushed, published with a hard link (which never replaces a file), checked,
-//!   recorded, and only then removed from local disk.
-//!
-//! Nothing here ever deletes a recording that was not handed over, nor overwrites a
-//! file in `recordings_dir`. It does not talk to Pod (the caller PATCHes the meeting and
-//! gives us `internal_meeting_id`), does not mail and does not decide when to retry: a
-//! failed delivery leaves everything in place and the next tick calls again.
-//! All functions block on file I/O (copies of several GB): call them from
-//! `spawn_blocking`. They assume one caller at a time (the tick's lock).
+//! Step two of a hand-over: [`PendingStore::deliver`] publishes a parked recording in
+//! Pod's drop folder under the name Pod gave, in steps that survive a kill between any
+//! two, and [`check_recordings_dir`] probes that folder for `check`. Not here: choosing
+//! the `internal_meeting_id` (the tick asks Pod), the pending directory's format
+//! (`pending.rs`).
 
-use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
-use chrono::{DateTime, Utc};
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
 use nix::errno::Errno;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use crate::fsutil::{sync_dir, write_atomic};
+use crate::fsutil::sync_dir;
 use crate::model::LiveId;
 
-/// The metadata file of a pending directory.
-pub const HANDOVER_FILE: &str = "handover.json";
-/// Extension of the temporary copy in `recordings_dir`: not a video extension, so Pod's
-/// cron (pod-api.md §3.1 point 4) leaves it alone.
-pub const PART_EXTENSION: &str = "bbb-pod-live-part";
-/// Longest `internal_meeting_id` accepted as a file stem (file systems allow 255 bytes;
-/// we add `.mkv` and, for the temporary copy, a dot, the live id and [`PART_EXTENSION`]).
-pub const MAX_STEM_BYTES: usize = 200;
-
-const PENDING_DIR_MODE: u32 = 0o700;
-const HANDOVER_MODE: u32 = 0o600;
-/// Pod's cron runs as another user (www-data) and must read the file.
-const DELIVERED_MODE: u32 = 0o644;
-/// Bound on the `-N` suffixes tried when parking a file whose name is taken.
-const MAX_SUFFIX: u32 = 10_000;
-
-/// Why a hand-over was refused; the caller may downcast an [`anyhow::Error`] to this to
-/// pick its advice (see [`advice`]). Other failures are I/O errors with their context.
-#[derive(Debug, thiserror::Error)]
-pub enum HandoverError {
-    #[error("recordings_dir {} already has {name}; not overwritten", dir.display())]
-    NotOverwritten { dir: PathBuf, name: String },
-    #[error("live {live}: Pod has not answered the meeting's internal_meeting_id yet")]
-    NoInternalId { live: LiveId },
-    #[error("live {live}: internal_meeting_id {id:?} refused as a file name: {reason}")]
-    BadInternalId {
-        live: LiveId,
-        id: String,
-        reason: String,
-    },
-    #[error(
-        "live {live}: internal_meeting_id is already {old:?}, Pod now answers {new:?}; not changed"
-    )]
-    InternalIdChanged {
-        live: LiveId,
-        old: String,
-        new: String,
-    },
-    #[error("live {live}: no mkv file in {}", dir.display())]
-    NoRecording { live: LiveId, dir: PathBuf },
-}
-
-/// What the admin can do about a failed [`PendingStore::deliver`] or
-/// [`PendingStore::set_internal_id`], for the error mail.
-pub fn advice(err: &anyhow::Error) -> String {
-    match err.downcast_ref::<HandoverError>() {
-        Some(HandoverError::NotOverwritten { .. }) => {
-            "another file has this name in recordings_dir \
-             (an earlier recording of the same meeting not yet taken by Pod's cron?); once Pod \
-             has moved it or it has been removed, the next tick delivers this one; the \
-             recording is kept meanwhile"
-                .into()
-        }
-        Some(HandoverError::NoInternalId { .. }) => {
-            "check that Pod answers the PATCH of the meeting; the next tick retries".into()
-        }
-        Some(HandoverError::BadInternalId { .. } | HandoverError::InternalIdChanged { .. }) => {
-            "check the meeting in Pod's admin; the recording is kept in the pending \
-             directory and can be copied by hand"
-                .into()
-        }
-        Some(HandoverError::NoRecording { dir, .. }) => format!(
-            "the recording may still be in the slot's videodata; remove {} if no recording \
-             is expected",
-            dir.display()
-        ),
-        None => "check that recordings_dir is mounted, writable and not full; the recording \
-                 stays on local disk and the next tick retries"
-            .into(),
-    }
-}
-
-/// `internal_meeting_id` comes from Pod and becomes a file name in `recordings_dir`:
-/// only a plain file name is accepted (no path, no hidden or option-like name, no
-/// control character, at most [`MAX_STEM_BYTES`] bytes).
-pub fn valid_stem(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("it is empty".into());
-    }
-    if id.len() > MAX_STEM_BYTES {
-        return Err(format!(
-            "it is {} bytes long (at most {MAX_STEM_BYTES})",
-            id.len()
-        ));
-    }
-    if id == "." || id == ".." {
-        return Err("it is a directory name".into());
-    }
-    if id.contains('/') {
-        return Err("it contains '/'".into());
-    }
-    // Not a separator on Linux, but one on the CIFS shares recordings_dir may live on.
-    if id.contains('\\') {
-        return Err("it contains '\\'".into());
-    }
-    if id.chars().any(char::is_control) {
-        return Err("it contains a control character".into());
-    }
-    if id.starts_with('.') {
-        return Err("it starts with '.' (hidden file)".into());
-    }
-    if id.starts_with('-') {
-        return Err("it starts with '-'".into());
-    }
-    Ok(())
-}
-
-/// `handover.json`: what is known about one live's recording.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Handover {
-    pub live_id: LiveId,
-    /// The livestream's meeting URL in Pod, to PATCH (`encoded_by`, `encoding_step`).
-    pub meeting_url: String,
-    /// The livestream's user URL, written as the meeting's `encoded_by`.
-    pub user_url: String,
-    pub parked_at: DateTime<Utc>,
-    /// What Pod answered; the stem of the delivered file.
-    #[serde(default)]
-    pub internal_meeting_id: Option<String>,
-    /// The file (name in the pending directory) chosen for delivery: kept once chosen, so
-    /// that a resumed delivery finishes with the file it started with.
-    #[serde(default)]
-    pub delivering: Option<String>,
-    /// Set while publishing by `rename` (file systems without hard links), with the
-    /// device of `recordings_dir`: if the temporary copy is gone after a crash, the
-    /// rename happened (same device) or the share is not mounted (another device).
-    #[serde(default)]
-    pub renaming_dev: Option<u64>,
-    /// The published path, once delivered and checked.
-    #[serde(default)]
-    pub delivered: Option<String>,
-    #[serde(default)]
-    pub delivered_at: Option<DateTime<Utc>>,
-}
-
-/// One mkv file of a slot or a pending directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordingFile {
-    pub name: String,
-    pub path: PathBuf,
-    pub size: u64,
-}
-
-/// A live's pending directory as read from disk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Pending {
-    pub live: LiveId,
-    pub dir: PathBuf,
-    pub handover: Handover,
-    /// Its mkv files, largest first.
-    pub files: Vec<RecordingFile>,
-    /// Other entries of the directory (neither mkv nor ours), reported, never touched.
-    pub others: Vec<String>,
-}
-
-/// Where a pending recording stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PendingState {
-    /// Pod has not answered `internal_meeting_id` yet.
-    WaitingForPod,
-    /// Ready to be (or being) delivered.
-    ToDeliver,
-    /// Delivered; the delivered source or the directory itself remains to be removed.
-    Finishing,
-    /// Delivered; only the other mkv files (never delivered, never deleted) remain:
-    /// for the admin to look at.
-    Leftovers,
-}
-
-impl Pending {
-    pub fn state(&self) -> PendingState {
-        let h = &self.handover;
-        if h.delivered.is_none() {
-            if h.internal_meeting_id.is_none() {
-                PendingState::WaitingForPod
-            } else {
-                PendingState::ToDeliver
-            }
-        } else {
-            let source_left = h
-                .delivering
-                .as_deref()
-                .is_some_and(|n| self.files.iter().any(|f| f.name == n));
-            if source_left || (self.files.is_empty() && self.others.is_empty()) {
-                PendingState::Finishing
-            } else {
-                PendingState::Leftovers
-            }
-        }
-    }
-
-    /// The tick has something to do with it (every state but [`PendingState::Leftovers`]).
-    pub fn needs_work(&self) -> bool {
-        self.state() != PendingState::Leftovers
-    }
-
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
-    }
-
-    /// One line for `status`: `live 42: 2 files, 1.3 GiB (…); to deliver as <id>.mkv`.
-    pub fn summary(&self) -> String {
-        let files: Vec<String> = self
-            .files
-            .iter()
-            .map(|f| format!("{} {}", f.name, human_size(f.size)))
-            .collect();
-        let what = match self.state() {
-            PendingState::WaitingForPod => "waiting for Pod's internal_meeting_id".to_owned(),
-            PendingState::ToDeliver => format!(
-                "to deliver as {}.mkv",
-                self.handover.internal_meeting_id.as_deref().unwrap_or("?")
-            ),
-            PendingState::Finishing => "delivered, cleaning up".to_owned(),
-            PendingState::Leftovers => format!(
-                "delivered as {}; other files kept for the admin",
-                self.handover.delivered.as_deref().unwrap_or("?")
-            ),
-        };
-        format!(
-            "live {}: {} file(s), {} [{}]; {what}",
-            self.live,
-            self.files.len(),
-            human_size(self.total_size()),
-            files.join(", ")
-        )
-    }
-}
-
-/// A pending directory that could not be read (e.g. a corrupt `handover.json`):
-/// reported with its live id, never touched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Unreadable {
-    pub live: Option<LiveId>,
-    pub dir: PathBuf,
-    pub error: String,
-}
-
-/// The pending directories, readable or not.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Scan {
-    pub pending: Vec<Pending>,
-    pub unreadable: Vec<Unreadable>,
-}
+use super::pending::{
+    Handover, Pending, PendingStore, RecordingFile, load, mkv_files, read_handover, save_handover,
+};
+use super::{
+    DELIVERED_MODE, HANDOVER_FILE, HandoverError, PART_EXTENSION, human_size, rename_noreplace,
+    valid_stem,
+};
 
 /// What [`PendingStore::deliver`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -301,165 +44,7 @@ pub struct Delivery {
     pub dir_removed: bool,
 }
 
-/// Recordings parked on local disk until they are handed to Pod.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingStore {
-    root: PathBuf,
-}
-
 impl PendingStore {
-    /// The store of a server: `<base_dir>/recordings` (same file system as the slots, so
-    /// that parking is a rename).
-    pub fn new(base_dir: &Path) -> Self {
-        PendingStore {
-            root: base_dir.join("recordings"),
-        }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// `<root>/live-<id>`.
-    pub fn live_dir(&self, live: LiveId) -> PathBuf {
-        self.root.join(format!("live-{live}"))
-    }
-
-    /// Moves every mkv of `videodata` into the live's pending directory (written first:
-    /// its `handover.json`), never overwriting a file there (a taken name gets a `-N`
-    /// suffix) and never deleting anything. Calling it again after a crash finishes the
-    /// job; an existing pending directory is completed. `None` when neither the slot nor
-    /// the store has a recording for this live.
-    pub fn park(
-        &self,
-        live: LiveId,
-        meeting_url: &str,
-        user_url: &str,
-        videodata: &Path,
-    ) -> Result<Option<Pending>> {
-        let found = match mkv_files(videodata) {
-            Ok(found) => found,
-            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                return Err(e).with_context(|| format!("listing {}", videodata.display()));
-            }
-        };
-        if found.is_empty() {
-            return self.find(live);
-        }
-        let dir = self.live_dir(live);
-        self.create_dir(&dir)?;
-        match read_handover(&dir)? {
-            Some(h) if h.live_id != live => {
-                bail!(
-                    "{} belongs to live {}, not {live}",
-                    dir.join(HANDOVER_FILE).display(),
-                    h.live_id
-                );
-            }
-            Some(_) => debug!(live, "completing an earlier park"),
-            None => save_handover(
-                &dir,
-                &Handover {
-                    live_id: live,
-                    meeting_url: meeting_url.to_owned(),
-                    user_url: user_url.to_owned(),
-                    parked_at: Utc::now(),
-                    internal_meeting_id: None,
-                    delivering: None,
-                    renaming_dev: None,
-                    delivered: None,
-                    delivered_at: None,
-                },
-            )?,
-        }
-        for file in &found {
-            let target = move_without_overwriting(&file.path, &dir, &file.name)?;
-            info!(live, from = %file.path.display(), to = %target.display(), size = file.size,
-                "recording parked");
-        }
-        sync_dir(&dir)?;
-        sync_dir(videodata)?;
-        self.find(live)
-    }
-
-    /// The live's pending directory, if any.
-    pub fn find(&self, live: LiveId) -> Result<Option<Pending>> {
-        let dir = self.live_dir(live);
-        match fs::symlink_metadata(&dir) {
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
-            Ok(_) => load(live, &dir).map(Some),
-        }
-    }
-
-    /// Every pending directory (for `status`), the unreadable ones apart.
-    pub fn scan(&self) -> Result<Scan> {
-        let mut scan = Scan::default();
-        let entries = match fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(scan),
-            Err(e) => return Err(e).with_context(|| format!("listing {}", self.root.display())),
-        };
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", self.root.display()))?;
-            let name = entry.file_name();
-            let Some(live) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("live-"))
-                .and_then(|n| n.parse::<LiveId>().ok())
-            else {
-                continue;
-            };
-            let dir = entry.path();
-            match load(live, &dir) {
-                Ok(p) => scan.pending.push(p),
-                Err(e) => scan.unreadable.push(Unreadable {
-                    live: Some(live),
-                    dir,
-                    error: format!("{e:#}"),
-                }),
-            }
-        }
-        scan.pending.sort_by_key(|p| p.live);
-        scan.unreadable.sort_by_key(|u| u.live);
-        Ok(scan)
-    }
-
-    /// The pending recordings the tick must work on (not yet delivered, or delivered and
-    /// not yet cleaned up), and the unreadable ones for the report.
-    pub fn list(&self) -> Result<Scan> {
-        let mut scan = self.scan()?;
-        scan.pending.retain(Pending::needs_work);
-        Ok(scan)
-    }
-
-    /// Persists the `internal_meeting_id` Pod answered. Refuses an invalid one, and a
-    /// different one once set (a delivery may already be under way under the old name).
-    pub fn set_internal_id(&self, pending: &Pending, id: &str) -> Result<()> {
-        let live = pending.live;
-        valid_stem(id).map_err(|reason| HandoverError::BadInternalId {
-            live,
-            id: id.to_owned(),
-            reason,
-        })?;
-        let mut h = read_handover(&pending.dir)?
-            .with_context(|| format!("{} has no {HANDOVER_FILE}", pending.dir.display()))?;
-        match h.internal_meeting_id.as_deref() {
-            Some(old) if old == id => Ok(()),
-            Some(old) => Err(HandoverError::InternalIdChanged {
-                live,
-                old: old.to_owned(),
-                new: id.to_owned(),
-            }
-            .into()),
-            None => {
-                h.internal_meeting_id = Some(id.to_owned());
-                save_handover(&pending.dir, &h)
-            }
-        }
-    }
-
     /// Hands the live's largest mkv over to Pod as `<recordings_dir>/<internal_meeting_id>.mkv`
     /// (see the module documentation); the other mkv files stay in the pending directory.
     ///
@@ -730,7 +315,7 @@ impl PendingStore {
             remove_if_exists(&dir.join(HANDOVER_FILE))?;
             remove_if_exists(&dir.join(format!(".{HANDOVER_FILE}.tmp")))?;
             fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))?;
-            sync_dir(&self.root)?;
+            sync_dir(self.root())?;
         } else if !pending.files.is_empty() {
             warn!(live, dir = %dir.display(), kept = pending.files.len(),
                 "other recordings of this live kept for the admin");
@@ -744,18 +329,6 @@ impl PendingStore {
             resumed,
             dir_removed,
         })
-    }
-
-    fn create_dir(&self, dir: &Path) -> Result<()> {
-        let mut builder = DirBuilder::new();
-        builder.recursive(true).mode(PENDING_DIR_MODE);
-        builder
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-        if let Some(parent) = self.root.parent() {
-            sync_dir(parent)?;
-        }
-        sync_dir(&self.root)
     }
 }
 
@@ -777,22 +350,6 @@ pub fn check_recordings_dir(recordings_dir: &Path) -> Result<()> {
         .open(&probe)
         .with_context(|| format!("creating a file in {}", recordings_dir.display()))?;
     fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
-}
-
-/// `1.3 GiB`, for people.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 impl fmt::Display for Delivery {
@@ -878,7 +435,7 @@ impl Target {
     }
 }
 
-fn part_path(recordings_dir: &Path, id: &str, live: LiveId) -> PathBuf {
+pub(super) fn part_path(recordings_dir: &Path, id: &str, live: LiveId) -> PathBuf {
     // The live id keeps two servers sharing recordings_dir apart even for one meeting.
     recordings_dir.join(format!(".{id}.mkv.live-{live}.{PART_EXTENSION}"))
 }
@@ -894,137 +451,6 @@ fn not_overwritten(recordings_dir: &Path, id: &str) -> HandoverError {
 /// (a symbolic link, someone else's file) is not trusted to prove a publication.
 fn is_our_part(m: &fs::Metadata) -> bool {
     m.file_type().is_file() && m.uid() == nix::unistd::geteuid().as_raw()
-}
-
-fn is_mkv(name: &OsStr) -> bool {
-    Path::new(name)
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("mkv"))
-}
-
-/// The regular `*.mkv` files of `dir` (symbolic links are not followed), largest first,
-/// then by name. Names that are not UTF-8 are read lossily (the path stays exact).
-pub fn mkv_files(dir: &Path) -> io::Result<Vec<RecordingFile>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !is_mkv(&name) || !entry.file_type()?.is_file() {
-            continue;
-        }
-        files.push(RecordingFile {
-            name: name.to_string_lossy().into_owned(),
-            path: entry.path(),
-            size: entry.metadata()?.len(),
-        });
-    }
-    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
-    Ok(files)
-}
-
-fn read_handover(dir: &Path) -> Result<Option<Handover>> {
-    let path = dir.join(HANDOVER_FILE);
-    let text = match fs::read(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    serde_json::from_slice(&text)
-        .map(Some)
-        .with_context(|| format!("{} is corrupt", path.display()))
-}
-
-fn save_handover(dir: &Path, h: &Handover) -> Result<()> {
-    let text = serde_json::to_vec_pretty(h).context("serializing handover.json")?;
-    write_atomic(&dir.join(HANDOVER_FILE), &text, HANDOVER_MODE)
-}
-
-fn load(live: LiveId, dir: &Path) -> Result<Pending> {
-    let handover =
-        read_handover(dir)?.ok_or_else(|| anyhow!("{} has no {HANDOVER_FILE}", dir.display()))?;
-    if handover.live_id != live {
-        bail!(
-            "{} says live {}, in the directory of live {live}",
-            dir.join(HANDOVER_FILE).display(),
-            handover.live_id
-        );
-    }
-    let files = mkv_files(dir).with_context(|| format!("listing {}", dir.display()))?;
-    let mut others = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let name = entry
-            .with_context(|| format!("listing {}", dir.display()))?
-            .file_name();
-        let name = name.to_string_lossy();
-        let ours = name == HANDOVER_FILE || name == format!(".{HANDOVER_FILE}.tmp");
-        if !ours && !files.iter().any(|f| f.name == name) {
-            others.push(name.into_owned());
-        }
-    }
-    others.sort();
-    Ok(Pending {
-        live,
-        dir: dir.to_owned(),
-        handover,
-        files,
-        others,
-    })
-}
-
-/// Moves `from` into `dir` as `name`, or `<stem>-N.mkv` when taken; never replaces a file.
-fn move_without_overwriting(from: &Path, dir: &Path, name: &str) -> Result<PathBuf> {
-    let path = Path::new(name);
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "mkv".to_owned());
-    for n in 0..=MAX_SUFFIX {
-        let candidate = if n == 0 {
-            dir.join(name)
-        } else {
-            dir.join(format!("{stem}-{n}.{ext}"))
-        };
-        match rename_noreplace(from, &candidate) {
-            Ok(()) => return Ok(candidate),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("moving {} to {}", from.display(), candidate.display())
-                });
-            }
-        }
-    }
-    bail!(
-        "moving {}: {MAX_SUFFIX} names taken in {}",
-        from.display(),
-        dir.display()
-    )
-}
-
-/// `rename` that fails with `AlreadyExists` rather than replace `to`.
-/// `renameat2(RENAME_NOREPLACE)` where the file system has it; elsewhere (CIFS, NFS,
-/// old kernels) a check then a rename: the tick's lock makes us the only writer of the
-/// pending directories, and in `recordings_dir` only Pod's cron, which never creates
-/// files there.
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use nix::fcntl::{RenameFlags, renameat2};
-        match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
-            Ok(()) => return Ok(()),
-            Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {}
-            Err(e) => return Err(io::Error::from(e)),
-        }
-    }
-    match fs::symlink_metadata(to) {
-        Ok(_) => Err(io::Error::from(ErrorKind::AlreadyExists)),
-        Err(e) if e.kind() == ErrorKind::NotFound => fs::rename(from, to),
-        Err(e) => Err(e),
-    }
 }
 
 /// `link(2)` refused because the file system has no hard links (some CIFS shares, FAT).
@@ -1128,180 +554,13 @@ fn sync_shared_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tempfile::TempDir;
-
-    struct Fixture {
-        _tmp: TempDir,
-        store: PendingStore,
-        videodata: PathBuf,
-        recordings: PathBuf,
-    }
-
-    fn fixture() -> Fixture {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let base = tmp.path().join("base");
-        let videodata = base.join("bbb-live-streaming1/videodata");
-        fs::create_dir_all(&videodata).expect("videodata");
-        let recordings = tmp.path().join("pod");
-        fs::create_dir_all(&recordings).expect("recordings_dir");
-        Fixture {
-            store: PendingStore::new(&base),
-            videodata,
-            recordings,
-            _tmp: tmp,
-        }
-    }
-
-    fn write(path: &Path, content: &[u8]) {
-        fs::write(path, content).expect("write");
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .expect("ls")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::recording::test_support::*;
+    use crate::recording::{PendingState, advice};
 
     const NO_LINKS: Faults = Faults {
         no_hard_links: true,
         kill_at: None,
     };
-
-    const ID: &str = "8f2a5b0c1d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a-1714639090123";
-
-    impl Fixture {
-        fn park(&self, live: LiveId) -> Pending {
-            self.store
-                .park(
-                    live,
-                    "https://pod/rest/bbb_meeting/7/",
-                    "https://pod/rest/users/3/",
-                    &self.videodata,
-                )
-                .expect("park")
-                .expect("something parked")
-        }
-
-        /// Parks `files` for live 42 and gives it ID.
-        fn ready(&self, files: &[(&str, &[u8])]) -> Pending {
-            for (name, content) in files {
-                write(&self.videodata.join(name), content);
-            }
-            let p = self.park(42);
-            self.store.set_internal_id(&p, ID).expect("set id");
-            self.store.find(42).expect("find").expect("pending")
-        }
-
-        fn published(&self) -> PathBuf {
-            self.recordings.join(format!("{ID}.mkv"))
-        }
-
-        fn part(&self) -> PathBuf {
-            part_path(&self.recordings, ID, 42)
-        }
-    }
-
-    #[test]
-    fn park_moves_every_mkv_and_leaves_other_files() {
-        let f = fixture();
-        write(&f.videodata.join("meeting-20240502100000.mkv"), b"first");
-        write(
-            &f.videodata.join("meeting-20240502110000.mkv"),
-            b"second, longer",
-        );
-        write(&f.videodata.join("notes.txt"), b"not a recording");
-        let p = f.park(42);
-        assert_eq!(names(&f.videodata), vec!["notes.txt"]);
-        assert_eq!(p.live, 42);
-        assert_eq!(p.files.len(), 2);
-        assert_eq!(
-            p.files[0].name, "meeting-20240502110000.mkv",
-            "largest first"
-        );
-        assert_eq!(p.handover.meeting_url, "https://pod/rest/bbb_meeting/7/");
-        assert_eq!(p.handover.user_url, "https://pod/rest/users/3/");
-        assert_eq!(p.state(), PendingState::WaitingForPod);
-        assert_eq!(
-            fs::read(p.dir.join("meeting-20240502100000.mkv")).expect("read"),
-            b"first"
-        );
-        let mode = |path: &Path| fs::metadata(path).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(mode(&p.dir), 0o700);
-        assert_eq!(mode(&p.dir.join(HANDOVER_FILE)), 0o600);
-    }
-
-    #[test]
-    fn park_without_mkv_is_none() {
-        let f = fixture();
-        write(&f.videodata.join("notes.txt"), b"x");
-        let got = f.store.park(1, "m", "u", &f.videodata).expect("park");
-        assert!(got.is_none());
-        assert!(!f.store.root().exists(), "nothing written");
-        let missing = f.videodata.join("nope");
-        assert!(f.store.park(1, "m", "u", &missing).expect("park").is_none());
-    }
-
-    #[test]
-    fn park_twice_completes_and_never_overwrites() {
-        let f = fixture();
-        write(&f.videodata.join("meeting-1.mkv"), b"one");
-        let first = f.park(42);
-        let parked_at = first.handover.parked_at;
-        // A crash after the metadata: the same name in the slot again (container restarted).
-        write(&f.videodata.join("meeting-1.mkv"), b"two!");
-        write(&f.videodata.join("meeting-2.mkv"), b"three");
-        let p = f.park(42);
-        assert!(names(&f.videodata).is_empty());
-        assert_eq!(
-            p.handover.parked_at, parked_at,
-            "metadata kept, not rewritten"
-        );
-        let mut got: Vec<(String, Vec<u8>)> = p
-            .files
-            .iter()
-            .map(|x| (x.name.clone(), fs::read(&x.path).expect("read")))
-            .collect();
-        got.sort();
-        assert_eq!(
-            got,
-            vec![
-                ("meeting-1-1.mkv".to_owned(), b"two!".to_vec()),
-                ("meeting-1.mkv".to_owned(), b"one".to_vec()),
-                ("meeting-2.mkv".to_owned(), b"three".to_vec()),
-            ]
-        );
-        // Nothing left in the slot: park again returns the pending directory as is.
-        let again = f.park(42);
-        assert_eq!(again.files.len(), 3);
-    }
-
-    #[test]
-    fn park_after_a_crash_before_any_move() {
-        let f = fixture();
-        write(&f.videodata.join("meeting-1.mkv"), b"one");
-        // Simulate: the metadata was written, then the process died.
-        let dir = f.store.live_dir(42);
-        fs::create_dir_all(&dir).expect("dir");
-        let h = Handover {
-            live_id: 42,
-            meeting_url: "m".into(),
-            user_url: "u".into(),
-            parked_at: Utc::now(),
-            internal_meeting_id: Some(ID.into()),
-            delivering: None,
-            renaming_dev: None,
-            delivered: None,
-            delivered_at: None,
-        };
-        save_handover(&dir, &h).expect("save");
-        let p = f.park(42);
-        assert_eq!(p.handover, h);
-        assert_eq!(p.files.len(), 1);
-        assert!(names(&f.videodata).is_empty());
-    }
 
     #[test]
     fn deliver_happy_path() {
@@ -1424,30 +683,6 @@ mod tests {
             Some(HandoverError::NoInternalId { live: 42 })
         ));
         assert!(p.dir.join("meeting-1.mkv").exists());
-    }
-
-    #[test]
-    fn internal_id_is_validated_and_not_changed_once_set() {
-        let f = fixture();
-        write(&f.videodata.join("meeting-1.mkv"), b"x");
-        let p = f.park(42);
-        let e = f
-            .store
-            .set_internal_id(&p, "../etc/passwd")
-            .expect_err("bad");
-        assert!(format!("{e}").contains("refused"), "{e}");
-        f.store.set_internal_id(&p, ID).expect("set");
-        f.store.set_internal_id(&p, ID).expect("same again");
-        let e = f
-            .store
-            .set_internal_id(&p, "other-id")
-            .expect_err("changed");
-        assert!(matches!(
-            e.downcast_ref::<HandoverError>(),
-            Some(HandoverError::InternalIdChanged { .. })
-        ));
-        let h = read_handover(&p.dir).expect("read").expect("some");
-        assert_eq!(h.internal_meeting_id.as_deref(), Some(ID));
     }
 
     #[test]
@@ -1593,94 +828,11 @@ mod tests {
     }
 
     #[test]
-    fn valid_stem_cases() {
-        assert_eq!(valid_stem(ID), Ok(()));
-        assert_eq!(valid_stem("abc_DEF-123.4"), Ok(()));
-        assert_eq!(valid_stem("réunion"), Ok(()));
-        assert_eq!(valid_stem(&"a".repeat(200)), Ok(()));
-        for bad in [
-            "",
-            ".",
-            "..",
-            "../x",
-            "a/b",
-            "/abs",
-            ".hidden",
-            "-rf",
-            "a\0b",
-            "a\nb",
-            "a\rb",
-            "tab\there",
-            "a\u{7f}",
-            "a\\b",
-        ] {
-            assert!(valid_stem(bad).is_err(), "{bad:?} accepted");
-        }
-        let long = "a".repeat(300);
-        let e = valid_stem(&long).expect_err("too long");
-        assert!(e.contains("300 bytes"), "{e}");
-    }
-
-    #[test]
-    fn a_corrupt_handover_is_reported_not_fatal() {
-        let f = fixture();
-        write(&f.videodata.join("meeting-1.mkv"), b"x");
-        f.park(1);
-        write(&f.videodata.join("meeting-2.mkv"), b"y");
-        f.park(2);
-        write(&f.store.live_dir(1).join(HANDOVER_FILE), b"{ not json");
-        fs::create_dir(f.store.root().join("not-a-live")).expect("mkdir");
-        let scan = f.store.list().expect("list");
-        assert_eq!(scan.pending.len(), 1);
-        assert_eq!(scan.pending[0].live, 2);
-        assert_eq!(scan.unreadable.len(), 1);
-        assert_eq!(scan.unreadable[0].live, Some(1));
-        assert!(
-            scan.unreadable[0].error.contains("corrupt"),
-            "{:?}",
-            scan.unreadable
-        );
-        // Park refuses to overwrite it, and nothing is moved.
-        write(&f.videodata.join("meeting-3.mkv"), b"z");
-        assert!(f.store.park(1, "m", "u", &f.videodata).is_err());
-        assert!(f.videodata.join("meeting-3.mkv").exists());
-    }
-
-    #[test]
-    fn status_lists_files_and_sizes() {
-        let f = fixture();
-        write(&f.videodata.join("meeting-1.mkv"), &vec![0u8; 2048]);
-        f.park(7);
-        let scan = f.store.scan().expect("scan");
-        let line = scan.pending[0].summary();
-        assert!(line.contains("live 7"), "{line}");
-        assert!(line.contains("meeting-1.mkv 2.0 KiB"), "{line}");
-        assert!(line.contains("waiting for Pod"), "{line}");
-        let json = serde_json::to_value(&scan).expect("json");
-        assert_eq!(json["pending"][0]["files"][0]["size"], 2048);
-        assert_eq!(json["pending"][0]["live"], 7);
-        assert_eq!(human_size(5), "5 B");
-        assert_eq!(human_size(3 * 1024 * 1024 * 1024 / 2), "1.5 GiB");
-    }
-
-    #[test]
     fn check_recordings_dir_probes() {
         let f = fixture();
         check_recordings_dir(&f.recordings).expect("ok");
         assert!(names(&f.recordings).is_empty());
         assert!(check_recordings_dir(&f.recordings.join("missing")).is_err());
-    }
-
-    #[test]
-    fn rename_noreplace_refuses_to_replace() {
-        let f = fixture();
-        let (a, b) = (f.recordings.join("a"), f.recordings.join("b"));
-        write(&a, b"a");
-        write(&b, b"b");
-        let e = rename_noreplace(&a, &b).expect_err("refused");
-        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(&b).expect("read"), b"b");
-        rename_noreplace(&a, &f.recordings.join("c")).expect("free name");
     }
 
     /// A kill after every step, with and without hard links, with and without Pod's
