@@ -89,66 +89,12 @@ impl PendingStore {
             reason,
         })?;
         let target = Target::new(recordings_dir, &id, live);
-        let (published, part) = (&target.published, &target.part);
-        let files = mkv_files(dir).with_context(|| format!("listing {}", dir.display()))?;
-
-        // The source: the one an earlier attempt chose if still there, else the largest.
-        let chosen = h
-            .delivering
-            .as_deref()
-            .and_then(|n| files.iter().find(|f| f.name == n));
-        let source = match chosen {
-            Some(f) => f.clone(),
-            None => {
-                let f = files
-                    .first()
-                    .cloned()
-                    .ok_or_else(|| HandoverError::NoRecording {
-                        live,
-                        dir: dir.clone(),
-                    })?;
-                h.delivering = Some(f.name.clone());
-                h.renaming_dev = None;
-                save_handover(dir, &h)?;
-                faults.kill(Step::Chosen)?;
-                f
-            }
-        };
+        let source = choose_source(dir, live, &mut h, faults)?;
 
         // An earlier attempt may have been interrupted: find out how far it went.
-        let dir_meta = fs::metadata(recordings_dir)
-            .with_context(|| format!("recordings_dir {} unavailable", recordings_dir.display()))?;
-        if !dir_meta.is_dir() {
-            bail!(
-                "recordings_dir {} is not a directory",
-                recordings_dir.display()
-            );
-        }
-        match fs::symlink_metadata(part) {
-            Ok(m) if is_our_part(&m) && m.nlink() >= 2 => {
-                info!(live, part = %part.display(), "resuming a delivery: already published");
-                return self.complete(dir, h, &source, &target, true, faults);
-            }
-            Ok(m) => {
-                debug!(live, part = %part.display(), nlink = m.nlink(),
-                    "leftover temporary copy: redone");
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                if let Some(dev) = h.renaming_dev {
-                    if dev != dir_meta.dev() {
-                        bail!(
-                            "recordings_dir {} is not on the file system it was on when the \
-                             delivery began (share not mounted?)",
-                            recordings_dir.display()
-                        );
-                    }
-                    info!(live, "resuming a delivery: already published by rename");
-                    return self.complete(dir, h, &source, &target, true, faults);
-                }
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("reading {}", part.display()));
-            }
+        let dev = recordings_dir_dev(recordings_dir)?;
+        if already_published(live, &h, &target, dev)? {
+            return self.complete(dir, h, &source, &target, true, faults);
         }
         if h.renaming_dev.is_some() {
             // The temporary copy is still there: the rename did not happen.
@@ -157,68 +103,15 @@ impl PendingStore {
         }
 
         // Refuse before copying gigabytes when the name is taken.
-        if exists(published)? {
-            remove_if_exists(part)?;
+        if exists(&target.published)? {
+            remove_if_exists(&target.part)?;
             return Err(not_overwritten(recordings_dir, &id).into());
         }
         // (1), (2)
-        if let Err(e) = copy_to_part(&source, part) {
-            if let Err(cleanup) = remove_if_exists(part) {
-                warn!(live, part = %part.display(), error = %format!("{cleanup:#}"),
-                    "could not remove a partial copy");
-            }
-            return Err(e);
-        }
+        copy_or_clean_up(live, &source, &target.part)?;
         faults.kill(Step::Copied)?;
         // (3)
-        let linked = if faults.no_hard_links {
-            Err(io::Error::from_raw_os_error(Errno::EPERM as i32))
-        } else {
-            fs::hard_link(part, published)
-        };
-        match linked {
-            Ok(()) => {}
-            // An NFS client may replay a LINK that succeeded and get EEXIST back: the
-            // published name is then our own inode.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && same_file(part, published)? => {
-                debug!(live, error = %e, "link reported EEXIST but the file is ours");
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                remove_if_exists(part)?;
-                return Err(not_overwritten(recordings_dir, &id).into());
-            }
-            Err(e) if links_unsupported(&e) => {
-                debug!(live, error = %e, "hard links unsupported in recordings_dir: rename");
-                h.renaming_dev = Some(dir_meta.dev());
-                save_handover(dir, &h)?;
-                faults.kill(Step::Renaming)?;
-                match rename_noreplace(part, published) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                        // Certainly not renamed: forget the mark before removing the copy.
-                        h.renaming_dev = None;
-                        save_handover(dir, &h)?;
-                        remove_if_exists(part)?;
-                        return Err(not_overwritten(recordings_dir, &id).into());
-                    }
-                    // Whether the rename happened is unknown (a network file system may
-                    // fail after doing it): everything stays as is, and the next call
-                    // tells by whether the temporary copy still exists.
-                    Err(e) => {
-                        return Err(e).with_context(|| {
-                            format!("renaming {} to {}", part.display(), published.display())
-                        });
-                    }
-                }
-            }
-            // Whether the link was made is unknown: the temporary copy stays, and its link
-            // count tells the next call.
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("linking {} to {}", part.display(), published.display())
-                });
-            }
-        }
+        publish(live, dir, &mut h, &target, &id, dev, faults)?;
         faults.kill(Step::Published)?;
         // (4)
         sync_shared_dir(recordings_dir)?;
@@ -363,6 +256,156 @@ impl fmt::Display for Delivery {
             write!(f, "; kept: {}", names.join(", "))?;
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The steps of a delivery, in their order
+// ---------------------------------------------------------------------------
+
+/// The source: the one an earlier attempt chose if still there, else the largest,
+/// recorded as `delivering` before anything is copied.
+fn choose_source(
+    dir: &Path,
+    live: LiveId,
+    h: &mut Handover,
+    faults: Faults,
+) -> Result<RecordingFile> {
+    let files = mkv_files(dir).with_context(|| format!("listing {}", dir.display()))?;
+    let chosen = h
+        .delivering
+        .as_deref()
+        .and_then(|n| files.iter().find(|f| f.name == n));
+    if let Some(f) = chosen {
+        return Ok(f.clone());
+    }
+    let f = files
+        .first()
+        .cloned()
+        .ok_or_else(|| HandoverError::NoRecording {
+            live,
+            dir: dir.to_owned(),
+        })?;
+    h.delivering = Some(f.name.clone());
+    h.renaming_dev = None;
+    save_handover(dir, h)?;
+    faults.kill(Step::Chosen)?;
+    Ok(f)
+}
+
+/// The device `recordings_dir` is on; an error unless it is a directory.
+fn recordings_dir_dev(recordings_dir: &Path) -> Result<u64> {
+    let dir_meta = fs::metadata(recordings_dir)
+        .with_context(|| format!("recordings_dir {} unavailable", recordings_dir.display()))?;
+    if !dir_meta.is_dir() {
+        bail!(
+            "recordings_dir {} is not a directory",
+            recordings_dir.display()
+        );
+    }
+    Ok(dir_meta.dev())
+}
+
+/// Whether an interrupted attempt already published the file: the temporary copy has a
+/// second link, or it is gone after a rename begun on this same file system (`dev`).
+/// A rename begun on another device (the share not mounted) is an error.
+fn already_published(live: LiveId, h: &Handover, target: &Target, dev: u64) -> Result<bool> {
+    let part = &target.part;
+    match fs::symlink_metadata(part) {
+        Ok(m) if is_our_part(&m) && m.nlink() >= 2 => {
+            info!(live, part = %part.display(), "resuming a delivery: already published");
+            Ok(true)
+        }
+        Ok(m) => {
+            debug!(live, part = %part.display(), nlink = m.nlink(),
+                "leftover temporary copy: redone");
+            Ok(false)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => match h.renaming_dev {
+            Some(renaming) if renaming != dev => bail!(
+                "recordings_dir {} is not on the file system it was on when the \
+                 delivery began (share not mounted?)",
+                target.recordings_dir.display()
+            ),
+            Some(_) => {
+                info!(live, "resuming a delivery: already published by rename");
+                Ok(true)
+            }
+            None => Ok(false),
+        },
+        Err(e) => Err(e).with_context(|| format!("reading {}", part.display())),
+    }
+}
+
+/// (1) and (2) by [`copy_to_part`]; a partial copy is removed when it fails.
+fn copy_or_clean_up(live: LiveId, source: &RecordingFile, part: &Path) -> Result<()> {
+    let copied = copy_to_part(source, part);
+    if copied.is_err()
+        && let Err(cleanup) = remove_if_exists(part)
+    {
+        warn!(live, part = %part.display(), error = %format!("{cleanup:#}"),
+            "could not remove a partial copy");
+    }
+    copied
+}
+
+/// (3): publishes the temporary copy as `<id>.mkv` with `link(2)`, which never replaces
+/// a file, or where hard links are unsupported with a rename that does not either,
+/// marked in `handover.json` first (`renaming_dev`).
+fn publish(
+    live: LiveId,
+    dir: &Path,
+    h: &mut Handover,
+    target: &Target,
+    id: &str,
+    dev: u64,
+    faults: Faults,
+) -> Result<()> {
+    let (published, part) = (&target.published, &target.part);
+    let linked = if faults.no_hard_links {
+        Err(io::Error::from_raw_os_error(Errno::EPERM as i32))
+    } else {
+        fs::hard_link(part, published)
+    };
+    match linked {
+        Ok(()) => Ok(()),
+        // An NFS client may replay a LINK that succeeded and get EEXIST back: the
+        // published name is then our own inode.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists && same_file(part, published)? => {
+            debug!(live, error = %e, "link reported EEXIST but the file is ours");
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            remove_if_exists(part)?;
+            Err(not_overwritten(&target.recordings_dir, id).into())
+        }
+        Err(e) if links_unsupported(&e) => {
+            debug!(live, error = %e, "hard links unsupported in recordings_dir: rename");
+            h.renaming_dev = Some(dev);
+            save_handover(dir, h)?;
+            faults.kill(Step::Renaming)?;
+            match rename_noreplace(part, published) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    // Certainly not renamed: forget the mark before removing the copy.
+                    h.renaming_dev = None;
+                    save_handover(dir, h)?;
+                    remove_if_exists(part)?;
+                    Err(not_overwritten(&target.recordings_dir, id).into())
+                }
+                // Whether the rename happened is unknown (a network file system may
+                // fail after doing it): everything stays as is, and the next call
+                // tells by whether the temporary copy still exists.
+                Err(e) => Err(e).with_context(|| {
+                    format!("renaming {} to {}", part.display(), published.display())
+                }),
+            }
+        }
+        // Whether the link was made is unknown: the temporary copy stays, and its link
+        // count tells the next call.
+        Err(e) => {
+            Err(e).with_context(|| format!("linking {} to {}", part.display(), published.display()))
+        }
     }
 }
 
