@@ -346,43 +346,27 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
     let (states, broken) = store.load_all()?;
     let server_state = store.load_server_state().unwrap_or_default();
     let scan = crate::recording::PendingStore::new(&cfg.server.base_dir).scan()?;
-    let mut slots = Vec::new();
     let mut all: Vec<u32> = (1..=cfg.server.slots)
         .chain(states.keys().copied())
         .chain(broken.iter().map(|b| b.0))
         .collect();
     all.sort_unstable();
     all.dedup();
-    for slot in all {
-        let recording_bytes: u64 = crate::recording::mkv_files(&store.videodata(slot))
-            .map(|files| files.iter().map(|f| f.size).sum())
-            .unwrap_or(0);
-        let entry = match states.get(&slot) {
-            Some(s) => {
-                let key = s.stream_key.clone().unwrap_or_default();
-                serde_json::json!({
-                    "slot": slot,
-                    "state": s.phase,
-                    "live": s.live,
-                    "meeting_name": s.meeting_name,
-                    "meeting_id": s.meeting_id,
-                    "since": s.since,
-                    "stream_url": (!key.is_empty()).then(|| format!("{}{key}", cfg.bbb.stream_url)),
-                    "hls_url": (!key.is_empty()).then(|| format!("{}{key}.m3u8", cfg.pod.hls_url)),
-                    "recording": s.download,
-                    "recording_bytes": recording_bytes,
-                    "ended_seen": s.ended_seen,
-                    "adopted": s.adopted,
-                    "stop_reason": s.stop.as_ref().map(|p| p.reason),
-                })
+    let slots: Vec<_> = all
+        .into_iter()
+        .map(|slot| {
+            let recording_bytes: u64 = crate::recording::mkv_files(&store.videodata(slot))
+                .map(|files| files.iter().map(|f| f.size).sum())
+                .unwrap_or(0);
+            match states.get(&slot) {
+                Some(s) => slot_entry(cfg, slot, s, recording_bytes),
+                None if broken.iter().any(|b| b.0 == slot) => {
+                    serde_json::json!({"slot": slot, "state": "unreadable"})
+                }
+                None => serde_json::json!({"slot": slot, "state": "free"}),
             }
-            None if broken.iter().any(|b| b.0 == slot) => {
-                serde_json::json!({"slot": slot, "state": "unreadable"})
-            }
-            None => serde_json::json!({"slot": slot, "state": "free"}),
-        };
-        slots.push(entry);
-    }
+        })
+        .collect();
     let doc = serde_json::json!({
         "server": {"hostname": cfg.server.hostname, "number": cfg.server.number, "slots": cfg.server.slots},
         "slots": slots,
@@ -401,6 +385,46 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
         print_lines(&[text])?;
         return Ok(Outcome::Done);
     }
+    let summaries: Vec<String> = scan.pending.iter().map(|p| p.summary()).collect();
+    print_lines(&status_text(
+        &doc,
+        &summaries,
+        server_state.last_tick.as_ref(),
+    ))?;
+    Ok(Outcome::Done)
+}
+
+/// One busy slot of `status --json`.
+fn slot_entry(
+    cfg: &Config,
+    slot: u32,
+    s: &crate::slots::SlotState,
+    recording_bytes: u64,
+) -> serde_json::Value {
+    let key = s.stream_key.clone().unwrap_or_default();
+    serde_json::json!({
+        "slot": slot,
+        "state": s.phase,
+        "live": s.live,
+        "meeting_name": s.meeting_name,
+        "meeting_id": s.meeting_id,
+        "since": s.since,
+        "stream_url": (!key.is_empty()).then(|| format!("{}{key}", cfg.bbb.stream_url)),
+        "hls_url": (!key.is_empty()).then(|| format!("{}{key}.m3u8", cfg.pod.hls_url)),
+        "recording": s.download,
+        "recording_bytes": recording_bytes,
+        "ended_seen": s.ended_seen,
+        "adopted": s.adopted,
+        "stop_reason": s.stop.as_ref().map(|p| p.reason),
+    })
+}
+
+/// The table a person reads, from the `--json` document.
+fn status_text(
+    doc: &serde_json::Value,
+    recordings: &[String],
+    last_tick: Option<&TickRecord>,
+) -> Vec<String> {
     let mut lines = vec![format!(
         "{:<5} {:<10} {:<6} {:<30} {:<20} {}",
         "SLOT", "STATE", "LIVE", "MEETING", "SINCE", "HLS URL"
@@ -423,13 +447,13 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
             text("hls_url"),
         ));
     }
-    if scan.pending.is_empty() {
+    if recordings.is_empty() {
         lines.push("recordings waiting: none".into());
     } else {
         lines.push("recordings waiting:".into());
-        lines.extend(scan.pending.iter().map(|p| format!("  {}", p.summary())));
+        lines.extend(recordings.iter().map(|r| format!("  {r}")));
     }
-    lines.push(match &server_state.last_tick {
+    lines.push(match last_tick {
         Some(t) => format!(
             "last tick: {} ({} ms), {}",
             t.at.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -442,8 +466,7 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
         ),
         None => "last tick: never".into(),
     });
-    print_lines(&lines)?;
-    Ok(Outcome::Done)
+    lines
 }
 
 /// `check`: one line per check, OK/WARN/FAIL and what to do; exit 1 on any FAIL.

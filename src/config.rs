@@ -481,8 +481,32 @@ impl Validator {
     }
 
     fn convert(&self, raw: RawConfig, path: &Path, env: &dyn Env) -> Result<Config> {
-        // --- [server]
-        let s = raw.server;
+        let server = self.server(raw.server)?;
+        let bbb = self.bbb(raw.bbb, env)?;
+        let pod = self.pod(raw.pod, env)?;
+        let mail = self.mail(raw.mail, &server.hostname, env)?;
+        let docker = self.docker(raw.docker)?;
+        let cluster = raw.cluster.map(|c| self.cluster(c)).transpose()?;
+        let metrics = match raw.metrics {
+            None => None,
+            Some(m) => Some(MetricsConfig {
+                textfile: self.absolute_dir("metrics.textfile", &m.textfile)?,
+            }),
+        };
+        Ok(Config {
+            path: path.to_owned(),
+            server,
+            bbb,
+            pod,
+            mail,
+            docker,
+            cluster,
+            metrics,
+        })
+    }
+
+    /// `[server]`.
+    fn server(&self, s: RawServer) -> Result<ServerConfig> {
         let hostname = self.required("server.hostname", s.hostname)?;
         if hostname
             .chars()
@@ -543,9 +567,24 @@ impl Validator {
         };
         let log_retention_days =
             self.range("server.log_retention_days", s.log_retention_days, 0, 3650)? as u32;
+        Ok(ServerConfig {
+            hostname,
+            number,
+            count,
+            slots,
+            base_dir,
+            log_dir,
+            debug: s.debug,
+            timezone,
+            redis_bind,
+            template,
+            template_path,
+            log_retention_days,
+        })
+    }
 
-        // --- [bbb]
-        let b = raw.bbb;
+    /// `[bbb]`; the secret from the environment first.
+    fn bbb(&self, b: RawBbb, env: &dyn Env) -> Result<BbbConfig> {
         let bbb_url = self.http_url("bbb.url", &self.required("bbb.url", b.url)?)?;
         let bbb_secret = self.required("bbb.secret", env.var(ENV_BBB_SECRET).or(b.secret))?;
         // The streamer passes these to a shell unquoted; white space would split them.
@@ -599,9 +638,22 @@ impl Validator {
         }
         let end_confirmations =
             self.range("bbb.end_confirmations", b.end_confirmations, 1, 60)? as u32;
+        Ok(BbbConfig {
+            url: bbb_url,
+            secret: Secret::new(bbb_secret),
+            checksum,
+            attendee_password: Secret::new(b.attendee_password),
+            moderator_password: Secret::new(b.moderator_password),
+            resolution,
+            video_bitrate,
+            threads,
+            stream_url,
+            end_confirmations,
+        })
+    }
 
-        // --- [pod]
-        let p = raw.pod;
+    /// `[pod]`; the token from the environment first.
+    fn pod(&self, p: RawPod, env: &dyn Env) -> Result<PodConfig> {
         let pod_url = self.http_url("pod.url", &self.required("pod.url", p.url)?)?;
         let token = self.required("pod.token", env.var(ENV_POD_TOKEN).or(p.token))?;
         if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -617,12 +669,22 @@ impl Validator {
             "" => None,
             d => Some(self.absolute_dir("pod.recordings_dir", d)?),
         };
-        let pod_timeout = self.secs("pod.timeout_secs", p.timeout_secs, 1, 3600)?;
-        let pod_max_concurrency =
+        let timeout = self.secs("pod.timeout_secs", p.timeout_secs, 1, 3600)?;
+        let max_concurrency =
             self.range("pod.max_concurrency", p.max_concurrency, 1, 256)? as usize;
+        Ok(PodConfig {
+            url: pod_url,
+            token: Secret::new(token),
+            hls_url,
+            building_id,
+            recordings_dir,
+            timeout,
+            max_concurrency,
+        })
+    }
 
-        // --- [mail]
-        let m = raw.mail;
+    /// `[mail]`; the SMTP password from the environment first.
+    fn mail(&self, m: RawMail, hostname: &str, env: &dyn Env) -> Result<MailConfig> {
         let admins = m
             .admins
             .iter()
@@ -661,99 +723,45 @@ impl Validator {
                 "must not be empty with transport \"smtp\"",
             ));
         }
-        let mail_timeout = self.secs("mail.timeout_secs", m.timeout_secs, 1, 3600)?;
+        let timeout = self.secs("mail.timeout_secs", m.timeout_secs, 1, 3600)?;
+        Ok(MailConfig {
+            admins,
+            from,
+            transport,
+            smtp_host: m.smtp_host.trim().to_owned(),
+            smtp_port,
+            smtp_user: m.smtp_user,
+            smtp_password,
+            smtp_tls,
+            timeout,
+        })
+    }
 
-        // --- [docker]
-        let d = raw.docker;
+    /// `[docker]`.
+    fn docker(&self, d: RawDocker) -> Result<DockerConfig> {
         if d.command.is_empty() || d.command[0].trim().is_empty() {
             return Err(self.err(
                 "docker.command",
                 "must name a program, e.g. [\"docker\", \"compose\"]",
             ));
         }
-        let docker_timeout = self.secs("docker.timeout_secs", d.timeout_secs, 1, 24 * 3600)?;
+        let timeout = self.secs("docker.timeout_secs", d.timeout_secs, 1, 24 * 3600)?;
         let stop_grace = self.secs("docker.stop_grace_secs", d.stop_grace_secs, 0, 3600)?;
+        Ok(DockerConfig {
+            command: d.command,
+            timeout,
+            stop_grace,
+        })
+    }
 
-        // --- [cluster], [metrics]
-        let cluster = match raw.cluster {
-            None => None,
-            Some(c) => {
-                let url = c.redis_url.trim();
-                redis::parse_redis_url(url)
-                    .ok_or_else(|| self.err("cluster.redis_url", "is not a redis:// URL"))?;
-                Some(ClusterConfig {
-                    redis_url: Secret::new(url),
-                    claim_ttl: self.secs(
-                        "cluster.claim_ttl_secs",
-                        c.claim_ttl_secs,
-                        30,
-                        24 * 3600,
-                    )?,
-                })
-            }
-        };
-        let metrics = match raw.metrics {
-            None => None,
-            Some(m) => Some(MetricsConfig {
-                textfile: self.absolute_dir("metrics.textfile", &m.textfile)?,
-            }),
-        };
-
-        Ok(Config {
-            path: path.to_owned(),
-            server: ServerConfig {
-                hostname,
-                number,
-                count,
-                slots,
-                base_dir,
-                log_dir,
-                debug: s.debug,
-                timezone,
-                redis_bind,
-                template,
-                template_path,
-                log_retention_days,
-            },
-            bbb: BbbConfig {
-                url: bbb_url,
-                secret: Secret::new(bbb_secret),
-                checksum,
-                attendee_password: Secret::new(b.attendee_password),
-                moderator_password: Secret::new(b.moderator_password),
-                resolution,
-                video_bitrate,
-                threads,
-                stream_url,
-                end_confirmations,
-            },
-            pod: PodConfig {
-                url: pod_url,
-                token: Secret::new(token),
-                hls_url,
-                building_id,
-                recordings_dir,
-                timeout: pod_timeout,
-                max_concurrency: pod_max_concurrency,
-            },
-            mail: MailConfig {
-                admins,
-                from,
-                transport,
-                smtp_host: m.smtp_host.trim().to_owned(),
-                smtp_port,
-                smtp_user: m.smtp_user,
-                smtp_password,
-                smtp_tls,
-                timeout: mail_timeout,
-            },
-            docker: DockerConfig {
-                command: d.command,
-                timeout: docker_timeout,
-                stop_grace,
-            },
-            cluster,
-            metrics,
+    /// `[cluster]`.
+    fn cluster(&self, c: RawCluster) -> Result<ClusterConfig> {
+        let url = c.redis_url.trim();
+        redis::parse_redis_url(url)
+            .ok_or_else(|| self.err("cluster.redis_url", "is not a redis:// URL"))?;
+        Ok(ClusterConfig {
+            redis_url: Secret::new(url),
+            claim_ttl: self.secs("cluster.claim_ttl_secs", c.claim_ttl_secs, 30, 24 * 3600)?,
         })
     }
 }
