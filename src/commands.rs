@@ -153,6 +153,11 @@ async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
     // a long previous tick then delays this one instead of making it skip.
     if cfg.server.count > 1 && cfg.cluster.is_none() {
         let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
+        tracing::debug!(
+            "staggered tick: waiting {delay} s (server {} of {}, no [cluster])",
+            cfg.server.number,
+            cfg.server.count
+        );
         tokio::time::sleep(Duration::from_secs(delay)).await;
     }
     let _lock = match crate::lock::try_lock(&cfg.server.base_dir)? {

@@ -21,11 +21,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use crate::compose::STREAMER_SERVICE;
 use crate::config::DockerConfig;
+
+/// The gate a registered child passes before it runs the program (see `Docker::run`):
+/// one line on stdin opens it; then stdin is `/dev/null`, as for an unregistered call.
+const GATE: &str = "read -r _ || exit 125; exec \"$@\" </dev/null";
 
 /// At most this much of a command's stderr goes into an error message.
 const STDERR_TAIL: usize = 2000;
@@ -154,11 +158,26 @@ impl Docker {
         tracing::debug!(command = %what, dir = %dir.display(), timeout_secs = timeout.as_secs(), "running");
         self.reap_orphans();
         let started = Instant::now();
-        let mut child = Command::new(program)
+        // With a registry, the child waits at a gate (a shell reading one line) until
+        // its entry is written, then execs the program: a run killed between the spawn
+        // and the registration leaves no unregistered call (the gate reads EOF and exits).
+        let mut command = match &self.registry {
+            Some(_) => {
+                let mut c = Command::new("/bin/sh");
+                c.args(["-c", GATE, "bbb-pod-live-gate", program])
+                    .stdin(Stdio::piped());
+                c
+            }
+            None => {
+                let mut c = Command::new(program);
+                c.stdin(Stdio::null());
+                c
+            }
+        };
+        let mut child = command
             .args(leading)
             .args(args)
             .current_dir(dir)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Own process group, so that a timeout kills compose and everything it started.
@@ -171,6 +190,10 @@ impl Docker {
             (Some(dir), Some(pid)) => Registered::new(dir, pid),
             _ => None,
         };
+        if let Some(mut gate) = child.stdin.take() {
+            // A child already gone shows in its exit status below.
+            let _ = gate.write_all(b"go\n").await;
+        }
         let mut stdout = child.stdout.take().context("stdout was piped")?;
         let mut stderr = child.stderr.take().context("stderr was piped")?;
         let work = async {
@@ -373,10 +396,9 @@ mod tests {
             "sleep 300 & echo $! > child; wait",
             Duration::from_millis(500),
         );
-        let started = Instant::now();
+        // Only the timeout path says "did not finish": no wall-clock bound needed.
         let e = format!("{:#}", d.up(dir.path()).await.expect_err("times out"));
         assert!(e.contains("did not finish") && e.contains("killed"), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(10));
         let child: i32 = std::fs::read_to_string(dir.path().join("child"))
             .expect("child pid")
             .trim()
@@ -461,6 +483,34 @@ mod tests {
             0,
             "left registered"
         );
+    }
+
+    #[test]
+    fn the_gate_runs_nothing_when_its_run_died_before_opening_it() {
+        // A run killed before it registered its child closes the gate's stdin unopened.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("/bin/sh")
+            .args(["-c", GATE, "bbb-pod-live-gate", "touch", "ran"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .status()
+            .expect("gate");
+        assert_eq!(status.code(), Some(125));
+        assert!(!dir.path().join("ran").exists(), "the program ran");
+    }
+
+    #[tokio::test]
+    async fn a_registered_call_gets_its_arguments_and_no_stdin() {
+        let (dir, d) = docker_with(
+            "echo \"$# $*\" > args; cat > stdin",
+            Duration::from_secs(10),
+        );
+        let d = d.with_registry(dir.path().join("reg"));
+        d.up(dir.path()).await.expect("up");
+        let args = std::fs::read_to_string(dir.path().join("args")).expect("args");
+        assert_eq!(args, "3 compose up -d\n");
+        let stdin = std::fs::read_to_string(dir.path().join("stdin")).expect("stdin");
+        assert_eq!(stdin, "", "the gate's line reached the program");
     }
 
     #[test]

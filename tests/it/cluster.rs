@@ -274,7 +274,6 @@ fn with_redis_down_nothing_starts_and_the_lives_start_once_when_it_is_back() {
     let (a, b) = two_servers(&redis, 2, "");
     redis.stop();
     let lives: Vec<Requested> = (0..2).map(|i| a.request_live(&format!("TD {i}"))).collect();
-    let started = Instant::now();
     for env in [&a, &b] {
         let out = env.tick();
         assert_eq!(out.code, Some(1), "Redis down is an error\n{}", out.stderr);
@@ -284,7 +283,6 @@ fn with_redis_down_nothing_starts_and_the_lives_start_once_when_it_is_back() {
             env.log_text()
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(
         a.docker.count("up") + b.docker.count("up"),
         0,

