@@ -79,21 +79,25 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
 pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     let mut lines = vec![ok(format!("configuration {} is valid", cfg.path.display()))];
     lines.extend(config_file_mode(&cfg.path));
+    lines.extend(settings(&cfg));
     let ctx = Ctx::new(Arc::clone(&cfg))?;
-    let (pod, bbb, docker, mail, redis) = tokio::join!(
+    let (pod, bbb, docker, mail, redis, cluster) = tokio::join!(
         pod(&ctx),
         bbb(&ctx),
         docker(&ctx),
         mail(&ctx, send_test_mail),
         chat_redis(&ctx),
+        cluster_redis(&cfg),
     );
     lines.extend(pod);
     lines.extend(bbb);
     lines.push(docker);
     lines.extend(directories(&cfg));
+    lines.extend(slot_states(&ctx.slots, &cfg));
     lines.extend(videodata(&ctx.slots, cfg.server.slots));
     lines.push(mail);
     lines.extend(redis);
+    lines.extend(cluster);
     Ok(lines)
 }
 
@@ -109,6 +113,69 @@ fn config_file_mode(path: &Path) -> Option<Line> {
             path.display()
         ))
     })
+}
+
+/// Where each secret came from, and the URLs a live gets from the base URLs (a missing
+/// trailing `/` was added at load): what a typo there would silently break.
+fn settings(cfg: &Config) -> Vec<Line> {
+    let s = &cfg.sources;
+    let mut secrets = format!(
+        "secrets: bbb.secret from {}; pod.token from {}",
+        s.bbb_secret, s.pod_token
+    );
+    if !cfg.mail.smtp_password.is_empty() {
+        secrets.push_str(&format!("; mail.smtp_password from {}", s.smtp_password));
+    }
+    let key = crate::names::stream_key("Cours d'amphi", 42);
+    vec![
+        ok(secrets),
+        ok(format!(
+            "a live (e.g. live 42, meeting \"Cours d'amphi\") streams to {}{key} and Pod \
+             shows {}{key}.m3u8 (bbb.stream_url, pod.hls_url)",
+            cfg.bbb.stream_url, cfg.pod.hls_url
+        )),
+    ]
+}
+
+/// Slot state files that cannot be read: the slot stays busy (nothing is started over
+/// a live that may run there) until the admin looks.
+fn slot_states(store: &SlotStore, cfg: &Config) -> Vec<Line> {
+    match store.load_all() {
+        Ok((_, broken)) => broken
+            .iter()
+            .map(|(slot, e)| fail(crate::slots::corrupt_story(*slot, e, &cfg.server.base_dir)))
+            .collect(),
+        Err(e) if !cfg.server.base_dir.exists() => {
+            let _ = e;
+            Vec::new()
+        }
+        Err(e) => vec![fail(format!("reading the slot states: {e:#}"))],
+    }
+}
+
+/// The shared Redis of `[cluster]`: PING it (the URL shown without its password); a
+/// section the configuration ignores gets a warning.
+async fn cluster_redis(cfg: &Config) -> Vec<Line> {
+    let Some(cluster) = &cfg.cluster else {
+        return Vec::new();
+    };
+    if cfg.server.count == 1 {
+        return vec![warn(
+            "[cluster] is ignored with server.count = 1 (one server has nobody to share lives \
+             with): set server.count on every server, or remove [cluster]",
+        )];
+    }
+    let shown = crate::cluster::shown_url(cluster.redis_url.expose());
+    match crate::cluster::Claimer::new(cluster, cfg.server.number) {
+        Ok(c) => match c.ping().await {
+            Ok(()) => vec![ok(format!("cluster Redis {shown} answers PING"))],
+            Err(e) => vec![fail(format!(
+                "cluster Redis {shown}: {e:#}; while it is unreachable no live starts on any \
+                 server: check cluster.redis_url, the Redis and the firewall"
+            ))],
+        },
+        Err(e) => vec![fail(format!("cluster Redis {shown}: {e:#}"))],
+    }
 }
 
 /// `"{e}; what to do"`: the client's own hint covers 401, 403 and a missing route
@@ -133,8 +200,15 @@ fn pod_failure(e: &PodError) -> String {
 async fn pod(ctx: &Ctx) -> Vec<Line> {
     let cfg = &ctx.cfg;
     if let Err(e) = ctx.pod.check_access().await {
+        // A refused token: say which setting gave it, file or environment.
+        let source = match &e {
+            PodError::Status {
+                status: 401 | 403, ..
+            } => format!(" (the token is {})", cfg.sources.pod_token),
+            _ => String::new(),
+        };
         return vec![
-            fail(format!("Pod: {}", pod_failure(&e))),
+            fail(format!("Pod: {}{source}", pod_failure(&e))),
             warn(
                 "Pod's broadcaster API and pod.building_id: not checked until Pod accepts the token",
             ),
@@ -230,7 +304,7 @@ fn directories(cfg: &Config) -> Vec<Line> {
     ] {
         lines.push(match writable_or_creatable(dir) {
             Ok(true) => ok(format!("{key} {} is writable", dir.display())),
-            Ok(false) => ok(format!(
+            Ok(false) => warn(format!(
                 "{key} {} does not exist yet; {created_by} creates it",
                 dir.display()
             )),
@@ -396,10 +470,16 @@ async fn mail(ctx: &Ctx, send_test_mail: bool) -> Line {
         };
     }
     match cfg.mail.transport {
-        MailTransport::Sendmail => ok(format!(
-            "mail via {} (not tried: --send-test-mail sends one)",
-            ctx.mailer.describe()
-        )),
+        MailTransport::Sendmail => match executable(&cfg.mail.sendmail) {
+            Ok(()) => ok(format!(
+                "mail via {} (not tried: --send-test-mail sends one)",
+                ctx.mailer.describe()
+            )),
+            Err(e) => fail(format!(
+                "mail.sendmail: {e:#}; install a mail server providing it (postfix, exim, \
+                 msmtp-mta) or set mail.sendmail to its absolute path"
+            )),
+        },
         MailTransport::Smtp => {
             let (host, port) = (cfg.mail.smtp_host.as_str(), cfg.mail.smtp_port);
             let implicit_tls = cfg.mail.smtp_tls == SmtpTls::Tls;
@@ -423,6 +503,15 @@ async fn mail(ctx: &Ctx, send_test_mail: bool) -> Line {
             }
         }
     }
+}
+
+/// The file exists and is executable by someone (as cron will run it, by absolute path).
+fn executable(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{} is missing", path.display()))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        bail!("{} is not an executable file", path.display());
+    }
+    Ok(())
 }
 
 /// Connects, reads the 220 greeting, sends EHLO, expects 250, says QUIT. On an

@@ -62,6 +62,19 @@ impl Command {
     pub fn needs_config(&self) -> bool {
         !matches!(self, Command::Completions(_) | Command::Man)
     }
+
+    /// The subcommand's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Check(_) => "check",
+            Command::Status(_) => "status",
+            Command::Stop(_) => "stop",
+            Command::Init => "init",
+            Command::Completions(_) => "completions",
+            Command::Man => "man",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,26 @@ impl Claimer {
         })
     }
 
+    /// PING, for `check`: the Redis answers within the same bound as a claim.
+    pub async fn ping(&self) -> Result<()> {
+        let work = async {
+            let mut conn = self
+                .client
+                .get_multiplexed_async_connection()
+                .await
+                .context("connecting")?;
+            let pong: String = redis::cmd("PING")
+                .query_async(&mut conn)
+                .await
+                .context("sending PING")?;
+            anyhow::ensure!(pong == "PONG", "answered {pong:?} to PING");
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(REDIS_TIMEOUT, work)
+            .await
+            .context("no answer within 5s")?
+    }
+
     /// The Redis key of a live's claim.
     pub fn key(live: LiveId) -> String {
         format!("bbb-pod-live:claim:{live}")
@@ -64,5 +84,36 @@ impl Claimer {
         tokio::time::timeout(REDIS_TIMEOUT, work)
             .await
             .context("the cluster Redis did not answer within 5s")?
+    }
+}
+
+/// `redis_url` as it may be shown: without its password.
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(cluster.redis_url)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_url_hides_the_password() {
+        assert_eq!(
+            shown_url("redis://:s3cret@coord.univ.fr:6379/0"),
+            "redis://:***@coord.univ.fr:6379/0"
+        );
+        assert_eq!(
+            shown_url("redis://coord.univ.fr/0"),
+            "redis://coord.univ.fr/0"
+        );
+        assert!(!shown_url("redis://user:pw@h/0").contains("pw"));
     }
 }

@@ -53,6 +53,16 @@ impl From<anyhow::Error> for Fatal {
 
 /// Runs the command line. The returned guard (if any) must live until the end of main.
 pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
+    if cli.dry_run && !matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init) {
+        let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
+        return (
+            Err(Fatal::Config(anyhow!(
+                "--dry-run only applies to run, stop and init; `{}` changes nothing anyway",
+                cli.command.name()
+            ))),
+            None,
+        );
+    }
     if !cli.command.needs_config() {
         // stderr only, so that a failure is reported (there is no log file).
         let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
@@ -72,14 +82,32 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
         retention_days: cfg.server.log_retention_days,
     });
     let guard = match logging::init(stderr, file) {
-        Ok(g) => g,
+        Ok(started) => {
+            if matches!(cli.command, Command::Run) && started.first_of_the_day {
+                warn_readable_config(&cfg);
+            }
+            started.guard
+        }
+        Err(e) if matches!(cli.command, Command::Run) => {
+            // A tick nobody can read afterwards is worse than no tick: cron mails this.
+            let _ = logging::init(stderr, None);
+            return (
+                Err(Fatal::Other(e.context(
+                    "a tick without its log is refused; make server.log_dir writable",
+                ))),
+                None,
+            );
+        }
         Err(e) => {
-            // Keep going: cron mails stderr, and the tick matters more than its log.
+            // `stop` and `init` go on: the admin at the terminal sees their output.
             let _ = logging::init(stderr, None);
             eprintln!("bbb-pod-live: cannot write the log file: {e:#}");
             None
         }
     };
+    for note in &cfg.notes {
+        tracing::debug!("configuration: {note}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -97,6 +125,23 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
     };
     let result = runtime.block_on(dispatch(cli, cfg));
     (result, guard)
+}
+
+/// The first tick of each (UTC) day warns when other users can read the secrets.
+fn warn_readable_config(cfg: &Config) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(&cfg.path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        warn!(
+            "the configuration {} has mode {mode:04o}: other users can read the secrets in \
+             it; chmod 600 {} (said once a day)",
+            cfg.path.display(),
+            cfg.path.display()
+        );
+    }
 }
 
 async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
@@ -249,15 +294,17 @@ fn init(cfg: &Config, dry_run: bool) -> Result<Outcome, Fatal> {
     let _lock = if dry_run {
         None
     } else {
-        Some(crate::lock::lock_within(
-            &cfg.server.base_dir,
-            Duration::from_secs(300),
-        )?)
+        Some(lock_waiting(cfg)?)
     };
     for slot in 1..=cfg.server.slots {
         let compose = store.compose_file(slot);
-        // A busy slot's compose file belongs to its live: never touched.
-        if compose.exists() || store.load(slot).ok().flatten().is_some() {
+        if compose.exists() {
+            // It holds the BBB secret (a PHP server left it 0644): mode and owner only,
+            // a busy slot's content belongs to its live.
+            lines.extend(crate::slots::repair(&compose, 0o600, None, dry_run)?);
+            continue;
+        }
+        if store.load(slot).ok().flatten().is_some() {
             continue;
         }
         lines.push(format!(
@@ -268,27 +315,43 @@ fn init(cfg: &Config, dry_run: bool) -> Result<Outcome, Fatal> {
             crate::fsutil::write_atomic(&compose, cfg.server.template.as_bytes(), 0o600)?;
         }
     }
-    if dry_run {
-        print_lines(&lines)?;
-    } else {
+    if !dry_run {
         for l in &lines {
             info!("init: {l}");
         }
     }
+    if lines.is_empty() {
+        lines.push("nothing to change: every slot directory, videodata and compose file is as it should be".into());
+    }
+    print_lines(&lines)?;
     Ok(Outcome::Done)
 }
 
 async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcome, Fatal> {
     let ctx = Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?;
-    let (states, _) = ctx.slots.load_all()?;
+    let (states, broken) = ctx.slots.load_all()?;
     let found = match (args.live, args.slot) {
         (Some(live), _) => states.iter().find(|(_, s)| s.live == live),
         (None, Some(slot)) => states.iter().find(|(n, _)| **n == slot),
         (None, None) => None,
     };
     let Some((&slot, state)) = found else {
+        let unreadable = |s: u32| broken.iter().find(|b| b.0 == s);
         let what = match (args.live, args.slot) {
+            (Some(l), _) if !broken.is_empty() => format!(
+                "live {l} runs in no readable slot of this server; slot(s) {} have a state \
+                 file that cannot be read: see `bbb-pod-live check`",
+                broken
+                    .iter()
+                    .map(|b| b.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             (Some(l), _) => format!("live {l} runs in no slot of this server"),
+            (_, Some(s)) if unreadable(s).is_some() => {
+                let (_, e) = unreadable(s).expect("checked just above");
+                crate::slots::corrupt_story(s, e, &cfg.server.base_dir)
+            }
             (_, Some(s)) if s == 0 || s > cfg.server.slots => format!(
                 "there is no slot {s} on this server (server.slots = {})",
                 cfg.server.slots
@@ -307,7 +370,7 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
         return Ok(Outcome::Done);
     }
     let wanted = state.live;
-    let _lock = crate::lock::lock_within(&cfg.server.base_dir, Duration::from_secs(300))?;
+    let _lock = lock_waiting(&cfg)?;
     // A tick may have stopped that live, and started another in its slot, while this
     // waited for the lock: stop only the live that was asked for.
     let state = match ctx.slots.load(slot)? {
@@ -342,7 +405,31 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
     // later: hand it over in this run (what cannot be is retried by the next tick).
     tick::hand_over_recordings(&ctx, false, &mut report).await;
     report.log_problems();
+    if report.ok() {
+        print_lines(&[format!(
+            "live {wanted} stopped (slot {slot} is free, the live closed in Pod)"
+        )])?;
+    } else {
+        print_lines(&[format!(
+            "live {wanted}: the stop is not complete (see the errors above); slot {slot} \
+             stays \"stopping\" and the next tick finishes it"
+        )])?;
+    }
     Ok(Outcome::from_ok(report.ok()))
+}
+
+/// The tick lock for `stop` and `init`, saying on stderr when it waits for a run.
+fn lock_waiting(cfg: &Config) -> Result<crate::lock::Lock> {
+    match crate::lock::try_lock(&cfg.server.base_dir)? {
+        TryLock::Acquired(lock) => Ok(lock),
+        TryLock::Busy(holder) => {
+            let who = holder
+                .map(|h| format!(" (pid {})", h.pid))
+                .unwrap_or_default();
+            eprintln!("waiting for the running tick{who} to end (at most 5 minutes)…");
+            crate::lock::lock_within(&cfg.server.base_dir, Duration::from_secs(300))
+        }
+    }
 }
 
 /// `status`: the slots of this server, recordings waiting, the last tick.
@@ -365,10 +452,14 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
                 .unwrap_or(0);
             match states.get(&slot) {
                 Some(s) => slot_entry(cfg, slot, s, recording_bytes),
-                None if broken.iter().any(|b| b.0 == slot) => {
-                    serde_json::json!({"slot": slot, "state": "unreadable"})
-                }
-                None => serde_json::json!({"slot": slot, "state": "free"}),
+                None => match broken.iter().find(|b| b.0 == slot) {
+                    Some((_, e)) => serde_json::json!({
+                        "slot": slot,
+                        "state": "unreadable",
+                        "error": format!("{e:#}"),
+                    }),
+                    None => serde_json::json!({"slot": slot, "state": "free"}),
+                },
             }
         })
         .collect();
@@ -391,11 +482,23 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
         return Ok(Outcome::Done);
     }
     let summaries: Vec<String> = scan.pending.iter().map(|p| p.summary()).collect();
-    print_lines(&status_text(
-        &doc,
-        &summaries,
-        server_state.last_tick.as_ref(),
-    ))?;
+    let mut lines = status_text(&doc, &summaries, server_state.last_tick.as_ref());
+    if !cfg.server.base_dir.exists() {
+        lines.insert(
+            0,
+            format!(
+                "server.base_dir {} does not exist: nothing ran on this server yet \
+                 (`bbb-pod-live init` or the first tick creates it)",
+                cfg.server.base_dir.display()
+            ),
+        );
+    }
+    lines.extend(
+        broken
+            .iter()
+            .map(|(slot, e)| crate::slots::corrupt_story(*slot, e, &cfg.server.base_dir)),
+    );
+    print_lines(&lines)?;
     Ok(Outcome::Done)
 }
 
@@ -431,8 +534,8 @@ fn status_text(
     last_tick: Option<&TickRecord>,
 ) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<5} {:<10} {:<6} {:<30} {:<20} {}",
-        "SLOT", "STATE", "LIVE", "MEETING", "SINCE", "HLS URL"
+        "{:<5} {:<10} {:<6} {:<30} {:<22} {}",
+        "SLOT", "STATE", "LIVE", "MEETING", "SINCE (local time)", "HLS URL"
     )];
     for s in doc["slots"].as_array().into_iter().flatten() {
         let text = |k: &str| {
@@ -442,13 +545,17 @@ fn status_text(
         };
         let mut name: String = text("meeting_name").chars().take(30).collect();
         name = name.replace(char::is_control, " ");
+        let since = s["since"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(|| "-".to_owned(), |t| local(t.with_timezone(&Utc)));
         lines.push(format!(
-            "{:<5} {:<10} {:<6} {:<30} {:<20} {}",
+            "{:<5} {:<10} {:<6} {:<30} {:<22} {}",
             text("slot"),
             text("state"),
             text("live"),
             name,
-            text("since").chars().take(19).collect::<String>(),
+            since,
             text("hls_url"),
         ));
     }
@@ -461,7 +568,7 @@ fn status_text(
     lines.push(match last_tick {
         Some(t) => format!(
             "last tick: {} ({} ms), {}",
-            t.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            local(t.at),
             t.duration_ms,
             if t.ok {
                 "ok".to_owned()
@@ -472,6 +579,13 @@ fn status_text(
         None => "last tick: never".into(),
     });
     lines
+}
+
+/// A time as a person reads it: local time with its UTC offset.
+fn local(t: chrono::DateTime<Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M %:z")
+        .to_string()
 }
 
 /// `check`: one line per check, OK/WARN/FAIL and what to do; exit 1 on any FAIL.

@@ -1,20 +1,30 @@
-//! Logging with tracing: one file per day in `log_dir` (UTC date in the name, lines
-//! starting with a UTC timestamp and the level), warnings and errors also on stderr.
+//! Logging with tracing: one file per day in `log_dir`, named as bbb-pod-live.php
+//! named its own (`<YYYY-MM-DD>_bbb-pod-live.log`, UTC date; mode 0640), lines starting
+//! with a UTC timestamp marked `Z` and the level; warnings and errors also on stderr.
 //! `-v`/`-vv` print the log on stderr as it is written; `-q` keeps only errors there.
 //! The file gets info lines, or debug lines with `server.debug = true`, whatever the flags.
+//! Retention deletes old day logs of both names (the PHP's and this tool's earlier
+//! `<YYYY-MM-DD>.bbb-pod-live.log`), never other files.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use chrono::NaiveDate;
 use tracing::level_filters::LevelFilter;
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Suffix of the daily log files: `<YYYY-MM-DD>.bbb-pod-live.log`.
-pub const LOG_SUFFIX: &str = "bbb-pod-live.log";
+/// Suffix of the daily log files: `<YYYY-MM-DD>_bbb-pod-live.log`.
+pub const LOG_SUFFIX: &str = "_bbb-pod-live.log";
+/// The suffix this tool used before it took the PHP's name; still pruned.
+const OLD_LOG_SUFFIX: &str = ".bbb-pod-live.log";
+/// Mode of the log files: the admins' group may read them, nobody else.
+const LOG_MODE: u32 = 0o640;
 
 /// How much goes to stderr.
 pub fn stderr_level(verbose: u8, quiet: bool) -> LevelFilter {
@@ -34,9 +44,21 @@ pub struct LogFile<'a> {
     pub retention_days: u32,
 }
 
-/// Installs the global subscriber. Keep the guard until the end of `main`: it
-/// flushes the file writer.
-pub fn init(stderr: LevelFilter, file: Option<LogFile<'_>>) -> Result<Option<WorkerGuard>> {
+/// The day log's path for `date`.
+pub fn day_log(dir: &Path, date: NaiveDate) -> PathBuf {
+    dir.join(format!("{}{LOG_SUFFIX}", date.format("%Y-%m-%d")))
+}
+
+/// What [`init`] set up.
+pub struct Started {
+    /// Keep until the end of `main`: it flushes the file writer.
+    pub guard: Option<WorkerGuard>,
+    /// This run opened today's file first (the first run of the UTC day).
+    pub first_of_the_day: bool,
+}
+
+/// Installs the global subscriber.
+pub fn init(stderr: LevelFilter, file: Option<LogFile<'_>>) -> Result<Started> {
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -47,25 +69,20 @@ pub fn init(stderr: LevelFilter, file: Option<LogFile<'_>>) -> Result<Option<Wor
             .with(stderr_layer)
             .try_init()
             .ok();
-        return Ok(None);
+        return Ok(Started {
+            guard: None,
+            first_of_the_day: false,
+        });
     };
     std::fs::create_dir_all(file.dir)
         .with_context(|| format!("creating log directory {}", file.dir.display()))?;
-    // tracing-appender's own `max_log_files` keeps the N most recently *created* files,
-    // whatever their dates; retention here is by the date in the name.
+    let today = chrono::Utc::now().date_naive();
     if file.retention_days > 0 {
-        prune(
-            file.dir,
-            file.retention_days,
-            chrono::Utc::now().date_naive(),
-        );
+        prune(file.dir, file.retention_days, today);
     }
-    let appender = RollingFileAppender::builder()
-        .rotation(Rotation::DAILY)
-        .filename_suffix(LOG_SUFFIX)
-        .build(file.dir)
-        .with_context(|| format!("opening a log file in {}", file.dir.display()))?;
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let first_of_the_day = !day_log(file.dir, today).exists();
+    let daily = DailyFile::open(file.dir.to_owned(), today)?;
+    let (writer, guard) = tracing_appender::non_blocking(daily);
     let file_level = if file.debug {
         LevelFilter::DEBUG
     } else {
@@ -81,14 +98,78 @@ pub fn init(stderr: LevelFilter, file: Option<LogFile<'_>>) -> Result<Option<Wor
         .with(file_layer)
         .try_init()
         .ok();
-    Ok(Some(guard))
+    Ok(Started {
+        guard: Some(guard),
+        first_of_the_day,
+    })
 }
 
-/// Deletes the day logs (`<YYYY-MM-DD>.bbb-pod-live.log`) dated more than
-/// `retention_days - 1` days before `today`: today's file and the `retention_days - 1`
-/// days before it are kept. Other files are left alone; failures are only reported on
-/// stderr (logging is not set up yet, and an old file left is no reason to stop).
-fn prune(dir: &Path, retention_days: u32, today: chrono::NaiveDate) {
+/// The day log, reopened under the new date when a run goes past midnight (UTC).
+struct DailyFile {
+    dir: PathBuf,
+    date: NaiveDate,
+    file: File,
+}
+
+impl DailyFile {
+    fn open(dir: PathBuf, date: NaiveDate) -> Result<DailyFile> {
+        let file = open_day_log(&dir, date)?;
+        Ok(DailyFile { dir, date, file })
+    }
+}
+
+/// Opens (appends to) a day log, mode 0640 even if it was made with another mode.
+fn open_day_log(dir: &Path, date: NaiveDate) -> Result<File> {
+    let path = day_log(dir, date);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(LOG_MODE)
+        .open(&path)
+        .with_context(|| format!("opening the log file {}", path.display()))?;
+    let mode = file
+        .metadata()
+        .with_context(|| format!("reading the mode of {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o7777 != LOG_MODE {
+        file.set_permissions(std::fs::Permissions::from_mode(LOG_MODE))
+            .with_context(|| format!("setting mode 0640 on {}", path.display()))?;
+    }
+    Ok(file)
+}
+
+impl Write for DailyFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let today = chrono::Utc::now().date_naive();
+        if today != self.date {
+            // On failure keep writing to the old file: a line late is better than lost.
+            if let Ok(f) = open_day_log(&self.dir, today) {
+                self.file = f;
+                self.date = today;
+            }
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// The date of a day log's name, either suffix; `None` for any other file.
+fn log_date(name: &str) -> Option<NaiveDate> {
+    let date = name
+        .strip_suffix(LOG_SUFFIX)
+        .or_else(|| name.strip_suffix(OLD_LOG_SUFFIX))?;
+    NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
+}
+
+/// Deletes the day logs dated more than `retention_days - 1` days before `today`:
+/// today's file and the `retention_days - 1` days before it are kept. Other files are
+/// left alone; failures are only reported on stderr (logging is not set up yet, and an
+/// old file left is no reason to stop).
+fn prune(dir: &Path, retention_days: u32, today: NaiveDate) {
     let Some(oldest) = today.checked_sub_days(chrono::Days::new(u64::from(retention_days) - 1))
     else {
         return;
@@ -98,12 +179,7 @@ fn prune(dir: &Path, retention_days: u32, today: chrono::NaiveDate) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(date) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(LOG_SUFFIX))
-            .and_then(|d| d.strip_suffix('.'))
-            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        else {
+        let Some(date) = name.to_str().and_then(log_date) else {
             continue;
         };
         if date < oldest
@@ -125,11 +201,12 @@ mod tests {
     #[test]
     fn prune_keeps_the_last_days_by_the_date_in_the_name() {
         let dir = tempfile::tempdir().expect("tempdir");
+        // The PHP's names and this tool's earlier ones alike.
         let names = [
-            "2026-11-20.bbb-pod-live.log",
+            "2026-11-20_bbb-pod-live.log",
             "2026-11-21.bbb-pod-live.log",
-            "2026-11-22.bbb-pod-live.log",
-            "2026-11-24.bbb-pod-live.log",
+            "2026-11-22_bbb-pod-live.log",
+            "2026-11-24_bbb-pod-live.log",
             "2025-01-01.other.log",
             "notes.txt",
         ];
@@ -147,14 +224,34 @@ mod tests {
             left,
             [
                 "2025-01-01.other.log",
-                "2026-11-22.bbb-pod-live.log",
-                "2026-11-24.bbb-pod-live.log",
+                "2026-11-22_bbb-pod-live.log",
+                "2026-11-24_bbb-pod-live.log",
                 "notes.txt"
             ]
         );
         prune(dir.path(), 1, today);
-        assert!(!dir.path().join("2026-11-22.bbb-pod-live.log").exists());
-        assert!(dir.path().join("2026-11-24.bbb-pod-live.log").exists());
+        assert!(!dir.path().join("2026-11-22_bbb-pod-live.log").exists());
+        assert!(dir.path().join("2026-11-24_bbb-pod-live.log").exists());
+    }
+
+    #[test]
+    fn the_day_log_is_named_as_the_php_named_it_and_mode_0640() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let date = NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
+        let path = day_log(dir.path(), date);
+        assert_eq!(
+            path.file_name().and_then(|n| n.to_str()),
+            Some("2026-11-24_bbb-pod-live.log")
+        );
+        std::fs::write(&path, "old\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let mut f = DailyFile::open(dir.path().to_owned(), date).expect("open");
+        f.write_all(b"line\n").expect("write");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o7777, 0o640);
+        // Written to today's file (the date moved on since `date`), never lost.
+        let today = day_log(dir.path(), chrono::Utc::now().date_naive());
+        assert_eq!(std::fs::read_to_string(&today).expect("today"), "line\n");
     }
 
     #[test]

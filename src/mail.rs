@@ -28,8 +28,9 @@ use crate::model::{LiveId, Problem};
 pub const SUBJECT_PREFIX: &str = "[BBB-POD-LIVE]";
 /// A problem that lasts is mailed again at most this often.
 pub const RESEND_AFTER: TimeDelta = TimeDelta::hours(1);
-/// lettre's default sendmail program (looked up in `PATH`).
-pub const DEFAULT_SENDMAIL: &str = "sendmail";
+/// The sendmail program by default (`mail.sendmail`): an absolute path, since cron's
+/// `PATH` (`/usr/bin:/bin`) lacks `/usr/sbin`.
+pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
 /// Longest meeting name put in a subject, in characters.
 const SUBJECT_NAME_MAX: usize = 120;
 
@@ -72,10 +73,10 @@ impl fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// The mailer of `[mail]`; `sendmail` is the program of [`DEFAULT_SENDMAIL`].
+    /// The mailer of `[mail]` (sendmail: the program of `mail.sendmail`).
     /// Nothing is contacted here.
     pub fn new(config: &MailConfig) -> Result<Mailer> {
-        Self::build(config, OsString::from(DEFAULT_SENDMAIL))
+        Self::build(config, config.sendmail.clone().into_os_string())
     }
 
     /// As [`Mailer::new`], with another sendmail program (e.g. `/usr/sbin/sendmail`, or a
@@ -130,7 +131,7 @@ impl Mailer {
             Transport::Disabled => "disabled (no mail.admins)".to_owned(),
             Transport::Smtp { label, .. } => label.clone(),
             Transport::Sendmail { program, .. } => {
-                format!("sendmail {}", program.to_string_lossy())
+                format!("the sendmail program {}", program.to_string_lossy())
             }
         }
     }
@@ -176,14 +177,32 @@ impl Mailer {
                 let sent = tokio::time::timeout(self.deadline, transport.send(message)).await;
                 sent.map_err(|_| expired())?
                     .map(drop)
-                    .map_err(anyhow::Error::new)
+                    .map_err(|e| anyhow!(chain_once(&e)))
             }
             Transport::Sendmail { transport, .. } => {
                 let sent = tokio::time::timeout(self.deadline, transport.send(message)).await;
-                sent.map_err(|_| expired())?.map_err(anyhow::Error::new)
+                sent.map_err(|_| expired())?
+                    .map_err(|e| anyhow!(chain_once(&e)))
             }
         }
     }
+}
+
+/// An error and its sources on one line, each text once: lettre's errors print their
+/// source in their own message too (`STARTTLS is not supported…: STARTTLS is not
+/// supported…`, `os error 13` twice).
+fn chain_once(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn smtp_transport(config: &MailConfig) -> Result<Transport> {
@@ -475,6 +494,7 @@ mod tests {
             smtp_password: Secret::new("hunter2"),
             smtp_tls: tls,
             timeout: Duration::from_secs(5),
+            sendmail: std::path::PathBuf::from(DEFAULT_SENDMAIL),
         }
     }
 
@@ -697,13 +717,14 @@ mod tests {
         assert!(describe(SmtpTls::StartTls).contains("(starttls"));
         assert!(describe(SmtpTls::Tls).contains("(tls"));
         let m = Mailer::new(&config(MailTransport::Sendmail, SmtpTls::None, "")).expect("sendmail");
-        assert_eq!(m.describe(), "sendmail sendmail");
+        // By its absolute path: cron's PATH lacks /usr/sbin.
+        assert_eq!(m.describe(), "the sendmail program /usr/sbin/sendmail");
         let m = Mailer::with_sendmail_program(
             &config(MailTransport::Sendmail, SmtpTls::None, ""),
-            "/usr/sbin/sendmail",
+            "/opt/bin/sendmail",
         )
         .expect("sendmail");
-        assert_eq!(m.describe(), "sendmail /usr/sbin/sendmail");
+        assert_eq!(m.describe(), "the sendmail program /opt/bin/sendmail");
     }
 
     #[tokio::test]
@@ -876,9 +897,30 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert!(
-            msg.contains(&format!("sendmail {}", program.display())),
+            msg.contains(&format!("sendmail program {}", program.display())),
             "{msg}"
         );
         assert!(msg.contains("no route"), "{msg}");
+        assert_eq!(msg.matches("no route").count(), 1, "said twice: {msg}");
+    }
+
+    #[test]
+    fn an_error_chain_says_each_text_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "spawning sendmail: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::from_raw_os_error(13));
+        let text = chain_once(&e);
+        assert_eq!(text.matches("os error 13").count(), 1, "{text}");
+        assert!(text.starts_with("spawning sendmail"), "{text}");
     }
 }

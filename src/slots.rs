@@ -175,6 +175,24 @@ pub struct ServerState {
 /// Slots whose state file could not be read, with the reason.
 pub type BrokenSlots = Vec<(u32, anyhow::Error)>;
 
+/// What `status`, `check` and `stop --slot` say about a slot whose state file cannot
+/// be read: the file, the reason, what to do (the README's troubleshooting tells the same).
+pub fn corrupt_story(slot: u32, err: &anyhow::Error, base_dir: &Path) -> String {
+    let file = base_dir
+        .join(format!("bbb-live-streaming{slot}"))
+        .join(STATE_FILE);
+    format!(
+        "slot {slot}: its state file {} cannot be read ({err:#}); the slot stays busy so \
+         that nothing is started over a live that may run there. Look at `docker compose ps` \
+         in {}, then move the file aside (mv {} {}.corrupt): the next tick takes over the live \
+         Pod shows running in that slot, or frees the slot",
+        file.display(),
+        file.parent().unwrap_or(base_dir).display(),
+        file.display(),
+        file.display(),
+    )
+}
+
 /// The slot directories of this server and their state files.
 #[derive(Debug, Clone)]
 pub struct SlotStore {
@@ -325,14 +343,17 @@ impl SlotStore {
         }
         for slot in 1..=self.slots {
             let dir = self.dir(slot);
-            if !dir.is_dir() {
+            let existed = dir.is_dir();
+            if !existed {
                 done.push(format!("create slot directory {}", dir.display()));
                 if !dry_run {
                     fs::create_dir_all(&dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
             }
-            if !dry_run {
+            if existed {
+                done.extend(repair(&dir, 0o700, None, dry_run)?);
+            } else if !dry_run {
                 set_mode_if_needed(&dir, 0o700)?;
             }
             let video = self.videodata(slot);
@@ -346,10 +367,51 @@ impl SlotStore {
                         .with_context(|| format!("creating {}", video.display()))?;
                     make_writable_for_streamer(&video)?;
                 }
+            } else if nix::unistd::geteuid().is_root() {
+                // A PHP server's videodata: the streamer (uid 1001) must write there.
+                done.extend(repair(&video, 0o750, Some(STREAMER_UID), dry_run)?);
+            } else {
+                done.extend(repair(&video, 0o777, None, dry_run)?);
             }
         }
         Ok(done)
     }
+}
+
+/// Gives an existing file or directory its mode and, as root, its owner (`owner`, or
+/// root when `None`); one line per change made (or, in a dry run, to make).
+pub fn repair(path: &Path, mode: u32, owner: Option<u32>, dry_run: bool) -> Result<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut done = Vec::new();
+    if nix::unistd::geteuid().is_root() {
+        let uid = owner.unwrap_or(0);
+        if meta.uid() != uid || meta.gid() != uid {
+            done.push(format!(
+                "give {} to {uid}:{uid} (was {}:{})",
+                path.display(),
+                meta.uid(),
+                meta.gid()
+            ));
+            if !dry_run {
+                let id = nix::unistd::Uid::from_raw(uid);
+                nix::unistd::chown(path, Some(id), Some(nix::unistd::Gid::from_raw(uid)))
+                    .with_context(|| format!("giving {} to uid {uid}", path.display()))?;
+            }
+        }
+    }
+    let was = meta.permissions().mode() & 0o7777;
+    if was != mode {
+        done.push(format!(
+            "set mode {mode:04o} on {} (was {was:04o})",
+            path.display()
+        ));
+        if !dry_run {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))
+                .with_context(|| format!("setting the mode of {}", path.display()))?;
+        }
+    }
+    Ok(done)
 }
 
 fn set_mode_if_needed(path: &Path, mode: u32) -> Result<()> {
@@ -446,6 +508,42 @@ mod tests {
         assert!(!base.exists(), "dry run created {}", base.display());
         assert_eq!(planned.len(), 5, "{planned:?}");
         assert_eq!(store.init(false).expect("init").len(), 5);
+        assert!(store.init(false).expect("again").is_empty());
+    }
+
+    #[test]
+    fn init_repairs_the_modes_and_owners_a_php_server_left_and_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("base");
+        let store = SlotStore::new(&base, 1);
+        fs::create_dir_all(store.videodata(1)).expect("mkdir");
+        for d in [store.dir(1), store.videodata(1)] {
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let planned = store.init(true).expect("dry run");
+        let slot_dir = store.dir(1).display().to_string();
+        assert!(
+            planned.iter().any(|l| l.contains("set mode 0700")
+                && l.contains(&slot_dir)
+                && l.contains("was 0755")),
+            "{planned:?}"
+        );
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
+        assert_eq!(mode(&store.dir(1)), 0o755, "a dry run changed the mode");
+        let done = store.init(false).expect("init");
+        assert_eq!(done, planned);
+        assert_eq!(mode(&store.dir(1)), 0o700);
+        if nix::unistd::geteuid().is_root() {
+            use std::os::unix::fs::MetadataExt;
+            let meta = fs::metadata(store.videodata(1)).expect("meta");
+            assert_eq!((meta.uid(), meta.gid()), (STREAMER_UID, STREAMER_UID));
+            assert_eq!(mode(&store.videodata(1)), 0o750);
+            assert!(
+                done.iter()
+                    .any(|l| l.contains("give") && l.contains("1001:1001")),
+                "{done:?}"
+            );
+        }
         assert!(store.init(false).expect("again").is_empty());
     }
 

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod admin;
 mod bounds;
 mod cluster;
 mod completions;

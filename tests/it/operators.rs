@@ -1052,7 +1052,12 @@ fn init_creates_the_slots_with_their_modes_and_is_idempotent() {
     assert_eq!(mode(&env.slot_dir(3)), 0o700, "the mode is repaired");
     let out = env.run(&["--dry-run", "init"]);
     out.assert_success();
-    assert_eq!(out.stdout, "", "nothing left to do");
+    // Issue 12 point 11: init says so instead of printing nothing.
+    assert!(
+        out.stdout.starts_with("nothing to change") && out.stdout.lines().count() == 1,
+        "nothing left to do: {}",
+        out.stdout
+    );
 }
 
 #[test]

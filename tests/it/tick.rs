@@ -1073,7 +1073,8 @@ fn the_day_log_is_named_by_utc_date_and_debug_shows_requests_without_secrets() {
     assert_eq!(out.stdout, "");
     assert_eq!(out.stderr, "", "a quiet tick writes nothing to cron's mail");
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let file = env.log_dir().join(format!("{today}.bbb-pod-live.log"));
+    // The PHP's name for its day logs (issue 12 point 7).
+    let file = env.log_dir().join(format!("{today}_bbb-pod-live.log"));
     let log =
         fs::read_to_string(&file).unwrap_or_else(|e| panic!("no day log {}: {e}", file.display()));
     // Debug (server.debug = true) shows each request and the decisions.
@@ -1153,9 +1154,12 @@ fn day_logs_older_than_log_retention_days_are_removed() {
     let env = TestEnv::builder()
         .extra_toml("[server]\nlog_retention_days = 3\n")
         .build();
+    // The PHP's day logs (`_`) and this tool's earlier ones (`.`) alike: an upgraded
+    // server's old logs are pruned too.
     let day = |back: u64| {
         let d = chrono::Utc::now().date_naive() - chrono::Days::new(back);
-        format!("{}.bbb-pod-live.log", d.format("%Y-%m-%d"))
+        let sep = if back.is_multiple_of(2) { '_' } else { '.' };
+        format!("{}{sep}bbb-pod-live.log", d.format("%Y-%m-%d"))
     };
     // Written newest first: the creation order must not matter, only the dates.
     for back in 1..=6 {

@@ -1,0 +1,222 @@
+//! The configuration file as written: TOML structs that refuse unknown keys, with
+//! the documented defaults. Only [`super::validate`] reads them.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) server: RawServer,
+    pub(super) bbb: RawBbb,
+    pub(super) pod: RawPod,
+    #[serde(default)]
+    pub(super) mail: RawMail,
+    #[serde(default)]
+    pub(super) docker: RawDocker,
+    pub(super) cluster: Option<RawCluster>,
+    pub(super) metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) hostname: Option<String>,
+    #[serde(default = "one")]
+    pub(super) number: i64,
+    #[serde(default = "one")]
+    pub(super) count: i64,
+    #[serde(default = "one")]
+    pub(super) slots: i64,
+    #[serde(default = "default_base_dir")]
+    pub(super) base_dir: String,
+    #[serde(default = "default_log_dir")]
+    pub(super) log_dir: String,
+    #[serde(default)]
+    pub(super) debug: bool,
+    #[serde(default = "default_timezone")]
+    pub(super) timezone: String,
+    #[serde(default = "default_redis_bind")]
+    pub(super) redis_bind: String,
+    pub(super) template: Option<String>,
+    #[serde(default = "default_log_retention_days")]
+    pub(super) log_retention_days: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBbb {
+    pub(super) url: Option<String>,
+    pub(super) secret: Option<String>,
+    #[serde(default = "default_checksum")]
+    pub(super) checksum: String,
+    #[serde(default)]
+    pub(super) attendee_password: String,
+    #[serde(default)]
+    pub(super) moderator_password: String,
+    #[serde(default = "default_resolution")]
+    pub(super) resolution: String,
+    #[serde(default = "default_bitrate")]
+    pub(super) video_bitrate: i64,
+    #[serde(default)]
+    pub(super) threads: i64,
+    pub(super) stream_url: Option<String>,
+    #[serde(default = "default_end_confirmations")]
+    pub(super) end_confirmations: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPod {
+    pub(super) url: Option<String>,
+    pub(super) token: Option<String>,
+    pub(super) hls_url: Option<String>,
+    #[serde(default = "one")]
+    pub(super) building_id: i64,
+    #[serde(default)]
+    pub(super) recordings_dir: String,
+    #[serde(default = "default_timeout")]
+    pub(super) timeout_secs: i64,
+    #[serde(default = "default_pod_max_concurrency")]
+    pub(super) max_concurrency: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMail {
+    #[serde(default)]
+    pub(super) admins: Vec<String>,
+    pub(super) from: Option<String>,
+    #[serde(default = "default_transport")]
+    pub(super) transport: String,
+    #[serde(default = "default_smtp_host")]
+    pub(super) smtp_host: String,
+    #[serde(default = "default_smtp_port")]
+    pub(super) smtp_port: i64,
+    #[serde(default)]
+    pub(super) smtp_user: String,
+    #[serde(default)]
+    pub(super) smtp_password: String,
+    #[serde(default = "default_smtp_tls")]
+    pub(super) smtp_tls: String,
+    #[serde(default = "default_timeout")]
+    pub(super) timeout_secs: i64,
+    #[serde(default = "default_sendmail")]
+    pub(super) sendmail: String,
+}
+
+impl Default for RawMail {
+    fn default() -> Self {
+        RawMail {
+            admins: Vec::new(),
+            from: None,
+            transport: default_transport(),
+            smtp_host: default_smtp_host(),
+            smtp_port: default_smtp_port(),
+            smtp_user: String::new(),
+            smtp_password: String::new(),
+            smtp_tls: default_smtp_tls(),
+            timeout_secs: default_timeout(),
+            sendmail: default_sendmail(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocker {
+    #[serde(default = "default_docker_command")]
+    pub(super) command: Vec<String>,
+    #[serde(default = "default_docker_timeout")]
+    pub(super) timeout_secs: i64,
+    #[serde(default = "default_stop_grace")]
+    pub(super) stop_grace_secs: i64,
+}
+
+impl Default for RawDocker {
+    fn default() -> Self {
+        RawDocker {
+            command: default_docker_command(),
+            timeout_secs: default_docker_timeout(),
+            stop_grace_secs: default_stop_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub(super) redis_url: String,
+    #[serde(default = "default_claim_ttl")]
+    pub(super) claim_ttl_secs: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) textfile: String,
+}
+
+pub(super) fn one() -> i64 {
+    1
+}
+pub(super) fn default_base_dir() -> String {
+    "/var/lib/bbb-pod-live".into()
+}
+pub(super) fn default_log_dir() -> String {
+    "/var/log/bbb-pod-live".into()
+}
+pub(super) fn default_timezone() -> String {
+    "Europe/Paris".into()
+}
+pub(super) fn default_redis_bind() -> String {
+    "0.0.0.0".into()
+}
+pub(super) fn default_log_retention_days() -> i64 {
+    30
+}
+pub(super) fn default_checksum() -> String {
+    "sha1".into()
+}
+pub(super) fn default_resolution() -> String {
+    "1280x720".into()
+}
+pub(super) fn default_bitrate() -> i64 {
+    3000
+}
+pub(super) fn default_end_confirmations() -> i64 {
+    2
+}
+pub(super) fn default_timeout() -> i64 {
+    20
+}
+/// Pod's list pages in flight at once (a few gunicorn/uwsgi workers serve Pod).
+pub(super) fn default_pod_max_concurrency() -> i64 {
+    16
+}
+pub(super) fn default_transport() -> String {
+    "smtp".into()
+}
+pub(super) fn default_smtp_host() -> String {
+    "localhost".into()
+}
+pub(super) fn default_smtp_port() -> i64 {
+    25
+}
+pub(super) fn default_sendmail() -> String {
+    crate::mail::DEFAULT_SENDMAIL.into()
+}
+pub(super) fn default_smtp_tls() -> String {
+    "none".into()
+}
+pub(super) fn default_docker_command() -> Vec<String> {
+    vec!["docker".into(), "compose".into()]
+}
+pub(super) fn default_docker_timeout() -> i64 {
+    600
+}
+pub(super) fn default_stop_grace() -> i64 {
+    15
+}
+pub(super) fn default_claim_ttl() -> i64 {
+    300
+}
