@@ -475,6 +475,11 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
         })).collect::<Vec<_>>(),
         "unreadable_recordings": scan.unreadable,
         "last_tick": server_state.last_tick,
+        "waiting": server_state.waiting.iter().map(|w| serde_json::json!({
+            "live": w.live,
+            "reason": w.reason,
+            "summary": w.to_string(),
+        })).collect::<Vec<_>>(),
     });
     if json {
         let text = serde_json::to_string_pretty(&doc).context("encoding the status")?;
@@ -483,6 +488,15 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
     }
     let summaries: Vec<String> = scan.pending.iter().map(|p| p.summary()).collect();
     let mut lines = status_text(&doc, &summaries, server_state.last_tick.as_ref());
+    // Before the "last tick" line, which dates it.
+    let at = lines.len() - 1;
+    if server_state.waiting.is_empty() {
+        lines.insert(at, "lives waiting, as of the last tick: none".into());
+    } else {
+        let mut waiting = vec!["lives waiting, as of the last tick:".to_owned()];
+        waiting.extend(server_state.waiting.iter().map(|w| format!("  {w}")));
+        lines.splice(at..at, waiting);
+    }
     if !cfg.server.base_dir.exists() {
         lines.insert(
             0,

@@ -124,6 +124,42 @@ pub struct Problem {
     pub gave_up: bool,
 }
 
+/// A waiting live this server does not start this tick, and why: what `status` and
+/// `--dry-run run` answer to "why doesn't my live start?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub live: LiveId,
+    pub reason: WaitReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WaitReason {
+    /// Every slot of this server is busy; its start already failed `failed` of `max` times.
+    NoFreeSlot { failed: u32, max: u32 },
+    /// BBB does not run its meeting: seen `seen` ticks in a row; closed in Pod at `needed`.
+    MeetingNotRunning { seen: u32, needed: u32 },
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "live {} waits: ", self.live)?;
+        match self.reason {
+            WaitReason::NoFreeSlot { failed: 0, .. } => {
+                write!(f, "every slot of this server is busy")
+            }
+            WaitReason::NoFreeSlot { failed, max } => write!(
+                f,
+                "every slot of this server is busy (its start failed {failed}/{max} times)"
+            ),
+            WaitReason::MeetingNotRunning { seen, needed } => write!(
+                f,
+                "its BBB meeting is not running (seen {seen}/{needed} ticks; closed in Pod at {needed})"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

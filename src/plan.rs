@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use crate::model::{BbbMeeting, Live, LiveId, LiveStatus};
+use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, WaitReason, Waiting};
 use crate::slots::{Phase, SlotState, StopReason};
 
 /// What BBB told us this tick.
@@ -206,6 +206,8 @@ pub struct Plan {
     /// Waiting lives left without a slot, oldest first (taken by a slot whose planned
     /// live another server claimed first).
     pub standby: Vec<LiveId>,
+    /// Waiting lives not started this tick, with the reason (oldest first).
+    pub waiting: Vec<Waiting>,
 }
 
 /// Decides one tick: first the slots with a state, then the slots Pod shows busy
@@ -348,6 +350,13 @@ fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mu
                 out.actions.push(Action::CloseStale { live: l.id, seen });
             } else {
                 out.actions.push(Action::SeenStale { live: l.id, seen });
+                out.waiting.push(Waiting {
+                    live: l.id,
+                    reason: WaitReason::MeetingNotRunning {
+                        seen,
+                        needed: input.end_confirmations.max(1),
+                    },
+                });
             }
             continue;
         }
@@ -362,10 +371,15 @@ fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mu
         match free.next() {
             Some(slot) => out.actions.push(Action::Start { slot, live: l.id }),
             None => {
-                out.notes.push(format!(
-                    "live {} waits: every slot of this server is busy",
-                    l.id
-                ));
+                let waiting = Waiting {
+                    live: l.id,
+                    reason: WaitReason::NoFreeSlot {
+                        failed: attempts,
+                        max: input.max_attempts,
+                    },
+                };
+                out.notes.push(waiting.to_string());
+                out.waiting.push(waiting);
                 out.standby.push(l.id);
             }
         }
@@ -560,6 +574,36 @@ mod tests {
         );
         assert!(p.warnings.is_empty(), "a busy server is normal: {p:?}");
         assert_eq!(p.standby, vec![9]);
+    }
+
+    #[test]
+    fn each_waiting_live_not_started_gets_its_reason() {
+        let mut w = World::new();
+        w.slots = 1;
+        w.lives = vec![waiting(1), waiting(2), waiting(3)];
+        w.failures.insert(3, 2);
+        w.waiting_meetings.insert(1, "gone".into());
+        w.meetings = MeetingsView::listed(vec![]);
+        let p = w.plan();
+        assert_eq!(p.actions[1], Action::Start { slot: 1, live: 2 });
+        assert_eq!(
+            p.waiting,
+            vec![
+                Waiting {
+                    live: 1,
+                    reason: WaitReason::MeetingNotRunning { seen: 1, needed: 2 }
+                },
+                Waiting {
+                    live: 3,
+                    reason: WaitReason::NoFreeSlot { failed: 2, max: 3 }
+                },
+            ]
+        );
+        assert_eq!(
+            p.waiting[1].to_string(),
+            "live 3 waits: every slot of this server is busy (its start failed 2/3 times)"
+        );
+        assert!(p.waiting[0].to_string().contains("meeting is not running"));
     }
 
     #[test]

@@ -170,6 +170,9 @@ pub struct ServerState {
     pub last_tick: Option<TickRecord>,
     #[serde(default)]
     pub counters: Counters,
+    /// Waiting lives the last tick did not start, and why (shown by `status`).
+    #[serde(default)]
+    pub waiting: Vec<crate::model::Waiting>,
 }
 
 /// Slots whose state file could not be read, with the reason.

@@ -143,9 +143,12 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
         report.plan_lines.extend(ctx.slots.init(true)?);
     }
     let mut server_state = gather::server_state(&ctx, &mut report);
+    let mut waiting_lives = 0;
     if let Some(snapshot) = gather::gather(&ctx, &mut report).await? {
         let decided = decide(&ctx, &snapshot, &server_state, &mut report);
+        server_state.waiting.clone_from(&decided.waiting);
         let waiting = snapshot.waiting();
+        waiting_lives = waiting.len();
         if !dry_run {
             let watched = streamer::watched(&snapshot, &decided);
             apply::apply(&ctx, decided, snapshot, &mut server_state, &mut report).await;
@@ -161,6 +164,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
         return Ok(report);
     }
     report::finish(&ctx, &mut report, &mut server_state, started).await;
+    report::summary(&ctx, &report, waiting_lives, started);
     Ok(report)
 }
 
@@ -176,6 +180,15 @@ fn decide(ctx: &Ctx, snapshot: &Snapshot, server: &ServerState, report: &mut Tic
     report
         .plan_lines
         .extend(decided.actions.iter().map(ToString::to_string));
+    // A live waiting for a slot has no action line: say why it waits (one whose
+    // meeting is not running already has its "leave live N waiting" line).
+    report.plan_lines.extend(
+        decided
+            .waiting
+            .iter()
+            .filter(|w| matches!(w.reason, crate::model::WaitReason::NoFreeSlot { .. }))
+            .map(ToString::to_string),
+    );
     decided
 }
 

@@ -61,10 +61,57 @@ pub(super) fn problem(
     Problem {
         key: key.into(),
         live,
-        what: format!("{err:#}"),
+        what: describe(err),
         advice: advice.to_owned(),
         gave_up: false,
     }
+}
+
+/// The tick's one INFO line in the day log, so that a quiet night shows the cron ran:
+/// lives running and waiting, started and stopped, problems, duration. Never on stdout
+/// (stderr shows it only with `-v`).
+pub(super) fn summary(ctx: &Ctx, report: &TickReport, waiting: usize, started: Instant) {
+    let running = ctx
+        .slots
+        .load_all()
+        .map(|(states, broken)| states.len() + broken.len())
+        .unwrap_or(0);
+    tracing::info!(
+        running,
+        waiting,
+        started = report.started.len(),
+        stopped = report.stopped.len(),
+        problems = report.problems.len(),
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "tick done"
+    );
+}
+
+/// An error as the admin reads it, on one line: the cause first, each text once. A
+/// start whose undo failed too reads "<why the start failed>; undoing the start
+/// failed too: <why>", not the other way round.
+pub(super) fn describe(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut undo = None;
+    for (i, cause) in err.chain().enumerate() {
+        if i == 0
+            && let Some(u) = err.downcast_ref::<super::start::UndoFailed>()
+        {
+            undo = Some(u.to_string());
+            continue;
+        }
+        let text = cause.to_string();
+        // Some errors repeat their source in their own text: say it once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    let mut line = parts.join(": ");
+    if let Some(u) = undo {
+        line.push_str("; ");
+        line.push_str(&u);
+    }
+    line
 }
 
 pub(super) const ADVICE_POD: &str = "Check that Pod answers at pod.url and that pod.token belongs to a staff user; the next tick retries.";
@@ -276,5 +323,29 @@ mod tests {
             digest(&[], &mut memory, Utc::now(), "live1.univ.fr", 1),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+    use anyhow::anyhow;
+
+    #[test]
+    fn a_failed_undo_comes_after_the_cause_and_nothing_is_said_twice() {
+        let e = anyhow!("connection refused")
+            .context("`docker compose up -d` in /x failed")
+            .context(super::super::start::UndoFailed(
+                "`docker compose down` in /x failed".into(),
+            ));
+        assert_eq!(
+            describe(&e),
+            "`docker compose up -d` in /x failed: connection refused; undoing the start \
+             failed too: `docker compose down` in /x failed"
+        );
+        let e = anyhow!("Permission denied (os error 13)")
+            .context("writing /x: Permission denied (os error 13)");
+        assert_eq!(describe(&e), "writing /x: Permission denied (os error 13)");
+        assert_eq!(describe(&anyhow!("plain")), "plain");
     }
 }

@@ -87,7 +87,7 @@ pub(super) async fn start_in_slot(
             warn!(live, slot, "{e:#}");
         }
         Err(e) => {
-            error!(live, slot, "start failed: {e:#}");
+            // Logged once, with the tick's other problems (report::log_problems).
             // Pod down or restarting is not this live's fault: such an attempt is
             // not counted towards closing the live (it is retried, mailed hourly).
             out.attempt = if pod_unavailable(&e) {
@@ -173,7 +173,8 @@ pub(super) async fn start(
         Ok(()) => {}
         Err(e) => {
             if let Err(undo) = undo_start(ctx, slot, state, told_pod).await {
-                return Err(e.context(format!("and undoing the start failed too: {undo:#}")));
+                // Shown after the cause (report::describe), not before it.
+                return Err(e.context(UndoFailed(format!("{undo:#}"))));
             }
             return Err(e);
         }
@@ -543,6 +544,17 @@ pub(super) fn pod_unavailable(e: &anyhow::Error) -> bool {
             )
         )
     })
+}
+
+/// The context of a failed start whose undo failed too; its text goes after the
+/// start's own cause (see `report::describe`).
+#[derive(Debug)]
+pub(super) struct UndoFailed(pub String);
+
+impl std::fmt::Display for UndoFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "undoing the start failed too: {}", self.0)
+    }
 }
 
 /// Closes a live whose start failed too often.

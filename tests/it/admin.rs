@@ -373,7 +373,8 @@ fn stop_says_what_it_did_and_that_it_waits_for_a_running_tick() {
     crate::support::wait_until(
         "the tick holds the lock",
         std::time::Duration::from_secs(60),
-        || env.docker.calls().iter().any(|c| c.is("up")),
+        // The first tick's `up` started live r; the second is the hung one.
+        || env.docker.count("up") >= 2,
     );
     let stop = env.spawn(&["stop", "--live", &r.live.to_string()]);
     let out = env.wait(stop);
@@ -403,4 +404,87 @@ fn status_shows_local_time_with_its_offset() {
     out.assert_success();
     assert!(out.stdout.contains("+05:30"), "{}", out.stdout);
     assert!(!out.stdout.contains(" UTC"), "{}", out.stdout);
+}
+
+#[test]
+fn a_failed_start_whose_undo_failed_too_reads_cause_first_and_once() {
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Double échec");
+    env.docker.fail_up(1);
+    env.docker.fail_down(1);
+    let out = env.tick();
+    out.assert_code(1);
+    let log = env.log_text();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains(&format!("live={}", r.live)))
+        .collect();
+    assert_eq!(errors.len(), 1, "one ERROR line per failure:\n{log}");
+    let line = errors[0];
+    let up = line.find("up -d").expect("the cause is named");
+    let undo = line
+        .find("undoing the start failed too")
+        .expect("the undo is named");
+    assert!(up < undo, "cause first: {line}");
+    assert!(!line.contains("and undoing"), "{line}");
+    // The mail's "What failed" reads the same way.
+    let mails = env.smtp.messages();
+    let digest = mails
+        .iter()
+        .find(|m| m.body.contains("undoing the start failed too"))
+        .unwrap_or_else(|| panic!("no digest naming the undo: {mails:?}"));
+    let (a, b) = (
+        digest.body.find("up -d").expect("cause in the mail"),
+        digest
+            .body
+            .find("undoing the start failed too")
+            .expect("undo in the mail"),
+    );
+    assert!(a < b, "mail, cause first: {}", digest.body);
+}
+
+#[test]
+fn status_and_the_dry_run_say_why_a_live_waits() {
+    let env = TestEnv::builder().slots(1).build();
+    let first = env.request_live("Premier");
+    env.tick_ok();
+    let second = env.request_live("Second");
+    let out = env.run(&["--dry-run", "run"]);
+    out.assert_success();
+    let why = format!(
+        "live {} waits: every slot of this server is busy",
+        second.live
+    );
+    assert!(out.stdout.contains(&why), "{}", out.stdout);
+    assert!(!out.stdout.contains("nothing to do"), "{}", out.stdout);
+    env.tick_ok();
+    let out = env.run(&["status"]);
+    assert!(out.stdout.contains(&why), "{}", out.stdout);
+    let json = env.run(&["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["waiting"][0]["live"], second.live);
+    assert_eq!(doc["waiting"][0]["reason"]["kind"], "no_free_slot");
+    let _ = first;
+}
+
+#[test]
+fn every_tick_writes_one_summary_line_to_the_day_log_only() {
+    let env = TestEnv::new();
+    let out = env.tick_ok();
+    assert_eq!(out.stdout, "");
+    env.request_live("Résumé");
+    env.tick_ok();
+    let log = env.log_text();
+    let summaries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" INFO ") && l.contains("tick done"))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{log}");
+    assert!(summaries[0].contains("running=0") && summaries[0].contains("started=0"));
+    assert!(
+        summaries[1].contains("running=1") && summaries[1].contains("started=1"),
+        "{}",
+        summaries[1]
+    );
+    assert!(summaries[1].contains("duration_ms="), "{}", summaries[1]);
 }
