@@ -473,13 +473,13 @@ mod tests {
             ChecksumAlgorithm::Sha1,
             Duration::from_millis(300),
         );
-        let started = Instant::now();
+        // Only the client's own timeout gives `Timeout`: no wall-clock bound needed
+        // (the server would answer after 30 s, or never).
         let result = client.meetings().await;
         assert!(
             matches!(result, Err(BbbError::Timeout(d)) if d == Duration::from_millis(300)),
             "{result:?}"
         );
-        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
@@ -495,10 +495,10 @@ mod tests {
             ChecksumAlgorithm::Sha1,
             Duration::from_millis(400),
         );
-        let started = Instant::now();
+        // Only the client's own timeout gives `Timeout`: no wall-clock bound needed
+        // (the server would answer after 30 s, or never).
         let result = client.meetings().await;
         assert!(matches!(result, Err(BbbError::Timeout(_))), "{result:?}");
-        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
