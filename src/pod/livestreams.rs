@@ -1,0 +1,355 @@
+//! Pod's livestreams (`/rest/bbb_livestream/`): the lists the tick starts from (the
+//! filtered ones, and the whole list for Pods that ignore the filter), one live by id,
+//! the PATCHes that mark a live started, stopped or waiting again, the cheap read
+//! `check` uses, and the parsing of a livestream row. Not here: deciding which lives
+//! to start or stop (`plan`), paging (`pages.rs`).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+use futures_util::future::try_join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::model::{Live, LiveId, LiveStatus};
+
+use super::errors::is_object_not_found;
+use super::pages::Row;
+use super::rows::{flag, kind, optional_id, optional_string, required_id, required_int};
+use super::{Payload, PodClient, PodError};
+
+/// The PATCH sent when a live starts.
+#[derive(Debug, Clone)]
+pub struct StartFields {
+    pub server: String,
+    pub broadcaster_id: u64,
+    pub redis_hostname: String,
+    pub redis_port: u16,
+    pub redis_channel: String,
+}
+
+impl PodClient {
+    /// Every livestream, all pages, sorted by id (Pod 3.1+ ignores `?status=`: the
+    /// caller filters). Any failure fails the whole read.
+    pub async fn livestreams(&self) -> Result<Vec<Live>, PodError> {
+        self.list(self.endpoint(&["rest", "bbb_livestream"])).await
+    }
+
+    /// The livestreams a tick decides on: the waiting (status 0) and running (1) ones,
+    /// asked with `?status=0` and `?status=1` together, plus each live of `ours` (the
+    /// lives in our slots) those lists do not show, read by id: a live closed by hand
+    /// (status 2) is still seen. Pod 3.1–3.8.1 ignores the filter (pod-api.md §1.1): an
+    /// answer holding a row of another status is then page 1 of the whole list, whose
+    /// other pages are read, and every row is returned, as [`PodClient::livestreams`]
+    /// does. Each call finds out anew: Pod may be upgraded between two ticks. After
+    /// the first pages, every other page is asked at once, at most
+    /// [`PodClient::with_max_concurrency`] in flight. Sorted by id; any failure fails
+    /// the whole read.
+    pub async fn current_livestreams(&self, ours: &[LiveId]) -> Result<Vec<Live>, PodError> {
+        let permits = Semaphore::new(self.max_concurrency);
+        let filtered = |status: &str| {
+            let mut url = self.endpoint(&["rest", "bbb_livestream"]);
+            url.query_pairs_mut().append_pair("status", status);
+            url
+        };
+        let (waiting, running) = (filtered("0"), filtered("1"));
+        let (first_waiting, first_running) = tokio::try_join!(
+            self.page_within::<Live>(&waiting, &permits),
+            self.page_within::<Live>(&running, &permits),
+        )?;
+        let other = |rows: &[Live], status| rows.iter().any(|l| l.status != status);
+        if other(&first_waiting.rows, LiveStatus::Waiting)
+            || other(&first_running.rows, LiveStatus::Running)
+        {
+            tracing::debug!("Pod ignores ?status= (Pod 3.1 to 3.8.1): reading the whole list");
+            return self.list_from(&waiting, first_waiting, &permits).await;
+        }
+        let (mut lives, running_rows) = tokio::try_join!(
+            self.list_from(&waiting, first_waiting, &permits),
+            self.list_from(&running, first_running, &permits),
+        )?;
+        // Later pages showing other statuses (Pod upgraded during the read): that list
+        // was read whole and consistent, so it is every live.
+        if other(&lives, LiveStatus::Waiting) {
+            return Ok(lives);
+        }
+        if other(&running_rows, LiveStatus::Running) {
+            return Ok(running_rows);
+        }
+        // A live whose status changed between the two answers may be in both lists
+        // (read it again) or in neither (read it if it is ours).
+        let waiting_ids: HashSet<LiveId> = lives.iter().map(|l| l.id).collect();
+        let mut by_id = Vec::new();
+        for live in running_rows {
+            if waiting_ids.contains(&live.id) {
+                by_id.push(live.id);
+            } else {
+                lives.push(live);
+            }
+        }
+        lives.retain(|l| !by_id.contains(&l.id));
+        let listed: HashSet<LiveId> = lives.iter().map(|l| l.id).collect();
+        by_id.extend(ours.iter().filter(|id| !listed.contains(id)));
+        by_id.sort_unstable();
+        by_id.dedup();
+        let read = try_join_all(by_id.iter().map(|&id| {
+            let permits = &permits;
+            async move {
+                // Never closed, so a permit always comes.
+                let _permit = permits.acquire().await.ok();
+                tracing::debug!(live = id, "not in Pod's filtered lists; reading it by id");
+                self.livestream(id).await
+            }
+        }))
+        .await?;
+        lives.extend(read.into_iter().flatten());
+        lives.sort_by_key(|l| l.id);
+        Ok(lives)
+    }
+
+    /// One livestream by id; `Ok(None)` on Pod's 404 (a DRF JSON 404, not an HTML page:
+    /// that would mean the route itself is missing and is an error).
+    pub async fn livestream(&self, id: LiveId) -> Result<Option<Live>, PodError> {
+        let url = self.endpoint(&["rest", "bbb_livestream", &id.to_string()]);
+        let answer = self.call(Method::GET, &url, Payload::Empty).await?;
+        if is_object_not_found(&answer) {
+            return Ok(None);
+        }
+        self.object(Method::GET, &url, &answer, StatusCode::OK, parse_live)
+            .map(Some)
+    }
+
+    /// PATCH the livestream to status 1 with its server/slot, broadcaster and chat Redis.
+    pub async fn mark_live_started(
+        &self,
+        id: LiveId,
+        fields: &StartFields,
+    ) -> Result<Live, PodError> {
+        self.patch_live(
+            id,
+            json!({
+                "server": fields.server,
+                "status": 1,
+                "broadcaster_id": fields.broadcaster_id,
+                "redis_hostname": fields.redis_hostname,
+                "redis_port": fields.redis_port,
+                "redis_channel": fields.redis_channel,
+            }),
+        )
+        .await
+    }
+
+    /// PATCH the livestream to status 2; `end_date` is sent only when given, in RFC 3339
+    /// with its offset (a naive value would be read in Pod's `TIME_ZONE`).
+    pub async fn mark_live_stopped(
+        &self,
+        id: LiveId,
+        end_date: Option<DateTime<FixedOffset>>,
+    ) -> Result<Live, PodError> {
+        let mut body = json!({ "status": 2 });
+        if let (Some(end), Some(map)) = (end_date, body.as_object_mut()) {
+            map.insert(
+                "end_date".into(),
+                Value::String(end.to_rfc3339_opts(SecondsFormat::Secs, false)),
+            );
+        }
+        self.patch_live(id, body).await
+    }
+
+    /// PATCH the livestream back to status 0 (server cleared): undo of an uncertain start.
+    pub async fn mark_live_waiting(&self, id: LiveId) -> Result<Live, PodError> {
+        self.patch_live(id, json!({ "status": 0, "server": null }))
+            .await
+    }
+
+    /// One cheap authenticated read (`GET /rest/bbb_livestream/?page=1`) that proves
+    /// the URL, the token, the staff flag and `USE_BBB`, with the usual hints if not.
+    pub async fn check_access(&self) -> Result<(), PodError> {
+        let mut url = self.endpoint(&["rest", "bbb_livestream"]);
+        url.set_query(Some("page=1"));
+        self.page::<Live>(&url).await.map(|_| ())
+    }
+
+    async fn patch_live(&self, id: LiveId, body: Value) -> Result<Live, PodError> {
+        let url = self.endpoint(&["rest", "bbb_livestream", &id.to_string()]);
+        let answer = self.call(Method::PATCH, &url, Payload::Json(body)).await?;
+        self.object(Method::PATCH, &url, &answer, StatusCode::OK, parse_live)
+    }
+}
+
+impl Row for Live {
+    fn parse(value: &Value) -> Result<Self, String> {
+        parse_live(value)
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// A `bbb_livestream` object. Optional fields may be null or absent (absent = null).
+pub(super) fn parse_live(value: &Value) -> Result<Live, String> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| format!("expected a livestream object, found {}", kind(value)))?;
+    let id = required_id(map, "id").map_err(|e| format!("livestream without a usable id: {e}"))?;
+    let fields = || -> Result<Live, String> {
+        Ok(Live {
+            id,
+            meeting_url: optional_string(map, "meeting")?,
+            user_url: optional_string(map, "user")?,
+            status: LiveStatus::from_code(required_int(map, "status")?),
+            server: optional_string(map, "server")?,
+            end_date: optional_string(map, "end_date")?,
+            broadcaster_id: optional_id(map, "broadcaster_id")?,
+            // Null → Pod's model defaults (spec §2.1).
+            is_restricted: flag(map, "is_restricted", false)?,
+            enable_chat: flag(map, "enable_chat", false)?,
+            show_chat: flag(map, "show_chat", true)?,
+            download_meeting: flag(map, "download_meeting", false)?,
+        })
+    };
+    fields().map_err(|e| format!("livestream {id}: {e}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use crate::pod::test_support::*;
+
+    #[tokio::test]
+    async fn patch_bodies_are_exactly_as_specified() {
+        let (base, fake) = serve(|seen, _| {
+            let origin = seen.origin();
+            if seen.path.starts_with("/rest/broadcasters/") {
+                return Reply::json(200, broadcaster_3_x(&origin));
+            }
+            if seen.path.starts_with("/rest/bbb_meeting/") {
+                return Reply::json(200, json!({"id": 12, "meeting_id": "abc", "internal_meeting_id": "8f-1714", "meeting_name": "x"}));
+            }
+            let mut row = live_row(42, &origin);
+            if let Value::Object(patch) = seen.json() {
+                for (k, v) in patch {
+                    row[k] = v;
+                }
+            }
+            Reply::json(200, row)
+        })
+        .await;
+        let pod = client(&base);
+        let started = pod
+            .mark_live_started(
+                42,
+                &StartFields {
+                    server: "1/2".into(),
+                    broadcaster_id: 9,
+                    redis_hostname: "bbb-live.example".into(),
+                    redis_port: 6380,
+                    redis_channel: "chat2".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                started.status,
+                started.server.as_deref(),
+                started.broadcaster_id
+            ),
+            (LiveStatus::Running, Some("1/2"), Some(9))
+        );
+        let end = DateTime::parse_from_rfc3339("2026-11-24T08:15:30Z").unwrap();
+        let stopped = pod.mark_live_stopped(42, Some(end)).await.unwrap();
+        assert_eq!(stopped.status, LiveStatus::Stopped);
+        pod.mark_live_stopped(42, None).await.unwrap();
+        let paris = DateTime::parse_from_rfc3339("2026-11-24T09:15:30.75+01:00").unwrap();
+        pod.mark_live_stopped(42, Some(paris)).await.unwrap();
+        let waiting = pod.mark_live_waiting(42).await.unwrap();
+        assert_eq!(
+            (waiting.status, waiting.server),
+            (LiveStatus::Waiting, None)
+        );
+        let b = pod
+            .repoint_broadcaster("bbb-td", "https://hls/new.m3u8", true)
+            .await
+            .unwrap();
+        assert_eq!(b.slug, "bbb-td");
+        let m = pod
+            .publish_recording(
+                "http://pod.localhost/rest/bbb_meeting/12/",
+                "http://pod.localhost/rest/users/3/",
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.internal_meeting_id, "8f-1714");
+
+        let seen = fake.seen();
+        let bodies: Vec<(String, String, Value)> = seen
+            .iter()
+            .map(|s| (s.method.clone(), s.path.clone(), s.json()))
+            .collect();
+        let live = "/rest/bbb_livestream/42/".to_owned();
+        let patch = "PATCH".to_owned();
+        assert_eq!(
+            bodies,
+            vec![
+                (
+                    patch.clone(),
+                    live.clone(),
+                    json!({"server": "1/2", "status": 1, "broadcaster_id": 9,
+                    "redis_hostname": "bbb-live.example", "redis_port": 6380, "redis_channel": "chat2"})
+                ),
+                (
+                    patch.clone(),
+                    live.clone(),
+                    json!({"status": 2, "end_date": "2026-11-24T08:15:30+00:00"})
+                ),
+                (patch.clone(), live.clone(), json!({"status": 2})),
+                (
+                    patch.clone(),
+                    live.clone(),
+                    json!({"status": 2, "end_date": "2026-11-24T09:15:30+01:00"})
+                ),
+                (
+                    patch.clone(),
+                    live.clone(),
+                    json!({"status": 0, "server": null})
+                ),
+                (
+                    patch.clone(),
+                    "/rest/broadcasters/bbb-td/".to_owned(),
+                    json!({"url": "https://hls/new.m3u8",
+                    "broadcaster_url": "https://hls/new.m3u8", "is_restricted": true})
+                ),
+                (
+                    patch.clone(),
+                    "/rest/bbb_meeting/12/".to_owned(),
+                    json!({"encoded_by": "http://pod.localhost/rest/users/3/", "encoding_step": 3})
+                ),
+            ]
+        );
+        assert!(
+            seen.iter()
+                .all(|s| s.header("content-type") == Some("application/json"))
+        );
+    }
+
+    #[tokio::test]
+    async fn livestream_by_id_and_check_access() {
+        let (base, fake) = serve(|seen, _| {
+            let origin = seen.origin();
+            match seen.path.as_str() {
+                "/rest/bbb_livestream/7/" => Reply::json(200, live_row(7, &origin)),
+                "/rest/bbb_livestream/" => drf_page(&[live_row(1, &origin)], seen, &origin),
+                _ => Reply::json(404, json!({"detail": "Not found."})),
+            }
+        })
+        .await;
+        let pod = client(&base);
+        assert_eq!(pod.livestream(7).await.unwrap().map(|l| l.id), Some(7));
+        assert_eq!(pod.livestream(8).await.unwrap(), None);
+        pod.check_access().await.unwrap();
+        assert_eq!(fake.seen()[2].query.as_deref(), Some("page=1"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Pod's BBB meetings (`/rest/bbb_meeting/<id>/`, reached by a livestream's
+//! hyperlink): reading one, and the PATCH that hands a recording over to Pod's
+//! encoding, which answers the `internal_meeting_id` the file must be named after.
+//! Not here: the recording files (`recording`).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::model::PodMeeting;
+
+use super::rows::{kind, optional_string, required_id};
+use super::{Payload, PodClient, PodError};
+
+impl PodClient {
+    /// GET the meeting hyperlink of a livestream (rebased onto the configured base URL).
+    pub async fn meeting(&self, url: &str) -> Result<PodMeeting, PodError> {
+        let url = self.rebase_link(url)?;
+        let answer = self.call(Method::GET, &url, Payload::Empty).await?;
+        self.object(Method::GET, &url, &answer, StatusCode::OK, parse_meeting)
+    }
+
+    /// PATCH the meeting `{"encoded_by": user_url, "encoding_step": 3}`; returns the meeting
+    /// (the caller reads `internal_meeting_id`). The meeting URL is rebased; `user_url`
+    /// is sent as Pod gave it (DRF ignores a hyperlink's host on input).
+    pub async fn publish_recording(
+        &self,
+        meeting_url: &str,
+        user_url: &str,
+    ) -> Result<PodMeeting, PodError> {
+        let url = self.rebase_link(meeting_url)?;
+        let body = json!({ "encoded_by": user_url, "encoding_step": 3 });
+        let answer = self.call(Method::PATCH, &url, Payload::Json(body)).await?;
+        self.object(Method::PATCH, &url, &answer, StatusCode::OK, parse_meeting)
+    }
+}
+
+/// A `bbb_meeting` object; null (or absent) strings read as empty.
+pub(super) fn parse_meeting(value: &Value) -> Result<PodMeeting, String> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| format!("expected a meeting object, found {}", kind(value)))?;
+    let id = required_id(map, "id").map_err(|e| format!("meeting without a usable id: {e}"))?;
+    let text = |key| optional_string(map, key).map(Option::unwrap_or_default);
+    let fields = || -> Result<PodMeeting, String> {
+        Ok(PodMeeting {
+            id,
+            meeting_id: text("meeting_id")?,
+            internal_meeting_id: text("internal_meeting_id")?,
+            meeting_name: text("meeting_name")?,
+        })
+    };
+    fields().map_err(|e| format!("meeting {id}: {e}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use crate::pod::test_support::*;
+
+    #[tokio::test]
+    async fn meetings_read_null_strings_as_empty() {
+        let (base, _fake) = serve(|seen, _| match seen.path.as_str() {
+            "/rest/bbb_meeting/1/" => Reply::json(200, json!({"id": 1, "meeting_id": "m", "internal_meeting_id": null, "meeting_name": "Cours d'amphi"})),
+            _ => Reply::json(200, json!({"id": 2, "meeting_id": 5})),
+        })
+        .await;
+        let pod = client(&base);
+        let m = pod.meeting("/rest/bbb_meeting/1/").await.unwrap();
+        assert_eq!(
+            m,
+            PodMeeting {
+                id: 1,
+                meeting_id: "m".into(),
+                internal_meeting_id: String::new(),
+                meeting_name: "Cours d'amphi".into(),
+            }
+        );
+        let e = pod.meeting("/rest/bbb_meeting/2/").await.unwrap_err();
+        assert_eq!(
+            garbage_reason(&e),
+            "meeting 2: field \"meeting_id\": expected a string or null, found 5"
+        );
+        let e = pod.meeting("").await.unwrap_err();
+        assert!(matches!(e, PodError::Garbage { .. }));
+    }
+}
