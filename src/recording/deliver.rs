@@ -228,14 +228,7 @@ impl PendingStore {
 /// Checks that `recordings_dir` can take a delivery now: a writable directory (a probe
 /// file is created and removed). For `check`.
 pub fn check_recordings_dir(recordings_dir: &Path) -> Result<()> {
-    let meta = fs::metadata(recordings_dir)
-        .with_context(|| format!("recordings_dir {} unavailable", recordings_dir.display()))?;
-    if !meta.is_dir() {
-        bail!(
-            "recordings_dir {} is not a directory",
-            recordings_dir.display()
-        );
-    }
+    recordings_dir_dev(recordings_dir)?;
     let probe = recordings_dir.join(format!(".probe.{}.{PART_EXTENSION}", std::process::id()));
     OpenOptions::new()
         .write(true)
@@ -876,6 +869,30 @@ mod tests {
         check_recordings_dir(&f.recordings).expect("ok");
         assert!(names(&f.recordings).is_empty());
         assert!(check_recordings_dir(&f.recordings.join("missing")).is_err());
+    }
+
+    #[test]
+    fn recordings_dir_must_be_a_directory_for_the_check_and_the_delivery() {
+        let f = fixture();
+        let file = f.recordings.join("a-file");
+        write(&file, b"x");
+        for err in [
+            check_recordings_dir(&file).expect_err("a file"),
+            recordings_dir_dev(&file).expect_err("a file"),
+        ] {
+            assert!(
+                format!("{err:#}").ends_with("a-file is not a directory"),
+                "{err:#}"
+            );
+        }
+        let missing = f.recordings.join("missing");
+        let err = recordings_dir_dev(&missing).expect_err("missing");
+        assert!(
+            format!("{err:#}").contains("missing unavailable"),
+            "{err:#}"
+        );
+        let dev = recordings_dir_dev(&f.recordings).expect("a directory");
+        assert_eq!(dev, fs::metadata(&f.recordings).expect("metadata").dev());
     }
 
     /// A kill after every step, with and without hard links, with and without Pod's
