@@ -172,47 +172,77 @@ fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
             page.text([roman(help)]);
         }
     }
-    page.control("SH", ["EXIT STATUS"]);
-    for (code, what) in [
-        (
-            "0",
-            "Done (also: another run held the lock, so this one did nothing).",
-        ),
-        (
-            "1",
-            "It ran, but at least one action or check failed; see the log.",
-        ),
-        ("2", "Configuration or usage error: nothing was touched."),
-    ] {
-        page.control("TP", [] as [&str; 0]);
-        page.text([bold(code)]);
-        page.text([roman(what)]);
-    }
-    page.control("SH", ["ENVIRONMENT"]);
-    for (var, what) in [
-        (
-            "BBB_POD_LIVE_CONFIG",
-            "The configuration file when --config is not given.",
-        ),
-        (crate::config::ENV_BBB_SECRET, "Overrides bbb.secret."),
-        (crate::config::ENV_POD_TOKEN, "Overrides pod.token."),
-        (
-            crate::config::ENV_SMTP_PASSWORD,
-            "Overrides mail.smtp_password.",
-        ),
-    ] {
-        page.control("TP", [] as [&str; 0]);
-        page.text([bold(var)]);
-        page.text([roman(what)]);
-    }
-    page.control("SH", ["FILES"]);
-    page.control("TP", [] as [&str; 0]);
-    page.text([bold("/etc/bbb-pod-live/config.toml")]);
-    page.text([roman(
-        "The default configuration file (mode 0600: it holds secrets).",
-    )]);
+    tagged_section(
+        &mut page,
+        "EXIT STATUS",
+        &[
+            (
+                "0",
+                "Done (also: another run held the lock, so this one did nothing).",
+            ),
+            (
+                "1",
+                "It ran, but at least one action or check failed; see the log.",
+            ),
+            ("2", "Configuration or usage error: nothing was touched."),
+        ],
+    );
+    tagged_section(
+        &mut page,
+        "ENVIRONMENT",
+        &[
+            (
+                "BBB_POD_LIVE_CONFIG",
+                "The configuration file when --config is not given.",
+            ),
+            (crate::config::ENV_BBB_SECRET, "Overrides bbb.secret."),
+            (crate::config::ENV_POD_TOKEN, "Overrides pod.token."),
+            (
+                crate::config::ENV_SMTP_PASSWORD,
+                "Overrides mail.smtp_password.",
+            ),
+        ],
+    );
+    tagged_section(&mut page, "FILES", MAN_FILES);
     page.to_writer(out)?;
     man.render_version_section(out)
+}
+
+/// The FILES section of the man page: the defaults, and what the Debian package installs.
+const MAN_FILES: &[(&str, &str)] = &[
+    (
+        "/etc/bbb-pod-live/config.toml",
+        "The default configuration file (mode 0600: it holds secrets).",
+    ),
+    (
+        "/var/lib/bbb-pod-live",
+        "The default server.base_dir: slot directories, state, recordings waiting.",
+    ),
+    (
+        "/var/log/bbb-pod-live",
+        "The default server.log_dir: one log file per day.",
+    ),
+    (
+        "bbb-pod-live.timer, bbb-pod-live.service",
+        "The systemd units that run `run` every minute (the Debian package installs \
+         them without enabling them: systemctl enable --now bbb-pod-live.timer).",
+    ),
+    (
+        "/etc/cron.d/bbb-pod-live",
+        "The cron alternative to the timer (commented out by the Debian package).",
+    ),
+];
+
+/// A man page section of tagged paragraphs: each item's first part in bold, then
+/// what it means.
+fn tagged_section(page: &mut roff::Roff, title: &str, items: &[(&str, &str)]) {
+    use roff::{bold, roman};
+    page.control("SH", [title]);
+    for (tag, what) in items {
+        page.control("TP", [] as [&str; 0]);
+        page.text([bold(*tag)]);
+        page.text([roman(*what)]);
+    }
 }
 
 /// `--live <ID>` or `<SHELL>` as roff inlines.
@@ -307,6 +337,21 @@ mod tests {
             bash_case_labels_respelled("a__subcmd__b", "tool"),
             "a__subcmd__b"
         );
+    }
+
+    #[test]
+    fn the_man_page_names_the_files_the_package_installs() {
+        let page = String::from_utf8(man_page()).expect("utf-8");
+        let files = &page[page.find(".SH FILES").expect("a FILES section")..];
+        for file in [
+            "/etc/bbb\\-pod\\-live/config.toml",
+            "/var/lib/bbb\\-pod\\-live",
+            "/var/log/bbb\\-pod\\-live",
+            "bbb\\-pod\\-live.timer",
+            "/etc/cron.d/bbb\\-pod\\-live",
+        ] {
+            assert!(files.contains(file), "{file} missing:\n{files}");
+        }
     }
 
     #[test]
