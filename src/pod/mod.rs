@@ -637,4 +637,13 @@ mod tests {
         let e = small.livestream(2).await.unwrap_err();
         assert!(garbage_reason(&e).starts_with("invalid JSON"), "{e}");
     }
+
+    #[test]
+    fn urls_are_shown_without_credentials_and_limits_in_mib() {
+        let url = Url::parse("https://admin:hunter2@pod.example/rest/?page=2").unwrap();
+        assert_eq!(shown(&url), "https://pod.example/rest/?page=2");
+        assert_eq!(size(16 << 20), "16 MiB");
+        assert_eq!(size((1 << 20) + 1), "1048577 bytes");
+        assert_eq!(size(1000), "1000 bytes");
+    }
 }

@@ -409,4 +409,27 @@ mod tests {
             "https://p/rest/bbb_livestream/?status=0&page=3"
         );
     }
+
+    /// A row that is only its id.
+    #[derive(Debug, PartialEq)]
+    struct Id(u64);
+
+    impl Row for Id {
+        fn parse(value: &Value) -> Result<Self, String> {
+            value.as_u64().map(Id).ok_or_else(|| "not an id".into())
+        }
+        fn id(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_list_is_consistent_only_with_count_rows_of_distinct_ids() {
+        let rows = |ids: &[u64]| ids.iter().map(|&id| Id(id)).collect::<Vec<_>>();
+        assert_eq!(consistent(3, rows(&[3, 1, 2])), Some(rows(&[3, 1, 2])));
+        assert_eq!(consistent(0, rows(&[])), Some(rows(&[])));
+        assert_eq!(consistent(4, rows(&[1, 2, 3])), None, "a row missing");
+        assert_eq!(consistent(2, rows(&[1, 2, 3])), None, "a row too many");
+        assert_eq!(consistent(3, rows(&[1, 2, 2])), None, "a row twice");
+    }
 }
