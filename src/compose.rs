@@ -144,6 +144,29 @@ pub fn render(template: &str, params: &ComposeParams) -> Result<String> {
     Ok(out)
 }
 
+/// The streamer's name in its meeting (its attendee `fullName`) when `BBB_USER_NAME`
+/// is unset or empty: the image's default.
+pub const DEFAULT_STREAMER_NAME: &str = "Live";
+
+/// The streamer's attendee `fullName`: `BBB_USER_NAME` of a compose file as written
+/// by [`render`] (`$$` read back as `$`), or [`DEFAULT_STREAMER_NAME`].
+pub fn streamer_name(compose_file: &str) -> Result<String> {
+    let mut doc: Value =
+        serde_yaml::from_str(compose_file).context("the compose file is not valid YAML")?;
+    let env = environment_mut(&mut doc)?;
+    let name = match env.get("BBB_USER_NAME") {
+        Some(Value::String(s)) => s.replace("$$", "$"),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    };
+    Ok(if name.is_empty() {
+        DEFAULT_STREAMER_NAME.to_owned()
+    } else {
+        name
+    })
+}
+
 /// `value` as docker compose must read it to pass `value` on: `$` doubled, since
 /// compose interpolates `$VAR` and `${VAR}` in the file.
 fn compose_literal(value: &str) -> String {
@@ -440,6 +463,22 @@ mod tests {
     use super::*;
     use crate::config::BUILTIN_TEMPLATE;
     use proptest::prelude::*;
+
+    #[test]
+    fn streamer_name_is_read_back_from_the_written_file() {
+        let p = params();
+        let written = render(BUILTIN_TEMPLATE, &p).unwrap();
+        assert_eq!(streamer_name(&written).unwrap(), "Live");
+        let template = BUILTIN_TEMPLATE.replace(
+            "BBB_USER_NAME: Live ",
+            "BBB_USER_NAME: \"Cours $ & Live\" ",
+        );
+        let written = render(&template, &p).unwrap();
+        assert_eq!(streamer_name(&written).unwrap(), "Cours $ & Live");
+        let list = "services:\n  bbb-streamer:\n    environment:\n      - BBB_USER_NAME=\n";
+        assert_eq!(streamer_name(list).unwrap(), DEFAULT_STREAMER_NAME);
+        assert!(streamer_name("services: [").is_err());
+    }
 
     fn params() -> ComposeParams {
         ComposeParams {

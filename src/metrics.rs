@@ -14,7 +14,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::recording::PendingStore;
-use crate::slots::{Counters, SlotStore};
+use crate::slots::{Counters, Phase, SlotStore};
 
 /// Every metric name starts with this.
 pub const PREFIX: &str = "bbb_pod_live_";
@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub recordings_waiting: u64,
     pub counters: Counters,
     pub last_tick: LastTick,
+    /// Per running live's slot: its streamer is healthy (`health.rs`), in slot order.
+    pub streamers_healthy: Vec<(u32, bool)>,
 }
 
 impl Snapshot {
@@ -50,10 +52,17 @@ impl Snapshot {
         slots: u32,
         last_tick: LastTick,
     ) -> Snapshot {
-        let slots_busy = store
+        let (slots_busy, streamers_healthy) = store
             .load_all()
-            .map(|(states, broken)| (states.len() + broken.len()) as u32)
-            .unwrap_or(0);
+            .map(|(states, broken)| {
+                let healthy = states
+                    .iter()
+                    .filter(|(_, s)| s.phase == Phase::Running)
+                    .map(|(&slot, s)| (slot, s.health.healthy()))
+                    .collect();
+                ((states.len() + broken.len()) as u32, healthy)
+            })
+            .unwrap_or_default();
         let recordings_waiting = pending
             .scan()
             .map(|scan| {
@@ -75,6 +84,7 @@ impl Snapshot {
             recordings_waiting,
             counters,
             last_tick,
+            streamers_healthy,
         }
     }
 }
@@ -135,6 +145,11 @@ pub fn render(s: &Snapshot) -> String {
             s.recordings_waiting.to_string(),
         ),
         counter(
+            "streamer_restarts_total",
+            "Streamers restarted, or started again after their container vanished (health).",
+            s.counters.streamer_restarts,
+        ),
+        counter(
             "errors_total",
             "Problems reported by ticks (failed actions, unreachable services).",
             s.counters.errors,
@@ -167,6 +182,19 @@ pub fn render(s: &Snapshot) -> String {
             value = m.value,
         );
     }
+    if !s.streamers_healthy.is_empty() {
+        let _ = write!(
+            out,
+            "# HELP {PREFIX}streamer_healthy 1 if the streamer of the live in this slot is healthy (container, in the meeting, HLS), else 0.\n# TYPE {PREFIX}streamer_healthy gauge\n"
+        );
+        for (slot, healthy) in &s.streamers_healthy {
+            let _ = writeln!(
+                out,
+                "{PREFIX}streamer_healthy{{slot=\"{slot}\"}} {}",
+                u8::from(*healthy)
+            );
+        }
+    }
     out
 }
 
@@ -192,12 +220,14 @@ mod tests {
                 lives_stopped: 5,
                 recordings_delivered: 4,
                 errors: 9,
+                streamer_restarts: 2,
             },
             last_tick: LastTick {
                 at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
                 duration_secs: 1.2345,
                 success: false,
             },
+            streamers_healthy: Vec::new(),
         }
     }
 
@@ -234,6 +264,25 @@ mod tests {
     }
 
     #[test]
+    fn the_healthy_gauge_has_one_sample_per_running_slot() {
+        let mut s = snapshot();
+        s.streamers_healthy = vec![(1, true), (3, false)];
+        let text = render(&s);
+        let tail: Vec<&str> = text.lines().rev().take(4).collect();
+        assert_eq!(
+            tail,
+            vec![
+                "bbb_pod_live_streamer_healthy{slot=\"3\"} 0",
+                "bbb_pod_live_streamer_healthy{slot=\"1\"} 1",
+                "# TYPE bbb_pod_live_streamer_healthy gauge",
+                "# HELP bbb_pod_live_streamer_healthy 1 if the streamer of the live in this slot is healthy (container, in the meeting, HLS), else 0.",
+            ]
+        );
+        // Without a running live the rest keeps its HELP, TYPE, sample shape.
+        parse(&render(&snapshot()));
+    }
+
+    #[test]
     fn renders_every_metric_with_help_and_type() {
         let m = parse(&render(&snapshot()));
         let value = |n: &str| m[&format!("{PREFIX}{n}")].2.clone();
@@ -244,6 +293,7 @@ mod tests {
         assert_eq!(value("recordings_delivered_total"), "4");
         assert_eq!(value("recordings_waiting"), "1");
         assert_eq!(value("errors_total"), "9");
+        assert_eq!(value("streamer_restarts_total"), "2");
         assert_eq!(value("last_tick_timestamp_seconds"), "1700000000");
         assert_eq!(value("last_tick_duration_seconds"), "1.234");
         assert_eq!(value("last_tick_success"), "0");
@@ -273,6 +323,7 @@ mod tests {
                 recordings_waiting: 0,
                 counters: Counters::default(),
                 last_tick: tick,
+                streamers_healthy: Vec::new(),
             }
         );
         let path = dir.path().join("bbb_pod_live.prom");

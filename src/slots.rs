@@ -113,6 +113,9 @@ pub struct SlotState {
     pub adopted: bool,
     #[serde(default)]
     pub stop: Option<StopProgress>,
+    /// The streamer's health, counted in ticks (`health.rs`); fresh in old files.
+    #[serde(default)]
+    pub health: crate::health::Health,
 }
 
 impl SlotState {
@@ -133,6 +136,7 @@ impl SlotState {
             ended_seen: 0,
             adopted: false,
             stop: None,
+            health: Default::default(),
         }
     }
 }
@@ -153,6 +157,9 @@ pub struct Counters {
     pub lives_stopped: u64,
     pub recordings_delivered: u64,
     pub errors: u64,
+    /// Streamer restarts and `up`s of a vanished container (issue 11).
+    #[serde(default)]
+    pub streamer_restarts: u64,
 }
 
 /// `<base_dir>/state.json`.

@@ -15,7 +15,7 @@ use tokio_util::io::StreamReader;
 
 use super::BbbError;
 use super::checksum::{checksum, url_encode};
-use super::meetings::{ReadError, read_meetings};
+use super::meetings::{Presence, ReadError, Watch, read_watched};
 use crate::config::{ChecksumAlgorithm, Secret};
 use crate::error_chain::error_chain;
 use crate::model::BbbMeeting;
@@ -143,16 +143,32 @@ impl BbbClient {
 
     /// Every meeting BBB lists. `Ok(vec![])` only for a SUCCESS answer (noMeetings included).
     pub async fn meetings(&self) -> Result<Vec<BbbMeeting>, BbbError> {
+        self.list(None).await.map(|(meetings, _)| meetings)
+    }
+
+    /// [`meetings`](Self::meetings), and which of `watch`'s names are among the
+    /// attendees of its meetings (the same single request).
+    pub async fn meetings_watching(
+        &self,
+        watch: Watch,
+    ) -> Result<(Vec<BbbMeeting>, Vec<Presence>), BbbError> {
+        self.list(Some(watch)).await
+    }
+
+    async fn list(
+        &self,
+        watch: Option<Watch>,
+    ) -> Result<(Vec<BbbMeeting>, Vec<Presence>), BbbError> {
         let started = Instant::now();
         tracing::debug!(url = %self.shown_url, "asking BBB for its meetings");
         // reqwest's own timeout covers the body too; this one also bounds our parsing
         // and anything reqwest would not count, so the tick never hangs here.
-        let result = tokio::time::timeout(self.timeout, self.fetch())
+        let result = tokio::time::timeout(self.timeout, self.fetch(watch))
             .await
             .unwrap_or(Err(BbbError::Timeout(self.timeout)));
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(meetings) => tracing::debug!(
+            Ok((meetings, _)) => tracing::debug!(
                 url = %self.shown_url,
                 meetings = meetings.len(),
                 elapsed_ms,
@@ -168,7 +184,10 @@ impl BbbClient {
         result
     }
 
-    async fn fetch(&self) -> Result<Vec<BbbMeeting>, BbbError> {
+    async fn fetch(
+        &self,
+        watch: Option<Watch>,
+    ) -> Result<(Vec<BbbMeeting>, Vec<Presence>), BbbError> {
         let response = self
             .http
             .get(self.get_meetings.clone())
@@ -177,7 +196,7 @@ impl BbbClient {
             .map_err(|err| self.request_error(err))?;
         let status = response.status();
         let body = StreamReader::new(Box::pin(response.bytes_stream().map_err(io::Error::other)));
-        let parsed = read_meetings(body).await;
+        let parsed = read_watched(body, watch).await;
         if !status.is_success() {
             // Some front ends send their FAILED answer with 401 or 500 (spec §1.4): its
             // messageKey says more than the status. Anything else is the HTTP error.

@@ -3,10 +3,12 @@
 //! a byte slice ([`parse_meetings`]) and an async body stream ([`read_meetings`], which
 //! the client feeds as the answer arrives). It keeps only the four values [`BbbMeeting`]
 //! needs and bounds what it holds, so a hostile or huge answer costs neither unbounded
-//! memory nor a panic.
+//! memory nor a panic. Watching ([`Watch`]), it also keeps the watched `fullName`s
+//! among the attendees of the watched meetings, and nothing of the others.
 //!
 //! Not here: the HTTP call and its errors (`client.rs`), what the meetings mean (`plan`).
 
+use std::collections::HashSet;
 use std::io;
 
 use quick_xml::Reader;
@@ -70,6 +72,9 @@ enum Scope {
     Meeting,
     Errors,
     Error,
+    /// Only entered when watching for streamers ([`Watch`]).
+    Attendees,
+    Attendee,
 }
 
 /// A text value being read.
@@ -84,6 +89,7 @@ enum Field {
     EndTime,
     ErrorKey,
     ErrorMessage,
+    FullName,
 }
 
 impl Field {
@@ -98,12 +104,13 @@ impl Field {
             Field::EndTime => "endTime",
             Field::ErrorKey => "key",
             Field::ErrorMessage => "message",
+            Field::FullName => "fullName",
         }
     }
 
     /// Human text, only shown to the admin: cut when too long rather than refused.
     fn is_prose(self) -> bool {
-        matches!(self, Field::Message | Field::ErrorMessage)
+        matches!(self, Field::Message | Field::ErrorMessage | Field::FullName)
     }
 }
 
@@ -120,6 +127,29 @@ struct PartialMeeting {
     internal_meeting_id: Option<String>,
     running: Option<bool>,
     end_time: Option<u64>,
+    /// Watched names among its attendees.
+    streamers: Vec<String>,
+}
+
+/// Whom to look for among the attendees (issue 11, signal b): only the attendees of
+/// these meetings with these names are kept, so the parser's memory stays flat
+/// whatever the size of the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// External `meetingID`s of the sessions whose streamers run here.
+    pub meetings: HashSet<String>,
+    /// The streamers' `fullName`s (the slots' `BBB_USER_NAME`).
+    pub names: HashSet<String>,
+}
+
+/// A watched meeting as listed: which of the watched names are among its attendees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub meeting_id: String,
+    pub internal_meeting_id: String,
+    pub running: bool,
+    /// Watched `fullName`s found among its attendees (each once).
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -182,6 +212,8 @@ pub struct MeetingsParser {
     error: PartialError,
     first_error: Option<PartialError>,
     max_meetings: usize,
+    watch: Option<Watch>,
+    presence: Vec<Presence>,
 }
 
 impl Default for MeetingsParser {
@@ -209,7 +241,24 @@ impl MeetingsParser {
             error: PartialError::default(),
             first_error: None,
             max_meetings: MAX_MEETINGS,
+            watch: None,
+            presence: Vec::new(),
         }
+    }
+
+    /// A parser that also reports, for the meetings of `watch`, which of its names are
+    /// among their attendees ([`finish_watched`](Self::finish_watched)).
+    pub fn watching(watch: Watch) -> Self {
+        MeetingsParser {
+            watch: Some(watch),
+            ..Self::new()
+        }
+    }
+
+    /// [`finish`](Self::finish), with the presence of the watched names.
+    pub fn finish_watched(mut self) -> Result<(Vec<BbbMeeting>, Vec<Presence>), BbbError> {
+        let presence = std::mem::take(&mut self.presence);
+        self.finish().map(|meetings| (meetings, presence))
     }
 
     /// Takes the next event of the document. `Eof` is accepted and ignored.
@@ -400,7 +449,16 @@ impl MeetingsParser {
                 b"internalMeetingID" => self.read(Field::InternalMeetingId),
                 b"running" => self.read(Field::Running),
                 b"endTime" => self.read(Field::EndTime),
+                b"attendees" if self.watch.is_some() => self.enter(Scope::Attendees),
                 // metadata, attendees, breakoutRooms… may hold anything.
+                _ => self.skip(),
+            },
+            Some(Scope::Attendees) => match name {
+                b"attendee" => self.enter(Scope::Attendee),
+                _ => self.skip(),
+            },
+            Some(Scope::Attendee) => match name {
+                b"fullName" => self.read(Field::FullName),
                 _ => self.skip(),
             },
             Some(Scope::Errors) => match name {
@@ -464,6 +522,13 @@ impl MeetingsParser {
             Field::Message => put(&mut self.message, text.trim().to_owned()),
             Field::ErrorKey => put(&mut self.error.key, text.trim().to_owned()),
             Field::ErrorMessage => put(&mut self.error.message, text.trim().to_owned()),
+            Field::FullName => {
+                let watched = self.watch.as_ref().is_some_and(|w| w.names.contains(&text));
+                if watched && !self.meeting.streamers.contains(&text) {
+                    self.meeting.streamers.push(text);
+                }
+                true
+            }
             Field::MeetingId => put(&mut self.meeting.meeting_id, text),
             Field::InternalMeetingId => put(&mut self.meeting.internal_meeting_id, text),
             Field::Running => {
@@ -519,7 +584,7 @@ impl MeetingsParser {
                 self.root = Root::Closed;
                 Ok(())
             }
-            Some(Scope::Meetings | Scope::Errors) => Ok(()),
+            Some(Scope::Meetings | Scope::Errors | Scope::Attendees | Scope::Attendee) => Ok(()),
             Some(Scope::Meeting) => self.end_meeting(),
             Some(Scope::Error) => {
                 let error = std::mem::take(&mut self.error);
@@ -548,6 +613,18 @@ impl MeetingsParser {
         };
         let running = m.running.ok_or_else(|| missing("running"))?;
         let end_time = m.end_time.ok_or_else(|| missing("endTime"))?;
+        if self
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.meetings.contains(&meeting_id))
+        {
+            self.presence.push(Presence {
+                meeting_id: meeting_id.clone(),
+                internal_meeting_id: internal_meeting_id.clone(),
+                running,
+                names: m.streamers,
+            });
+        }
         self.meetings.push(BbbMeeting {
             meeting_id,
             internal_meeting_id,
@@ -647,10 +724,22 @@ impl From<BbbError> for ReadError {
 
 /// Feeds a parser the events of an async byte stream. It holds the bytes of one
 /// unfinished token plus one read: at most [`MAX_TOKEN_BYTES`] + 1 + [`READ_CHUNK`].
+#[cfg(test)]
 pub(super) async fn read_meetings<R: AsyncBufRead + Unpin>(
-    mut source: R,
+    source: R,
 ) -> Result<Vec<BbbMeeting>, ReadError> {
-    let mut parser = MeetingsParser::new();
+    read_watched(source, None).await.map(|(meetings, _)| meetings)
+}
+
+/// [`read_meetings`], also reporting the watched attendees when `watch` is given.
+pub(super) async fn read_watched<R: AsyncBufRead + Unpin>(
+    mut source: R,
+    watch: Option<Watch>,
+) -> Result<(Vec<BbbMeeting>, Vec<Presence>), ReadError> {
+    let mut parser = match watch {
+        Some(w) => MeetingsParser::watching(w),
+        None => MeetingsParser::new(),
+    };
     let mut window: Vec<u8> = Vec::with_capacity(2 * READ_CHUNK);
     let mut base = 0u64;
     let mut parse_at = 0;
@@ -662,7 +751,7 @@ pub(super) async fn read_meetings<R: AsyncBufRead + Unpin>(
         source.consume(n);
         if last {
             parse_window(&mut parser, &window, base, true)?;
-            return Ok(parser.finish()?);
+            return Ok(parser.finish_watched()?);
         }
         if window.len() < parse_at {
             continue;
@@ -716,6 +805,95 @@ mod tests {
     }
 
     /// One `<meeting>` with every field BBB sends, in BBB's order.
+    fn attendee_xml(name: &str) -> String {
+        format!(
+            "<attendee><userID>w_1</userID><fullName>{name}</fullName><role>VIEWER</role>\
+             <customdata><fullName>Live</fullName></customdata></attendee>"
+        )
+    }
+
+    fn watched(xml: &str, meetings: &[&str], names: &[&str]) -> (Vec<BbbMeeting>, Vec<Presence>) {
+        let watch = Watch {
+            meetings: meetings.iter().map(|s| s.to_string()).collect(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut parser = MeetingsParser::watching(watch);
+        let mut reader = Reader::from_str(xml);
+        loop {
+            let event = reader.read_event().unwrap();
+            let eof = matches!(event, Event::Eof);
+            parser.feed(event).unwrap();
+            if eof {
+                break;
+            }
+        }
+        parser.finish_watched().unwrap()
+    }
+
+    #[test]
+    fn watching_keeps_only_the_watched_names_of_the_watched_meetings() {
+        let with = |id: &str, internal: &str, attendees: &str| {
+            meeting_xml(id, internal, true, 0)
+                .replace("<attendees></attendees>", &format!("<attendees>{attendees}</attendees>"))
+        };
+        let xml = format!(
+            "<response><returncode>SUCCESS</returncode><meetings>{}{}{}</meetings></response>",
+            with("here", "here-1", &format!("{}{}{}", attendee_xml("Prof &amp; Co"), attendee_xml("Live"), attendee_xml("Live"))),
+            with("other", "other-1", &attendee_xml("Live")),
+            with("alone", "alone-1", &attendee_xml("Prof")),
+        );
+        let (meetings, presence) = watched(&xml, &["here", "alone", "absent"], &["Live"]);
+        assert_eq!(meetings.len(), 3);
+        assert_eq!(
+            presence,
+            vec![
+                Presence {
+                    meeting_id: "here".into(),
+                    internal_meeting_id: "here-1".into(),
+                    running: true,
+                    names: vec!["Live".into()],
+                },
+                Presence {
+                    meeting_id: "alone".into(),
+                    internal_meeting_id: "alone-1".into(),
+                    running: true,
+                    names: vec![],
+                },
+            ]
+        );
+        // Not watching: attendees are skipped as before, names included.
+        assert_eq!(parse_meetings(xml.as_bytes()).unwrap(), meetings);
+    }
+
+    #[test]
+    fn a_huge_attendee_name_is_cut_not_refused() {
+        let name = "N".repeat(MAX_VALUE_BYTES + 10);
+        let xml = format!(
+            "<response><returncode>SUCCESS</returncode><meetings>{}</meetings></response>",
+            meeting_xml("m", "m-1", true, 0)
+                .replace("<attendees></attendees>", &format!("<attendees>{}</attendees>", attendee_xml(&name)))
+        );
+        let (_, presence) = watched(&xml, &["m"], &["Live"]);
+        assert_eq!(presence[0].names, Vec::<String>::new());
+    }
+
+    #[test]
+    fn watching_holds_nothing_of_unwatched_meetings() {
+        let one = meeting_xml("x", "x-1", true, 0).replace(
+            "<attendees></attendees>",
+            &format!("<attendees>{}</attendees>", attendee_xml("Live").repeat(20)),
+        );
+        let xml = format!(
+            "<response><returncode>SUCCESS</returncode><meetings>{}{}</meetings></response>",
+            one.repeat(2000),
+            meeting_xml("mine", "mine-1", true, 0)
+        );
+        let (meetings, presence) = watched(&xml, &["mine"], &["Live"]);
+        assert_eq!(meetings.len(), 2001);
+        assert_eq!(presence.len(), 1);
+        assert!(presence[0].names.is_empty());
+    }
+
     fn meeting_xml(id: &str, internal: &str, running: bool, end_time: u64) -> String {
         format!(
             "<meeting><meetingName>Cours</meetingName><meetingID>{id}</meetingID>\

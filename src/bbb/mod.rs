@@ -26,7 +26,8 @@ use std::time::Duration;
 pub use checksum::checksum;
 pub use client::BbbClient;
 pub use meetings::{
-    MAX_DEPTH, MAX_MEETINGS, MAX_TOKEN_BYTES, MAX_VALUE_BYTES, MeetingsParser, parse_meetings,
+    MAX_DEPTH, MAX_MEETINGS, MAX_TOKEN_BYTES, MAX_VALUE_BYTES, MeetingsParser, Presence, Watch,
+    parse_meetings,
 };
 
 /// Why getMeetings gave no usable list. Every variant means "decide nothing".

@@ -88,6 +88,8 @@ pub struct Config {
     pub docker: DockerConfig,
     pub cluster: Option<ClusterConfig>,
     pub metrics: Option<MetricsConfig>,
+    /// `[health]`: the streamer checks and repairs (see `health.rs`).
+    pub health: crate::health::HealthConfig,
     /// Where each secret came from, for messages that tell the admin what to fix.
     pub sources: SecretSources,
     /// What loading adjusted without refusing (a trailing `/` added): logged at debug

@@ -15,6 +15,8 @@ pub(super) struct RawConfig {
     pub(super) docker: RawDocker,
     pub(super) cluster: Option<RawCluster>,
     pub(super) metrics: Option<RawMetrics>,
+    #[serde(default)]
+    pub(super) health: crate::health::RawHealth,
 }
 
 #[derive(Debug, Deserialize)]

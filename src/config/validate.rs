@@ -152,6 +152,7 @@ impl Validator {
             docker,
             cluster,
             metrics,
+            health: raw.health.validate(&self.file)?,
             sources: SecretSources {
                 bbb_secret,
                 pod_token,

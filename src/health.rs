@@ -1,0 +1,530 @@
+//! A live's health (behaviour.md "A live's health"), decided without I/O: the
+//! `[health]` section, the per-slot [`Health`] kept in the slot's state file, the
+//! judgement of one tick's [`Observation`] (counted in ticks, never on a clock), the
+//! label `status` shows and the mails to the admins.
+//!
+//! It does not look at anything: `tick/streamer.rs` asks docker, reads getMeetings'
+//! attendees and the HLS playlist, then acts on the [`Verdict`].
+
+use std::fmt;
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::mail::{RESEND_AFTER, SUBJECT_PREFIX};
+use crate::model::LiveId;
+
+/// `[health]` as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "yes")]
+    hls: bool,
+    #[serde(default = "default_grace_ticks")]
+    grace_ticks: i64,
+    #[serde(default = "default_fail_ticks")]
+    fail_ticks: i64,
+    #[serde(default = "default_max_restarts")]
+    max_restarts: i64,
+}
+
+impl Default for RawHealth {
+    fn default() -> Self {
+        RawHealth {
+            enabled: true,
+            hls: true,
+            grace_ticks: default_grace_ticks(),
+            fail_ticks: default_fail_ticks(),
+            max_restarts: default_max_restarts(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_grace_ticks() -> i64 {
+    3
+}
+fn default_fail_ticks() -> i64 {
+    2
+}
+fn default_max_restarts() -> i64 {
+    3
+}
+
+/// `[health]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Off: no signal is checked and nothing repaired (a dead container is only reported).
+    pub enabled: bool,
+    /// Signal (c), the HLS playlist, is checked.
+    pub hls: bool,
+    /// Ticks after a start or a restart during which (b) and (c) do not count.
+    pub grace_ticks: u32,
+    /// Consecutive failing ticks of one signal that make a live unhealthy.
+    pub fail_ticks: u32,
+    /// Restarts per live, after which it is beyond repair.
+    pub max_restarts: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        RawHealth::default()
+            .validate("")
+            .unwrap_or_else(|_| unreachable!("the defaults are valid"))
+    }
+}
+
+impl RawHealth {
+    /// Checks the ranges; errors name `file` and the key.
+    pub fn validate(self, file: &str) -> Result<HealthConfig> {
+        let range = |key: &str, v: i64, min: i64, max: i64| -> Result<u32> {
+            if v < min || v > max {
+                bail!("configuration file {file}: key `health.{key}`: {v} is not between {min} and {max}");
+            }
+            Ok(v as u32)
+        };
+        Ok(HealthConfig {
+            enabled: self.enabled,
+            hls: self.hls,
+            grace_ticks: range("grace_ticks", self.grace_ticks, 0, 1000)?,
+            fail_ticks: range("fail_ticks", self.fail_ticks, 1, 1000)?,
+            max_restarts: range("max_restarts", self.max_restarts, 0, 1000)?,
+        })
+    }
+}
+
+/// One of the three signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// (a) the streamer's container runs.
+    Container,
+    /// (b) the streamer is among the meeting's attendees.
+    Meeting,
+    /// (c) its HLS playlist answers.
+    Hls,
+}
+
+impl Signal {
+    /// The `status` label of a live failing this signal.
+    pub fn label(self) -> &'static str {
+        match self {
+            Signal::Container => "no container",
+            Signal::Meeting => "not in the meeting",
+            Signal::Hls => "no HLS",
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Signal::Container => "the streamer's container is not running",
+            Signal::Meeting => "the streamer is not in the meeting",
+            Signal::Hls => "the HLS playlist does not answer (viewers see nothing)",
+        })
+    }
+}
+
+/// Consecutive failing ticks, per signal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fails {
+    #[serde(default)]
+    pub meeting: u32,
+    #[serde(default)]
+    pub hls: u32,
+}
+
+/// A live's health, kept in its slot's state file between ticks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Checked ticks since the start or the last restart (the start is tick 0).
+    #[serde(default)]
+    pub ticks: u32,
+    /// Restarts (and `up`s of a vanished container) tried for this live.
+    #[serde(default)]
+    pub restarts: u32,
+    #[serde(default)]
+    pub fails: Fails,
+    /// The signal that failed at the last check, if one did (outside the grace period).
+    #[serde(default)]
+    pub failing: Option<Signal>,
+    /// No more restarts: the admins were told once.
+    #[serde(default)]
+    pub beyond_repair: bool,
+    /// When the last "restarted" mail about this live went out (one an hour at most).
+    #[serde(default)]
+    pub mailed_at: Option<DateTime<Utc>>,
+}
+
+/// What one tick saw of a live whose session runs. `None`: not known this tick (the
+/// question failed, or was not asked): it neither fails nor clears a signal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Observation {
+    pub container: Option<bool>,
+    pub in_meeting: Option<bool>,
+    pub hls: Option<bool>,
+}
+
+/// What to do about a live after one tick's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Healthy, in its grace period, or nothing known: leave it alone.
+    Fine,
+    /// (a) failed: `up -d` again at once.
+    Up,
+    /// Unhealthy by (b) or (c): restart the streamer.
+    Restart(Signal),
+    /// Unhealthy and out of restarts: tell the admins once; the live keeps running.
+    BeyondRepair(Signal),
+}
+
+impl Health {
+    /// Counts one checked tick and says what to do. The caller records a done (or
+    /// tried) repair with [`Health::repaired`].
+    pub fn judge(&mut self, seen: Observation, cfg: &HealthConfig) -> Verdict {
+        if seen.container.is_none() {
+            // docker could not say: nothing counted, nothing done.
+            return Verdict::Fine;
+        }
+        self.ticks = self.ticks.saturating_add(1);
+        if seen.container == Some(false) {
+            self.failing = Some(Signal::Container);
+            return self.unhealthy(Signal::Container, cfg);
+        }
+        if self.ticks <= cfg.grace_ticks {
+            self.fails = Fails::default();
+            self.failing = None;
+            return Verdict::Fine;
+        }
+        let count = |n: &mut u32, ok: Option<bool>| match ok {
+            Some(false) => *n = n.saturating_add(1),
+            Some(true) => *n = 0,
+            None => {}
+        };
+        count(&mut self.fails.meeting, seen.in_meeting);
+        count(&mut self.fails.hls, seen.hls);
+        self.failing = if seen.in_meeting == Some(false) {
+            Some(Signal::Meeting)
+        } else if seen.hls == Some(false) {
+            Some(Signal::Hls)
+        } else {
+            None
+        };
+        if self.fails.meeting >= cfg.fail_ticks {
+            self.unhealthy(Signal::Meeting, cfg)
+        } else if self.fails.hls >= cfg.fail_ticks {
+            self.unhealthy(Signal::Hls, cfg)
+        } else {
+            Verdict::Fine
+        }
+    }
+
+    fn unhealthy(&mut self, signal: Signal, cfg: &HealthConfig) -> Verdict {
+        if self.beyond_repair {
+            Verdict::Fine
+        } else if self.restarts >= cfg.max_restarts {
+            self.beyond_repair = true;
+            Verdict::BeyondRepair(signal)
+        } else if signal == Signal::Container {
+            Verdict::Up
+        } else {
+            Verdict::Restart(signal)
+        }
+    }
+
+    /// A restart or an `up` was tried: counted against `max_restarts`; when it worked,
+    /// a new grace period starts.
+    pub fn repaired(&mut self, worked: bool) {
+        self.restarts = self.restarts.saturating_add(1);
+        if worked {
+            self.ticks = 0;
+            self.fails = Fails::default();
+            self.failing = None;
+        }
+    }
+
+    /// Whether a "restarted" mail may go out now (none in the last hour); records it.
+    pub fn mail_due(&mut self, now: DateTime<Utc>) -> bool {
+        let due = match self.mailed_at {
+            // A clock gone back counts as "just mailed".
+            Some(at) => now > at && now - at >= RESEND_AFTER,
+            None => true,
+        };
+        if due {
+            self.mailed_at = Some(now);
+        }
+        due
+    }
+
+    /// What `status` shows: ok, starting, no container, not in the meeting, no HLS,
+    /// restarted n/max, beyond repair.
+    pub fn label(&self, cfg: &HealthConfig) -> String {
+        if self.beyond_repair {
+            return "beyond repair".into();
+        }
+        if let Some(signal) = self.failing {
+            return signal.label().into();
+        }
+        if self.restarts > 0 {
+            format!("restarted {}/{}", self.restarts, cfg.max_restarts)
+        } else if self.ticks <= cfg.grace_ticks {
+            "starting".into()
+        } else {
+            "ok".into()
+        }
+    }
+
+    /// For the metrics: not failing a signal now, and not beyond repair.
+    pub fn healthy(&self) -> bool {
+        !self.beyond_repair && self.failing.is_none()
+    }
+}
+
+/// `(subject, body)` of the mail sent when a live's streamer was restarted.
+pub fn restarted_mail(
+    host: &str,
+    live: LiveId,
+    slot: u32,
+    why: Signal,
+    restarts: u32,
+    cfg: &HealthConfig,
+) -> (String, String) {
+    let subject =
+        format!("{SUBJECT_PREFIX} {host}: live {live} streamer restarted ({})", why.label());
+    let body = format!(
+        "The streamer of live {live} (slot {slot}) was repaired: {why}.\n\
+         It was restarted with the same stream key; Pod was not touched.\n\
+         Restarts so far: {restarts} of {max}. After that it is left alone and you get one\n\
+         \"beyond repair\" mail. No other mail about this live for an hour.\n",
+        max = cfg.max_restarts,
+    );
+    (subject, body)
+}
+
+/// `(subject, body)` of the one mail sent when a live's streamer is beyond repair.
+pub fn beyond_repair_mail(
+    host: &str,
+    live: LiveId,
+    slot: u32,
+    why: Signal,
+    restarts: u32,
+    slot_dir: &str,
+) -> (String, String) {
+    let subject = format!("{SUBJECT_PREFIX} {host}: live {live} streamer beyond repair");
+    let body = format!(
+        "The streamer of live {live} (slot {slot}) is beyond repair: {why} ({label}),\n\
+         after {restarts} restart(s). It is no longer restarted; the live keeps running in Pod\n\
+         while its meeting goes on, but viewers may see nothing.\n\n\
+         Look at `docker compose logs` in {slot_dir}; `bbb-pod-live stop --live {live}` ends it.\n",
+        label = why.label(),
+    );
+    (subject, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone};
+
+    fn cfg() -> HealthConfig {
+        HealthConfig {
+            enabled: true,
+            hls: true,
+            grace_ticks: 1,
+            fail_ticks: 2,
+            max_restarts: 2,
+        }
+    }
+
+    fn seen(container: bool, meeting: bool, hls: bool) -> Observation {
+        Observation {
+            container: Some(container),
+            in_meeting: Some(meeting),
+            hls: Some(hls),
+        }
+    }
+
+    const OK: Observation = Observation {
+        container: Some(true),
+        in_meeting: Some(true),
+        hls: Some(true),
+    };
+
+    #[test]
+    fn defaults_are_those_of_the_issue() {
+        let c = HealthConfig::default();
+        assert!(c.enabled && c.hls);
+        assert_eq!((c.grace_ticks, c.fail_ticks, c.max_restarts), (3, 2, 3));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        let raw = RawHealth {
+            fail_ticks: 0,
+            ..RawHealth::default()
+        };
+        let e = raw.validate("/etc/x.toml").unwrap_err().to_string();
+        assert!(e.contains("health.fail_ticks") && e.contains("/etc/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_healthy_live_is_fine_forever() {
+        let mut h = Health::default();
+        assert_eq!(h.label(&cfg()), "starting");
+        for _ in 0..100 {
+            assert_eq!(h.judge(OK, &cfg()), Verdict::Fine);
+        }
+        assert_eq!(h.label(&cfg()), "ok");
+        assert!(h.healthy());
+    }
+
+    #[test]
+    fn grace_ticks_do_not_count_b_and_c() {
+        let c = HealthConfig {
+            grace_ticks: 3,
+            ..cfg()
+        };
+        let mut h = Health::default();
+        for _ in 0..3 {
+            assert_eq!(h.judge(seen(true, false, false), &c), Verdict::Fine);
+            assert_eq!(h.label(&c), "starting");
+        }
+        assert_eq!(h.judge(seen(true, false, true), &c), Verdict::Fine);
+        assert_eq!(h.label(&c), "not in the meeting");
+        assert_eq!(
+            h.judge(seen(true, false, true), &c),
+            Verdict::Restart(Signal::Meeting)
+        );
+    }
+
+    #[test]
+    fn a_dead_container_is_brought_up_at_once_even_in_grace() {
+        let mut h = Health::default();
+        assert_eq!(h.judge(seen(false, false, false), &cfg()), Verdict::Up);
+        assert_eq!(h.label(&cfg()), "no container");
+        h.repaired(true);
+        assert_eq!(h.label(&cfg()), "restarted 1/2");
+    }
+
+    #[test]
+    fn each_signal_counts_its_own_consecutive_failures() {
+        let mut h = Health::default();
+        h.judge(OK, &cfg());
+        for _ in 0..10 {
+            assert_eq!(h.judge(seen(true, false, true), &cfg()), Verdict::Fine);
+            assert_eq!(h.judge(seen(true, true, false), &cfg()), Verdict::Fine);
+            assert_eq!(h.judge(OK, &cfg()), Verdict::Fine);
+        }
+        assert_eq!(h.restarts, 0);
+    }
+
+    #[test]
+    fn unknown_answers_neither_fail_nor_clear() {
+        let mut h = Health::default();
+        h.judge(OK, &cfg());
+        h.judge(seen(true, true, false), &cfg());
+        let unknown_hls = Observation {
+            hls: None,
+            ..OK
+        };
+        assert_eq!(h.judge(unknown_hls, &cfg()), Verdict::Fine);
+        assert_eq!(
+            h.judge(seen(true, true, false), &cfg()),
+            Verdict::Restart(Signal::Hls)
+        );
+        let before = h.clone();
+        let no_docker = Observation {
+            container: None,
+            ..OK
+        };
+        assert_eq!(h.judge(no_docker, &cfg()), Verdict::Fine);
+        assert_eq!(h, before, "a failed ps changes nothing");
+    }
+
+    #[test]
+    fn restarts_are_bounded_then_beyond_repair_once() {
+        let mut h = Health::default();
+        let bad = seen(true, false, true);
+        let mut verdicts = Vec::new();
+        for _ in 0..14 {
+            let v = h.judge(bad, &cfg());
+            if matches!(v, Verdict::Restart(_) | Verdict::Up) {
+                h.repaired(true);
+            }
+            verdicts.push(v);
+        }
+        let restarts = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Restart(_)))
+            .count();
+        let beyond = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::BeyondRepair(_)))
+            .count();
+        assert_eq!((restarts, beyond), (2, 1), "{verdicts:?}");
+        assert_eq!(verdicts[2], Verdict::Restart(Signal::Meeting));
+        assert_eq!(verdicts[8], Verdict::BeyondRepair(Signal::Meeting));
+        assert_eq!(h.label(&cfg()), "beyond repair");
+        assert!(!h.healthy());
+    }
+
+    #[test]
+    fn a_failed_repair_counts_and_keeps_the_failure() {
+        let mut h = Health::default();
+        assert_eq!(h.judge(seen(false, false, false), &cfg()), Verdict::Up);
+        h.repaired(false);
+        assert_eq!(h.label(&cfg()), "no container");
+        assert_eq!(h.judge(seen(false, false, false), &cfg()), Verdict::Up);
+        h.repaired(false);
+        assert_eq!(
+            h.judge(seen(false, false, false), &cfg()),
+            Verdict::BeyondRepair(Signal::Container)
+        );
+    }
+
+    #[test]
+    fn max_restarts_zero_goes_straight_to_beyond_repair() {
+        let c = HealthConfig {
+            max_restarts: 0,
+            ..cfg()
+        };
+        let mut h = Health::default();
+        assert_eq!(
+            h.judge(seen(false, true, true), &c),
+            Verdict::BeyondRepair(Signal::Container)
+        );
+        assert_eq!(h.judge(seen(false, true, true), &c), Verdict::Fine);
+    }
+
+    #[test]
+    fn restarted_mails_at_most_once_an_hour() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let mut h = Health::default();
+        assert!(h.mail_due(t0));
+        assert!(!h.mail_due(t0 + TimeDelta::minutes(59)));
+        assert!(!h.mail_due(t0 - TimeDelta::minutes(5)), "clock went back");
+        assert!(h.mail_due(t0 + TimeDelta::minutes(61)));
+    }
+
+    #[test]
+    fn old_state_files_read_as_a_fresh_health() {
+        let h: Health = serde_json::from_str("{}").unwrap();
+        assert_eq!(h, Health::default());
+    }
+
+    #[test]
+    fn mails_say_which_live_what_failed_and_what_to_do() {
+        let (s, b) = restarted_mail("live1", 42, 2, Signal::Hls, 1, &cfg());
+        assert!(s.starts_with(SUBJECT_PREFIX) && s.contains("live 42") && s.contains("restarted"));
+        assert!(b.contains("1 of 2"), "{b}");
+        let (s, b) = beyond_repair_mail("live1", 42, 2, Signal::Meeting, 2, "/srv/slot2");
+        assert!(s.contains("beyond repair") && s.contains("live 42"), "{s}");
+        assert!(b.contains("not in the meeting") && b.contains("/srv/slot2"), "{b}");
+    }
+}
