@@ -81,10 +81,11 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     lines.extend(config_file_mode(&cfg.path));
     lines.extend(settings(&cfg));
     let ctx = Ctx::new(Arc::clone(&cfg))?;
-    let (pod, bbb, docker, mail, redis, cluster) = tokio::join!(
+    let (pod, bbb, docker, image, mail, redis, cluster) = tokio::join!(
         pod(&ctx),
         bbb(&ctx),
         docker(&ctx),
+        streamer_image(&ctx),
         mail(&ctx, send_test_mail),
         chat_redis(&ctx),
         cluster_redis(&cfg),
@@ -92,6 +93,7 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     lines.extend(pod);
     lines.extend(bbb);
     lines.push(docker);
+    lines.extend(image);
     lines.extend(directories(&cfg));
     lines.extend(slot_states(&ctx.slots, &cfg));
     lines.extend(videodata(&ctx.slots, cfg.server.slots));
@@ -288,6 +290,32 @@ async fn docker(ctx: &Ctx) -> Line {
             "docker: {e:#}; install docker with its compose plugin, or set docker.command \
              (e.g. [\"docker-compose\"])"
         )),
+    }
+}
+
+/// The streamer image of the template is present locally (`docker image inspect`):
+/// otherwise the first `up` pulls it during a teacher's start. Nothing when docker
+/// itself cannot answer (the docker line says why).
+async fn streamer_image(ctx: &Ctx) -> Option<Line> {
+    let image = crate::compose::streamer_image(&ctx.cfg.server.template)?;
+    let dir = if ctx.cfg.server.base_dir.is_dir() {
+        ctx.cfg.server.base_dir.clone()
+    } else {
+        std::env::temp_dir()
+    };
+    match crate::docker::Docker::new(&ctx.cfg.docker)
+        .image_present(&dir, &image)
+        .await
+    {
+        Ok(true) => Some(ok(format!("streamer image {image} is present locally"))),
+        Ok(false) => Some(warn(format!(
+            "streamer image {image} is not present locally: the first start would pull it \
+             while the teacher waits; run `docker pull {image}`"
+        ))),
+        Err(e) => {
+            tracing::debug!("docker image inspect {image}: {e:#}");
+            None
+        }
     }
 }
 

@@ -524,7 +524,7 @@ fn slot_entry(
     recording_bytes: u64,
 ) -> serde_json::Value {
     let key = s.stream_key.clone().unwrap_or_default();
-    serde_json::json!({
+    let mut entry = serde_json::json!({
         "slot": slot,
         "state": s.phase,
         "live": s.live,
@@ -538,7 +538,12 @@ fn slot_entry(
         "ended_seen": s.ended_seen,
         "adopted": s.adopted,
         "stop_reason": s.stop.as_ref().map(|p| p.reason),
-    })
+    });
+    let dir = SlotStore::new(&cfg.server.base_dir, cfg.server.slots).dir(slot);
+    if let Some(e) = entry.as_object_mut() {
+        e.extend(crate::health::status_fields(s, cfg, &dir));
+    }
+    entry
 }
 
 /// The table a person reads, from the `--json` document.
@@ -548,8 +553,8 @@ fn status_text(
     last_tick: Option<&TickRecord>,
 ) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<5} {:<10} {:<6} {:<30} {:<22} {}",
-        "SLOT", "STATE", "LIVE", "MEETING", "SINCE (local time)", "HLS URL"
+        "{:<5} {:<10} {:<6} {:<30} {:<22} {:<19} {}",
+        "SLOT", "STATE", "LIVE", "MEETING", "SINCE (local time)", "HEALTH", "HLS URL"
     )];
     for s in doc["slots"].as_array().into_iter().flatten() {
         let text = |k: &str| {
@@ -564,15 +569,21 @@ fn status_text(
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or_else(|| "-".to_owned(), |t| local(t.with_timezone(&Utc)));
         lines.push(format!(
-            "{:<5} {:<10} {:<6} {:<30} {:<22} {}",
+            "{:<5} {:<10} {:<6} {:<30} {:<22} {:<19} {}",
             text("slot"),
             text("state"),
             text("live"),
             name,
             since,
+            text("health"),
             text("hls_url"),
         ));
     }
+    // Where each live's streamer log is (issue 11).
+    lines.extend(doc["slots"].as_array().into_iter().flatten().filter_map(|s| {
+        let log = s["streamer_log"].as_str()?;
+        Some(format!("slot {} streamer log: {log}", s["slot"]))
+    }));
     if recordings.is_empty() {
         lines.push("recordings waiting: none".into());
     } else {

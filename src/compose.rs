@@ -167,6 +167,13 @@ pub fn streamer_name(compose_file: &str) -> Result<String> {
     })
 }
 
+/// The streamer's `image` in a compose template or file, if it names one.
+pub fn streamer_image(compose_file: &str) -> Option<String> {
+    let doc: Value = serde_yaml::from_str(compose_file).ok()?;
+    let image = doc.get("services")?.get(STREAMER_SERVICE)?.get("image")?;
+    image.as_str().map(str::to_owned)
+}
+
 /// `value` as docker compose must read it to pass `value` on: `$` doubled, since
 /// compose interpolates `$VAR` and `${VAR}` in the file.
 fn compose_literal(value: &str) -> String {
@@ -469,15 +476,22 @@ mod tests {
         let p = params();
         let written = render(BUILTIN_TEMPLATE, &p).unwrap();
         assert_eq!(streamer_name(&written).unwrap(), "Live");
-        let template = BUILTIN_TEMPLATE.replace(
-            "BBB_USER_NAME: Live ",
-            "BBB_USER_NAME: \"Cours $ & Live\" ",
-        );
+        let template =
+            BUILTIN_TEMPLATE.replace("BBB_USER_NAME: Live ", "BBB_USER_NAME: \"Cours $ & Live\" ");
         let written = render(&template, &p).unwrap();
         assert_eq!(streamer_name(&written).unwrap(), "Cours $ & Live");
         let list = "services:\n  bbb-streamer:\n    environment:\n      - BBB_USER_NAME=\n";
         assert_eq!(streamer_name(list).unwrap(), DEFAULT_STREAMER_NAME);
         assert!(streamer_name("services: [").is_err());
+    }
+
+    #[test]
+    fn streamer_image_of_the_builtin_template() {
+        assert_eq!(
+            streamer_image(BUILTIN_TEMPLATE).as_deref(),
+            Some("aauzid/bigbluebutton-livestreaming:latest")
+        );
+        assert_eq!(streamer_image("services: {}"), None);
     }
 
     fn params() -> ComposeParams {

@@ -114,6 +114,48 @@ impl Docker {
         .map(drop)
     }
 
+    /// `docker compose restart bbb-streamer`: the streamer runs again from the start
+    /// in the same container (same compose file, same stream key); redis stays up.
+    pub async fn restart_streamer(&self, dir: &Path) -> Result<()> {
+        self.run(dir, &["restart", STREAMER_SERVICE], self.timeout)
+            .await
+            .map(drop)
+    }
+
+    /// The streamer's own log with timestamps (`docker compose logs`).
+    pub async fn logs(&self, dir: &Path) -> Result<String> {
+        let out = self
+            .run(
+                dir,
+                &["logs", "--no-color", "--timestamps", STREAMER_SERVICE],
+                Duration::from_secs(120),
+            )
+            .await?;
+        Ok(out.stdout)
+    }
+
+    /// Whether docker has `image` locally (`docker image inspect`), for `check`: the
+    /// engine is the program of `docker.command` when it is `[<docker>, "compose"]`,
+    /// else `docker` (the old `docker-compose` has no image command).
+    pub async fn image_present(&self, dir: &Path, image: &str) -> Result<bool> {
+        let engine = match self.command.as_slice() {
+            [program, sub, ..] if sub == "compose" => program.clone(),
+            _ => "docker".to_owned(),
+        };
+        let inspect = Docker {
+            command: vec![engine],
+            ..self.clone()
+        };
+        match inspect
+            .run(dir, &["image", "inspect", image], Duration::from_secs(60))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if format!("{e:#}").contains("No such image") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `docker compose version`, for `check`.
     pub async fn version(&self, dir: &Path) -> Result<String> {
         let out = self.run(dir, &["version"], Duration::from_secs(30)).await?;

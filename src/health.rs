@@ -84,7 +84,9 @@ impl RawHealth {
     pub fn validate(self, file: &str) -> Result<HealthConfig> {
         let range = |key: &str, v: i64, min: i64, max: i64| -> Result<u32> {
             if v < min || v > max {
-                bail!("configuration file {file}: key `health.{key}`: {v} is not between {min} and {max}");
+                bail!(
+                    "configuration file {file}: key `health.{key}`: {v} is not between {min} and {max}"
+                );
             }
             Ok(v as u32)
         };
@@ -286,6 +288,42 @@ impl Health {
     }
 }
 
+/// The fields `status --json` adds to a busy slot: `health` (the label; `"off"` when
+/// health checks are off), `restarts`, `max_restarts`, and `streamer_log`: where the
+/// streamer's own log is (`docker compose logs` in the slot while it runs, the kept
+/// `<log_dir>/live-<id>.log` once stopped).
+pub fn status_fields(
+    state: &crate::slots::SlotState,
+    cfg: &crate::config::Config,
+    slot_dir: &std::path::Path,
+) -> serde_json::Map<String, serde_json::Value> {
+    use crate::slots::Phase;
+    let h = &state.health;
+    let label = match (cfg.health.enabled, state.phase) {
+        (false, _) => Some("off".to_owned()),
+        (true, Phase::Running) => Some(h.label(&cfg.health)),
+        (true, Phase::Starting) => Some("starting".to_owned()),
+        _ => None,
+    };
+    let kept = cfg.server.log_dir.join(format!("live-{}.log", state.live));
+    let log = match state.phase {
+        Phase::Running | Phase::Starting => Some(format!(
+            "cd {} && {} logs {}",
+            slot_dir.display(),
+            cfg.docker.command.join(" "),
+            crate::compose::STREAMER_SERVICE
+        )),
+        _ if kept.exists() => Some(kept.display().to_string()),
+        _ => None,
+    };
+    let mut m = serde_json::Map::new();
+    m.insert("health".into(), label.into());
+    m.insert("restarts".into(), h.restarts.into());
+    m.insert("max_restarts".into(), cfg.health.max_restarts.into());
+    m.insert("streamer_log".into(), log.into());
+    m
+}
+
 /// `(subject, body)` of the mail sent when a live's streamer was restarted.
 pub fn restarted_mail(
     host: &str,
@@ -295,8 +333,10 @@ pub fn restarted_mail(
     restarts: u32,
     cfg: &HealthConfig,
 ) -> (String, String) {
-    let subject =
-        format!("{SUBJECT_PREFIX} {host}: live {live} streamer restarted ({})", why.label());
+    let subject = format!(
+        "{SUBJECT_PREFIX} {host}: live {live} streamer restarted ({})",
+        why.label()
+    );
     let body = format!(
         "The streamer of live {live} (slot {slot}) was repaired: {why}.\n\
          It was restarted with the same stream key; Pod was not touched.\n\
@@ -370,7 +410,10 @@ mod tests {
             ..RawHealth::default()
         };
         let e = raw.validate("/etc/x.toml").unwrap_err().to_string();
-        assert!(e.contains("health.fail_ticks") && e.contains("/etc/x.toml"), "{e}");
+        assert!(
+            e.contains("health.fail_ticks") && e.contains("/etc/x.toml"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -429,10 +472,7 @@ mod tests {
         let mut h = Health::default();
         h.judge(OK, &cfg());
         h.judge(seen(true, true, false), &cfg());
-        let unknown_hls = Observation {
-            hls: None,
-            ..OK
-        };
+        let unknown_hls = Observation { hls: None, ..OK };
         assert_eq!(h.judge(unknown_hls, &cfg()), Verdict::Fine);
         assert_eq!(
             h.judge(seen(true, true, false), &cfg()),
@@ -525,6 +565,9 @@ mod tests {
         assert!(b.contains("1 of 2"), "{b}");
         let (s, b) = beyond_repair_mail("live1", 42, 2, Signal::Meeting, 2, "/srv/slot2");
         assert!(s.contains("beyond repair") && s.contains("live 42"), "{s}");
-        assert!(b.contains("not in the meeting") && b.contains("/srv/slot2"), "{b}");
+        assert!(
+            b.contains("not in the meeting") && b.contains("/srv/slot2"),
+            "{b}"
+        );
     }
 }

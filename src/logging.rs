@@ -166,9 +166,10 @@ fn log_date(name: &str) -> Option<NaiveDate> {
 }
 
 /// Deletes the day logs dated more than `retention_days - 1` days before `today`:
-/// today's file and the `retention_days - 1` days before it are kept. Other files are
-/// left alone; failures are only reported on stderr (logging is not set up yet, and an
-/// old file left is no reason to stop).
+/// today's file and the `retention_days - 1` days before it are kept. The streamers'
+/// logs kept at stop (`live-<id>.log`) follow the same rule by the day they were last
+/// written. Other files are left alone; failures are only reported on stderr (logging
+/// is not set up yet, and an old file left is no reason to stop).
 fn prune(dir: &Path, retention_days: u32, today: NaiveDate) {
     let Some(oldest) = today.checked_sub_days(chrono::Days::new(u64::from(retention_days) - 1))
     else {
@@ -179,7 +180,11 @@ fn prune(dir: &Path, retention_days: u32, today: NaiveDate) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(date) = name.to_str().and_then(log_date) else {
+        let Some(date) = name
+            .to_str()
+            .and_then(log_date)
+            .or_else(|| streamer_log_date(&entry))
+        else {
             continue;
         };
         if date < oldest
@@ -194,9 +199,40 @@ fn prune(dir: &Path, retention_days: u32, today: NaiveDate) {
     }
 }
 
+/// The day a streamer's log (`live-<id>.log`) was last written, UTC.
+fn streamer_log_date(entry: &std::fs::DirEntry) -> Option<chrono::NaiveDate> {
+    let name = entry.file_name();
+    let id = name.to_str()?.strip_prefix("live-")?.strip_suffix(".log")?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let modified = entry.metadata().ok()?.modified().ok()?;
+    Some(chrono::DateTime::<chrono::Utc>::from(modified).date_naive())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_removes_old_streamer_logs_by_their_last_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for n in ["live-7.log", "live-8.log", "live-x.log"] {
+            std::fs::write(dir.path().join(n), "x").expect("write");
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+        for n in ["live-7.log", "live-x.log"] {
+            std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(n))
+                .and_then(|f| f.set_modified(old))
+                .expect("set mtime");
+        }
+        prune(dir.path(), 3, chrono::Utc::now().date_naive());
+        assert!(!dir.path().join("live-7.log").exists());
+        assert!(dir.path().join("live-8.log").exists());
+        assert!(dir.path().join("live-x.log").exists(), "not ours");
+    }
 
     #[test]
     fn prune_keeps_the_last_days_by_the_date_in_the_name() {

@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(value("last_tick_timestamp_seconds"), "1700000000");
         assert_eq!(value("last_tick_duration_seconds"), "1.234");
         assert_eq!(value("last_tick_success"), "0");
-        assert_eq!(m.len(), 10);
+        assert_eq!(m.len(), 11);
     }
 
     #[test]

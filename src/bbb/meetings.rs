@@ -728,7 +728,9 @@ impl From<BbbError> for ReadError {
 pub(super) async fn read_meetings<R: AsyncBufRead + Unpin>(
     source: R,
 ) -> Result<Vec<BbbMeeting>, ReadError> {
-    read_watched(source, None).await.map(|(meetings, _)| meetings)
+    read_watched(source, None)
+        .await
+        .map(|(meetings, _)| meetings)
 }
 
 /// [`read_meetings`], also reporting the watched attendees when `watch` is given.
@@ -833,12 +835,23 @@ mod tests {
     #[test]
     fn watching_keeps_only_the_watched_names_of_the_watched_meetings() {
         let with = |id: &str, internal: &str, attendees: &str| {
-            meeting_xml(id, internal, true, 0)
-                .replace("<attendees></attendees>", &format!("<attendees>{attendees}</attendees>"))
+            meeting_xml(id, internal, true, 0).replace(
+                "<attendees></attendees>",
+                &format!("<attendees>{attendees}</attendees>"),
+            )
         };
         let xml = format!(
             "<response><returncode>SUCCESS</returncode><meetings>{}{}{}</meetings></response>",
-            with("here", "here-1", &format!("{}{}{}", attendee_xml("Prof &amp; Co"), attendee_xml("Live"), attendee_xml("Live"))),
+            with(
+                "here",
+                "here-1",
+                &format!(
+                    "{}{}{}",
+                    attendee_xml("Prof &amp; Co"),
+                    attendee_xml("Live"),
+                    attendee_xml("Live")
+                )
+            ),
             with("other", "other-1", &attendee_xml("Live")),
             with("alone", "alone-1", &attendee_xml("Prof")),
         );
@@ -870,8 +883,10 @@ mod tests {
         let name = "N".repeat(MAX_VALUE_BYTES + 10);
         let xml = format!(
             "<response><returncode>SUCCESS</returncode><meetings>{}</meetings></response>",
-            meeting_xml("m", "m-1", true, 0)
-                .replace("<attendees></attendees>", &format!("<attendees>{}</attendees>", attendee_xml(&name)))
+            meeting_xml("m", "m-1", true, 0).replace(
+                "<attendees></attendees>",
+                &format!("<attendees>{}</attendees>", attendee_xml(&name))
+            )
         );
         let (_, presence) = watched(&xml, &["m"], &["Live"]);
         assert_eq!(presence[0].names, Vec::<String>::new());

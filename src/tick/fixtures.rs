@@ -92,5 +92,6 @@ pub fn snapshot(
         meetings,
         prefetched: HashMap::new(),
         waiting_meetings: HashMap::new(),
+        presence: Vec::new(),
     }
 }

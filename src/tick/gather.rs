@@ -14,8 +14,9 @@ use tracing::debug;
 
 use super::report::{ADVICE_BBB, ADVICE_POD, TickReport};
 use super::stop::confirm_absences;
+use super::streamer;
 use super::{Ctx, MAX_START_ATTEMPTS};
-use crate::bbb::BbbError;
+use crate::bbb::{BbbError, Presence};
 use crate::compose;
 use crate::config::Config;
 use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, PodMeeting};
@@ -37,6 +38,8 @@ pub(super) struct Snapshot {
     pub prefetched: HashMap<LiveId, PodMeeting>,
     /// The BBB meeting id of each of `prefetched`, as the plan takes it.
     pub waiting_meetings: HashMap<LiveId, String>,
+    /// The streamers among the attendees of the lives' meetings (health signal b).
+    pub presence: Vec<Presence>,
 }
 
 impl Snapshot {
@@ -97,17 +100,18 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
     // run is never started, and the start path reuses what was read.
     let candidates = start_candidates(&lives, &states, ctx.cfg.server.slots);
     let ask_bbb = plan::needs_meetings(&states) || !candidates.is_empty();
+    let watch = streamer::watch(ctx, &states);
     let (meetings, prefetched) = tokio::join!(
         async {
             if ask_bbb {
-                Some(ctx.bbb.meetings().await)
+                Some(ctx.bbb.meetings_watching(watch).await)
             } else {
                 None
             }
         },
         prefetch_meetings(ctx, &candidates),
     );
-    let mut meetings = meetings_view(meetings, report);
+    let (mut meetings, presence) = meetings_view(meetings, report);
     confirm_absences(ctx, &states, &mut meetings, report).await;
     let waiting_meetings = prefetched
         .iter()
@@ -120,6 +124,7 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
         meetings,
         prefetched,
         waiting_meetings,
+        presence,
     }))
 }
 
@@ -180,15 +185,19 @@ fn start_candidates<'a>(
         .collect()
 }
 
-/// BBB's answer as the plan sees it; a failed getMeetings is reported.
+/// getMeetings' answer: the meetings and the streamers watched among their attendees.
+type Listing = Result<(Vec<BbbMeeting>, Vec<Presence>), BbbError>;
+
+/// BBB's answer as the plan sees it, and the streamers it lists; a failed
+/// getMeetings is reported.
 fn meetings_view(
-    answer: Option<Result<Vec<BbbMeeting>, BbbError>>,
+    answer: Option<Listing>,
     report: &mut TickReport,
-) -> MeetingsView {
-    match answer {
-        Some(Ok(m)) => {
+) -> (MeetingsView, Vec<Presence>) {
+    let view = match answer {
+        Some(Ok((m, presence))) => {
             debug!(meetings = m.len(), "getMeetings answered");
-            MeetingsView::listed(m)
+            return (MeetingsView::listed(m), presence);
         }
         Some(Err(e)) => {
             let e = anyhow!(e).context("asking BBB for its meetings (no live stopped this tick)");
@@ -196,7 +205,8 @@ fn meetings_view(
             MeetingsView::Failed
         }
         None => MeetingsView::NotAsked,
-    }
+    };
+    (view, Vec::new())
 }
 
 /// Reads the meetings of `lives` from Pod, 8 at a time. A meeting that cannot be
@@ -323,14 +333,26 @@ mod tests {
         let mut report = TickReport::default();
         assert!(matches!(
             meetings_view(None, &mut report),
-            MeetingsView::NotAsked
+            (MeetingsView::NotAsked, _)
         ));
-        let listed = meetings_view(Some(Ok(vec![meeting("a", true, 0)])), &mut report);
+        let seen = Presence {
+            meeting_id: "a".into(),
+            internal_meeting_id: "a-i".into(),
+            running: true,
+            names: vec!["Live".into()],
+        };
+        let (listed, presence) = meetings_view(
+            Some(Ok((vec![meeting("a", true, 0)], vec![seen.clone()]))),
+            &mut report,
+        );
         assert!(matches!(listed, MeetingsView::Listed(m) if m.len() == 1));
+        assert_eq!(presence, [seen]);
         assert!(report.problems.is_empty());
 
-        let failed = meetings_view(Some(Err(BbbError::Http { status: 502 })), &mut report);
+        let (failed, presence) =
+            meetings_view(Some(Err(BbbError::Http { status: 502 })), &mut report);
         assert!(matches!(failed, MeetingsView::Failed));
+        assert!(presence.is_empty());
         assert_eq!(report.problems.len(), 1);
         let p = &report.problems[0];
         assert_eq!(p.key, "bbb:getMeetings");

@@ -23,6 +23,8 @@ pub struct TickReport {
     pub delivered: usize,
     /// The plan, one line per action (printed by `--dry-run`).
     pub plan_lines: Vec<String>,
+    /// Streamers restarted (or started again) by the health check.
+    pub streamer_restarts: u64,
 }
 
 impl TickReport {
@@ -149,6 +151,7 @@ impl TickReport {
         server_state.counters.lives_stopped += self.stopped.len() as u64;
         server_state.counters.recordings_delivered += self.delivered as u64;
         server_state.counters.errors += self.problems.len() as u64;
+        server_state.counters.streamer_restarts += self.streamer_restarts;
         server_state.last_tick = Some(TickRecord {
             at,
             duration_ms: took.as_millis() as u64,

@@ -93,6 +93,7 @@ async fn container_down(ctx: &Ctx, slot: u32, id: LiveId) -> Result<()> {
         // not worth a cron mail.
         info!(live = id, slot, "asking ffmpeg to finish: {e:#}");
     }
+    super::streamer::save_log(ctx, slot, id).await;
     ctx.docker.down(&dir).await
 }
 

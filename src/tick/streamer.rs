@@ -1,25 +1,78 @@
-//! The check of the running streamers: a live whose meeting goes on but whose
-//! streamer container is gone is reported (Pod shows it, viewers see nothing).
+//! The running streamers' health (behaviour.md "A live's health", issue 11): for each
+//! live running here whose session runs (getMeetings answered and lists it with
+//! `running=true`), (a) its container runs (`docker compose ps`), (b) its streamer is
+//! among the session's attendees (read from the same getMeetings answer, see
+//! [`watch`]), (c) its HLS playlist answers (`GET <hls_url><key>.m3u8`, all lives at
+//! once, short timeout, no token). [`crate::health`] counts the ticks and decides;
+//! this room asks, repairs (`up -d`, or a restart of the streamer service), mails the
+//! admins and saves the health in the slot's state file. Also the streamer's own log,
+//! kept before `down` ([`save_log`]).
 //!
-//! It restarts nothing and stops nothing; it only reads `docker compose ps`.
+//! With `health.enabled = false` it only reports a dead container, as before.
+//! It never stops a live, never touches Pod, never acts when getMeetings failed.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use anyhow::anyhow;
-use tracing::debug;
+use anyhow::{Context, Result, anyhow};
+use chrono::Utc;
+use tracing::{debug, error, info, warn};
 
 use super::Ctx;
 use super::gather::Snapshot;
-use super::report::TickReport;
+use super::report::{TickReport, problem};
+use crate::bbb::{Presence, Watch};
 use crate::compose;
-use crate::model::LiveId;
+use crate::health::{self, Observation, Signal, Verdict};
+use crate::model::{LiveId, Problem};
 use crate::plan::{Action, MeetingsView, Plan};
-use crate::slots::Phase;
+use crate::slots::{Phase, SlotState};
 
-/// Lives running here whose meeting BBB still runs, left alone by this tick's
-/// actions: their streamer is checked after the actions. None when getMeetings was
-/// not asked or failed.
-pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<(u32, LiveId)> {
+/// Longest wait for an HLS playlist.
+const HLS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A live whose streamer is checked this tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Watched {
+    pub slot: u32,
+    pub live: LiveId,
+    /// The watched names among the attendees of its running session; `None` when its
+    /// session is listed but not running (created, nobody in it yet): not checked.
+    pub present: Option<Vec<String>>,
+}
+
+/// What getMeetings should look for: the meetings of the lives running here and
+/// their streamers' names (the slots' `BBB_USER_NAME`). Empty when health is off.
+pub(super) fn watch(ctx: &Ctx, states: &std::collections::BTreeMap<u32, SlotState>) -> Watch {
+    let mut watch = Watch::default();
+    if !ctx.cfg.health.enabled {
+        return watch;
+    }
+    for (&slot, s) in states.iter().filter(|(_, s)| s.phase == Phase::Running) {
+        if let Some(m) = &s.meeting_id {
+            watch.meetings.insert(m.clone());
+            watch.names.insert(streamer_name(ctx, slot));
+        }
+    }
+    watch
+}
+
+/// The streamer's attendee name in `slot` (the image's default when unreadable).
+fn streamer_name(ctx: &Ctx, slot: u32) -> String {
+    let path = ctx.slots.compose_file(slot);
+    std::fs::read_to_string(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| compose::streamer_name(&text))
+        .unwrap_or_else(|e| {
+            debug!(slot, "reading BBB_USER_NAME from {}: {e:#}", path.display());
+            compose::DEFAULT_STREAMER_NAME.to_owned()
+        })
+}
+
+/// Lives running here whose meeting BBB still lists as not ended, left alone by this
+/// tick's actions: their streamer is checked after the actions. None when getMeetings
+/// was not asked or failed.
+pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<Watched> {
     let MeetingsView::Listed(listed) = &snapshot.meetings else {
         return Vec::new();
     };
@@ -28,36 +81,267 @@ pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<(u32, LiveId)>
         .states
         .iter()
         .filter(|(slot, s)| s.phase == Phase::Running && !acted.contains(slot))
-        .filter(|(_, s)| {
-            s.meeting_id
-                .as_deref()
-                .and_then(|m| listed.get(m))
-                .is_some_and(|m| !m.has_ended())
+        .filter_map(|(&slot, s)| {
+            let meeting = s.meeting_id.as_deref()?;
+            if listed.get(meeting).is_none_or(|m| m.has_ended()) {
+                return None;
+            }
+            Some(Watched {
+                slot,
+                live: s.live,
+                present: present_in(&snapshot.presence, meeting),
+            })
         })
-        .map(|(&slot, s)| (slot, s.live))
         .collect()
 }
 
-/// Reports each watched live whose streamer container is not running (it died, and
-/// Docker gave up restarting it): Pod shows the live, viewers see nothing. Nothing is
-/// restarted automatically (a streamer failing at start-up would loop); the admin
-/// decides. A failing `docker compose ps` is only logged.
-pub(super) async fn check_streamers(ctx: &Ctx, watched: &[(u32, LiveId)], report: &mut TickReport) {
-    let checks = watched.iter().map(|&(slot, live)| async move {
-        let dir = ctx.slots.dir(slot);
-        (slot, live, ctx.docker.running_services(&dir).await)
+/// The watched names in the running sessions of `meeting`; `None` if none runs.
+fn present_in(presence: &[Presence], meeting: &str) -> Option<Vec<String>> {
+    let mut running = presence
+        .iter()
+        .filter(|p| p.meeting_id == meeting && p.running)
+        .peekable();
+    running.peek()?;
+    Some(running.flat_map(|p| p.names.iter().cloned()).collect())
+}
+
+/// Checks and repairs the watched streamers, all at once; adds the restarts to the
+/// report.
+pub(super) async fn check_streamers(ctx: &Ctx, watched: &[Watched], report: &mut TickReport) {
+    if !ctx.cfg.health.enabled {
+        return report_dead(ctx, watched, report).await;
+    }
+    let client = match reqwest::Client::builder()
+        .user_agent(concat!("bbb-pod-live/", env!("CARGO_PKG_VERSION")))
+        .timeout(HLS_TIMEOUT.min(ctx.cfg.pod.timeout))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let e = anyhow!("building the HTTP client for the HLS check: {e}");
+            report.problem("health:hls-client", None, &e, "Report this as a bug.");
+            return;
+        }
+    };
+    let checks = watched
+        .iter()
+        .filter(|w| w.present.is_some())
+        .map(|w| check_one(ctx, &client, w));
+    for outcome in futures_util::future::join_all(checks).await {
+        report.streamer_restarts += outcome.restarts;
+        report.problems.extend(outcome.problems);
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    restarts: u64,
+    problems: Vec<Problem>,
+}
+
+/// One live: observe, judge, repair, mail, save. Its failures are its own.
+async fn check_one(ctx: &Ctx, client: &reqwest::Client, w: &Watched) -> Outcome {
+    let mut out = Outcome::default();
+    let (slot, live) = (w.slot, w.live);
+    let mut state = match ctx.slots.load(slot) {
+        Ok(Some(s)) if s.live == live && s.phase == Phase::Running => s,
+        Ok(_) => return out,
+        Err(e) => {
+            debug!(
+                live,
+                slot, "reading the slot state for the health check: {e:#}"
+            );
+            return out;
+        }
+    };
+    let seen = observe(ctx, client, w, &state).await;
+    let cfg = ctx.cfg.health;
+    let verdict = state.health.judge(seen, &cfg);
+    debug!(live, slot, ?seen, ?verdict, health = %state.health.label(&cfg), "streamer checked");
+    match verdict {
+        Verdict::Fine => {}
+        Verdict::Up | Verdict::Restart(_) => {
+            let why = match verdict {
+                Verdict::Restart(signal) => signal,
+                _ => Signal::Container,
+            };
+            out.restarts = 1;
+            match repair(ctx, slot, why).await {
+                Ok(()) => {
+                    state.health.repaired(true);
+                    warn!(
+                        live,
+                        slot,
+                        restarts = state.health.restarts,
+                        "streamer repaired: {why}"
+                    );
+                    if state.health.mail_due(Utc::now()) {
+                        let (subject, body) = health::restarted_mail(
+                            &ctx.cfg.server.hostname,
+                            live,
+                            slot,
+                            why,
+                            state.health.restarts,
+                            &cfg,
+                        );
+                        mail(ctx, &subject, &body).await;
+                    }
+                }
+                Err(e) => {
+                    state.health.repaired(false);
+                    out.problems.push(problem(
+                        format!("health:{live}"),
+                        Some(live),
+                        &e.context(format!("repairing the streamer of live {live} ({why})")),
+                        "The next tick tries again, up to health.max_restarts times.",
+                    ));
+                }
+            }
+        }
+        Verdict::BeyondRepair(why) => {
+            error!(
+                live,
+                slot,
+                restarts = state.health.restarts,
+                "streamer beyond repair: {why}; no more restarts"
+            );
+            let (subject, body) = health::beyond_repair_mail(
+                &ctx.cfg.server.hostname,
+                live,
+                slot,
+                why,
+                state.health.restarts,
+                &ctx.slots.dir(slot).display().to_string(),
+            );
+            mail(ctx, &subject, &body).await;
+        }
+    }
+    if let Err(e) = ctx.slots.save(slot, &state) {
+        out.problems.push(problem(
+            format!("state:slot{slot}"),
+            Some(live),
+            &e.context("saving the streamer's health"),
+            "Check that base_dir is writable.",
+        ));
+    }
+    out
+}
+
+/// The three signals of one live, asked at once.
+async fn observe(
+    ctx: &Ctx,
+    client: &reqwest::Client,
+    w: &Watched,
+    state: &SlotState,
+) -> Observation {
+    let dir = ctx.slots.dir(w.slot);
+    let hls_url = match (&state.stream_key, ctx.cfg.health.hls) {
+        (Some(key), true) if !key.is_empty() => Some(format!("{}{key}.m3u8", ctx.cfg.pod.hls_url)),
+        _ => None,
+    };
+    let (services, hls) = tokio::join!(ctx.docker.running_services(&dir), async {
+        match &hls_url {
+            Some(url) => Some(playlist_answers(client, url).await),
+            None => None,
+        }
+    });
+    let container = match services {
+        Ok(s) if s.iter().any(|s| s == compose::STREAMER_SERVICE) => Some(true),
+        Ok(s) if !readable(&s) => {
+            debug!(
+                live = w.live,
+                slot = w.slot,
+                "docker compose ps gave an unreadable answer"
+            );
+            None
+        }
+        Ok(_) => Some(false),
+        Err(e) => {
+            debug!(live = w.live, slot = w.slot, "docker compose ps: {e:#}");
+            None
+        }
+    };
+    let name = streamer_name(ctx, w.slot);
+    Observation {
+        container,
+        in_meeting: w.present.as_ref().map(|names| names.contains(&name)),
+        hls,
+    }
+}
+
+/// `GET` answers 200 with a body starting `#EXTM3U`. No token: viewers send none.
+async fn playlist_answers(client: &reqwest::Client, url: &str) -> bool {
+    let answer = async {
+        let resp = client.get(url).send().await?.error_for_status()?;
+        let body = resp.bytes().await?;
+        Ok::<bool, reqwest::Error>(body.starts_with(b"#EXTM3U"))
+    };
+    match answer.await {
+        Ok(ok) => ok,
+        Err(e) => {
+            debug!(%url, "HLS playlist: {}", crate::error_chain::error_chain(&e));
+            false
+        }
+    }
+}
+
+/// A list of service names (anything else proves nothing either way).
+fn readable(services: &[String]) -> bool {
+    services.iter().all(|s| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    })
+}
+
+/// (a) `up -d` again; (b)/(c) finish the recording part, then restart the streamer
+/// service (redis, the viewers' chat relay, stays up; see the README).
+async fn repair(ctx: &Ctx, slot: u32, why: Signal) -> Result<()> {
+    let dir = ctx.slots.dir(slot);
+    if why == Signal::Container {
+        return ctx.docker.up(&dir).await;
+    }
+    if let Err(e) = ctx.docker.finish_recording(&dir).await {
+        debug!(slot, "asking ffmpeg to finish before the restart: {e:#}");
+    }
+    ctx.docker.restart_streamer(&dir).await
+}
+
+async fn mail(ctx: &Ctx, subject: &str, body: &str) {
+    if let Err(e) = ctx.mailer.send(subject, body).await {
+        warn!("mailing the admins about a streamer: {e:#}");
+    }
+}
+
+/// Before `down`: the streamer's log (`docker compose logs --timestamps`) kept as
+/// `<log_dir>/live-<id>.log`, mode 0600. A failure is only a warning: the stop goes on.
+pub(super) async fn save_log(ctx: &Ctx, slot: u32, live: LiveId) {
+    let path = ctx.cfg.server.log_dir.join(format!("live-{live}.log"));
+    let saved = async {
+        let text = ctx.docker.logs(&ctx.slots.dir(slot)).await?;
+        if text.is_empty() && path.exists() {
+            // A resumed stop whose container is already gone: keep what was saved.
+            return Ok(());
+        }
+        crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
+            .with_context(|| format!("writing {}", path.display()))
+    };
+    match saved.await {
+        Ok(()) => info!(live, slot, log = %path.display(), "streamer log kept"),
+        Err(e) => warn!(live, slot, "keeping the streamer's log: {e:#}"),
+    }
+}
+
+/// `health.enabled = false`: each watched live whose container is not running is
+/// reported (Pod shows it, viewers see nothing); nothing is repaired.
+async fn report_dead(ctx: &Ctx, watched: &[Watched], report: &mut TickReport) {
+    let checks = watched.iter().map(|w| async move {
+        let dir = ctx.slots.dir(w.slot);
+        (w.slot, w.live, ctx.docker.running_services(&dir).await)
     });
     for (slot, live, result) in futures_util::future::join_all(checks).await {
         match result {
             Ok(services) if services.iter().any(|s| s == compose::STREAMER_SERVICE) => {}
-            // Not a list of service names: docker's output cannot be trusted, so it
-            // proves nothing either way.
-            Ok(services)
-                if services.iter().any(|s| {
-                    !s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                }) =>
-            {
+            Ok(services) if !readable(&services) => {
                 debug!(live, slot, "docker compose ps gave an unreadable answer");
             }
             Ok(_) => {
@@ -69,7 +353,7 @@ pub(super) async fn check_streamers(ctx: &Ctx, watched: &[(u32, LiveId)], report
                     Some(live),
                     &e,
                     &format!(
-                        "See `docker compose logs {}` in {}; `bbb-pod-live stop --live {live}`, then the teacher asks Pod again.",
+                        "See `docker compose logs {}` in {}; `bbb-pod-live stop --live {live}`, then the teacher asks Pod again (or set health.enabled = true).",
                         compose::STREAMER_SERVICE,
                         ctx.slots.dir(slot).display()
                     ),
@@ -95,6 +379,10 @@ mod tests {
         }
     }
 
+    fn slots_and_lives(w: Vec<Watched>) -> Vec<(u32, LiveId)> {
+        w.iter().map(|w| (w.slot, w.live)).collect()
+    }
+
     #[test]
     fn running_lives_whose_meeting_goes_on_and_no_action_touches_are_watched() {
         let mut states = BTreeMap::new();
@@ -118,7 +406,10 @@ mod tests {
             ]),
         );
         let decided = plan_of(vec![Action::SeenRunning { slot: 5, live: 15 }]);
-        assert_eq!(watched(&snap, &decided), [(1, 11), (4, 14)]);
+        assert_eq!(
+            slots_and_lives(watched(&snap, &decided)),
+            [(1, 11), (4, 14)]
+        );
     }
 
     #[test]
@@ -129,5 +420,38 @@ mod tests {
             let snap = snapshot(Vec::new(), states.clone(), meetings);
             assert!(watched(&snap, &Plan::default()).is_empty());
         }
+    }
+
+    fn presence(meeting: &str, running: bool, names: &[&str]) -> Presence {
+        Presence {
+            meeting_id: meeting.into(),
+            internal_meeting_id: format!("{meeting}-i"),
+            running,
+            names: names.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_a_running_session_is_checked() {
+        let p = vec![
+            presence("a", true, &["Live"]),
+            presence("b", false, &[]),
+            presence("c", false, &[]),
+            presence("c", true, &[]),
+        ];
+        assert_eq!(present_in(&p, "a"), Some(vec!["Live".to_owned()]));
+        assert_eq!(
+            present_in(&p, "b"),
+            None,
+            "created, not running: the streamer waits"
+        );
+        assert_eq!(present_in(&p, "c"), Some(vec![]));
+        assert_eq!(present_in(&p, "absent"), None);
+    }
+
+    #[test]
+    fn service_lists_are_read_or_distrusted() {
+        assert!(readable(&["bbb-streamer".into(), "redis".into()]));
+        assert!(!readable(&["time=\"x\" level=warning".into()]));
     }
 }

@@ -6,8 +6,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -162,7 +161,11 @@ fn a_healthy_live_over_many_ticks_is_never_restarted_nor_mailed_about() {
     assert_eq!(stream_url(&env, slot), key);
     assert_eq!(status(&env, r.live), 1);
     // The playlist was asked for every tick, never with a token.
-    assert!(env.bbb.hls_requests().len() >= 12, "{:?}", env.bbb.hls_requests());
+    assert!(
+        env.bbb.hls_requests().len() >= 12,
+        "{:?}",
+        env.bbb.hls_requests()
+    );
     assert_eq!(env.bbb.hls_requests_with_credentials(), 0);
     assert_eq!(health_of(&env, slot), "ok");
     env.assert_no_secret_anywhere();
@@ -421,7 +424,8 @@ fn status_shows_each_slot_health() {
     // The streamer's own log, for a running live.
     assert!(out.stdout.contains("docker compose logs"), "{}", out.stdout);
     assert!(
-        out.stdout.contains(&env.slot_dir(slot).display().to_string()),
+        out.stdout
+            .contains(&env.slot_dir(slot).display().to_string()),
         "{}",
         out.stdout
     );
@@ -503,7 +507,10 @@ fn the_streamer_log_is_kept_at_stop() {
     let text = fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     assert!(text.contains("fake streamer log line"), "{text}");
     assert!(text.contains(&r.meeting_id), "{text}");
-    assert_eq!(fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let subs = env.docker.subcommands_in(&env.slot_dir(slot));
     let logs = subs.iter().position(|s| s == "logs").expect("logs saved");
     let down = subs.iter().rposition(|s| s == "down").expect("down");
@@ -515,90 +522,4 @@ fn the_streamer_log_is_kept_at_stop() {
         .find(|c| c.is("logs"))
         .unwrap();
     assert!(call.args.iter().any(|a| a == "--timestamps"), "{call:?}");
-}
-
-fn ffprobe_duration(path: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("running ffprobe (install ffmpeg)");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-fn mkv_parts(env: &TestEnv, slot: u32) -> Vec<PathBuf> {
-    FakeDocker::mkv_files(&env.slot_dir(slot))
-}
-
-#[test]
-fn two_parts_of_a_restarted_streamer_become_one_recording() {
-    let env = env_with(SHORT);
-    env.docker.real_mkv(Some(1));
-    let (r, slot) = start(&env, "Amphi Deux Parts");
-    env.tick_ok();
-    env.docker.kill_container(&env.slot_dir(slot));
-    env.docker.real_mkv(Some(2));
-    env.tick_ok();
-    assert_eq!(mkv_parts(&env, slot).len(), 2, "a second part");
-    env.bbb.end_meeting(&r.meeting_id);
-    env.tick_ok();
-    let expected = env
-        .recordings_dir()
-        .join(format!("{}.mkv", r.internal_meeting_id));
-    assert_eq!(env.recordings(), vec![expected.clone()]);
-    let d = ffprobe_duration(&expected);
-    assert!((d - 3.0).abs() < 0.5, "joined duration {d}, parts 1 s + 2 s");
-    // Nothing left anywhere: both parts are in the delivered file.
-    let left: Vec<PathBuf> = files_under(&env.base_dir())
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    assert!(mails(&env, "error").is_empty(), "{:?}", env.smtp.messages());
-}
-
-#[test]
-fn a_join_that_fails_delivers_the_largest_part_and_keeps_the_others() {
-    let env = env_with(SHORT);
-    let (r, slot) = start(&env, "Amphi Joint Raté");
-    env.tick_ok();
-    env.docker.kill_container(&env.slot_dir(slot));
-    env.tick_ok();
-    let parts = mkv_parts(&env, slot);
-    assert_eq!(parts.len(), 2);
-    // Fake parts are not mkv: ffmpeg cannot join them. The second is the larger.
-    fs::OpenOptions::new()
-        .append(true)
-        .open(&parts[1])
-        .and_then(|mut f| std::io::Write::write_all(&mut f, &[b'M'; 4096]))
-        .unwrap();
-    env.bbb.end_meeting(&r.meeting_id);
-    let out = env.tick();
-    let expected = env
-        .recordings_dir()
-        .join(format!("{}.mkv", r.internal_meeting_id));
-    assert_eq!(env.recordings(), vec![expected.clone()]);
-    let delivered = read_mkv(&expected);
-    assert_eq!(delivered.meeting_id, r.meeting_id);
-    assert!(delivered.len > read_mkv(&parts[0]).len || !parts[0].exists());
-    // The other part is kept, and reported with its path.
-    let kept: Vec<PathBuf> = files_under(&env.base_dir())
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
-        .collect();
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    let name = kept[0].file_name().unwrap().to_string_lossy().into_owned();
-    let reported = format!(
-        "{}{}{}",
-        out.stderr,
-        env.log_text(),
-        env.smtp
-            .messages()
-            .iter()
-            .map(|m| m.body.clone())
-            .collect::<String>()
-    );
-    assert!(reported.contains(&name), "{name} not reported");
-    assert_eq!(status(&env, r.live), 2);
 }
