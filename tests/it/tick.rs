@@ -1442,7 +1442,10 @@ fn a_waiting_live_whose_meeting_is_missing_once_is_started_when_it_is_back() {
 
 #[test]
 fn a_streamer_that_died_while_its_meeting_goes_on_is_reported_once() {
-    let env = TestEnv::new();
+    // With health checks off (issue 11 repairs it otherwise: tests/it/health.rs).
+    let env = TestEnv::builder()
+        .extra_toml("[health]\nenabled = false")
+        .build();
     let (r, slot) = start_one(&env, "Flux coupé");
     // The container exited (Docker gave up restarting it); the meeting goes on.
     env.docker.set_running(&env.slot_dir(slot), false);
