@@ -580,10 +580,16 @@ fn status_text(
         ));
     }
     // Where each live's streamer log is (issue 11).
-    lines.extend(doc["slots"].as_array().into_iter().flatten().filter_map(|s| {
-        let log = s["streamer_log"].as_str()?;
-        Some(format!("slot {} streamer log: {log}", s["slot"]))
-    }));
+    lines.extend(
+        doc["slots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let log = s["streamer_log"].as_str()?;
+                Some(format!("slot {} streamer log: {log}", s["slot"]))
+            }),
+    );
     if recordings.is_empty() {
         lines.push("recordings waiting: none".into());
     } else {
