@@ -352,4 +352,169 @@ mod tests {
         pod.check_access().await.unwrap();
         assert_eq!(fake.seen()[2].query.as_deref(), Some("page=1"));
     }
+
+    // -- current_livestreams: the filtered lists and what they may miss ---------------
+
+    /// A DRF page of `rows` for the list asked in `seen` (any filter kept in the
+    /// links), 12 per page.
+    fn filtered_page(rows: &[Value], seen: &Seen) -> Reply {
+        let origin = seen.origin();
+        let page = seen.page();
+        let pages = rows.len().div_ceil(12).max(1);
+        let status = seen
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .find(|p| p.starts_with("status="))
+            .map(|p| format!("&{p}"))
+            .unwrap_or_default();
+        let link = |k: usize| json!(format!("{origin}{}?page={k}{status}", seen.path));
+        let results: Vec<Value> = rows
+            .iter()
+            .skip((page - 1) * 12)
+            .take(12)
+            .cloned()
+            .collect();
+        Reply::json(
+            200,
+            json!({
+                "count": rows.len(),
+                "next": if page < pages { link(page + 1) } else { Value::Null },
+                "previous": if page > 1 { link(page - 1) } else { Value::Null },
+                "results": results,
+            }),
+        )
+    }
+
+    fn row(id: u64, status: u64, origin: &str) -> Value {
+        let mut row = live_row(id, origin);
+        row["status"] = json!(status);
+        row
+    }
+
+    fn asks_status(seen: &Seen, status: &str) -> bool {
+        seen.query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .any(|p| p == format!("status={status}"))
+    }
+
+    #[tokio::test]
+    async fn a_live_in_both_filtered_lists_is_read_again_by_id() {
+        // Live 5 was started between the two answers: listed waiting and running.
+        let (base, fake) = serve(|seen, _| {
+            let o = seen.origin();
+            match seen.path.as_str() {
+                "/rest/bbb_livestream/5/" => Reply::json(200, row(5, 1, &o)),
+                _ if asks_status(seen, "0") => filtered_page(&[row(5, 0, &o), row(6, 0, &o)], seen),
+                _ => filtered_page(&[row(5, 1, &o)], seen),
+            }
+        })
+        .await;
+        let lives = client(&base).current_livestreams(&[]).await.unwrap();
+        let got: Vec<(u64, LiveStatus)> = lives.iter().map(|l| (l.id, l.status)).collect();
+        assert_eq!(
+            got,
+            [(5, LiveStatus::Running), (6, LiveStatus::Waiting)],
+            "{lives:?}"
+        );
+        assert_eq!(
+            fake.seen()
+                .iter()
+                .filter(|s| s.path == "/rest/bbb_livestream/5/")
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn ours_missing_from_the_filtered_lists_are_read_by_id_and_a_404_drops_them() {
+        let (base, fake) = serve(|seen, _| {
+            let o = seen.origin();
+            match seen.path.as_str() {
+                // Closed by hand: status 2, in neither filtered list.
+                "/rest/bbb_livestream/7/" => Reply::json(200, row(7, 2, &o)),
+                // Deleted from Pod.
+                "/rest/bbb_livestream/8/" => Reply::json(404, json!({"detail": "Pas trouvé."})),
+                _ if asks_status(seen, "0") => filtered_page(&[row(1, 0, &o)], seen),
+                _ => filtered_page(&[row(3, 1, &o)], seen),
+            }
+        })
+        .await;
+        let lives = client(&base).current_livestreams(&[3, 7, 8]).await.unwrap();
+        let got: Vec<(u64, LiveStatus)> = lives.iter().map(|l| (l.id, l.status)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, LiveStatus::Waiting),
+                (3, LiveStatus::Running),
+                (7, LiveStatus::Stopped)
+            ]
+        );
+        // Listed ones are not read again.
+        let by_id: Vec<String> = fake
+            .seen()
+            .iter()
+            .filter(|s| s.path != "/rest/bbb_livestream/")
+            .map(|s| s.path.clone())
+            .collect();
+        let mut by_id = by_id;
+        by_id.sort();
+        assert_eq!(
+            by_id,
+            ["/rest/bbb_livestream/7/", "/rest/bbb_livestream/8/"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_later_page_showing_other_statuses_makes_that_list_the_whole_one() {
+        // Page 1 of ?status=0 looks filtered; page 2 holds a closed live (the filter
+        // stopped working during the read): that list is every live.
+        let (base, fake) = serve(|seen, _| {
+            let o = seen.origin();
+            if asks_status(seen, "0") {
+                let rows: Vec<Value> = (1..=14)
+                    .map(|id| row(id, if id == 14 { 2 } else { 0 }, &o))
+                    .collect();
+                filtered_page(&rows, seen)
+            } else {
+                filtered_page(&[], seen)
+            }
+        })
+        .await;
+        let lives = client(&base).current_livestreams(&[20]).await.unwrap();
+        assert_eq!(lives.len(), 14, "{lives:?}");
+        assert_eq!(lives[13].status, LiveStatus::Stopped);
+        // The whole list: ours (20) is simply absent, not read by id.
+        assert!(
+            fake.seen()
+                .iter()
+                .all(|s| s.path == "/rest/bbb_livestream/"),
+            "{:?}",
+            fake.seen().iter().map(|s| &s.path).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_pages_showing_the_filter_ignored_reuse_page_one_of_everything() {
+        // Pod 3.x: both answers are page 1 of every live; pages 2.. read once.
+        let (base, fake) = serve(|seen, _| {
+            let o = seen.origin();
+            let rows: Vec<Value> = (1..=30).map(|id| row(id, id % 3, &o)).collect();
+            filtered_page(&rows, seen)
+        })
+        .await;
+        let lives = client(&base).current_livestreams(&[2]).await.unwrap();
+        assert_eq!(lives.len(), 30);
+        let pages: Vec<usize> = fake.seen().iter().map(|s| s.page()).collect();
+        let mut pages = pages;
+        pages.sort();
+        assert_eq!(
+            pages,
+            [1, 1, 2, 3],
+            "two first pages, then pages 2 and 3 once"
+        );
+    }
 }

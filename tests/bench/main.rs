@@ -502,8 +502,8 @@ fn flavour(version: PodVersion) -> &'static str {
 }
 
 /// `BUSY_LIVES` lives to start; with `history`, behind `BUSY_HISTORY` old lives in a Pod
-/// of that flavour. On 3.8 the unavoidable path gains one round trip: every other page
-/// of the list, asked all at once after the first.
+/// of that flavour. On 3.8 the unavoidable path gains the waves of the other pages of
+/// the list, asked all at once after the first, `MAX_CONCURRENCY` at a time.
 fn busy(critical: Option<Duration>, history: Option<PodVersion>, notes: &mut Vec<String>) -> Row {
     let (version, old) = match history {
         Some(v) => (v, BUSY_HISTORY),
@@ -541,11 +541,8 @@ fn busy(critical: Option<Duration>, history: Option<PodVersion>, notes: &mut Vec
         .filter(|r| r.method == "GET" && r.path == "/rest/bbb_livestream/")
         .count();
     assert_eq!(lists, expected_lists, "{name}: list requests");
-    let extra = if expected_lists > 2 {
-        LATENCY
-    } else {
-        Duration::ZERO
-    };
+    let waves = (expected_lists - 2).div_ceil(MAX_CONCURRENCY);
+    let extra = LATENCY * waves as u32;
     if history.is_none() {
         let sequential = LATENCY * (seen.pod + seen.bbb) as u32 + UP * BUSY_LIVES as u32;
         notes.push(format!(
@@ -566,7 +563,10 @@ fn busy(critical: Option<Duration>, history: Option<PodVersion>, notes: &mut Vec
             } else {
                 (
                     c + extra,
-                    "the slowest live's chain + 1 round trip for the other pages".into(),
+                    format!(
+                        "the slowest live's chain + {waves} round trips: the other {} pages, {MAX_CONCURRENCY} at a time",
+                        expected_lists - 2
+                    ),
                 )
             }
         }),
