@@ -1,4 +1,4 @@
-//! The BigBlueButton / Scalelite API: signing calls ([`checksum`]), asking getMeetings
+//! The BigBlueButton / Scalelite API: signing calls ([`checksum()`]), asking getMeetings
 //! ([`BbbClient`]), parsing its XML as a stream by element name ([`MeetingsParser`]) and
 //! classifying the answer ([`BbbError`]). A failed answer of any kind is an error, never
 //! "no meetings" (PHP defect 1): only a `SUCCESS` answer that lists meetings, or says
