@@ -147,10 +147,6 @@ fn slot_states(store: &SlotStore, cfg: &Config) -> Vec<Line> {
             .iter()
             .map(|(slot, e)| fail(crate::slots::corrupt_story(*slot, e, &cfg.server.base_dir)))
             .collect(),
-        Err(e) if !cfg.server.base_dir.exists() => {
-            let _ = e;
-            Vec::new()
-        }
         Err(e) => vec![fail(format!("reading the slot states: {e:#}"))],
     }
 }
@@ -332,10 +328,19 @@ fn directories(cfg: &Config) -> Vec<Line> {
     ] {
         lines.push(match writable_or_creatable(dir) {
             Ok(true) => ok(format!("{key} {} is writable", dir.display())),
-            Ok(false) => warn(format!(
-                "{key} {} does not exist yet; {created_by} creates it",
-                dir.display()
-            )),
+            // No base_dir: nothing ran here yet, which the admin should know; a
+            // missing log_dir is made by every run.
+            Ok(false) => {
+                let text = format!(
+                    "{key} {} does not exist yet; {created_by} creates it",
+                    dir.display()
+                );
+                if key == "server.base_dir" {
+                    warn(text)
+                } else {
+                    ok(text)
+                }
+            }
             Err(e) => fail(format!(
                 "{key}: {e:#}; create it, owned by the user running bbb-pod-live"
             )),
@@ -493,7 +498,13 @@ async fn mail(ctx: &Ctx, send_test_mail: bool) -> Line {
                 ctx.mailer.describe()
             )),
             Err(e) => fail(format!(
-                "mail: {e:#}; check [mail] (smtp_host, smtp_port, smtp_tls, credentials)"
+                "mail: {e:#}; {}",
+                match cfg.mail.transport {
+                    MailTransport::Smtp =>
+                        "check [mail] (smtp_host, smtp_port, smtp_tls, credentials)",
+                    MailTransport::Sendmail =>
+                        "check mail.sendmail and the local mail server's log (mail.log)",
+                }
             )),
         };
     }
