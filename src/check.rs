@@ -50,24 +50,36 @@ impl fmt::Display for Line {
     }
 }
 
+/// A report line stays one line, whatever an error's text holds (a program's stderr).
+fn one_line(text: String) -> String {
+    if !text.contains('\n') {
+        return text;
+    }
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 fn ok(text: impl Into<String>) -> Line {
     Line {
         level: Level::Ok,
-        text: text.into(),
+        text: one_line(text.into()),
     }
 }
 
 fn warn(text: impl Into<String>) -> Line {
     Line {
         level: Level::Warn,
-        text: text.into(),
+        text: one_line(text.into()),
     }
 }
 
 fn fail(text: impl Into<String>) -> Line {
     Line {
         level: Level::Fail,
-        text: text.into(),
+        text: one_line(text.into()),
     }
 }
 

@@ -192,17 +192,22 @@ impl Mailer {
 /// source in their own message too (`STARTTLS is not supported…: STARTTLS is not
 /// supported…`, `os error 13` twice).
 fn chain_once(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
+    let mut text = e.to_string().trim().to_owned();
     let mut source = e.source();
     while let Some(s) = source {
-        let part = s.to_string();
+        let part = s.to_string().trim().to_owned();
         if !part.is_empty() && !text.contains(&part) {
             text.push_str(": ");
             text.push_str(&part);
         }
         source = s.source();
     }
-    text
+    // A program's stderr may end lines inside the message: one line for the log.
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 fn smtp_transport(config: &MailConfig) -> Result<Transport> {

@@ -107,6 +107,20 @@ fn sendmail_is_run_by_its_absolute_path_and_check_finds_a_missing_one() {
     let out = env.run(&["check"]);
     let l = one_line_with(&out, "OK", "sendmail program");
     assert!(l.contains(&fake.display().to_string()), "{l}");
+    // A test mail the program refuses: sendmail's advice, not SMTP's.
+    fs::write(
+        &fake,
+        "#!/bin/sh\ncat > /dev/null\necho 'no route' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let out = env.run(&["check", "--send-test-mail"]);
+    out.assert_code(1);
+    let l = one_line_with(&out, "FAIL", "mail:");
+    assert!(
+        l.contains("mail.sendmail") && !l.contains("smtp_host"),
+        "{l}"
+    );
+    assert_eq!(l.matches("no route").count(), 1, "{l}");
     // A relative program would depend on cron's PATH: refused.
     env.rewrite_config(|t| t.replace(&format!("\"{}\"", fake.display()), "\"sendmail\""));
     let out = env.run(&["check"]);
