@@ -336,30 +336,7 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
         (None, None) => None,
     };
     let Some((&slot, state)) = found else {
-        let unreadable = |s: u32| broken.iter().find(|b| b.0 == s);
-        let what = match (args.live, args.slot) {
-            (Some(l), _) if !broken.is_empty() => format!(
-                "live {l} runs in no readable slot of this server; slot(s) {} have a state \
-                 file that cannot be read: see `bbb-pod-live check`",
-                broken
-                    .iter()
-                    .map(|b| b.0.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            (Some(l), _) => format!("live {l} runs in no slot of this server"),
-            (_, Some(s)) if unreadable(s).is_some() => {
-                let (_, e) = unreadable(s).expect("checked just above");
-                crate::slots::corrupt_story(s, e, &cfg.server.base_dir)
-            }
-            (_, Some(s)) if s == 0 || s > cfg.server.slots => format!(
-                "there is no slot {s} on this server (server.slots = {})",
-                cfg.server.slots
-            ),
-            (_, Some(s)) => format!("slot {s} is free"),
-            _ => "nothing to stop".into(),
-        };
-        return Err(Fatal::Config(anyhow!(what)));
+        return Err(Fatal::Config(anyhow!(nothing_to_stop(&cfg, args, &broken))));
     };
     if dry_run {
         print_lines(&[format!(
@@ -416,6 +393,31 @@ async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Outcom
         )])?;
     }
     Ok(Outcome::from_ok(report.ok()))
+}
+
+/// Why `stop` found nothing to stop, one story per case (a corrupt slot's included).
+fn nothing_to_stop(cfg: &Config, args: &StopArgs, broken: &crate::slots::BrokenSlots) -> String {
+    match (args.live, args.slot) {
+        (Some(l), _) if !broken.is_empty() => format!(
+            "live {l} runs in no readable slot of this server; slot(s) {} have a state \
+             file that cannot be read: see `bbb-pod-live check`",
+            broken
+                .iter()
+                .map(|b| b.0.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (Some(l), _) => format!("live {l} runs in no slot of this server"),
+        (None, Some(s)) => match broken.iter().find(|b| b.0 == s) {
+            Some((_, e)) => crate::slots::corrupt_story(s, e, &cfg.server.base_dir),
+            None if s == 0 || s > cfg.server.slots => format!(
+                "there is no slot {s} on this server (server.slots = {})",
+                cfg.server.slots
+            ),
+            None => format!("slot {s} is free"),
+        },
+        (None, None) => "nothing to stop".into(),
+    }
 }
 
 /// The tick lock for `stop` and `init`, saying on stderr when it waits for a run.
