@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::model::Broadcaster;
 
-use super::errors::{field_errors, is_object_not_found, status_error};
+use super::errors::{field_errors, is_object_not_found};
 use super::pages::Row;
 use super::rows::{kind, optional_string, required_id, required_string};
 use super::{Payload, PodClient, PodError, shown};
@@ -150,7 +150,7 @@ impl PodClient {
         if answer.status.is_success() || is_object_not_found(&answer) {
             return Ok(());
         }
-        Err(status_error(&Method::DELETE, &url, &answer))
+        Err(self.status_error(&Method::DELETE, &url, &answer))
     }
 
     fn broadcaster_url(&self, slug: &str) -> Result<Url, PodError> {

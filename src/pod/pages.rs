@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::errors::{json_body, status_error};
+use super::errors::json_body;
 use super::rows::{kind, optional_string, required_id};
 use super::{Payload, PodClient, PodError, shown};
 
@@ -157,7 +157,7 @@ impl PodClient {
     pub(super) async fn page<T: Row>(&self, url: &Url) -> Result<Page<T>, PodError> {
         let answer = self.call(Method::GET, url, Payload::Empty).await?;
         if answer.status != StatusCode::OK {
-            return Err(status_error(&Method::GET, url, &answer));
+            return Err(self.status_error(&Method::GET, url, &answer));
         }
         let value = json_body(url, &answer)?;
         let garbage = |reason| PodError::Garbage {

@@ -69,7 +69,8 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(cfg: Arc<Config>) -> Result<Ctx> {
         let pod = PodClient::new(&cfg.pod.url, &cfg.pod.token, cfg.pod.timeout)?
-            .with_max_concurrency(cfg.pod.max_concurrency);
+            .with_max_concurrency(cfg.pod.max_concurrency)
+            .with_token_source(cfg.sources.pod_token.to_string());
         let bbb = BbbClient::new(
             &cfg.bbb.url,
             &cfg.bbb.secret,

@@ -194,6 +194,15 @@ fn a_secret_from_the_environment_is_named_as_such() {
         l.contains(&format!("pod.token from the environment variable {var}")),
         "{l}"
     );
+    // And so does the tick's error (stderr, as in the log and the mail).
+    let out = env.run_env(&["run"], &[(var, &"0123456789abcdef".repeat(2))]);
+    out.assert_code(1);
+    let said = format!("the token is the environment variable {var}");
+    assert!(
+        out.stderr.contains("401") && out.stderr.contains(&said),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
