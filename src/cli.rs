@@ -46,6 +46,9 @@ pub enum Command {
     Stop(StopArgs),
     /// Create slot directories and compose files (idempotent; run does it too).
     Init,
+    /// Recordings kept on this server that the tick does not hand over by itself (e.g.
+    /// their meeting was deleted in Pod): list, deliver or discard them.
+    Recordings(RecordingsArgs),
     /// Print a shell completion script on stdout (needs no configuration file).
     ///
     /// bash: `bbb-pod-live completions bash > /etc/bash_completion.d/bbb-pod-live`
@@ -71,10 +74,40 @@ impl Command {
             Command::Status(_) => "status",
             Command::Stop(_) => "stop",
             Command::Init => "init",
+            Command::Recordings(_) => "recordings",
             Command::Completions(_) => "completions",
             Command::Man => "man",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RecordingsArgs {
+    #[command(subcommand)]
+    pub action: RecordingsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordingsAction {
+    /// Every recording kept under base_dir: file, size, live, meeting and why it is kept.
+    List,
+    /// Hand a kept recording over to Pod as `<recordings_dir>/<ID>.mkv` (the tick's
+    /// durable path: never overwrites a file there).
+    Deliver {
+        /// The kept file, as `recordings list` shows it.
+        file: PathBuf,
+        /// The BBB session's `internal_meeting_id` (a meeting in Pod) to deliver it as.
+        #[arg(long = "as", value_name = "INTERNAL_MEETING_ID")]
+        as_id: String,
+    },
+    /// Delete a kept recording for good.
+    Discard {
+        /// The kept file, as `recordings list` shows it.
+        file: PathBuf,
+        /// Confirm the deletion (refused without it).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,8 @@
 //! waiting live, a server claims it in the shared Redis with an atomic, expiring
 //! key. Exactly one server gets each live; a crashed server's claim runs out after
 //! `claim_ttl_secs`. The claimant may renew its own claim (a retry after a failed
-//! start), nobody else may take it while it lasts.
+//! start), nobody else may take it while it lasts. Sessions are claimed the same way
+//! (one streamer per BBB session): two requests for one room never start twice.
 
 use std::time::Duration;
 
@@ -64,8 +65,31 @@ impl Claimer {
         format!("bbb-pod-live:claim:{live}")
     }
 
+    /// The Redis key of a session's claim: one streamer per BBB session. Keyed by the
+    /// Pod meeting the lives point at (Pod makes one meeting row per session).
+    pub fn session_key(meeting_url: &str) -> String {
+        format!("bbb-pod-live:session:{}", meeting_url.trim_end_matches('/'))
+    }
+
     /// True when this server holds the claim on `live` (newly or still).
     pub async fn claim(&self, live: LiveId) -> Result<bool> {
+        self.claim_key(Self::key(live), self.number.to_string(), "the live")
+            .await
+    }
+
+    /// True when `live` holds the claim on its session (newly or still): another live,
+    /// on any server, starting a streamer for the same session makes it false. Held by
+    /// the live, not the server: which server starts the live is the live's own claim.
+    pub async fn claim_session(&self, meeting_url: &str, live: LiveId) -> Result<bool> {
+        self.claim_key(
+            Self::session_key(meeting_url),
+            format!("live {live}"),
+            "the session",
+        )
+        .await
+    }
+
+    async fn claim_key(&self, key: String, holder: String, what: &str) -> Result<bool> {
         let work = async {
             let mut conn = self
                 .client
@@ -73,12 +97,12 @@ impl Claimer {
                 .await
                 .context("connecting to the cluster Redis")?;
             let won: i64 = redis::Script::new(CLAIM_SCRIPT)
-                .key(Self::key(live))
-                .arg(self.number)
+                .key(key)
+                .arg(holder)
                 .arg(self.ttl.as_secs())
                 .invoke_async(&mut conn)
                 .await
-                .context("claiming the live in the cluster Redis")?;
+                .with_context(|| format!("claiming {what} in the cluster Redis"))?;
             anyhow::Ok(won == 1)
         };
         tokio::time::timeout(REDIS_TIMEOUT, work)

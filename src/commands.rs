@@ -27,6 +27,8 @@ pub enum Outcome {
     Done,
     /// It ran, but at least one action failed (exit code 1).
     Failed,
+    /// Ended by this signal (SIGTERM, SIGINT) before it was done: exit code 128 + it.
+    Interrupted(i32),
 }
 
 impl Outcome {
@@ -53,11 +55,13 @@ impl From<anyhow::Error> for Fatal {
 
 /// Runs the command line. The returned guard (if any) must live until the end of main.
 pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
-    if cli.dry_run && !matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init) {
+    let changes = matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init)
+        || crate::recordings::writes(&cli.command);
+    if cli.dry_run && !changes {
         let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
         return (
             Err(Fatal::Config(anyhow!(
-                "--dry-run only applies to run, stop and init; `{}` changes nothing anyway",
+                "--dry-run only applies to run, stop, init and recordings deliver/discard; `{}` changes nothing anyway",
                 cli.command.name()
             ))),
             None,
@@ -73,8 +77,9 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
         Err(e) => return (Err(Fatal::Config(e)), None),
     };
     // Commands that change things log to the daily file; a dry run writes no file.
-    let writes =
-        !cli.dry_run && matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init);
+    let writes = !cli.dry_run
+        && (matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init)
+            || crate::recordings::writes(&cli.command));
     let stderr = logging::stderr_level(cli.verbose, cli.quiet);
     let file = writes.then(|| LogFile {
         dir: &cfg.server.log_dir,
@@ -124,6 +129,9 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
         }
     };
     let result = runtime.block_on(dispatch(cli, cfg));
+    // An interrupted run may leave a blocking file copy behind (a hung NFS share): the
+    // process ends without waiting for it; the next tick redoes the copy.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     (result, guard)
 }
 
@@ -151,6 +159,7 @@ async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
         Command::Stop(args) => stop(cfg, args, cli.dry_run).await,
         Command::Status(args) => crate::commands::status(&cfg, args.json),
         Command::Check(args) => check(cfg, args.send_test_mail).await,
+        Command::Recordings(args) => crate::recordings::run(&cfg, &args.action, cli.dry_run),
         Command::Completions(_) | Command::Man => {
             print_generated(&cli.command).map_err(Fatal::Other)
         }
@@ -180,6 +189,15 @@ fn print_lines(lines: &[String]) -> Result<()> {
 }
 
 async fn run_tick(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
+    let mut stop = crate::signals::Stop::listen()?;
+    match stop.guard(tick_under_lock(cfg, dry_run)).await {
+        Ok(outcome) => outcome,
+        // The lock and every slot task were dropped with the tick.
+        Err(signal) => Ok(Outcome::Interrupted(signal)),
+    }
+}
+
+async fn tick_under_lock(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fatal> {
     let ctx = Arc::new(Ctx::new(Arc::clone(&cfg)).map_err(Fatal::Config)?);
     if dry_run {
         let report = tick::tick(Arc::clone(&ctx), true).await?;

@@ -228,6 +228,9 @@ impl Docker {
             .spawn()
             .with_context(|| format!("starting `{what}` in {}", dir.display()))?;
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+        // Dropped unfinished (the tick interrupted by SIGTERM): kill the whole group, as
+        // on a timeout; `kill_on_drop` alone would leave compose's children running.
+        let mut group = GroupKill(pgid);
         let _registered = match (&self.registry, child.id()) {
             (Some(dir), Some(pid)) => Registered::new(dir, pid),
             _ => None,
@@ -251,6 +254,9 @@ impl Docker {
             anyhow::Ok((status, out, err))
         };
         let result = tokio::time::timeout(timeout, work).await;
+        if result.is_ok() {
+            group.0 = None;
+        }
         let (status, out, err) = match result {
             Ok(r) => r.with_context(|| format!("`{what}` in {}", dir.display()))?,
             Err(_) => {
@@ -282,6 +288,19 @@ impl Docker {
             );
         }
         Ok(Output { stdout, stderr })
+    }
+}
+
+/// The process group of a `docker compose` call, killed if the call is dropped before
+/// it finished (the group leader is ours, so the id cannot have been reused yet).
+struct GroupKill(Option<Pid>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            // The group may already be gone; nothing else to do then.
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
     }
 }
 
@@ -510,7 +529,12 @@ mod tests {
     #[tokio::test]
     async fn a_call_is_registered_while_it_runs_only() {
         // The working directory of the call is the slot directory: `reg` is under it.
-        let (dir, d) = docker_with("ls reg > seen", Duration::from_secs(10));
+        // The call is registered just after it was spawned: the script waits for that
+        // (up to 5 s) instead of racing it.
+        let (dir, d) = docker_with(
+            "for i in $(seq 100); do [ -n \"$(ls reg 2>/dev/null)\" ] && break; sleep 0.05; done; ls reg > seen",
+            Duration::from_secs(10),
+        );
         let reg = dir.path().join("reg");
         let d = d.with_registry(reg.clone());
         d.up(dir.path()).await.expect("up");

@@ -26,6 +26,8 @@ pub mod names;
 pub mod plan;
 pub mod pod;
 pub mod recording;
+pub mod recordings;
+pub mod signals;
 pub mod slots;
 pub mod tick;
 

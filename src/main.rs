@@ -10,6 +10,13 @@ fn main() -> ExitCode {
     let code = match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted(signal)) => {
+            tracing::warn!(
+                "interrupted by {}: exiting",
+                bbb_pod_live::signals::name(signal)
+            );
+            ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
+        }
         Err(Fatal::Config(e)) => {
             eprintln!("bbb-pod-live: {e:#}");
             ExitCode::from(2)

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, WaitReason, Waiting};
+use crate::model::{
+    BbbMeeting, Live, LiveId, LiveStatus, PodMeeting, Sessions, WaitReason, Waiting,
+};
 use crate::slots::{Phase, SlotState, StopReason};
 
 /// What BBB told us this tick.
@@ -15,25 +17,13 @@ pub enum MeetingsView {
     NotAsked,
     /// getMeetings failed in some way: nothing may be stopped on its account.
     Failed,
-    /// A successful answer, by external meeting id.
-    Listed(HashMap<String, BbbMeeting>),
+    /// A successful answer, by session (one room may be listed under several).
+    Listed(Sessions),
 }
 
 impl MeetingsView {
-    /// One entry per meeting id. BBB (and Scalelite over several nodes) may list one id
-    /// twice — an ended instance beside a new running one: the meeting has ended only
-    /// if every instance has, so an instance that has not ended wins.
     pub fn listed(meetings: Vec<BbbMeeting>) -> MeetingsView {
-        let mut by_id: HashMap<String, BbbMeeting> = HashMap::with_capacity(meetings.len());
-        for m in meetings {
-            match by_id.get(&m.meeting_id) {
-                Some(kept) if !kept.has_ended() => {}
-                _ => {
-                    by_id.insert(m.meeting_id.clone(), m);
-                }
-            }
-        }
-        MeetingsView::Listed(by_id)
+        MeetingsView::Listed(Sessions::new(meetings))
     }
 }
 
@@ -54,8 +44,12 @@ pub struct PlanInput<'a> {
     /// Slots whose state file is unreadable: busy, never touched.
     pub broken: &'a BTreeSet<u32>,
     pub start_failures: &'a BTreeMap<LiveId, u32>,
-    /// BBB meeting id of each waiting live whose meeting Pod gave this tick.
-    pub waiting_meetings: &'a HashMap<LiveId, String>,
+    /// The Pod meeting (BBB room and session) of each waiting live whose meeting Pod
+    /// gave this tick.
+    pub waiting_meetings: &'a HashMap<LiveId, PodMeeting>,
+    /// Lives whose row in Pod's list does not parse: neither started nor stopped, and a
+    /// slot running one is left alone.
+    pub skipped: &'a BTreeSet<LiveId>,
     /// Consecutive earlier ticks that saw a waiting live's meeting absent or ended.
     pub stale_seen: &'a BTreeMap<LiveId, u32>,
 }
@@ -101,6 +95,9 @@ pub enum Action {
     /// request nobody can serve any more (e.g. left at status 0 by the PHP script):
     /// closed in Pod, never started.
     CloseStale { live: LiveId, seen: u32 },
+    /// A waiting live for a session that `kept` streams or will stream (a double
+    /// request: two moderators, a double click): closed in Pod, never started.
+    CloseDuplicate { live: LiveId, kept: LiveId },
 }
 
 impl Action {
@@ -117,7 +114,10 @@ impl Action {
             | Action::SeenRunning { slot, .. }
             | Action::Stop { slot, .. }
             | Action::ResumeStop { slot, .. } => Some(slot),
-            Action::GiveUp { .. } | Action::SeenStale { .. } | Action::CloseStale { .. } => None,
+            Action::GiveUp { .. }
+            | Action::SeenStale { .. }
+            | Action::CloseStale { .. }
+            | Action::CloseDuplicate { .. } => None,
         }
     }
 }
@@ -191,6 +191,10 @@ impl fmt::Display for Action {
                 f,
                 "close live {live} in Pod without starting it: its meeting has not been running in BBB for {seen} ticks"
             ),
+            Action::CloseDuplicate { live, kept } => write!(
+                f,
+                "close live {live} in Pod without starting it: live {kept} streams the same BBB session"
+            ),
         }
     }
 }
@@ -257,6 +261,14 @@ fn plan_slots(
         taken.lives.insert(state.live);
         let live = lives.get(&state.live).copied();
         let id = state.live;
+        if live.is_none() && input.skipped.contains(&id) {
+            // Its row does not parse: we cannot tell what Pod says, so nothing changes
+            // (the slot stays busy, the container runs on).
+            out.notes.push(format!(
+                "live {id} (slot {slot}): its row in Pod does not parse; left as it is"
+            ));
+            continue;
+        }
         match state.phase {
             Phase::Stopping => out.actions.push(Action::ResumeStop { slot, live: id }),
             Phase::Reverting => out.actions.push(Action::Revert { slot, live: id }),
@@ -330,20 +342,29 @@ fn plan_adoptions(pod_running: &BTreeMap<u32, Vec<&Live>>, taken: &mut Taken, ou
     }
 }
 
-/// Stage 3, waiting lives, oldest first: close the stale ones, give up on those that
-/// failed too often, start the others in the free slots.
+/// Stage 3, waiting lives, oldest first: close the duplicates and the stale ones, give
+/// up on those that failed too often, start the others in the free slots.
 fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mut Plan) {
     let mut free = (1..=input.slots).filter(|s| !taken.slots.contains(s));
+    let mut streamed = Streamed::new(input, sorted);
     for l in sorted.iter().filter(|l| l.status == LiveStatus::Waiting) {
         if taken.lives.contains(&l.id) {
             continue;
         }
-        // A request whose meeting BBB does not run (ended, or never ran here) is never
-        // started: Pod 3.1+ lists every live ever made, and the PHP script left lives
-        // at status 0 on Pod >= 2.9.3. Only on a successful getMeetings.
-        if let (MeetingsView::Listed(meetings), Some(meeting_id)) =
-            (input.meetings, input.waiting_meetings.get(&l.id))
-            && meetings.get(meeting_id).is_none_or(BbbMeeting::has_ended)
+        let meeting = input.waiting_meetings.get(&l.id);
+        // One streamer per session: the oldest request is kept.
+        if let Some(kept) = streamed.holder(l, meeting) {
+            out.actions
+                .push(Action::CloseDuplicate { live: l.id, kept });
+            continue;
+        }
+        streamed.add(l, meeting);
+        // A request whose session BBB does not run (ended, never ran here, or its room
+        // now runs another session) is never started: Pod 3.1+ lists every live ever
+        // made, and the PHP script left lives at status 0 on Pod >= 2.9.3. Only on a
+        // successful getMeetings.
+        if let (MeetingsView::Listed(meetings), Some(m)) = (input.meetings, meeting)
+            && meetings.session_over(&m.meeting_id, Some(&m.internal_meeting_id))
         {
             let seen = input.stale_seen.get(&l.id).copied().unwrap_or(0) + 1;
             if seen >= input.end_confirmations.max(1) {
@@ -386,6 +407,59 @@ fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mu
     }
 }
 
+/// Which live streams (or was kept to stream) each session, by its Pod meeting URL
+/// and, when known, its `internal_meeting_id`: the lives of this server's slots, the
+/// lives Pod shows running on any server, and the waiting lives kept this tick.
+struct Streamed {
+    by_meeting: HashMap<String, LiveId>,
+    by_session: HashMap<String, LiveId>,
+}
+
+impl Streamed {
+    fn new(input: &PlanInput<'_>, sorted: &[&Live]) -> Streamed {
+        let mut s = Streamed {
+            by_meeting: HashMap::new(),
+            by_session: HashMap::new(),
+        };
+        for state in input.states.values() {
+            if matches!(state.phase, Phase::Starting | Phase::Running) {
+                if let Some(url) = &state.meeting_url {
+                    s.by_meeting.entry(url.clone()).or_insert(state.live);
+                }
+                if let Some(session) = &state.session {
+                    s.by_session.entry(session.clone()).or_insert(state.live);
+                }
+            }
+        }
+        for l in sorted.iter().filter(|l| l.status == LiveStatus::Running) {
+            if let Some(url) = &l.meeting_url {
+                s.by_meeting.entry(url.clone()).or_insert(l.id);
+            }
+        }
+        s
+    }
+
+    /// The live already holding the session of `l`, if another one does.
+    fn holder(&self, l: &Live, meeting: Option<&PodMeeting>) -> Option<LiveId> {
+        let by_url = l.meeting_url.as_ref().and_then(|u| self.by_meeting.get(u));
+        let by_session = meeting
+            .filter(|m| !m.internal_meeting_id.is_empty())
+            .and_then(|m| self.by_session.get(&m.internal_meeting_id));
+        by_url.or(by_session).copied().filter(|&kept| kept != l.id)
+    }
+
+    fn add(&mut self, l: &Live, meeting: Option<&PodMeeting>) {
+        if let Some(url) = &l.meeting_url {
+            self.by_meeting.entry(url.clone()).or_insert(l.id);
+        }
+        if let Some(m) = meeting.filter(|m| !m.internal_meeting_id.is_empty()) {
+            self.by_session
+                .entry(m.internal_meeting_id.clone())
+                .or_insert(l.id);
+        }
+    }
+}
+
 /// Stop rule for a running live: only on a successful getMeetings, only after
 /// `end_confirmations` consecutive ticks saw the meeting absent or ended.
 fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut Plan) {
@@ -399,7 +473,9 @@ fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut 
         ));
         return;
     };
-    let ended = meetings.get(meeting_id).is_none_or(BbbMeeting::has_ended);
+    // Its own session: another session of the same room (the next lecture, listed
+    // alone or beside the ended one) does not keep it running.
+    let ended = meetings.session_over(meeting_id, state.session.as_deref());
     if ended {
         let seen = state.ended_seen + 1;
         let needed = input.end_confirmations.max(1);
@@ -472,6 +548,16 @@ mod tests {
         }
     }
 
+    /// The Pod meeting row of room `room`'s session `<room>-internal` (as [`meeting`]).
+    fn pod_meeting(pk: u64, room: &str) -> PodMeeting {
+        PodMeeting {
+            id: pk,
+            meeting_id: room.into(),
+            internal_meeting_id: format!("{room}-internal"),
+            meeting_name: room.into(),
+        }
+    }
+
     struct World {
         number: u32,
         slots: u32,
@@ -481,7 +567,8 @@ mod tests {
         states: BTreeMap<u32, SlotState>,
         broken: BTreeSet<u32>,
         failures: BTreeMap<LiveId, u32>,
-        waiting_meetings: HashMap<LiveId, String>,
+        waiting_meetings: HashMap<LiveId, PodMeeting>,
+        skipped: BTreeSet<LiveId>,
         stale_seen: BTreeMap<LiveId, u32>,
     }
 
@@ -497,6 +584,7 @@ mod tests {
                 broken: BTreeSet::new(),
                 failures: BTreeMap::new(),
                 waiting_meetings: HashMap::new(),
+                skipped: BTreeSet::new(),
                 stale_seen: BTreeMap::new(),
             }
         }
@@ -512,9 +600,151 @@ mod tests {
                 broken: &self.broken,
                 start_failures: &self.failures,
                 waiting_meetings: &self.waiting_meetings,
+                skipped: &self.skipped,
                 stale_seen: &self.stale_seen,
             })
         }
+    }
+
+    fn session(room: &str, internal: &str, running: bool, end_time: u64) -> BbbMeeting {
+        BbbMeeting {
+            meeting_id: room.into(),
+            internal_meeting_id: internal.into(),
+            running,
+            end_time,
+        }
+    }
+
+    #[test]
+    fn a_live_stops_when_its_session_ended_though_its_room_runs_another() {
+        let mut w = World::new();
+        w.end_confirmations = 1;
+        w.lives = vec![live(1, LiveStatus::Running, Some("1/1"))];
+        let mut state = running_state(1, "room", 0);
+        state.session = Some("room-100".into());
+        w.states.insert(1, state);
+        let stop = Action::Stop {
+            slot: 1,
+            live: 1,
+            reason: StopReason::MeetingEnded,
+        };
+        // The ended session beside the new one, and the new one alone.
+        for listed in [
+            vec![
+                session("room", "room-100", false, 5),
+                session("room", "room-200", true, 0),
+            ],
+            vec![session("room", "room-200", true, 0)],
+        ] {
+            w.meetings = MeetingsView::listed(listed);
+            assert_eq!(w.plan().actions, vec![stop.clone()]);
+        }
+        // Its own session running: nothing to do.
+        w.meetings = MeetingsView::listed(vec![
+            session("room", "room-50", false, 5),
+            session("room", "room-100", true, 0),
+        ]);
+        assert!(w.plan().actions.is_empty());
+        // A session unknown (older state file): judged by its room, as before.
+        w.states.get_mut(&1).unwrap().session = None;
+        w.meetings = MeetingsView::listed(vec![session("room", "room-200", true, 0)]);
+        assert!(w.plan().actions.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_live_whose_room_runs_another_session_is_stale() {
+        let mut w = World::new();
+        w.end_confirmations = 1;
+        w.lives = vec![waiting(1)];
+        w.waiting_meetings.insert(1, pod_meeting(1, "room"));
+        w.meetings = MeetingsView::listed(vec![
+            session("room", "room-internal", false, 5),
+            session("room", "next", true, 0),
+        ]);
+        assert_eq!(
+            w.plan().actions,
+            vec![Action::CloseStale { live: 1, seen: 1 }]
+        );
+    }
+
+    #[test]
+    fn one_streamer_per_session_the_oldest_request_is_kept() {
+        let mut w = World::new();
+        let same = |mut l: Live| {
+            l.meeting_url = Some("https://pod/rest/bbb_meeting/7/".into());
+            l
+        };
+        w.lives = vec![same(waiting(3)), same(waiting(5)), waiting(6)];
+        let started = w.plan();
+        assert_eq!(
+            started.actions,
+            vec![
+                Action::Start { slot: 1, live: 3 },
+                Action::CloseDuplicate { live: 5, kept: 3 },
+                Action::Start { slot: 2, live: 6 },
+            ]
+        );
+        assert!(
+            started.actions[1]
+                .to_string()
+                .contains("live 3 streams the same BBB session")
+        );
+        // Pod shows the session running (here or on another server): a late request
+        // for it is closed too, even with every slot busy.
+        w.lives = vec![
+            same(live(3, LiveStatus::Running, Some("2/1"))),
+            same(waiting(8)),
+        ];
+        assert_eq!(
+            w.plan().actions,
+            vec![Action::CloseDuplicate { live: 8, kept: 3 }]
+        );
+        // A slot of this server streams the session (by its Pod meeting or its session).
+        w.lives = vec![
+            live(4, LiveStatus::Running, Some("1/1")),
+            waiting(9),
+            waiting(10),
+        ];
+        let mut state = running_state(4, "room", 0);
+        state.meeting_url = Some("https://pod/rest/bbb_meeting/9/".into());
+        state.session = Some("room-internal".into());
+        w.states.insert(1, state);
+        w.waiting_meetings.insert(10, pod_meeting(10, "room"));
+        assert_eq!(
+            w.plan().actions,
+            vec![
+                Action::CloseDuplicate { live: 9, kept: 4 },
+                Action::CloseDuplicate { live: 10, kept: 4 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_slot_whose_row_does_not_parse_is_left_alone_and_stays_busy() {
+        let mut w = World::new();
+        w.slots = 1;
+        w.end_confirmations = 1;
+        w.states.insert(1, running_state(1, "room", 0));
+        w.meetings = MeetingsView::listed(vec![]);
+        w.lives = vec![waiting(2)];
+        w.skipped.insert(1);
+        let p = w.plan();
+        assert!(
+            p.actions.iter().all(|a| a.slot().is_none()),
+            "nothing done in slot 1: {:?}",
+            p.actions
+        );
+        assert_eq!(p.standby, vec![2], "live 2 waits: slot 1 is busy");
+        // Without the skipped row, a vanished live is stopped as before.
+        w.skipped.clear();
+        assert_eq!(
+            w.plan().actions[0],
+            Action::Stop {
+                slot: 1,
+                live: 1,
+                reason: StopReason::RemovedFromPod
+            }
+        );
     }
 
     #[test]
@@ -524,7 +754,7 @@ mod tests {
         // Lives 1 and 2 are old requests (meeting ended / gone), 3 is today's.
         w.lives = vec![waiting(1), waiting(2), waiting(3)];
         for (live, m) in [(1, "old-1"), (2, "old-2"), (3, "now")] {
-            w.waiting_meetings.insert(live, m.into());
+            w.waiting_meetings.insert(live, pod_meeting(live, m));
         }
         w.meetings = MeetingsView::listed(vec![
             meeting("old-1", false, 1_600_000_000_000),
@@ -582,7 +812,7 @@ mod tests {
         w.slots = 1;
         w.lives = vec![waiting(1), waiting(2), waiting(3)];
         w.failures.insert(3, 2);
-        w.waiting_meetings.insert(1, "gone".into());
+        w.waiting_meetings.insert(1, pod_meeting(1, "gone"));
         w.meetings = MeetingsView::listed(vec![]);
         let p = w.plan();
         assert_eq!(p.actions[1], Action::Start { slot: 1, live: 2 });

@@ -94,6 +94,11 @@ pub struct SlotState {
     pub user_url: Option<String>,
     /// BBB's external meeting id, once read from Pod.
     pub meeting_id: Option<String>,
+    /// The BBB session the live streams: its Pod meeting's `internal_meeting_id`. Absent
+    /// in state files of older versions and of lives adopted from bbb-pod-live.php:
+    /// learnt from Pod's meeting row at the next tick.
+    #[serde(default)]
+    pub session: Option<String>,
     pub meeting_name: Option<String>,
     pub stream_key: Option<String>,
     /// The broadcaster name chosen before the POST, so a retry uses the same one.
@@ -127,6 +132,7 @@ impl SlotState {
             meeting_url: None,
             user_url: None,
             meeting_id: None,
+            session: None,
             meeting_name: None,
             stream_key: None,
             broadcaster_name: None,
@@ -173,6 +179,9 @@ pub struct ServerState {
     pub stale_seen: BTreeMap<LiveId, u32>,
     #[serde(default)]
     pub mail: crate::mail::MailMemory,
+    /// When each skipped row of Pod's list was last reported (once an hour per row).
+    #[serde(default)]
+    pub skipped_rows: crate::mail::MailMemory,
     #[serde(default)]
     pub last_tick: Option<TickRecord>,
     #[serde(default)]

@@ -15,10 +15,11 @@ use tokio_util::io::StreamReader;
 
 use super::BbbError;
 use super::checksum::{checksum, url_encode};
+use super::info::parse_meeting_info;
 use super::meetings::{Presence, ReadError, Watch, read_watched};
 use crate::config::{ChecksumAlgorithm, Secret};
 use crate::error_chain::error_chain;
-use crate::model::BbbMeeting;
+use crate::model::{BbbMeeting, RoomInfo};
 
 /// Reads an isMeetingRunning answer: `SUCCESS` with `<running>`, or `FAILED` with its
 /// messageKey (`notFound` is "not running": the meeting is gone).
@@ -218,12 +219,33 @@ impl BbbClient {
     /// offline, while it still routes this call to the node that holds the meeting).
     /// `Ok(false)` also for a meeting BBB does not know.
     pub async fn is_meeting_running(&self, meeting_id: &str) -> Result<bool, BbbError> {
+        self.ask("isMeetingRunning", meeting_id, parse_is_meeting_running)
+            .await
+    }
+
+    /// `getMeetingInfo` for one external meeting id: the session BBB holds for it now
+    /// (its `internalMeetingID`, running, `endTime`), or [`RoomInfo::NotFound`]. Asked
+    /// before a live whose session vanished from getMeetings is stopped: unlike
+    /// isMeetingRunning it tells one session of a recurring room from the next.
+    pub async fn meeting_info(&self, meeting_id: &str) -> Result<RoomInfo, BbbError> {
+        self.ask("getMeetingInfo", meeting_id, parse_meeting_info)
+            .await
+    }
+
+    /// One signed call about one meeting, bounded by the timeout; a `FAILED` answer
+    /// wins over the HTTP status (it says more).
+    async fn ask<T: std::fmt::Debug>(
+        &self,
+        call_name: &str,
+        meeting_id: &str,
+        parse: fn(&[u8]) -> Result<T, BbbError>,
+    ) -> Result<T, BbbError> {
         let query = format!("meetingID={}", url_encode(meeting_id));
-        let sum = checksum(self.algorithm, "isMeetingRunning", &query, &self.secret);
+        let sum = checksum(self.algorithm, call_name, &query, &self.secret);
         let mut url = self
             .api
-            .join("isMeetingRunning")
-            .map_err(|e| BbbError::Garbage(format!("building the isMeetingRunning URL: {e}")))?;
+            .join(call_name)
+            .map_err(|e| BbbError::Garbage(format!("building the {call_name} URL: {e}")))?;
         url.set_query(Some(&format!("{query}&checksum={sum}")));
         let call = async {
             let response = self
@@ -237,7 +259,7 @@ impl BbbClient {
                 .bytes()
                 .await
                 .map_err(|err| self.request_error(err))?;
-            let answer = parse_is_meeting_running(&body);
+            let answer = parse(&body);
             match answer {
                 Err(failed @ BbbError::Failed { .. }) => Err(failed),
                 _ if !status.is_success() => Err(BbbError::Http {
@@ -249,7 +271,12 @@ impl BbbClient {
         let result = tokio::time::timeout(self.timeout, call)
             .await
             .unwrap_or(Err(BbbError::Timeout(self.timeout)));
-        tracing::debug!(meeting_id, ?result, "isMeetingRunning");
+        tracing::debug!(
+            meeting_id,
+            ?result,
+            call = call_name,
+            "asked BBB about a meeting"
+        );
         result
     }
 

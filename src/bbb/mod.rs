@@ -7,8 +7,9 @@
 //! The room, one file a concern:
 //! - `mod.rs`: [`BbbError`], what every call's failure is classified as;
 //! - `checksum.rs`: signing a call (the checksum and the query encoding it signs);
-//! - `client.rs`: [`BbbClient`], the HTTP calls (getMeetings, isMeetingRunning), their
-//!   timeouts and the transport's errors;
+//! - `client.rs`: [`BbbClient`], the HTTP calls (getMeetings, isMeetingRunning,
+//!   getMeetingInfo), their timeouts and the transport's errors;
+//! - `info.rs`: the getMeetingInfo answer, the session BBB holds for a room now;
 //! - `meetings.rs`: the getMeetings parser, a state machine fed quick-xml events, and
 //!   its two drivers (a byte slice, the HTTP body stream) with the limits they enforce.
 //!
@@ -17,6 +18,7 @@
 
 mod checksum;
 mod client;
+mod info;
 mod meetings;
 #[cfg(test)]
 mod test_support;

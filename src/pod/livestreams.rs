@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::model::{Live, LiveId, LiveStatus};
+use crate::model::{Live, LiveId, LiveStatus, Livestreams, SkippedRow};
 
 use super::errors::is_object_not_found;
 use super::pages::Row;
@@ -31,9 +31,14 @@ pub struct StartFields {
 
 impl PodClient {
     /// Every livestream, all pages, sorted by id (Pod 3.1+ ignores `?status=`: the
-    /// caller filters). Any failure fails the whole read.
-    pub async fn livestreams(&self) -> Result<Vec<Live>, PodError> {
-        self.list(self.endpoint(&["rest", "bbb_livestream"])).await
+    /// caller filters). A row that does not parse is skipped and returned apart, with
+    /// its id and field: one bad row costs one row. A page that is not a DRF page (not
+    /// JSON, no `results`, a missing page, an inconsistent list) fails the whole read.
+    pub async fn livestreams(&self) -> Result<Livestreams, PodError> {
+        let rows: Vec<ListedLive> = self
+            .list(self.endpoint(&["rest", "bbb_livestream"]))
+            .await?;
+        Ok(ListedLive::split(rows))
     }
 
     /// The livestreams a tick decides on: the waiting (status 0) and running (1) ones,
@@ -44,9 +49,10 @@ impl PodClient {
     /// other pages are read, and every row is returned, as [`PodClient::livestreams`]
     /// does. Each call finds out anew: Pod may be upgraded between two ticks. After
     /// the first pages, every other page is asked at once, at most
-    /// [`PodClient::with_max_concurrency`] in flight. Sorted by id; any failure fails
+    /// [`PodClient::with_max_concurrency`] in flight. Sorted by id; rows that do not
+    /// parse are returned apart (as [`PodClient::livestreams`]); any other failure fails
     /// the whole read.
-    pub async fn current_livestreams(&self, ours: &[LiveId]) -> Result<Vec<Live>, PodError> {
+    pub async fn current_livestreams(&self, ours: &[LiveId]) -> Result<Livestreams, PodError> {
         let permits = Semaphore::new(self.max_concurrency);
         let filtered = |status: &str| {
             let mut url = self.endpoint(&["rest", "bbb_livestream"]);
@@ -55,15 +61,20 @@ impl PodClient {
         };
         let (waiting, running) = (filtered("0"), filtered("1"));
         let (first_waiting, first_running) = tokio::try_join!(
-            self.page_within::<Live>(&waiting, &permits),
-            self.page_within::<Live>(&running, &permits),
+            self.page_within::<ListedLive>(&waiting, &permits),
+            self.page_within::<ListedLive>(&running, &permits),
         )?;
-        let other = |rows: &[Live], status| rows.iter().any(|l| l.status != status);
+        // A skipped row (its status unknown) proves nothing about the filter.
+        let other = |rows: &[ListedLive], status| {
+            rows.iter()
+                .any(|r| matches!(r, ListedLive::Live(l) if l.status != status))
+        };
         if other(&first_waiting.rows, LiveStatus::Waiting)
             || other(&first_running.rows, LiveStatus::Running)
         {
             tracing::debug!("Pod ignores ?status= (Pod 3.1 to 3.8.1): reading the whole list");
-            return self.list_from(&waiting, first_waiting, &permits).await;
+            let rows = self.list_from(&waiting, first_waiting, &permits).await?;
+            return Ok(ListedLive::split(rows));
         }
         let (mut lives, running_rows) = tokio::try_join!(
             self.list_from(&waiting, first_waiting, &permits),
@@ -72,24 +83,25 @@ impl PodClient {
         // Later pages showing other statuses (Pod upgraded during the read): that list
         // was read whole and consistent, so it is every live.
         if other(&lives, LiveStatus::Waiting) {
-            return Ok(lives);
+            return Ok(ListedLive::split(lives));
         }
         if other(&running_rows, LiveStatus::Running) {
-            return Ok(running_rows);
+            return Ok(ListedLive::split(running_rows));
         }
         // A live whose status changed between the two answers may be in both lists
         // (read it again) or in neither (read it if it is ours).
-        let waiting_ids: HashSet<LiveId> = lives.iter().map(|l| l.id).collect();
+        let waiting_ids: HashSet<LiveId> = lives.iter().map(Row::id).collect();
         let mut by_id = Vec::new();
-        for live in running_rows {
-            if waiting_ids.contains(&live.id) {
-                by_id.push(live.id);
-            } else {
-                lives.push(live);
+        for row in running_rows {
+            match &row {
+                ListedLive::Live(l) if waiting_ids.contains(&l.id) => by_id.push(l.id),
+                // The same bad row in both lists: skipped once, not read again.
+                ListedLive::Skipped(..) if waiting_ids.contains(&row.id()) => {}
+                _ => lives.push(row),
             }
         }
-        lives.retain(|l| !by_id.contains(&l.id));
-        let listed: HashSet<LiveId> = lives.iter().map(|l| l.id).collect();
+        lives.retain(|l| !by_id.contains(&l.id()));
+        let listed: HashSet<LiveId> = lives.iter().map(Row::id).collect();
         by_id.extend(ours.iter().filter(|id| !listed.contains(id)));
         by_id.sort_unstable();
         by_id.dedup();
@@ -99,13 +111,24 @@ impl PodClient {
                 // Never closed, so a permit always comes.
                 let _permit = permits.acquire().await.ok();
                 tracing::debug!(live = id, "not in Pod's filtered lists; reading it by id");
-                self.livestream(id).await
+                match self.livestream(id).await {
+                    Ok(live) => Ok(live.map(ListedLive::Live)),
+                    // The row does not parse: skipped like a bad row of the list.
+                    Err(PodError::Garbage { reason, .. }) => Ok(Some(ListedLive::Skipped(
+                        SkippedRow {
+                            id: Some(id),
+                            reason: format!("livestream {id}: {reason}"),
+                        },
+                        id,
+                    ))),
+                    Err(e) => Err(e),
+                }
             }
         }))
         .await?;
         lives.extend(read.into_iter().flatten());
-        lives.sort_by_key(|l| l.id);
-        Ok(lives)
+        lives.sort_by_key(Row::id);
+        Ok(ListedLive::split(lives))
     }
 
     /// One livestream by id; `Ok(None)` on Pod's 404 (a DRF JSON 404, not an HTML page:
@@ -175,6 +198,64 @@ impl PodClient {
         let url = self.endpoint(&["rest", "bbb_livestream", &id.to_string()]);
         let answer = self.call(Method::PATCH, &url, Payload::Json(body)).await?;
         self.object(Method::PATCH, &url, &answer, StatusCode::OK, parse_live)
+    }
+}
+
+/// A row of the livestream list: a live, or a row skipped with why (and a stand-in id
+/// for the list's consistency check when it has no usable id of its own).
+enum ListedLive {
+    Live(Live),
+    Skipped(SkippedRow, u64),
+}
+
+impl ListedLive {
+    /// The lives and the skipped rows, each in the rows' order.
+    fn split(rows: Vec<ListedLive>) -> Livestreams {
+        let mut out = Livestreams::default();
+        for row in rows {
+            match row {
+                ListedLive::Live(l) => out.lives.push(l),
+                ListedLive::Skipped(s, _) => out.skipped.push(s),
+            }
+        }
+        out
+    }
+}
+
+impl Row for ListedLive {
+    fn parse(value: &Value) -> Result<Self, String> {
+        let id = value.get("id").and_then(Value::as_u64);
+        let skipped = |reason: String| {
+            // Two id-less rows must stay distinct for `consistent`: ids from the top of
+            // the range, derived from the row itself (stable across pages and re-reads).
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&value.to_string(), &mut h);
+            let stand_in = id.unwrap_or(u64::MAX - (std::hash::Hasher::finish(&h) >> 32));
+            Ok(ListedLive::Skipped(SkippedRow { id, reason }, stand_in))
+        };
+        let live = match parse_live(value) {
+            Ok(l) => l,
+            Err(reason) => return skipped(reason),
+        };
+        match live.status {
+            LiveStatus::Other(code) => skipped(format!(
+                "livestream {}: field \"status\": unknown value {code} (0, 1 or 2 expected)",
+                live.id
+            )),
+            // A request without its meeting cannot be started (a running live without
+            // one is kept: its slot knows its meeting).
+            LiveStatus::Waiting if live.meeting_url.is_none() => skipped(format!(
+                "livestream {}: field \"meeting\" is null or missing (a live needs its meeting)",
+                live.id
+            )),
+            _ => Ok(ListedLive::Live(live)),
+        }
+    }
+    fn id(&self) -> u64 {
+        match self {
+            ListedLive::Live(l) => l.id,
+            ListedLive::Skipped(_, id) => *id,
+        }
     }
 }
 
@@ -281,7 +362,8 @@ mod tests {
                 "http://pod.localhost/rest/users/3/",
             )
             .await
-            .unwrap();
+            .unwrap()
+            .expect("the meeting exists");
         assert_eq!(m.internal_meeting_id, "8f-1714");
 
         let seen = fake.seen();

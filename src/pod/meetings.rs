@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::model::PodMeeting;
 
+use super::errors::is_object_not_found;
 use super::rows::{kind, optional_string, required_id};
 use super::{Payload, PodClient, PodError};
 
@@ -20,17 +21,23 @@ impl PodClient {
     }
 
     /// PATCH the meeting `{"encoded_by": user_url, "encoding_step": 3}`; returns the meeting
-    /// (the caller reads `internal_meeting_id`). The meeting URL is rebased; `user_url`
+    /// (the caller reads `internal_meeting_id`), `None` when Pod no longer has it. The meeting URL is rebased; `user_url`
     /// is sent as Pod gave it (DRF ignores a hyperlink's host on input).
     pub async fn publish_recording(
         &self,
         meeting_url: &str,
         user_url: &str,
-    ) -> Result<PodMeeting, PodError> {
+    ) -> Result<Option<PodMeeting>, PodError> {
         let url = self.rebase_link(meeting_url)?;
         let body = json!({ "encoded_by": user_url, "encoding_step": 3 });
         let answer = self.call(Method::PATCH, &url, Payload::Json(body)).await?;
+        // DRF's JSON 404: the meeting row was deleted (Pod's purge, an admin); an HTML
+        // 404 (a missing route) stays an error.
+        if is_object_not_found(&answer) {
+            return Ok(None);
+        }
         self.object(Method::PATCH, &url, &answer, StatusCode::OK, parse_meeting)
+            .map(Some)
     }
 }
 

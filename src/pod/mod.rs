@@ -467,7 +467,7 @@ mod tests {
         })
         .await;
         let pod = client(&base);
-        let lives = pod.livestreams().await.unwrap();
+        let lives = pod.livestreams().await.unwrap().lives;
         assert_eq!(lives.len(), 30);
         let meeting_url = lives[6].meeting_url.clone().unwrap();
         assert_eq!(meeting_url, "http://pod.localhost/rest/bbb_meeting/7/");
@@ -476,7 +476,8 @@ mod tests {
         let published = pod
             .publish_recording(&meeting_url, "http://pod.localhost/rest/users/3/")
             .await
-            .unwrap();
+            .unwrap()
+            .expect("the meeting exists");
         assert_eq!(published.id, 7);
         let seen = fake.seen();
         // Every request reached the fake (the only host it could), with our Host.

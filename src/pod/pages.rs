@@ -248,7 +248,7 @@ mod tests {
             drf_page(&rows, seen, &origin)
         })
         .await;
-        let lives = client(&base).livestreams().await.unwrap();
+        let lives = client(&base).livestreams().await.unwrap().lives;
         assert_eq!(
             lives.iter().map(|l| l.id).collect::<Vec<_>>(),
             (1..=41).collect::<Vec<_>>()
@@ -277,7 +277,7 @@ mod tests {
             drf_page(&rows, seen, &origin).delayed(Duration::from_millis(80))
         })
         .await;
-        let lives = client(&base).livestreams().await.unwrap();
+        let lives = client(&base).livestreams().await.unwrap().lives;
         assert_eq!(lives.len(), 150);
         assert_eq!(fake.hits.load(Ordering::SeqCst), 13);
         let max = fake.max_in_flight.load(Ordering::SeqCst);
@@ -326,7 +326,7 @@ mod tests {
             drf_page(&rows, seen, &origin)
         })
         .await;
-        let lives = client(&base).livestreams().await.unwrap();
+        let lives = client(&base).livestreams().await.unwrap().lives;
         assert_eq!(
             lives.iter().map(|l| l.id).collect::<Vec<_>>(),
             (1..=31).collect::<Vec<_>>()
@@ -392,7 +392,7 @@ mod tests {
         .await;
         let pod = client(&base);
         assert!(pod.broadcasters().await.unwrap().is_empty());
-        assert_eq!(pod.livestreams().await.unwrap().len(), 12);
+        assert_eq!(pod.livestreams().await.unwrap().lives.len(), 12);
         assert_eq!(fake.hits.load(Ordering::SeqCst), 2);
     }
 

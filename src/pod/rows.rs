@@ -86,7 +86,7 @@ pub(super) fn flag(map: &Map<String, Value>, key: &str, default: bool) -> Result
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
-    use crate::model::{Broadcaster, Live, LiveStatus};
+    use crate::model::{Broadcaster, Live, LiveId, LiveStatus, SkippedRow};
     use crate::pod::Answer;
     use crate::pod::broadcasters::parse_broadcaster;
     use crate::pod::errors::{html_title, redirect_error, status_error};
@@ -107,62 +107,94 @@ mod tests {
         json!({"count": rows.len(), "next": null, "previous": null, "results": rows})
     }
 
+    /// The rows skipped from a one-page list, and the ids of those kept.
+    async fn skipped_rows(page: Value) -> (Vec<SkippedRow>, Vec<LiveId>) {
+        let (base, _fake) = serve(move |_, _| Reply::json(200, page.clone())).await;
+        let read = client(&base).livestreams().await.unwrap();
+        (read.skipped, read.lives.iter().map(|l| l.id).collect())
+    }
+
+    /// Issue 10 (one bad row costs one row): a row that does not parse is skipped and
+    /// reported with its id and field, the others are kept. (Before, it failed the read.)
     #[tokio::test]
-    async fn bad_rows_are_errors_naming_the_row_and_the_field() {
+    async fn bad_rows_are_skipped_naming_the_row_and_the_field() {
         let mut wrong_status = live_row(42, "http://p");
         wrong_status["status"] = json!("1");
-        let reason = list_error(page_of(vec![live_row(1, "http://p"), wrong_status])).await;
+        let (skipped, kept) =
+            skipped_rows(page_of(vec![live_row(1, "http://p"), wrong_status])).await;
+        assert_eq!(kept, vec![1]);
         assert_eq!(
-            reason,
-            "results[1]: livestream 42: field \"status\": expected an integer, found the string \"1\""
+            skipped,
+            vec![SkippedRow {
+                id: Some(42),
+                reason:
+                    "livestream 42: field \"status\": expected an integer, found the string \"1\""
+                        .into()
+            }]
         );
 
         let mut no_id = live_row(7, "http://p");
         no_id.as_object_mut().unwrap().remove("id");
-        let reason = list_error(page_of(vec![no_id])).await;
-        assert_eq!(
-            reason,
-            "results[0]: livestream without a usable id: field \"id\" is missing"
-        );
-
         let mut null_id = live_row(7, "http://p");
         null_id["id"] = Value::Null;
-        let reason = list_error(page_of(vec![null_id])).await;
-        assert!(
-            reason.contains("field \"id\": expected a non-negative integer, found null"),
-            "{reason}"
-        );
+        let (skipped, kept) =
+            skipped_rows(page_of(vec![no_id, null_id, json!("a string row")])).await;
+        assert!(kept.is_empty());
+        assert_eq!(skipped.len(), 3, "three distinct id-less rows: {skipped:?}");
+        assert!(skipped.iter().all(|s| s.id.is_none()));
+        for reason in [
+            "livestream without a usable id: field \"id\" is missing",
+            "field \"id\": expected a non-negative integer, found null",
+            "expected a livestream object, found the string",
+        ] {
+            assert!(
+                skipped.iter().any(|s| s.reason.contains(reason)),
+                "{reason}: {skipped:?}"
+            );
+        }
 
-        let mut bad_flag = live_row(8, "http://p");
-        bad_flag["enable_chat"] = json!("yes");
-        let reason = list_error(page_of(vec![bad_flag])).await;
-        assert!(
-            reason.contains("livestream 8: field \"enable_chat\": expected a boolean"),
-            "{reason}"
-        );
+        let mut rows = Vec::new();
+        for (id, field, value) in [
+            (8, "enable_chat", json!("yes")),
+            (9, "meeting", json!(12)),
+            (10, "broadcaster_id", json!(-1)),
+            (11, "server", json!(11)),
+            (12, "status", json!(7)),
+        ] {
+            let mut row = live_row(id, "http://p");
+            row[field] = value;
+            rows.push(row);
+        }
+        let mut waiting_without_meeting = live_row(13, "http://p");
+        waiting_without_meeting["status"] = json!(0);
+        waiting_without_meeting["meeting"] = Value::Null;
+        rows.push(waiting_without_meeting);
+        let mut stopped_without_meeting = live_row(14, "http://p");
+        stopped_without_meeting["status"] = json!(2);
+        stopped_without_meeting["meeting"] = Value::Null;
+        rows.push(stopped_without_meeting);
+        let (skipped, kept) = skipped_rows(page_of(rows)).await;
+        assert_eq!(kept, vec![14], "a closed live without meeting is harmless");
+        let reasons: Vec<(Option<LiveId>, &str)> =
+            skipped.iter().map(|s| (s.id, s.reason.as_str())).collect();
+        for (id, field) in [
+            (8, "enable_chat"),
+            (9, "meeting"),
+            (10, "broadcaster_id"),
+            (11, "server"),
+            (12, "status"),
+            (13, "meeting"),
+        ] {
+            assert!(
+                reasons.iter().any(|(i, r)| *i == Some(id)
+                    && r.contains(&format!("livestream {id}: field \"{field}\""))),
+                "{id} {field}: {reasons:?}"
+            );
+        }
+    }
 
-        let mut bad_meeting = live_row(9, "http://p");
-        bad_meeting["meeting"] = json!(12);
-        let reason = list_error(page_of(vec![bad_meeting])).await;
-        assert!(
-            reason.contains("livestream 9: field \"meeting\": expected a string or null, found 12"),
-            "{reason}"
-        );
-
-        let mut negative = live_row(10, "http://p");
-        negative["broadcaster_id"] = json!(-1);
-        let reason = list_error(page_of(vec![negative])).await;
-        assert!(
-            reason.contains("livestream 10: field \"broadcaster_id\""),
-            "{reason}"
-        );
-
-        let reason = list_error(page_of(vec![json!("a string row")])).await;
-        assert!(
-            reason.contains("results[0]: expected a livestream object, found the string"),
-            "{reason}"
-        );
-
+    #[tokio::test]
+    async fn a_page_that_is_not_a_drf_page_fails_the_read() {
         let reason = list_error(json!({"count": 1, "next": null})).await;
         assert!(reason.contains("field \"results\" is missing"), "{reason}");
         let reason = list_error(json!([1, 2])).await;
@@ -218,7 +250,8 @@ mod tests {
             )
         })
         .await;
-        let lives = client(&base).livestreams().await.unwrap();
+        let read = client(&base).livestreams().await.unwrap();
+        let lives = read.lives;
         assert_eq!(
             lives[0],
             Live {
@@ -235,8 +268,12 @@ mod tests {
                 download_meeting: false,
             }
         );
-        assert_eq!(lives[1].status, LiveStatus::Other(7));
-        assert!(lives[1].show_chat && !lives[1].is_restricted);
+        // Issue 10: a status Pod does not define makes the row skipped (it was kept as
+        // `Other(7)` and never acted on; now it is also reported).
+        assert_eq!(lives.len(), 1);
+        assert_eq!(read.skipped.len(), 1);
+        assert_eq!(read.skipped[0].id, Some(6));
+        assert!(read.skipped[0].reason.contains("unknown value 7"));
     }
 
     fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {

@@ -517,7 +517,7 @@ fn exists(path: &Path) -> Result<bool> {
 }
 
 /// Removes a file (never follows a symbolic link); `false` when it was not there.
-fn remove_if_exists(path: &Path) -> Result<bool> {
+pub(super) fn remove_if_exists(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),

@@ -29,8 +29,11 @@
 //!   `handover.json`, finding and listing them, recording the `internal_meeting_id`;
 //! - `park.rs`: step one, [`PendingStore::park`];
 //! - `deliver.rs`: step two, [`PendingStore::deliver`] and its crash-safe steps, and the
-//!   probe of `recordings_dir` for `check`.
+//!   probe of `recordings_dir` for `check`;
+//! - `admin.rs`: what cannot be handed over by itself — held for the admin, then bound
+//!   to a name of the admin's choosing, or discarded (the `recordings` command).
 
+mod admin;
 mod deliver;
 mod park;
 mod pending;

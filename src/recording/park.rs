@@ -64,6 +64,7 @@ impl PendingStore {
                     renaming_dev: None,
                     delivered: None,
                     delivered_at: None,
+                    held: None,
                 },
             )?,
         }
@@ -211,6 +212,7 @@ mod tests {
             renaming_dev: None,
             delivered: None,
             delivered_at: None,
+            held: None,
         };
         save_handover(&dir, &h).expect("save");
         let p = f.park(42);

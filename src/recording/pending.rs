@@ -46,6 +46,10 @@ pub struct Handover {
     pub delivered: Option<String>,
     #[serde(default)]
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Why the tick no longer tries to hand it over (e.g. the meeting was deleted in
+    /// Pod): kept for the admin (`bbb-pod-live recordings`).
+    #[serde(default)]
+    pub held: Option<String>,
 }
 
 /// One mkv file of a slot or a pending directory.
@@ -81,12 +85,17 @@ pub enum PendingState {
     /// Delivered; only the other mkv files (never delivered, never deleted) remain:
     /// for the admin to look at.
     Leftovers,
+    /// Not delivered and not retried: it cannot be handed over by itself (see
+    /// [`Handover::held`]); the admin delivers or discards it (`recordings` command).
+    Held,
 }
 
 impl Pending {
     pub fn state(&self) -> PendingState {
         let h = &self.handover;
-        if h.delivered.is_none() {
+        if h.delivered.is_none() && h.held.is_some() {
+            PendingState::Held
+        } else if h.delivered.is_none() {
             if h.internal_meeting_id.is_none() {
                 PendingState::WaitingForPod
             } else {
@@ -105,9 +114,10 @@ impl Pending {
         }
     }
 
-    /// The tick has something to do with it (every state but [`PendingState::Leftovers`]).
+    /// The tick has something to do with it (every state but [`PendingState::Leftovers`]
+    /// and [`PendingState::Held`]).
     pub fn needs_work(&self) -> bool {
-        self.state() != PendingState::Leftovers
+        !matches!(self.state(), PendingState::Leftovers | PendingState::Held)
     }
 
     pub fn total_size(&self) -> u64 {
@@ -131,6 +141,10 @@ impl Pending {
             PendingState::Leftovers => format!(
                 "delivered as {}; other files kept for the admin",
                 self.handover.delivered.as_deref().unwrap_or("?")
+            ),
+            PendingState::Held => format!(
+                "kept: {}; see `bbb-pod-live recordings list`",
+                self.handover.held.as_deref().unwrap_or("?")
             ),
         };
         format!(

@@ -16,7 +16,7 @@ use super::broadcaster::InUse;
 use super::gather::Snapshot;
 use super::report::{ADVICE_POD, ADVICE_START, TickReport, problem};
 use super::start::{abandon_start, adopt, finish_start, give_up, revert, start_in_slot};
-use super::stop::{close_stale, note_ended_seen, stop_into, stop_planned};
+use super::stop::{close_duplicate, close_stale, note_ended_seen, stop_into, stop_planned};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
 use crate::model::{Live, LiveId, PodMeeting, Problem};
 use crate::plan::{self, Action};
@@ -109,6 +109,12 @@ pub(super) async fn apply(
                 match close_stale(ctx, live, seen).await {
                     Ok(()) => {}
                     Err(e) => report.problem(format!("stale:{live}"), Some(live), &e, ADVICE_POD),
+                }
+                continue;
+            }
+            Action::CloseDuplicate { live, kept } => {
+                if let Err(e) = close_duplicate(ctx, live, kept).await {
+                    report.problem(format!("duplicate:{live}"), Some(live), &e, ADVICE_POD);
                 }
                 continue;
             }
@@ -250,7 +256,10 @@ pub(super) async fn apply_slot(
                 send(stop_into(ctx, slot, s, None, lives.get(&live), &mut out)).await;
             }
         }
-        Action::GiveUp { .. } | Action::SeenStale { .. } | Action::CloseStale { .. } => {}
+        Action::GiveUp { .. }
+        | Action::SeenStale { .. }
+        | Action::CloseStale { .. }
+        | Action::CloseDuplicate { .. } => {}
     }
     out
 }

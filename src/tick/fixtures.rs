@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::gather::Snapshot;
 use crate::config::{Config, Env};
-use crate::model::{BbbMeeting, Live, LiveId, LiveStatus};
+use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, PodMeeting};
 use crate::plan::MeetingsView;
 use crate::slots::{Phase, SlotState};
 
@@ -79,6 +79,16 @@ pub fn meeting(id: &str, running: bool, end_time: u64) -> BbbMeeting {
     }
 }
 
+/// The Pod meeting row (pk `pk`) of the session [`meeting`] lists for room `room`.
+pub fn pod_meeting(pk: u64, room: &str) -> PodMeeting {
+    PodMeeting {
+        id: pk,
+        meeting_id: room.into(),
+        internal_meeting_id: format!("{room}-internal"),
+        meeting_name: room.into(),
+    }
+}
+
 /// A snapshot of `lives` and `states`, with BBB's answer `meetings`.
 pub fn snapshot(
     lives: Vec<Live>,
@@ -90,8 +100,9 @@ pub fn snapshot(
         broken: BTreeSet::new(),
         lives,
         meetings,
+        skipped: Vec::new(),
+        skipped_ids: BTreeSet::new(),
         prefetched: HashMap::new(),
-        waiting_meetings: HashMap::new(),
         presence: Vec::new(),
     }
 }

@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::{Result, anyhow};
-use tracing::debug;
+use chrono::Utc;
+use tracing::{debug, warn};
 
 use super::report::{ADVICE_BBB, ADVICE_POD, TickReport};
 use super::stop::confirm_absences;
@@ -19,9 +20,12 @@ use super::{Ctx, MAX_START_ATTEMPTS};
 use crate::bbb::{BbbError, Presence};
 use crate::compose;
 use crate::config::Config;
-use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, PodMeeting};
+use crate::mail;
+use crate::model::{
+    BbbMeeting, Live, LiveId, LiveStatus, Livestreams, PodMeeting, Problem, SkippedRow,
+};
 use crate::plan::{self, MeetingsView, PlanInput};
-use crate::slots::{ServerState, SlotState};
+use crate::slots::{Phase, ServerState, SlotState};
 
 /// What Pod, BBB and the slots said at the start of a tick (Pod's list was read).
 #[derive(Debug)]
@@ -30,14 +34,16 @@ pub(super) struct Snapshot {
     pub states: BTreeMap<u32, SlotState>,
     /// Slots whose state file is unreadable: busy, never touched.
     pub broken: BTreeSet<u32>,
-    /// Pod's livestreams.
+    /// Pod's livestreams (the rows that parse).
     pub lives: Vec<Live>,
+    /// The rows of Pod's list that do not parse: skipped, reported.
+    pub skipped: Vec<SkippedRow>,
+    /// Their ids, as the plan takes them.
+    pub skipped_ids: BTreeSet<LiveId>,
     /// BBB's meetings, absences confirmed.
     pub meetings: MeetingsView,
     /// Meetings of the waiting lives a free slot could take, read from Pod.
     pub prefetched: HashMap<LiveId, PodMeeting>,
-    /// The BBB meeting id of each of `prefetched`, as the plan takes it.
-    pub waiting_meetings: HashMap<LiveId, String>,
     /// The streamers among the attendees of the lives' meetings (health signal b).
     pub presence: Vec<Presence>,
 }
@@ -56,7 +62,8 @@ impl Snapshot {
             states: &self.states,
             broken: &self.broken,
             start_failures: &server.start_failures,
-            waiting_meetings: &self.waiting_meetings,
+            waiting_meetings: &self.prefetched,
+            skipped: &self.skipped_ids,
             stale_seen: &server.stale_seen,
         }
     }
@@ -90,11 +97,12 @@ pub(super) fn server_state(ctx: &Ctx, report: &mut TickReport) -> ServerState {
 /// Reads the slots, Pod and BBB. `None` when Pod's list could not be read (nothing
 /// is started or stopped this tick); an error only when the slots cannot be listed.
 pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<Snapshot>> {
-    let (states, broken) = slot_states(ctx, report)?;
+    let (mut states, broken) = slot_states(ctx, report)?;
     ctx.reclaim_slugs(&states);
-    let Some(lives) = pod_lives(ctx, &states, report).await else {
+    let Some(Livestreams { lives, skipped }) = pod_lives(ctx, &states, report).await else {
         return Ok(None);
     };
+    learn_sessions(ctx, &mut states).await;
     // Waiting lives that a free slot could take: their meetings are read now (8 at
     // a time, beside getMeetings), so that a request whose meeting BBB does not
     // run is never started, and the start path reuses what was read.
@@ -113,17 +121,26 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
     );
     let (mut meetings, presence) = meetings_view(meetings, report);
     confirm_absences(ctx, &states, &mut meetings, report).await;
-    let waiting_meetings = prefetched
-        .iter()
-        .map(|(&live, m)| (live, m.meeting_id.clone()))
-        .collect();
+    let mut skipped_ids: BTreeSet<LiveId> = skipped.iter().filter_map(|s| s.id).collect();
+    if skipped.iter().any(|s| s.id.is_none()) {
+        // A row without a usable id may be any live: none of our slots' lives missing
+        // from the list is taken as gone this tick.
+        let listed: HashSet<LiveId> = lives.iter().map(|l| l.id).collect();
+        skipped_ids.extend(
+            states
+                .values()
+                .map(|s| s.live)
+                .filter(|id| !listed.contains(id)),
+        );
+    }
     Ok(Some(Snapshot {
         states,
         broken,
         lives,
+        skipped,
+        skipped_ids,
         meetings,
         prefetched,
-        waiting_meetings,
         presence,
     }))
 }
@@ -147,6 +164,78 @@ fn slot_states(
     Ok((states, broken))
 }
 
+/// Running lives whose state does not name their BBB session (state files of older
+/// versions, lives taken over from bbb-pod-live.php before this version) learn it from
+/// their Pod meeting row, saved for the next ticks. A failed read leaves it unknown
+/// this tick: the live is then judged by its room, as before.
+async fn learn_sessions(ctx: &Ctx, states: &mut BTreeMap<u32, SlotState>) {
+    for (&slot, state) in states.iter_mut() {
+        let Some(url) = state.meeting_url.clone() else {
+            continue;
+        };
+        if state.phase != Phase::Running || state.session.is_some() {
+            continue;
+        }
+        match ctx.pod.meeting(&url).await {
+            Ok(m) if !m.internal_meeting_id.is_empty() => {
+                state.session = Some(m.internal_meeting_id);
+                if let Err(e) = ctx.slots.save(slot, state) {
+                    warn!(
+                        live = state.live,
+                        slot, "saving the session of the live: {e:#}"
+                    );
+                }
+                debug!(live = state.live, slot, session = ?state.session, "session learnt from Pod");
+            }
+            Ok(_) => {}
+            Err(e) => debug!(
+                live = state.live,
+                slot, "reading the meeting of a live to learn its session: {e}"
+            ),
+        }
+    }
+}
+
+/// Reports the rows of Pod's list that do not parse: as a WARN line (stderr, so cron
+/// mails it) and in the error mail when first seen, then at most once an hour per row
+/// (DEBUG in between). A warning, not a failed action: the exit code is not affected.
+pub(super) fn report_skipped(
+    skipped: &[SkippedRow],
+    server_state: &mut ServerState,
+    report: &mut TickReport,
+) {
+    let rows: Vec<Problem> = skipped
+        .iter()
+        .map(|s| Problem {
+            key: match s.id {
+                Some(id) => format!("row:{id}"),
+                None => format!("row:{}", s.reason),
+            },
+            live: s.id,
+            what: format!(
+                "a livestream row in Pod does not parse and is skipped: {}",
+                s.reason
+            ),
+            advice: "Fix the row in Pod's admin (Livestreams); the other lives are started and \
+                     stopped meanwhile, and a live this row runs here is left as it is."
+                .to_owned(),
+            gave_up: false,
+        })
+        .collect();
+    let due = mail::select(&mut server_state.skipped_rows, &rows, Utc::now());
+    for row in &rows {
+        if due.iter().any(|d| d.key == row.key) {
+            match row.live {
+                Some(live) => warn!(live, "{}", row.what),
+                None => warn!("{}", row.what),
+            }
+        } else {
+            debug!(live = ?row.live, "{} (reported within the hour)", row.what);
+        }
+    }
+    report.notices.extend(due);
+}
+
 /// Pod's waiting and running livestreams, and those of our slots whatever their
 /// status (read by id where Pod's filter hides them); `None` (reported) when they
 /// cannot be read.
@@ -154,7 +243,7 @@ async fn pod_lives(
     ctx: &Ctx,
     states: &BTreeMap<u32, SlotState>,
     report: &mut TickReport,
-) -> Option<Vec<Live>> {
+) -> Option<Livestreams> {
     let ours: Vec<LiveId> = states.values().map(|s| s.live).collect();
     match ctx.pod.current_livestreams(&ours).await {
         Ok(l) => Some(l),
@@ -237,7 +326,9 @@ async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<LiveId, PodMee
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tick::fixtures::{config, live, meeting, running_state, snapshot, waiting};
+    use crate::tick::fixtures::{
+        config, live, meeting, pod_meeting, running_state, snapshot, waiting,
+    };
 
     #[test]
     fn the_plan_input_is_the_snapshot_with_the_config_and_the_counts_kept_between_ticks() {
@@ -250,7 +341,7 @@ mod tests {
             MeetingsView::listed(vec![meeting("m7", true, 0)]),
         );
         snap.broken.insert(3);
-        snap.waiting_meetings.insert(8, "m8".into());
+        snap.prefetched.insert(8, pod_meeting(8, "m8"));
         let mut server = ServerState::default();
         server.start_failures.insert(8, 2);
         server.stale_seen.insert(8, 1);
@@ -261,13 +352,16 @@ mod tests {
         assert_eq!(input.end_confirmations, cfg.bbb.end_confirmations);
         assert_eq!(input.max_attempts, MAX_START_ATTEMPTS);
         assert_eq!(input.lives, &snap.lives[..]);
-        assert!(matches!(input.meetings, MeetingsView::Listed(m) if m.contains_key("m7")));
+        assert!(matches!(input.meetings, MeetingsView::Listed(m) if m.runs("m7", None)));
         assert_eq!(input.states.keys().collect::<Vec<_>>(), [&1]);
         assert_eq!(input.broken, &BTreeSet::from([3]));
         assert_eq!(input.start_failures, &BTreeMap::from([(8, 2)]));
         assert_eq!(input.stale_seen, &BTreeMap::from([(8, 1)]));
         assert_eq!(
-            input.waiting_meetings.get(&8).map(String::as_str),
+            input
+                .waiting_meetings
+                .get(&8)
+                .map(|m| m.meeting_id.as_str()),
             Some("m8")
         );
     }
@@ -280,7 +374,7 @@ mod tests {
             BTreeMap::new(),
             MeetingsView::listed(vec![meeting("m5", true, 0)]),
         );
-        snap.waiting_meetings.insert(5, "m5".into());
+        snap.prefetched.insert(5, pod_meeting(5, "m5"));
         let decided = plan::plan(snap.plan_input(&cfg, &ServerState::default()));
         assert_eq!(decided.actions, [plan::Action::Start { slot: 1, live: 5 }]);
         // The same live, its meeting ended in BBB: never started.

@@ -9,6 +9,7 @@ use tracing::{error, info, warn};
 
 use super::Ctx;
 use super::report::{ADVICE_RECORDING, TickReport};
+use crate::recording::Pending;
 
 /// Hands the parked recordings over to `pod.recordings_dir` (with `dry_run`, only
 /// lists them in the plan); each failure is a problem of its live, kept for a later
@@ -46,6 +47,10 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
     };
     for pending in scan.pending {
         let id = pending.live;
+        if crate::signals::interrupted() {
+            // Stopping (SIGTERM): no new copy starts; the next tick hands it over.
+            break;
+        }
         if dry_run {
             report.plan_lines.push(format!(
                 "hand over the recording of live {id} to {}",
@@ -53,7 +58,7 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
             ));
             continue;
         }
-        let result: Result<()> = async {
+        let result: Result<bool> = async {
             let mut pending = pending;
             // Pod's `bbb` cron turns the file into a video of `encoded_by`; without an
             // owner it fails on that file at every run (pod-api.md §1.4): keep it here.
@@ -64,17 +69,10 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
                 );
             }
             if pending.handover.internal_meeting_id.is_none() {
-                let meeting = ctx
-                    .pod
-                    .publish_recording(&pending.handover.meeting_url, &pending.handover.user_url)
-                    .await
-                    .context("marking the meeting as published in Pod")?;
-                ctx.pending
-                    .set_internal_id(&pending, &meeting.internal_meeting_id)?;
-                pending = ctx
-                    .pending
-                    .find(id)?
-                    .context("the pending recording vanished")?;
+                match publish(ctx, &pending).await? {
+                    Some(p) => pending = p,
+                    None => return Ok(false),
+                }
             }
             // A multi-gigabyte copy to a network share: off the async workers, so the
             // other slots' actions and timeouts keep running meanwhile.
@@ -89,11 +87,23 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
                 kept = delivery.kept.len(),
                 "recording handed over to Pod"
             );
-            Ok(())
+            Ok(true)
         }
         .await;
         match result {
-            Ok(()) => report.delivered += 1,
+            Ok(true) => report.delivered += 1,
+            Ok(false) => {
+                // Reported once, here; the tick no longer retries it (it is held).
+                let e = anyhow!(
+                    "the recording of live {id} cannot be handed over: its meeting was deleted in Pod"
+                );
+                report.problem(
+                    format!("recording:{id}"),
+                    Some(id),
+                    &e,
+                    ADVICE_MEETING_DELETED,
+                );
+            }
             Err(e) => {
                 error!(live = id, "recording hand-over failed: {e:#}");
                 let advice = crate::recording::advice(&e);
@@ -101,4 +111,36 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
             }
         }
     }
+}
+
+const ADVICE_MEETING_DELETED: &str = "The meeting was deleted in Pod (Pod's purge of old meetings deletes them with their \
+livestreams, or an admin did), so Pod has no name to take the file under. It is kept on local \
+disk and no longer retried: `bbb-pod-live recordings list` shows it; `bbb-pod-live recordings \
+deliver <file> --as <internal_meeting_id>` hands it over under another meeting, `bbb-pod-live \
+recordings discard <file> --yes` deletes it.";
+
+/// Marks the meeting published in Pod and records the `internal_meeting_id` Pod
+/// answers; `None` when the meeting row is gone: the recording is then held (kept,
+/// never retried) for the admin.
+async fn publish(ctx: &Ctx, pending: &Pending) -> Result<Option<Pending>> {
+    let id = pending.live;
+    let published = ctx
+        .pod
+        .publish_recording(&pending.handover.meeting_url, &pending.handover.user_url)
+        .await
+        .context("marking the meeting as published in Pod")?;
+    let Some(meeting) = published else {
+        warn!(live = id, meeting = %pending.handover.meeting_url,
+            "the meeting of this recording was deleted in Pod: the recording is kept for the admin");
+        ctx.pending
+            .hold(pending, "the meeting was deleted in Pod")?;
+        return Ok(None);
+    };
+    ctx.pending
+        .set_internal_id(pending, &meeting.internal_meeting_id)?;
+    let pending = ctx
+        .pending
+        .find(id)?
+        .context("the pending recording vanished")?;
+    Ok(Some(pending))
 }

@@ -146,6 +146,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     let mut server_state = gather::server_state(&ctx, &mut report);
     let mut waiting_lives = 0;
     if let Some(snapshot) = gather::gather(&ctx, &mut report).await? {
+        gather::report_skipped(&snapshot.skipped, &mut server_state, &mut report);
         let decided = decide(&ctx, &snapshot, &server_state, &mut report);
         server_state.waiting.clone_from(&decided.waiting);
         let waiting = snapshot.waiting();

@@ -25,6 +25,9 @@ pub struct TickReport {
     pub plan_lines: Vec<String>,
     /// Streamers restarted (or started again) by the health check.
     pub streamer_restarts: u64,
+    /// Warnings due a mail this tick (already throttled, e.g. a skipped row of Pod's
+    /// list): mailed with the problems, not counted as failures.
+    pub notices: Vec<Problem>,
 }
 
 impl TickReport {
@@ -161,16 +164,19 @@ impl TickReport {
     }
 }
 
-/// The digest mail (subject, body) of the problems due a mail now, `memory` updated;
-/// `None` when every problem was mailed within the hour.
+/// The digest mail (subject, body) of the problems due a mail now, `memory` updated,
+/// with the `notices` (already throttled by their own memory); `None` when nothing is
+/// due.
 fn digest(
     problems: &[Problem],
+    notices: &[Problem],
     memory: &mut MailMemory,
     now: DateTime<Utc>,
     hostname: &str,
     number: u32,
 ) -> Option<(String, String)> {
-    let to_mail = mail::select(memory, problems, now);
+    let mut to_mail = mail::select(memory, problems, now);
+    to_mail.extend(notices.iter().cloned());
     if to_mail.is_empty() {
         return None;
     }
@@ -188,6 +194,7 @@ async fn report_problems(
     let cfg = &ctx.cfg.server;
     let due = digest(
         &report.problems,
+        &report.notices,
         &mut server_state.mail,
         Utc::now(),
         &cfg.hostname,
@@ -284,7 +291,7 @@ mod tests {
         let mut memory = MailMemory::default();
         let now = Utc::now();
         let (subject, body) =
-            digest(&report.problems, &mut memory, now, "live1.univ.fr", 2).expect("mailed");
+            digest(&report.problems, &[], &mut memory, now, "live1.univ.fr", 2).expect("mailed");
         assert!(
             subject.contains("live1.univ.fr (server 2): 2 errors"),
             "{subject}"
@@ -296,13 +303,27 @@ mod tests {
         // The same problems a minute later: not mailed again.
         let later = now + chrono::TimeDelta::minutes(1);
         assert_eq!(
-            digest(&report.problems, &mut memory, later, "live1.univ.fr", 2),
+            digest(
+                &report.problems,
+                &[],
+                &mut memory,
+                later,
+                "live1.univ.fr",
+                2
+            ),
             None
         );
         // A new one is, alone.
         failed(&mut report, "stop:8", Some(8));
-        let (subject, body) =
-            digest(&report.problems, &mut memory, later, "live1.univ.fr", 2).expect("mailed");
+        let (subject, body) = digest(
+            &report.problems,
+            &[],
+            &mut memory,
+            later,
+            "live1.univ.fr",
+            2,
+        )
+        .expect("mailed");
         assert!(subject.ends_with("1 error"), "{subject}");
         assert!(
             body.contains("stop:8") && !body.contains("start:7"),
@@ -311,7 +332,7 @@ mod tests {
         // An hour after the first mail, its two problems again; the third waits its hour.
         let hour = now + mail::RESEND_AFTER;
         let (subject, body) =
-            digest(&report.problems, &mut memory, hour, "live1.univ.fr", 2).expect("mailed");
+            digest(&report.problems, &[], &mut memory, hour, "live1.univ.fr", 2).expect("mailed");
         assert!(subject.ends_with("2 errors"), "{subject}");
         assert!(
             body.contains("start:7") && !body.contains("stop:8"),
@@ -323,7 +344,7 @@ mod tests {
     fn a_report_without_problems_mails_nothing() {
         let mut memory = MailMemory::default();
         assert_eq!(
-            digest(&[], &mut memory, Utc::now(), "live1.univ.fr", 1),
+            digest(&[], &[], &mut memory, Utc::now(), "live1.univ.fr", 1),
             None
         );
     }

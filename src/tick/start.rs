@@ -15,6 +15,7 @@ use super::broadcaster::{InUse, ensure_broadcaster};
 use super::report::problem;
 use super::stop::{Closing, close_if_waiting};
 use super::{Ctx, send};
+use crate::cluster::Claimer;
 use crate::compose::{self, ComposeParams};
 use crate::config::Config;
 use crate::fsutil::write_atomic;
@@ -35,11 +36,32 @@ pub(super) async fn start_in_slot(
     shared: &Shared,
     out: &mut SlotOutcome,
 ) {
+    if crate::signals::interrupted() {
+        // Stopping (SIGTERM): nothing new starts; an interrupted start resumes next tick.
+        return;
+    }
     // A resumed start renews its claim too: if it ran out while the start was
     // interrupted, another server may be starting the live now.
     while let Some(claimer) = &ctx.claimer {
         match send(claimer.claim(live)).await {
-            Ok(true) => break,
+            Ok(true) if state.is_some() => break,
+            // One streamer per session: a new start also claims its session.
+            Ok(true) => match send(claim_session(claimer, shared, live)).await {
+                Ok(true) => break,
+                Ok(false) => match shared.next_standby() {
+                    Some(next) => live = next,
+                    None => return,
+                },
+                Err(e) => {
+                    out.problems.push(problem(
+                        "cluster:claim",
+                        Some(live),
+                        &e,
+                        "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
+                    ));
+                    return;
+                }
+            },
             Ok(false) => {
                 debug!(live, "claimed by another server");
                 if let Some(mut s) = state.take() {
@@ -99,6 +121,27 @@ pub(super) async fn start_in_slot(
             out.start_failed(live, &e);
         }
     }
+}
+
+/// Claims the BBB session of `live` (by its Pod meeting) for it; false when another
+/// live, here or on another server, holds it: that live streams the session, and this
+/// request is closed as a duplicate once Pod shows the other running.
+async fn claim_session(claimer: &Claimer, shared: &Shared, live: LiveId) -> Result<bool> {
+    let Some(url) = shared
+        .lives
+        .get(&live)
+        .and_then(|l| l.meeting_url.as_deref())
+    else {
+        return Ok(true);
+    };
+    let won = claimer.claim_session(url, live).await?;
+    if !won {
+        info!(
+            live,
+            "not started: another live holds its BBB session's claim"
+        );
+    }
+    Ok(won)
 }
 
 /// A start interrupted while its live stopped waiting: finished if Pod shows the
@@ -300,6 +343,7 @@ async fn read_meeting(
         );
     }
     state.meeting_id = Some(meeting.meeting_id.clone());
+    state.session = Some(meeting.internal_meeting_id.clone()).filter(|s| !s.is_empty());
     state.meeting_name = Some(meeting.meeting_name.clone());
     let key = state
         .stream_key
@@ -512,6 +556,8 @@ pub(super) async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
             .await
             .context("reading the meeting of the adopted live")?;
         state.meeting_id = Some(m.meeting_id);
+        // The session too: a live started by bbb-pod-live.php streams its meeting row's.
+        state.session = Some(m.internal_meeting_id).filter(|s| !s.is_empty());
         state.meeting_name = Some(m.meeting_name);
     }
     ctx.slots.save(slot, &state)?;

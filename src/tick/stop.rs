@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
 use chrono::Utc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::apply::SlotOutcome;
 use super::report::{ADVICE_BBB, ADVICE_POD, ADVICE_STOP, TickReport, problem};
 use super::{Ctx, send};
-use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, Problem};
+use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, Problem, RoomInfo};
 use crate::plan::MeetingsView;
 use crate::slots::{Phase, SlotState, StopProgress, StopReason, keep_mkv_files};
 
@@ -289,10 +289,11 @@ pub(super) fn note_ended_seen(
     }
 }
 
-/// A meeting absent from getMeetings is asked for by itself (`isMeetingRunning`) before
+/// A session absent from getMeetings is asked for by itself (`getMeetingInfo`) before
 /// the sighting that would stop its live: Scalelite silently leaves out the meetings
-/// of a node it finds offline. Running → counted as listed and running; unknown to BBB
-/// → stays absent (ended); any error → counted as running this tick (nothing is
+/// of a node it finds offline. The answer names the session BBB holds for the room now:
+/// ours and running → counted as listed and running; another session, or unknown to
+/// BBB → stays absent (ended); any error → counted as running this tick (nothing is
 /// stopped on a doubt) and reported.
 pub(super) async fn confirm_absences(
     ctx: &Ctx,
@@ -304,52 +305,75 @@ pub(super) async fn confirm_absences(
         return;
     };
     let needed = ctx.cfg.bbb.end_confirmations.max(1);
-    let doubtful: Vec<(LiveId, String)> = states
+    let doubtful: Vec<(LiveId, String, Option<String>)> = states
         .values()
         .filter(|s| s.phase == Phase::Running && s.ended_seen + 1 >= needed)
-        .filter_map(|s| Some((s.live, s.meeting_id.clone()?)))
-        .filter(|(_, m)| !listed.contains_key(m))
+        .filter_map(|s| Some((s.live, s.meeting_id.clone()?, s.session.clone())))
+        .filter(|(_, m, session)| !listed.lists(m, session.as_deref()))
         .collect();
-    let asks = doubtful.iter().map(|(live, meeting_id)| async move {
-        (
-            *live,
-            meeting_id,
-            ctx.bbb.is_meeting_running(meeting_id).await,
-        )
-    });
-    for (live, meeting_id, answer) in futures_util::future::join_all(asks).await {
-        let running = match answer {
-            Ok(false) => continue,
-            Ok(true) => {
+    let asks = doubtful
+        .iter()
+        .map(|(live, meeting_id, session)| async move {
+            let answer = ctx.bbb.meeting_info(meeting_id).await;
+            (*live, meeting_id, session, answer)
+        });
+    for (live, meeting_id, session, answer) in futures_util::future::join_all(asks).await {
+        let session = session.as_deref();
+        let entry = match answer {
+            Ok(info) if info.runs(session) => {
                 warn!(
                     live,
-                    meeting_id, "meeting missing from getMeetings but running: not stopped"
+                    meeting_id, "session missing from getMeetings but running: not stopped"
                 );
-                true
+                running_entry(meeting_id, session)
             }
+            Ok(RoomInfo::Session(other)) => {
+                debug!(live, meeting_id, now = %other.internal_meeting_id,
+                    "session missing from getMeetings; BBB holds another (or ended) session for its room");
+                other
+            }
+            Ok(RoomInfo::NotFound) => continue,
             Err(e) => {
                 let e = anyhow!(e).context(format!(
-                    "meeting {meeting_id:?} of live {live} is missing from getMeetings and isMeetingRunning failed (not stopped this tick)"
+                    "meeting {meeting_id:?} of live {live} is missing from getMeetings and getMeetingInfo failed (not stopped this tick)"
                 ));
                 report.problem(
-                    format!("bbb:isMeetingRunning:{live}"),
+                    format!("bbb:getMeetingInfo:{live}"),
                     Some(live),
                     &e,
                     ADVICE_BBB,
                 );
-                true
+                running_entry(meeting_id, session)
             }
         };
-        listed.insert(
-            meeting_id.clone(),
-            BbbMeeting {
-                meeting_id: meeting_id.clone(),
-                internal_meeting_id: String::new(),
-                running,
-                end_time: 0,
-            },
+        listed.add(entry);
+    }
+}
+
+/// A listed, running entry for a live's session (or, unknown, its room).
+fn running_entry(meeting_id: &str, session: Option<&str>) -> BbbMeeting {
+    BbbMeeting {
+        meeting_id: meeting_id.to_owned(),
+        internal_meeting_id: session.unwrap_or_default().to_owned(),
+        running: true,
+        end_time: 0,
+    }
+}
+
+/// Closes a waiting live for a session `kept` already streams (a double request), if
+/// Pod still shows it waiting. No broadcaster was made for it; nothing else to undo.
+pub(super) async fn close_duplicate(ctx: &Ctx, live: LiveId, kept: LiveId) -> Result<()> {
+    let closing = close_if_waiting(ctx, live)
+        .await
+        .context("closing in Pod a second request for a session already streamed")?;
+    if let Closing::Closed = closing {
+        info!(
+            live,
+            kept,
+            "live closed in Pod without being started: live {kept} streams the same BBB session"
         );
     }
+    Ok(())
 }
 
 /// Closes a waiting live whose meeting has not been running in BBB for `seen` ticks,

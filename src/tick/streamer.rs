@@ -83,7 +83,7 @@ pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<Watched> {
         .filter(|(slot, s)| s.phase == Phase::Running && !acted.contains(slot))
         .filter_map(|(&slot, s)| {
             let meeting = s.meeting_id.as_deref()?;
-            if listed.get(meeting).is_none_or(|m| m.has_ended()) {
+            if !listed.runs(meeting, s.session.as_deref()) {
                 return None;
             }
             Some(Watched {

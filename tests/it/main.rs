@@ -20,4 +20,5 @@ mod health;
 mod hostile;
 mod operators;
 mod pace;
+mod sessions;
 mod tick;

@@ -5,7 +5,9 @@
 //! forms of BBB and Scalelite, and the ways such an endpoint fails: checksumError,
 //! Scalelite's internalError, HTML pages, HTTP errors, hangs, truncated or empty bodies,
 //! refused connections. isMeetingRunning and getMeetingInfo are answered too (the
-//! streamer uses them); other calls get BBB's unsupportedRequest error.
+//! streamer uses them), for the session of the external id that has not ended (one
+//! `meetingID` may be listed under several sessions, see [`FakeBbb::add_session`]);
+//! other calls get BBB's unsupportedRequest error.
 //!
 //! The streamers the fake dockers run ([`FakeBbb::add_streamer_source`]) are attendees of
 //! their running meeting (`fullName` = their `BBB_USER_NAME`), and the same server plays
@@ -285,6 +287,41 @@ impl FakeBbb {
             .push(Meeting::new(meeting_id, internal_id, name, running, seq));
     }
 
+    /// Another session of a room: `meeting_id` listed once more, with its own
+    /// `internal_id`, beside the sessions already listed under it (Moodle and Greenlight
+    /// reuse one external id for every session of a room; BBB lists an ended session
+    /// beside the new one until it forgets it, Scalelite one per node).
+    pub fn add_session(&self, meeting_id: &str, internal_id: &str, name: &str, running: bool) {
+        let mut st = self.st();
+        let seq = st.meetings.len();
+        st.meetings
+            .push(Meeting::new(meeting_id, internal_id, name, running, seq));
+    }
+
+    /// The session `internal_id` ended but is still listed (as [`FakeBbb::end_meeting`]).
+    pub fn end_session(&self, internal_id: &str) {
+        let mut st = self.st();
+        let m = find_session(&mut st.meetings, internal_id);
+        m.running = false;
+        m.has_user_joined = true;
+        m.end_time = now_ms().max(m.start_time + 1);
+        m.attendees.clear();
+    }
+
+    /// BBB forgot the session `internal_id` (other sessions of its room stay listed).
+    pub fn remove_session(&self, internal_id: &str) {
+        self.st().meetings.retain(|m| m.internal_id != internal_id);
+    }
+
+    /// `(meetingID, internalMeetingID)` of every listed session, in listing order.
+    pub fn sessions(&self) -> Vec<(String, String)> {
+        self.st()
+            .meetings
+            .iter()
+            .map(|m| (m.meeting_id.clone(), m.internal_id.clone()))
+            .collect()
+    }
+
     /// Someone joined (or everybody left without ending: `false`, `endTime` stays 0).
     pub fn set_running(&self, meeting_id: &str, running: bool) {
         let mut st = self.st();
@@ -434,6 +471,27 @@ fn find<'a>(meetings: &'a mut [Meeting], meeting_id: &str) -> &'a mut Meeting {
         .iter_mut()
         .find(|m| m.meeting_id == meeting_id)
         .unwrap_or_else(|| panic!("no meeting {meeting_id:?} in the fake BBB"))
+}
+
+fn find_session<'a>(meetings: &'a mut [Meeting], internal_id: &str) -> &'a mut Meeting {
+    meetings
+        .iter_mut()
+        .find(|m| m.internal_id == internal_id)
+        .unwrap_or_else(|| panic!("no session {internal_id:?} in the fake BBB"))
+}
+
+/// The session BBB answers isMeetingRunning and getMeetingInfo with for an external id:
+/// the one that has not ended (BBB's `getNotEndedMeetingWithId`), else the newest.
+fn current_session<'a>(meetings: &'a [Meeting], meeting_id: &str) -> Option<&'a Meeting> {
+    let all: Vec<&Meeting> = meetings
+        .iter()
+        .filter(|m| m.meeting_id == meeting_id)
+        .collect();
+    all.iter()
+        .rev()
+        .find(|m| m.end_time == 0)
+        .or(all.last())
+        .copied()
 }
 
 /// BBB's checksum check (GetChecksumValidator): cut `checksum=<v>` out of the raw query
@@ -627,7 +685,7 @@ impl BbbState {
             }
             "isMeetingRunning" => {
                 let running = param("meetingID")
-                    .and_then(|id| self.meetings.iter().find(|m| m.meeting_id == id))
+                    .and_then(|id| current_session(&self.meetings, &id))
                     .is_some_and(|m| m.running);
                 format!("<response>\n    <returncode>SUCCESS</returncode>\n    <running>{running}</running>\n</response>")
             }
@@ -635,7 +693,7 @@ impl BbbState {
                 let Some(id) = param("meetingID") else {
                     return "<response>\n<returncode>FAILED</returncode>\n<messageKey>missingParamMeetingID</messageKey>\n<message>You must specify a meeting ID for the meeting.</message>\n</response>".into();
                 };
-                match self.meetings.iter().find(|m| m.meeting_id == id) {
+                match current_session(&self.meetings, &id) {
                     Some(m) => {
                         let mut inner = String::new();
                         m.xml(&mut inner, "", m.joined_in(&self.joined()));

@@ -209,6 +209,7 @@ impl FakePod {
             waves: None,
             in_flight: 0,
             max_in_flight: 0,
+            corrupt: BTreeMap::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("pod", serve_http(router));
@@ -426,6 +427,26 @@ impl FakePod {
     /// Deletes a livestream row (as an admin would).
     pub fn delete_live(&self, id: u64) {
         self.st().lives.remove(&id);
+    }
+
+    /// Deletes a meeting row and, as Django's `on_delete=CASCADE` does, its livestreams
+    /// (Pod's `bbb` purge, or an admin deleting the meeting).
+    pub fn delete_meeting(&self, pk: u64) {
+        let mut st = self.st();
+        st.meetings.remove(&pk);
+        st.lives.retain(|_, l| l.meeting != pk);
+    }
+
+    /// Makes livestream `id` render `field` as `value` (`None`: the key is left out) in
+    /// list and detail answers, whatever the row holds: a row Pod's serializer would
+    /// never produce, but a database edited by hand, another version or a plugin can
+    /// (`server: 11` as a number, `enable_chat: "yes"`, a null `meeting`, status 7).
+    pub fn corrupt_live(&self, id: u64, field: &str, value: Option<Value>) {
+        self.st()
+            .corrupt
+            .entry(id)
+            .or_default()
+            .push((field.to_string(), value));
     }
 
     /// Deletes a broadcaster row by slug (as an admin would).
@@ -650,6 +671,8 @@ struct PodState {
     /// Requests received and not yet answered, and the most seen at once.
     in_flight: usize,
     max_in_flight: usize,
+    /// Fields rendered in place of a livestream's own ([`FakePod::corrupt_live`]).
+    corrupt: BTreeMap<u64, Vec<(String, Option<Value>)>>,
 }
 
 /// The open wave of [`FakePod::count_round_trips`].
@@ -1895,7 +1918,7 @@ impl PodState {
 
     fn render_live(&self, l: &Live, host: &str) -> String {
         let base = format!("http://{host}");
-        obj(&[
+        let mut fields: Vec<(String, Value)> = vec![
             ("id", json!(l.id)),
             (
                 "meeting",
@@ -1924,7 +1947,26 @@ impl PodState {
                 l.user
                     .map_or(Value::Null, |u| json!(format!("{base}/rest/users/{u}/"))),
             ),
-        ])
+        ]
+        .into_iter()
+        .map(|(k, v): (&str, Value)| (k.to_string(), v))
+        .collect();
+        for (field, value) in self.corrupt.get(&l.id).into_iter().flatten() {
+            let at = fields.iter().position(|(k, _)| k == field);
+            match (at, value) {
+                (Some(i), Some(v)) => fields[i].1 = v.clone(),
+                (None, Some(v)) => fields.push((field.clone(), v.clone())),
+                (Some(i), None) => {
+                    fields.remove(i);
+                }
+                (None, None) => {}
+            }
+        }
+        let fields: Vec<(&str, Value)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        obj(&fields)
     }
 
     fn render_meeting(&self, m: &Meeting) -> String {
