@@ -495,7 +495,7 @@ mod tests {
             }
         })
         .await;
-        let lives = client(&base).current_livestreams(&[]).await.unwrap();
+        let lives = client(&base).current_livestreams(&[]).await.unwrap().lives;
         let got: Vec<(u64, LiveStatus)> = lives.iter().map(|l| (l.id, l.status)).collect();
         assert_eq!(
             got,
@@ -525,7 +525,11 @@ mod tests {
             }
         })
         .await;
-        let lives = client(&base).current_livestreams(&[3, 7, 8]).await.unwrap();
+        let lives = client(&base)
+            .current_livestreams(&[3, 7, 8])
+            .await
+            .unwrap()
+            .lives;
         let got: Vec<(u64, LiveStatus)> = lives.iter().map(|l| (l.id, l.status)).collect();
         assert_eq!(
             got,
@@ -566,7 +570,11 @@ mod tests {
             }
         })
         .await;
-        let lives = client(&base).current_livestreams(&[20]).await.unwrap();
+        let lives = client(&base)
+            .current_livestreams(&[20])
+            .await
+            .unwrap()
+            .lives;
         assert_eq!(lives.len(), 14, "{lives:?}");
         assert_eq!(lives[13].status, LiveStatus::Stopped);
         // The whole list: ours (20) is simply absent, not read by id.
@@ -588,7 +596,7 @@ mod tests {
             filtered_page(&rows, seen)
         })
         .await;
-        let lives = client(&base).current_livestreams(&[2]).await.unwrap();
+        let lives = client(&base).current_livestreams(&[2]).await.unwrap().lives;
         assert_eq!(lives.len(), 30);
         let pages: Vec<usize> = fake.seen().iter().map(|s| s.page()).collect();
         let mut pages = pages;
