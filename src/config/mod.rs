@@ -90,6 +90,8 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     /// `[health]`: the streamer checks and repairs (see `health.rs`).
     pub health: crate::health::HealthConfig,
+    /// `[recording]`: the programs that join a live's parts (see `recording/join.rs`).
+    pub recording: crate::recording::RecordingConfig,
     /// Where each secret came from, for messages that tell the admin what to fix.
     pub sources: SecretSources,
     /// What loading adjusted without refusing (a trailing `/` added): logged at debug

@@ -17,6 +17,8 @@ pub(super) struct RawConfig {
     pub(super) metrics: Option<RawMetrics>,
     #[serde(default)]
     pub(super) health: crate::health::RawHealth,
+    #[serde(default)]
+    pub(super) recording: crate::recording::RecordingConfig,
 }
 
 #[derive(Debug, Deserialize)]

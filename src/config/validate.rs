@@ -153,6 +153,7 @@ impl Validator {
             cluster,
             metrics,
             health: raw.health.validate(&self.file)?,
+            recording: raw.recording,
             sources: SecretSources {
                 bbb_secret,
                 pod_token,

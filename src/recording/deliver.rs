@@ -191,6 +191,15 @@ impl PendingStore {
             }
             faults.kill(Step::PartRemoved)?;
         }
+        // The parts a joined recording holds go before it: while it is left, the
+        // delivery is unfinished and this step is done again.
+        let mut parts_removed = false;
+        for name in &h.joined {
+            parts_removed |= remove_if_exists(&dir.join(name))?;
+        }
+        if parts_removed {
+            sync_dir(dir)?;
+        }
         let mut size = None;
         if let Some(name) = h.delivering.as_deref() {
             let source = dir.join(name);
@@ -280,6 +289,8 @@ fn choose_source(
             dir: dir.to_owned(),
         })?;
     h.delivering = Some(f.name.clone());
+    // A part, not a joined recording: it holds no other part.
+    h.joined.clear();
     h.renaming_dev = None;
     save_handover(dir, h)?;
     faults.kill(Step::Chosen)?;

@@ -28,6 +28,8 @@
 //! - `pending.rs`: the store itself ([`PendingStore`]): a live's pending directory, its
 //!   `handover.json`, finding and listing them, recording the `internal_meeting_id`;
 //! - `park.rs`: step one, [`PendingStore::park`];
+//! - `join.rs`: the parts of a restarted streamer joined into one recording before step
+//!   two ([`PendingStore::join_parts`]);
 //! - `deliver.rs`: step two, [`PendingStore::deliver`] and its crash-safe steps, and the
 //!   probe of `recordings_dir` for `check`;
 //! - `admin.rs`: what cannot be handed over by itself — held for the admin, then bound
@@ -35,6 +37,7 @@
 
 mod admin;
 mod deliver;
+mod join;
 mod park;
 mod pending;
 #[cfg(test)]
@@ -50,6 +53,7 @@ use nix::errno::Errno;
 use crate::model::LiveId;
 
 pub use deliver::{Delivery, check_recordings_dir};
+pub use join::{JOINED_NAME, Joined, Joiner, RecordingConfig};
 pub use pending::{
     Handover, Pending, PendingState, PendingStore, RecordingFile, Scan, Unreadable, mkv_files,
 };

@@ -41,6 +41,10 @@ pub struct Handover {
     /// rename happened (same device) or the share is not mounted (another device).
     #[serde(default)]
     pub renaming_dev: Option<u64>,
+    /// The parts held by `delivering` when it is the joined recording (`join.rs`): removed
+    /// once it is delivered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<String>,
     /// The published path, once delivered and checked.
     #[serde(default)]
     pub delivered: Option<String>,

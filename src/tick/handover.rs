@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use super::Ctx;
 use super::report::{ADVICE_RECORDING, TickReport};
-use crate::recording::Pending;
+use crate::recording::{Joiner, Pending};
 
 /// Hands the parked recordings over to `pod.recordings_dir` (with `dry_run`, only
 /// lists them in the plan); each failure is a problem of its live, kept for a later
@@ -74,6 +74,7 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
                     None => return Ok(false),
                 }
             }
+            join_parts(ctx, &pending, report).await;
             // A multi-gigabyte copy to a network share: off the async workers, so the
             // other slots' actions and timeouts keep running meanwhile.
             let (store, target) = (ctx.pending.clone(), dir.clone());
@@ -144,3 +145,33 @@ async fn publish(ctx: &Ctx, pending: &Pending) -> Result<Option<Pending>> {
         .context("the pending recording vanished")?;
     Ok(Some(pending))
 }
+
+/// Joins the live's parts into one recording before its delivery; a failure is a
+/// problem of its own (the largest part is then delivered alone, the others kept).
+async fn join_parts(ctx: &Ctx, pending: &Pending, report: &mut TickReport) {
+    let id = pending.live;
+    let joiner = Joiner {
+        cfg: ctx.cfg.recording.clone(),
+        docker: ctx.cfg.docker.command.first().cloned().unwrap_or_default(),
+        image: crate::compose::streamer_image(&ctx.cfg.server.template),
+    };
+    if let Err(e) = ctx.pending.join_parts(pending, &joiner).await {
+        let parts: Vec<String> = pending
+            .files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        let e = e.context(format!(
+            "live {id}: its {} recording parts could not be joined ({}); the largest is \
+             delivered alone, the others are kept",
+            parts.len(),
+            parts.join(", ")
+        ));
+        error!(live = id, "joining the recording parts failed: {e:#}");
+        report.problem(format!("recording-join:{id}"), Some(id), &e, ADVICE_JOIN);
+    }
+}
+
+const ADVICE_JOIN: &str = "Check that ffmpeg and ffprobe run on this host (keys recording.ffmpeg \
+    and recording.ffprobe) or that docker can run the streamer image; the kept parts can be \
+    joined by hand (ffmpeg -f concat -safe 0 -i list.txt -c copy out.mkv) and given to Pod.";

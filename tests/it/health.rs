@@ -6,7 +6,8 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -522,4 +523,111 @@ fn the_streamer_log_is_kept_at_stop() {
         .find(|c| c.is("logs"))
         .unwrap();
     assert!(call.args.iter().any(|a| a == "--timestamps"), "{call:?}");
+}
+
+/// [`start`] of a live that records (`download_meeting`): each streamer start writes
+/// a part.
+fn start_recorded(env: &TestEnv, name: &str) -> (Requested, u32) {
+    let r = env.request_live_with(name, |l| l.download_meeting = true);
+    env.tick_ok();
+    assert_eq!(status(env, r.live), 1, "live {} started", r.live);
+    let slot = slot_of(env, r.live);
+    (r, slot)
+}
+
+fn ffprobe_duration(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("running ffprobe (install ffmpeg)");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn mkv_parts(env: &TestEnv, slot: u32) -> Vec<PathBuf> {
+    FakeDocker::mkv_files(&env.slot_dir(slot))
+}
+
+#[test]
+fn two_parts_of_a_restarted_streamer_become_one_recording() {
+    let env = env_with(SHORT);
+    env.docker.real_mkv(Some(1));
+    let (r, slot) = start_recorded(&env, "Amphi Deux Parts");
+    env.tick_ok();
+    env.docker.kill_container(&env.slot_dir(slot));
+    env.docker.real_mkv(Some(2));
+    env.tick_ok();
+    assert_eq!(mkv_parts(&env, slot).len(), 2, "a second part");
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    let expected = env
+        .recordings_dir()
+        .join(format!("{}.mkv", r.internal_meeting_id));
+    assert_eq!(env.recordings(), vec![expected.clone()]);
+    let d = ffprobe_duration(&expected);
+    assert!(
+        (d - 3.0).abs() < 0.5,
+        "joined duration {d}, parts 1 s + 2 s"
+    );
+    // Nothing left anywhere: both parts are in the delivered file.
+    let left: Vec<PathBuf> = files_under(&env.base_dir())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(mails(&env, "error").is_empty(), "{:?}", env.smtp.messages());
+}
+
+#[test]
+fn a_join_that_fails_delivers_the_largest_part_and_keeps_the_others() {
+    let env = env_with(SHORT);
+    let (r, slot) = start_recorded(&env, "Amphi Joint Raté");
+    env.tick_ok();
+    env.docker.kill_container(&env.slot_dir(slot));
+    env.tick_ok();
+    let parts = mkv_parts(&env, slot);
+    assert_eq!(parts.len(), 2);
+    // Fake parts are not mkv: ffmpeg cannot join them. The second is the larger.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&parts[1])
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &[b'M'; 4096]))
+        .unwrap();
+    let smaller = read_mkv(&parts[0]).len;
+    env.bbb.end_meeting(&r.meeting_id);
+    let out = env.tick();
+    let expected = env
+        .recordings_dir()
+        .join(format!("{}.mkv", r.internal_meeting_id));
+    assert_eq!(env.recordings(), vec![expected.clone()]);
+    let delivered = read_mkv(&expected);
+    assert_eq!(delivered.meeting_id, r.meeting_id);
+    assert!(delivered.len > smaller, "the larger part is delivered");
+    // The other part is kept, and reported with its path.
+    let kept: Vec<PathBuf> = files_under(&env.base_dir())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let name = kept[0].file_name().unwrap().to_string_lossy().into_owned();
+    let reported = format!(
+        "{}{}{}",
+        out.stderr,
+        env.log_text(),
+        env.smtp
+            .messages()
+            .iter()
+            .map(|m| m.body.clone())
+            .collect::<String>()
+    );
+    assert!(reported.contains(&name), "{name} not reported");
+    assert_eq!(status(&env, r.live), 2);
 }

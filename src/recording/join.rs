@@ -1,0 +1,298 @@
+//! The whole recording: a live whose streamer was restarted left several mkv parts;
+//! before the hand-over they are joined, in the order they were written, into one
+//! [`JOINED_NAME`] without re-encoding (ffmpeg's concat demuxer, `-c copy`), checked
+//! with ffprobe, and only then chosen for delivery (`delivering` in `handover.json`,
+//! with the parts it holds in `joined`). The parts are deleted by the delivery's last
+//! step, once a delivered file holds them (`deliver.rs`). Not here: the delivery itself.
+//!
+//! Crash-safe: ffmpeg writes under a name that is no part ([`JOINING_NAME`]), removed
+//! at the next attempt; `handover.json` is written before the joined file takes its
+//! name, and a recorded join whose file is missing is done again.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+use tokio::process::Command;
+use tracing::{debug, info};
+
+use crate::fsutil::sync_dir;
+
+use super::pending::{Pending, PendingStore, mkv_files, read_handover, save_handover};
+
+/// The joined recording in a live's pending directory.
+pub const JOINED_NAME: &str = "joined.mkv";
+/// ffmpeg's output while it runs: not an mkv name, never taken for a part.
+pub const JOINING_NAME: &str = ".joining.bbb-pod-live-part";
+const LIST_NAME: &str = ".join-list.txt";
+
+/// `[recording]`: the programs that join the parts of a live.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// ffmpeg: a name looked up in PATH, or a path. When absent, `docker run --rm` of
+    /// the streamer image (which has ffmpeg) is used instead.
+    pub ffmpeg: String,
+    /// ffprobe, the same way.
+    pub ffprobe: String,
+    /// Limit for one ffmpeg or ffprobe run, in seconds.
+    pub join_timeout_secs: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            join_timeout_secs: 1800,
+        }
+    }
+}
+
+/// How the tick runs ffmpeg and ffprobe.
+#[derive(Debug, Clone)]
+pub struct Joiner {
+    pub cfg: RecordingConfig,
+    /// The docker program (first word of `docker.command`), for the fallback.
+    pub docker: String,
+    /// The streamer image of the compose template, for the fallback.
+    pub image: Option<String>,
+}
+
+impl Joiner {
+    /// The command line that runs `program` (`ffmpeg` or `ffprobe`) in `dir`.
+    fn command(&self, program: &str, tool: &str, dir: &Path) -> Result<Vec<String>> {
+        if present(program) {
+            return Ok(vec![program.to_owned()]);
+        }
+        let image = self.image.as_deref().ok_or_else(|| {
+            anyhow!("{program} is not installed and the compose template names no streamer image")
+        })?;
+        let mount = format!("{0}:{0}", dir.display());
+        Ok([
+            &self.docker,
+            "run",
+            "--rm",
+            "-v",
+            &mount,
+            "--entrypoint",
+            tool,
+            image,
+        ]
+        .map(str::to_owned)
+        .to_vec())
+    }
+
+    /// Runs a tool to its end within the timeout (stdin null, own process group killed
+    /// on timeout); its stdout, or an error with the end of its stderr.
+    async fn run(&self, program: &str, tool: &str, dir: &Path, args: &[String]) -> Result<String> {
+        let cmd = self.command(program, tool, dir)?;
+        let what = format!("{} {}", cmd.join(" "), args.join(" "));
+        debug!(command = %what, "running");
+        let child = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting `{what}`"))?;
+        let timeout = Duration::from_secs(self.cfg.join_timeout_secs.max(1));
+        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(r) => r.with_context(|| format!("running `{what}`"))?,
+            Err(_) => bail!("`{what}` did not finish within {}s", timeout.as_secs()),
+        };
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let tail: String = err
+                .trim()
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" / ");
+            bail!("`{what}` failed ({}): {tail}", out.status);
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The duration of a media file, in seconds.
+    async fn duration(&self, dir: &Path, file: &Path) -> Result<f64> {
+        let args = [
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([file.display().to_string()])
+        .collect::<Vec<_>>();
+        let out = self.run(&self.cfg.ffprobe, "ffprobe", dir, &args).await?;
+        out.trim()
+            .parse()
+            .with_context(|| format!("ffprobe gave no duration for {}: {out:?}", file.display()))
+    }
+}
+
+/// A program name found in PATH, or an existing path.
+fn present(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// What [`PendingStore::join_parts`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Joined {
+    /// Nothing to join (one part, or a delivery already under way).
+    Nothing,
+    /// The parts (names, in order) are now in [`JOINED_NAME`], chosen for delivery.
+    Parts(Vec<String>),
+}
+
+impl PendingStore {
+    /// Joins the live's mkv parts into [`JOINED_NAME`] and chooses it for delivery (see
+    /// the module documentation). On error nothing is chosen or deleted: the caller
+    /// delivers the largest part as usual.
+    pub async fn join_parts(&self, pending: &Pending, joiner: &Joiner) -> Result<Joined> {
+        let dir = pending.dir.as_path();
+        let Some(mut h) = read_handover(dir)? else {
+            return Ok(Joined::Nothing);
+        };
+        let chosen_exists = h
+            .delivering
+            .as_deref()
+            .is_some_and(|n| dir.join(n).exists());
+        if h.delivered.is_some()
+            || (h.delivering.is_some() && (h.joined.is_empty() || chosen_exists))
+        {
+            return Ok(Joined::Nothing);
+        }
+        let parts = ordered_parts(dir)?;
+        if parts.len() < 2 {
+            if !h.joined.is_empty() {
+                // A recorded join whose parts are gone: start over with what is there.
+                h.joined.clear();
+                h.delivering = None;
+                save_handover(dir, &h)?;
+            }
+            return Ok(Joined::Nothing);
+        }
+        let result = join_checked(dir, &parts, joiner).await;
+        let _ = fs::remove_file(dir.join(LIST_NAME));
+        if let Err(e) = result {
+            let _ = fs::remove_file(dir.join(JOINING_NAME));
+            return Err(e);
+        }
+        let names: Vec<String> = parts.iter().map(|p| name_of(p)).collect();
+        h.joined = names.clone();
+        h.delivering = Some(JOINED_NAME.to_owned());
+        h.renaming_dev = None;
+        save_handover(dir, &h)?;
+        fs::rename(dir.join(JOINING_NAME), dir.join(JOINED_NAME))
+            .with_context(|| format!("naming the joined recording in {}", dir.display()))?;
+        sync_dir(dir)?;
+        info!(
+            live = pending.live,
+            parts = names.len(),
+            "recording parts joined"
+        );
+        Ok(Joined::Parts(names))
+    }
+}
+
+/// The mkv parts (not a joined file) in the order they were written: by the name the
+/// streamer gives (`meeting-<YYYYMMDDHHMMSS>.mkv`), then by modification time.
+fn ordered_parts(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files = mkv_files(dir).with_context(|| format!("listing {}", dir.display()))?;
+    let mut parts = Vec::new();
+    for f in files.into_iter().filter(|f| f.name != JOINED_NAME) {
+        let mtime = fs::metadata(&f.path)
+            .and_then(|m| m.modified())
+            .with_context(|| format!("reading {}", f.path.display()))?;
+        parts.push((f.name, mtime, f.path));
+    }
+    parts.sort();
+    Ok(parts.into_iter().map(|(_, _, p)| p).collect())
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// ffmpeg's concat list: absolute paths, quoted.
+fn concat_list(parts: &[PathBuf]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            format!(
+                "file '{}'\n",
+                p.display().to_string().replace('\'', r"'\''")
+            )
+        })
+        .collect()
+}
+
+/// Writes [`JOINING_NAME`] and checks it: its duration is the sum of the parts' within
+/// a second per part (and 2 %), and it is not smaller than the largest part; synced.
+async fn join_checked(dir: &Path, parts: &[PathBuf], joiner: &Joiner) -> Result<()> {
+    let out = dir.join(JOINING_NAME);
+    let _ = fs::remove_file(&out);
+    let list = dir.join(LIST_NAME);
+    fs::write(&list, concat_list(parts)).with_context(|| format!("writing {}", list.display()))?;
+    let args: Vec<String> = [
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "concat",
+    ]
+    .into_iter()
+    .chain(["-safe", "0", "-i"])
+    .map(str::to_owned)
+    .chain([list.display().to_string()])
+    .chain(["-map", "0", "-c", "copy", "-f", "matroska", "-y"].map(str::to_owned))
+    .chain([out.display().to_string()])
+    .collect();
+    joiner.run(&joiner.cfg.ffmpeg, "ffmpeg", dir, &args).await?;
+    let mut sum = 0.0;
+    let mut largest = 0;
+    for p in parts {
+        sum += joiner.duration(dir, p).await?;
+        largest = largest.max(
+            fs::metadata(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .len(),
+        );
+    }
+    let joined = joiner.duration(dir, &out).await?;
+    let size = fs::metadata(&out)
+        .with_context(|| format!("reading {}", out.display()))?
+        .len();
+    let tolerance = (parts.len() as f64).max(sum * 0.02);
+    if (joined - sum).abs() > tolerance || size < largest {
+        bail!(
+            "the joined recording lasts {joined:.1} s ({size} bytes), the parts {sum:.1} s \
+             (largest {largest} bytes): not used"
+        );
+    }
+    File::open(&out)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", out.display()))?;
+    Ok(())
+}
