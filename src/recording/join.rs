@@ -296,3 +296,156 @@ async fn join_checked(dir: &Path, parts: &[PathBuf], joiner: &Joiner) -> Result<
         .with_context(|| format!("syncing {}", out.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command as StdCommand;
+
+    use super::*;
+    use crate::recording::HANDOVER_FILE;
+    use crate::recording::test_support::*;
+
+    fn joiner() -> Joiner {
+        Joiner {
+            cfg: RecordingConfig::default(),
+            docker: "docker".into(),
+            image: None,
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    /// A real mkv of `secs` seconds (ffv1, fast), as the streamer writes one.
+    fn real_mkv(path: &Path, secs: u32) {
+        let out = StdCommand::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=duration={secs}:size=160x120:rate=10"))
+            .args(["-c:v", "ffv1"])
+            .arg(path)
+            .output()
+            .expect("running ffmpeg (install ffmpeg)");
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    fn two_real_parts(f: &Fixture) -> Pending {
+        real_mkv(&f.videodata.join("meeting-20250101100000.mkv"), 1);
+        real_mkv(&f.videodata.join("meeting-20250101100500.mkv"), 2);
+        let p = f.park(42);
+        f.store.set_internal_id(&p, ID).expect("set id");
+        f.store.find(42).expect("find").expect("pending")
+    }
+
+    #[test]
+    fn concat_list_quotes_the_paths() {
+        let list = concat_list(&[PathBuf::from("/a/b.mkv"), PathBuf::from("/a/l'x.mkv")]);
+        assert_eq!(list, "file '/a/b.mkv'\nfile '/a/l'\\''x.mkv'\n");
+    }
+
+    #[test]
+    fn parts_join_in_order_into_one_checked_file_and_stay_until_delivered() {
+        let f = fixture();
+        let p = two_real_parts(&f);
+        // A half-written join of a killed run is replaced.
+        write(&p.dir.join(JOINING_NAME), b"half");
+        let joined = block_on(f.store.join_parts(&p, &joiner())).expect("joined");
+        let parts = vec![
+            "meeting-20250101100000.mkv".to_owned(),
+            "meeting-20250101100500.mkv".to_owned(),
+        ];
+        assert_eq!(joined, Joined::Parts(parts.clone()));
+        let h = read_handover(&p.dir).expect("read").expect("handover");
+        assert_eq!(h.delivering.as_deref(), Some(JOINED_NAME));
+        assert_eq!(h.joined, parts);
+        let d = block_on(joiner().duration(&p.dir, &p.dir.join(JOINED_NAME))).expect("probe");
+        assert!((d - 3.0).abs() < 0.5, "{d}");
+        // Nothing deleted yet; a second call does nothing.
+        let mut expected = parts.clone();
+        expected.extend([HANDOVER_FILE.to_owned(), JOINED_NAME.to_owned()]);
+        expected.sort();
+        assert_eq!(names(&p.dir), expected);
+        let p = f.store.find(42).expect("find").expect("pending");
+        assert_eq!(
+            block_on(f.store.join_parts(&p, &joiner())).expect("again"),
+            Joined::Nothing
+        );
+        // Delivered: the joined file is published, then the parts and it are removed.
+        let delivery = f.store.deliver(&p, &f.recordings).expect("deliver");
+        assert!(delivery.dir_removed, "{delivery:?}");
+        assert_eq!(names(&f.recordings), vec![format!("{ID}.mkv")]);
+    }
+
+    #[test]
+    fn a_recorded_join_whose_file_is_missing_is_done_again() {
+        let f = fixture();
+        let p = two_real_parts(&f);
+        block_on(f.store.join_parts(&p, &joiner())).expect("joined");
+        // Killed after handover.json and before the rename.
+        fs::remove_file(p.dir.join(JOINED_NAME)).expect("rm");
+        let p = f.store.find(42).expect("find").expect("pending");
+        let again = block_on(f.store.join_parts(&p, &joiner())).expect("joined again");
+        assert!(
+            matches!(again, Joined::Parts(ref v) if v.len() == 2),
+            "{again:?}"
+        );
+        assert!(p.dir.join(JOINED_NAME).is_file());
+    }
+
+    #[test]
+    fn a_failed_join_chooses_nothing_and_deletes_nothing() {
+        let f = fixture();
+        let p = f.ready(&[("a.mkv", b"not a video"), ("b.mkv", b"nor this one")]);
+        let e = block_on(f.store.join_parts(&p, &joiner())).expect_err("fails");
+        assert!(format!("{e:#}").contains("ffmpeg"), "{e:#}");
+        assert_eq!(names(&p.dir), vec!["a.mkv", "b.mkv", HANDOVER_FILE]);
+        let h = read_handover(&p.dir).expect("read").expect("handover");
+        assert_eq!((h.delivering, h.joined.len()), (None, 0));
+        // The delivery falls back to the largest part and keeps the other.
+        let d = f.store.deliver(&p, &f.recordings).expect("deliver");
+        assert_eq!(d.source.as_deref(), Some("b.mkv"));
+        assert_eq!(names(&p.dir), vec!["a.mkv", HANDOVER_FILE]);
+    }
+
+    #[test]
+    fn without_ffmpeg_the_streamer_image_runs_it() {
+        let j = Joiner {
+            cfg: RecordingConfig {
+                ffmpeg: "/nonexistent/ffmpeg".into(),
+                ..RecordingConfig::default()
+            },
+            docker: "docker".into(),
+            image: Some("aauzid/bbb-livestreaming:v2".into()),
+        };
+        let cmd = j
+            .command("/nonexistent/ffmpeg", "ffmpeg", Path::new("/p/live-1"))
+            .expect("cmd");
+        assert_eq!(
+            cmd,
+            [
+                "docker",
+                "run",
+                "--rm",
+                "-v",
+                "/p/live-1:/p/live-1",
+                "--entrypoint",
+                "ffmpeg",
+                "aauzid/bbb-livestreaming:v2"
+            ]
+        );
+        let none = Joiner { image: None, ..j };
+        assert!(
+            none.command("/nonexistent/ffmpeg", "ffmpeg", Path::new("/p"))
+                .is_err()
+        );
+        assert_eq!(
+            none.command("ffmpeg", "ffmpeg", Path::new("/p"))
+                .expect("host"),
+            ["ffmpeg"]
+        );
+    }
+}
