@@ -15,13 +15,45 @@ use crate::model::LiveId;
 /// Bound on one Redis exchange: a dead coordinator must not hold the tick.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Takes or renews the claim `KEYS[1]` for `ARGV[1]`; answers the holder (ours when
+/// taken or renewed), so a lost claim says who holds it.
 const CLAIM_SCRIPT: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0";
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return ARGV[1] end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return holder or ''";
+
+/// What claiming answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours, newly or still.
+    Won,
+    /// Held by someone else: for a live, the number of the server that holds it; for a
+    /// session, `live N`.
+    Held(String),
+}
+
+impl Claim {
+    pub fn won(&self) -> bool {
+        matches!(self, Claim::Won)
+    }
+
+    /// The server number holding a live's claim (`None`: not a number we wrote).
+    pub fn server(&self) -> Option<u32> {
+        match self {
+            Claim::Won => None,
+            Claim::Held(h) => h.parse().ok(),
+        }
+    }
+
+    /// The live holding a session's claim.
+    pub fn live(&self) -> Option<LiveId> {
+        match self {
+            Claim::Won => None,
+            Claim::Held(h) => h.strip_prefix("live ")?.parse().ok(),
+        }
+    }
+}
 
 pub struct Claimer {
     client: redis::Client,
@@ -71,16 +103,45 @@ impl Claimer {
         format!("bbb-pod-live:session:{}", meeting_url.trim_end_matches('/'))
     }
 
-    /// True when this server holds the claim on `live` (newly or still).
-    pub async fn claim(&self, live: LiveId) -> Result<bool> {
+    /// Won when this server holds the claim on `live` (newly or still).
+    pub async fn claim(&self, live: LiveId) -> Result<Claim> {
         self.claim_key(Self::key(live), self.number.to_string(), "the live")
             .await
     }
 
-    /// True when `live` holds the claim on its session (newly or still): another live,
-    /// on any server, starting a streamer for the same session makes it false. Held by
-    /// the live, not the server: which server starts the live is the live's own claim.
-    pub async fn claim_session(&self, meeting_url: &str, live: LiveId) -> Result<bool> {
+    /// Who holds the claim on `live`, without taking it (`--dry-run`): `None` when
+    /// nobody does, `Won` when this server does.
+    pub async fn holder(&self, live: LiveId) -> Result<Option<Claim>> {
+        let work = async {
+            let mut conn = self
+                .client
+                .get_multiplexed_async_connection()
+                .await
+                .context("connecting to the cluster Redis")?;
+            let holder: Option<String> = redis::cmd("GET")
+                .arg(Self::key(live))
+                .query_async(&mut conn)
+                .await
+                .context("reading a claim in the cluster Redis")?;
+            anyhow::Ok(holder.map(|h| self.claim_of(h)))
+        };
+        tokio::time::timeout(REDIS_TIMEOUT, work)
+            .await
+            .context("the cluster Redis did not answer within 5s")?
+    }
+
+    fn claim_of(&self, holder: String) -> Claim {
+        if holder == self.number.to_string() {
+            Claim::Won
+        } else {
+            Claim::Held(holder)
+        }
+    }
+
+    /// Won when `live` holds the claim on its session (newly or still): another live,
+    /// on any server, starting a streamer for the same session holds it instead. Held
+    /// by the live, not the server: which server starts the live is the live's own claim.
+    pub async fn claim_session(&self, meeting_url: &str, live: LiveId) -> Result<Claim> {
         self.claim_key(
             Self::session_key(meeting_url),
             format!("live {live}"),
@@ -89,21 +150,25 @@ impl Claimer {
         .await
     }
 
-    async fn claim_key(&self, key: String, holder: String, what: &str) -> Result<bool> {
+    async fn claim_key(&self, key: String, holder: String, what: &str) -> Result<Claim> {
         let work = async {
             let mut conn = self
                 .client
                 .get_multiplexed_async_connection()
                 .await
                 .context("connecting to the cluster Redis")?;
-            let won: i64 = redis::Script::new(CLAIM_SCRIPT)
+            let held: String = redis::Script::new(CLAIM_SCRIPT)
                 .key(key)
-                .arg(holder)
+                .arg(&holder)
                 .arg(self.ttl.as_secs())
                 .invoke_async(&mut conn)
                 .await
                 .with_context(|| format!("claiming {what} in the cluster Redis"))?;
-            anyhow::Ok(won == 1)
+            anyhow::Ok(if held == holder {
+                Claim::Won
+            } else {
+                Claim::Held(held)
+            })
         };
         tokio::time::timeout(REDIS_TIMEOUT, work)
             .await
@@ -139,5 +204,16 @@ mod tests {
             "redis://coord.univ.fr/0"
         );
         assert!(!shown_url("redis://user:pw@h/0").contains("pw"));
+    }
+
+    #[test]
+    fn a_held_claim_names_its_server_or_its_live() {
+        assert!(Claim::Won.won());
+        assert_eq!(Claim::Won.server(), None);
+        assert_eq!(Claim::Held("2".into()).server(), Some(2));
+        assert_eq!(Claim::Held("by hand".into()).server(), None);
+        assert_eq!(Claim::Held("live 42".into()).live(), Some(42));
+        assert_eq!(Claim::Held("2".into()).live(), None);
+        assert!(!Claim::Held(String::new()).won());
     }
 }

@@ -274,6 +274,12 @@ pub enum WaitReason {
     NoFreeSlot { failed: u32, max: u32 },
     /// BBB does not run its meeting: seen `seen` ticks in a row; closed in Pod at `needed`.
     MeetingNotRunning { seen: u32, needed: u32 },
+    /// With `[cluster]`: another server claimed it and starts it (`None`: the claim's
+    /// holder is not a server number, e.g. written by hand).
+    ClaimedByServer { server: Option<u32> },
+    /// With `[cluster]`: live `by` holds the claim on the same BBB session and streams
+    /// it (one streamer per session).
+    SessionStreamedBy { by: LiveId },
 }
 
 impl std::fmt::Display for Waiting {
@@ -290,6 +296,21 @@ impl std::fmt::Display for Waiting {
             WaitReason::MeetingNotRunning { seen, needed } => write!(
                 f,
                 "its BBB meeting is not running (seen {seen}/{needed} ticks; closed in Pod at {needed})"
+            ),
+            WaitReason::ClaimedByServer { server: Some(n) } => write!(
+                f,
+                "claimed by server {n}, which starts it (a claim of a server that is down \
+                 runs out after cluster.claim_ttl_secs)"
+            ),
+            WaitReason::ClaimedByServer { server: None } => write!(
+                f,
+                "claimed by another server in the cluster Redis (a claim runs out after \
+                 cluster.claim_ttl_secs)"
+            ),
+            WaitReason::SessionStreamedBy { by } => write!(
+                f,
+                "live {by} streams the same BBB session (it holds the session's claim in the \
+                 cluster Redis: one streamer per session)"
             ),
         }
     }
@@ -401,5 +422,27 @@ mod tests {
         assert!(m(false, 1590147528510).has_ended());
         // A running meeting with an endTime (seen in getMeetingInfo samples) is running.
         assert!(!m(true, 1453206325002).has_ended());
+    }
+
+    #[test]
+    fn each_wait_reason_reads_as_a_sentence_an_admin_can_act_on() {
+        let says = |reason| Waiting { live: 7, reason }.to_string();
+        assert_eq!(
+            says(WaitReason::NoFreeSlot { failed: 0, max: 3 }),
+            "live 7 waits: every slot of this server is busy"
+        );
+        assert!(says(WaitReason::NoFreeSlot { failed: 2, max: 3 }).ends_with("failed 2/3 times)"));
+        assert!(
+            says(WaitReason::ClaimedByServer { server: Some(2) })
+                .starts_with("live 7 waits: claimed by server 2, which starts it")
+        );
+        assert!(
+            says(WaitReason::ClaimedByServer { server: None })
+                .contains("claimed by another server")
+        );
+        assert!(
+            says(WaitReason::SessionStreamedBy { by: 3 })
+                .starts_with("live 7 waits: live 3 streams the same BBB session")
+        );
     }
 }

@@ -18,7 +18,7 @@ use super::report::{ADVICE_POD, ADVICE_START, TickReport, problem};
 use super::start::{abandon_start, adopt, finish_start, give_up, revert, start_in_slot};
 use super::stop::{close_duplicate, close_stale, note_ended_seen, stop_into, stop_planned};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
-use crate::model::{Live, LiveId, PodMeeting, Problem};
+use crate::model::{Live, LiveId, PodMeeting, Problem, WaitReason, Waiting};
 use crate::plan::{self, Action};
 use crate::slots::{ServerState, SlotState};
 
@@ -30,9 +30,15 @@ pub(super) struct SlotOutcome {
     pub(super) stopped: Option<LiveId>,
     /// (live, start succeeded?) for the failure counts.
     pub(super) attempt: Option<(LiveId, bool)>,
+    /// Lives this slot did not start after all, and why (claimed elsewhere).
+    pub(super) waiting: Vec<Waiting>,
 }
 
 impl SlotOutcome {
+    pub(super) fn waits(&mut self, live: LiveId, reason: WaitReason) {
+        self.waiting.push(Waiting { live, reason });
+    }
+
     pub(super) fn start_failed(&mut self, live: LiveId, e: &anyhow::Error) {
         self.problems.push(problem(
             format!("start:{live}"),
@@ -169,6 +175,15 @@ impl SlotOutcome {
     ) {
         report.problems.extend(self.problems);
         report.started.extend(self.started);
+        // Why a live waits, as `status` shows it: a claim seen just now says more
+        // than the plan's guess; a standby live a slot took does not wait.
+        for w in self.waiting {
+            server_state.waiting.retain(|known| known.live != w.live);
+            server_state.waiting.push(w);
+        }
+        if let Some(live) = self.started {
+            server_state.waiting.retain(|w| w.live != live);
+        }
         report.stopped.extend(self.stopped);
         match self.attempt {
             Some((live, true)) => {

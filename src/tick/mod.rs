@@ -40,6 +40,7 @@ use crate::cluster::Claimer;
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::mail::Mailer;
+use crate::model::{WaitReason, Waiting};
 use crate::names;
 use crate::plan::{self, Plan};
 use crate::pod::PodClient;
@@ -148,6 +149,9 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     if let Some(snapshot) = gather::gather(&ctx, &mut report).await? {
         gather::report_skipped(&snapshot.skipped, &mut server_state, &mut report);
         let decided = decide(&ctx, &snapshot, &server_state, &mut report);
+        if dry_run {
+            dry_run_claims(&ctx, &decided, &mut report).await;
+        }
         server_state.waiting.clone_from(&decided.waiting);
         let waiting = snapshot.waiting();
         waiting_lives = waiting.len();
@@ -188,10 +192,46 @@ fn decide(ctx: &Ctx, snapshot: &Snapshot, server: &ServerState, report: &mut Tic
         decided
             .waiting
             .iter()
-            .filter(|w| matches!(w.reason, crate::model::WaitReason::NoFreeSlot { .. }))
+            .filter(|w| matches!(w.reason, WaitReason::NoFreeSlot { .. }))
             .map(ToString::to_string),
     );
     decided
+}
+
+/// With `[cluster]`, what `--dry-run` can tell of a planned start without claiming:
+/// a live another server claimed waits for it, and no live starts while the cluster
+/// Redis is unreachable. The start's line says so instead.
+async fn dry_run_claims(ctx: &Ctx, decided: &Plan, report: &mut TickReport) {
+    let Some(claimer) = &ctx.claimer else { return };
+    for action in &decided.actions {
+        let plan::Action::Start { live, .. } = *action else {
+            continue;
+        };
+        let instead = match claimer.holder(live).await {
+            Ok(None | Some(crate::cluster::Claim::Won)) => continue,
+            Ok(Some(held)) => Waiting {
+                live,
+                reason: WaitReason::ClaimedByServer {
+                    server: held.server(),
+                },
+            }
+            .to_string(),
+            Err(e) => format!(
+                "live {live} would not start: the cluster Redis {} is unreachable ({})",
+                crate::cluster::shown_url(
+                    ctx.cfg
+                        .cluster
+                        .as_ref()
+                        .map_or("", |c| c.redis_url.expose())
+                ),
+                crate::error_chain::error_chain(e.as_ref())
+            ),
+        };
+        let planned = action.to_string();
+        if let Some(line) = report.plan_lines.iter_mut().find(|l| **l == planned) {
+            *line = instead;
+        }
+    }
 }
 
 /// Boxes a future as `Send`: checking `Send` here, at a concrete lifetime, avoids

@@ -15,12 +15,12 @@ use super::broadcaster::{InUse, ensure_broadcaster};
 use super::report::problem;
 use super::stop::{Closing, close_if_waiting};
 use super::{Ctx, send};
-use crate::cluster::Claimer;
+use crate::cluster::{Claim, Claimer};
 use crate::compose::{self, ComposeParams};
 use crate::config::Config;
 use crate::fsutil::write_atomic;
 use crate::mail;
-use crate::model::{Live, LiveId, PodMeeting, Problem};
+use crate::model::{Live, LiveId, PodMeeting, Problem, WaitReason};
 use crate::names;
 use crate::pod::StartFields;
 use crate::slots::{Phase, SlotState, keep_mkv_files};
@@ -44,14 +44,19 @@ pub(super) async fn start_in_slot(
     // interrupted, another server may be starting the live now.
     while let Some(claimer) = &ctx.claimer {
         match send(claimer.claim(live)).await {
-            Ok(true) if state.is_some() => break,
+            Ok(Claim::Won) if state.is_some() => break,
             // One streamer per session: a new start also claims its session.
-            Ok(true) => match send(claim_session(claimer, shared, live)).await {
-                Ok(true) => break,
-                Ok(false) => match shared.next_standby() {
-                    Some(next) => live = next,
-                    None => return,
-                },
+            Ok(Claim::Won) => match send(claim_session(claimer, shared, live)).await {
+                Ok(Claim::Won) => break,
+                Ok(held) => {
+                    if let Some(by) = held.live() {
+                        out.waits(live, WaitReason::SessionStreamedBy { by });
+                    }
+                    match shared.next_standby() {
+                        Some(next) => live = next,
+                        None => return,
+                    }
+                }
                 Err(e) => {
                     out.problems.push(problem(
                         "cluster:claim",
@@ -62,8 +67,14 @@ pub(super) async fn start_in_slot(
                     return;
                 }
             },
-            Ok(false) => {
-                debug!(live, "claimed by another server");
+            Ok(held) => {
+                debug!(live, holder = ?held, "claimed by another server");
+                out.waits(
+                    live,
+                    WaitReason::ClaimedByServer {
+                        server: held.server(),
+                    },
+                );
                 if let Some(mut s) = state.take() {
                     warn!(
                         live,
@@ -126,16 +137,16 @@ pub(super) async fn start_in_slot(
 /// Claims the BBB session of `live` (by its Pod meeting) for it; false when another
 /// live, here or on another server, holds it: that live streams the session, and this
 /// request is closed as a duplicate once Pod shows the other running.
-async fn claim_session(claimer: &Claimer, shared: &Shared, live: LiveId) -> Result<bool> {
+async fn claim_session(claimer: &Claimer, shared: &Shared, live: LiveId) -> Result<Claim> {
     let Some(url) = shared
         .lives
         .get(&live)
         .and_then(|l| l.meeting_url.as_deref())
     else {
-        return Ok(true);
+        return Ok(Claim::Won);
     };
     let won = claimer.claim_session(url, live).await?;
-    if !won {
+    if !won.won() {
         info!(
             live,
             "not started: another live holds its BBB session's claim"
@@ -442,6 +453,7 @@ async fn tell_pod(
             .claim(live.id)
             .await
             .context("renewing the cluster claim before telling Pod")?
+            .won()
     {
         // Same live, same broadcaster name: the other server reuses it.
         state.broadcaster = None;

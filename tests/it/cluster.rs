@@ -307,7 +307,7 @@ fn with_redis_down_nothing_starts_and_the_lives_start_once_when_it_is_back() {
 #[test]
 fn a_claim_lost_during_up_is_undone_quietly_and_not_counted() {
     let redis = RedisServer::start();
-    let (a, _b) = two_servers(&redis, 1, "");
+    let (a, _b) = two_servers(&redis, 2, "");
     let r = a.request_live("Amphi D");
     let key = format!("bbb-pod-live:claim:{}", r.live);
     a.docker.delay("up", Duration::from_secs(2));
@@ -395,4 +395,74 @@ fn two_lives_with_one_name_on_two_servers_get_two_broadcasters() {
         .map(|r| a.pod.live(r.live)["broadcaster_id"].clone())
         .collect();
     assert_ne!(ids[0], ids[1], "two lives share one broadcaster");
+}
+
+/// "Why doesn't my live start?" with several servers (issue 12 point 12): a live another
+/// server claimed waits for it, and `--dry-run run`, `status` and `status --json` say
+/// which server; once the claim runs out, this server starts it. With the cluster
+/// Redis down, the dry run says the start would not happen, and why.
+#[test]
+fn a_live_claimed_by_another_server_waits_and_status_says_which() {
+    let mut redis = RedisServer::start();
+    let (a, _b) = two_servers(&redis, 2, "");
+    let r = a.request_live("Amphi D");
+    let key = format!("bbb-pod-live:claim:{}", r.live);
+    // Server 2 claimed the live: it is starting it.
+    assert_eq!(
+        redis.command(&["SET", &key, "2", "EX", "300"]).as_deref(),
+        Some("+OK")
+    );
+    let why = format!("live {} waits: claimed by server 2", r.live);
+
+    let out = a.run(&["--dry-run", "run"]);
+    out.assert_success();
+    assert!(out.stdout.contains(&why), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains(&format!("start live {}", r.live)),
+        "{}",
+        out.stdout
+    );
+
+    a.tick_ok();
+    assert_eq!(a.docker.count("up"), 0, "server 1 started server 2's live");
+    assert_eq!(
+        redis.get(&key).as_deref(),
+        Some("2"),
+        "server 1 took or dropped server 2's claim"
+    );
+    let out = a.run(&["status"]);
+    out.assert_success();
+    assert!(out.stdout.contains(&why), "{}", out.stdout);
+    let json = a.run(&["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["waiting"][0]["live"], r.live);
+    assert_eq!(
+        doc["waiting"][0]["reason"],
+        serde_json::json!({"kind": "claimed_by_server", "server": 2})
+    );
+
+    // Server 2 went down and its claim ran out (simulated: deleted as expiry would).
+    redis.command(&["DEL", &key]);
+    a.tick_ok();
+    assert_eq!(a.docker.count("up"), 1);
+    assert_eq!(a.pod.live(r.live)["server"], "1/1");
+    let out = a.run(&["status"]);
+    assert!(
+        out.stdout
+            .contains("lives waiting, as of the last tick: none"),
+        "{}",
+        out.stdout
+    );
+
+    // The Redis down: the dry run does not promise a start it could not claim.
+    let other = a.request_live("Amphi E");
+    redis.stop();
+    let out = a.run(&["--dry-run", "run"]);
+    let line = format!("live {} would not start: the cluster Redis", other.live);
+    assert!(out.stdout.contains(&line), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains(&format!("start live {}", other.live)),
+        "{}",
+        out.stdout
+    );
 }
