@@ -74,22 +74,23 @@ impl Claimer {
 
     /// PING, for `check`: the Redis answers within the same bound as a claim.
     pub async fn ping(&self) -> Result<()> {
-        let work = async {
-            let mut conn = self
-                .client
-                .get_multiplexed_async_connection()
-                .await
-                .context("connecting")?;
+        bounded(async {
+            let mut conn = self.connect("connecting").await?;
             let pong: String = redis::cmd("PING")
                 .query_async(&mut conn)
                 .await
                 .context("sending PING")?;
             anyhow::ensure!(pong == "PONG", "answered {pong:?} to PING");
-            anyhow::Ok(())
-        };
-        tokio::time::timeout(REDIS_TIMEOUT, work)
+            Ok(())
+        })
+        .await
+    }
+
+    async fn connect(&self, what: &'static str) -> Result<redis::aio::MultiplexedConnection> {
+        self.client
+            .get_multiplexed_async_connection()
             .await
-            .context("no answer within 5s")?
+            .context(what)
     }
 
     /// The Redis key of a live's claim.
@@ -112,22 +113,16 @@ impl Claimer {
     /// Who holds the claim on `live`, without taking it (`--dry-run`): `None` when
     /// nobody does, `Won` when this server does.
     pub async fn holder(&self, live: LiveId) -> Result<Option<Claim>> {
-        let work = async {
-            let mut conn = self
-                .client
-                .get_multiplexed_async_connection()
-                .await
-                .context("connecting to the cluster Redis")?;
+        bounded(async {
+            let mut conn = self.connect("connecting to the cluster Redis").await?;
             let holder: Option<String> = redis::cmd("GET")
                 .arg(Self::key(live))
                 .query_async(&mut conn)
                 .await
                 .context("reading a claim in the cluster Redis")?;
-            anyhow::Ok(holder.map(|h| self.claim_of(h)))
-        };
-        tokio::time::timeout(REDIS_TIMEOUT, work)
-            .await
-            .context("the cluster Redis did not answer within 5s")?
+            Ok(holder.map(|h| self.claim_of(h)))
+        })
+        .await
     }
 
     fn claim_of(&self, holder: String) -> Claim {
@@ -151,12 +146,8 @@ impl Claimer {
     }
 
     async fn claim_key(&self, key: String, holder: String, what: &str) -> Result<Claim> {
-        let work = async {
-            let mut conn = self
-                .client
-                .get_multiplexed_async_connection()
-                .await
-                .context("connecting to the cluster Redis")?;
+        bounded(async {
+            let mut conn = self.connect("connecting to the cluster Redis").await?;
             let held: String = redis::Script::new(CLAIM_SCRIPT)
                 .key(key)
                 .arg(&holder)
@@ -164,16 +155,21 @@ impl Claimer {
                 .invoke_async(&mut conn)
                 .await
                 .with_context(|| format!("claiming {what} in the cluster Redis"))?;
-            anyhow::Ok(if held == holder {
+            Ok(if held == holder {
                 Claim::Won
             } else {
                 Claim::Held(held)
             })
-        };
-        tokio::time::timeout(REDIS_TIMEOUT, work)
-            .await
-            .context("the cluster Redis did not answer within 5s")?
+        })
+        .await
     }
+}
+
+/// One Redis exchange, bounded: a dead coordinator must not hold the tick.
+async fn bounded<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(REDIS_TIMEOUT, work)
+        .await
+        .context("the cluster Redis did not answer within 5s")?
 }
 
 /// `redis_url` as it may be shown: without its password.

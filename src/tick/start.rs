@@ -43,31 +43,26 @@ pub(super) async fn start_in_slot(
     // A resumed start renews its claim too: if it ran out while the start was
     // interrupted, another server may be starting the live now.
     while let Some(claimer) = &ctx.claimer {
-        match send(claimer.claim(live)).await {
-            Ok(Claim::Won) if state.is_some() => break,
-            // One streamer per session: a new start also claims its session.
-            Ok(Claim::Won) => match send(claim_session(claimer, shared, live)).await {
-                Ok(Claim::Won) => break,
-                Ok(held) => {
-                    if let Some(by) = held.live() {
-                        out.waits(live, WaitReason::SessionStreamedBy { by });
-                    }
-                    match shared.next_standby() {
-                        Some(next) => live = next,
-                        None => return,
-                    }
+        let lost = match send(claim_start(claimer, shared, live, state.is_some())).await {
+            Ok(None) => break,
+            Ok(Some(lost)) => lost,
+            Err(e) => {
+                out.problems.push(problem(
+                    "cluster:claim",
+                    Some(live),
+                    &e,
+                    "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
+                ));
+                return;
+            }
+        };
+        match lost {
+            Lost::Session(held) => {
+                if let Some(by) = held.live() {
+                    out.waits(live, WaitReason::SessionStreamedBy { by });
                 }
-                Err(e) => {
-                    out.problems.push(problem(
-                        "cluster:claim",
-                        Some(live),
-                        &e,
-                        "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
-                    ));
-                    return;
-                }
-            },
-            Ok(held) => {
+            }
+            Lost::Live(held) => {
                 debug!(live, holder = ?held, "claimed by another server");
                 out.waits(
                     live,
@@ -88,21 +83,12 @@ pub(super) async fn start_in_slot(
                     }
                     return;
                 }
-                // The slot is free: the next waiting live nobody planned here.
-                match shared.next_standby() {
-                    Some(next) => live = next,
-                    None => return,
-                }
             }
-            Err(e) => {
-                out.problems.push(problem(
-                    "cluster:claim",
-                    Some(live),
-                    &e,
-                    "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
-                ));
-                return;
-            }
+        }
+        // The slot is free: the next waiting live nobody planned here.
+        match shared.next_standby() {
+            Some(next) => live = next,
+            None => return,
         }
     }
     let Some(l) = shared.lives.get(&live) else {
@@ -131,6 +117,31 @@ pub(super) async fn start_in_slot(
             };
             out.start_failed(live, &e);
         }
+    }
+}
+
+/// A claim another holds: the live's (another server starts it) or its session's
+/// (another live streams that session).
+enum Lost {
+    Live(Claim),
+    Session(Claim),
+}
+
+/// The claims of a start: the live's (this server starts it), then, for a new start,
+/// its session's (one streamer per session). `None`: both are ours.
+async fn claim_start(
+    claimer: &Claimer,
+    shared: &Shared,
+    live: LiveId,
+    resumed: bool,
+) -> Result<Option<Lost>> {
+    match claimer.claim(live).await? {
+        Claim::Won if resumed => Ok(None),
+        Claim::Won => Ok(match claim_session(claimer, shared, live).await? {
+            Claim::Won => None,
+            held => Some(Lost::Session(held)),
+        }),
+        held => Ok(Some(Lost::Live(held))),
     }
 }
 
