@@ -587,7 +587,10 @@ fn status_text(
         let since = s["since"]
             .as_str()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(|| "-".to_owned(), |t| local(t.with_timezone(&Utc)));
+            .map_or_else(
+                || "-".to_owned(),
+                |t| crate::logging::local_time(t.with_timezone(&Utc)),
+            );
         lines.push(format!(
             "{:<5} {:<10} {:<6} {:<30} {:<22} {:<19} {}",
             text("slot"),
@@ -619,7 +622,7 @@ fn status_text(
     lines.push(match last_tick {
         Some(t) => format!(
             "last tick: {} ({} ms), {}",
-            local(t.at),
+            crate::logging::local_time(t.at),
             t.duration_ms,
             if t.ok {
                 "ok".to_owned()
@@ -630,13 +633,6 @@ fn status_text(
         None => "last tick: never".into(),
     });
     lines
-}
-
-/// A time as a person reads it: local time with its UTC offset.
-fn local(t: chrono::DateTime<Utc>) -> String {
-    t.with_timezone(&chrono::Local)
-        .format("%Y-%m-%d %H:%M %:z")
-        .to_string()
 }
 
 /// `check`: one line per check, OK/WARN/FAIL and what to do; exit 1 on any FAIL.

@@ -99,7 +99,11 @@ pub fn lock_within(base_dir: &Path, limit: Duration) -> Result<Lock> {
         };
         if Instant::now() >= deadline {
             let who = holder.map_or_else(String::new, |h| {
-                format!(" (pid {}, since {})", h.pid, h.since.to_rfc3339())
+                format!(
+                    " (pid {}, since {})",
+                    h.pid,
+                    crate::logging::local_time(h.since)
+                )
             });
             bail!(
                 "another bbb-pod-live run{who} held the lock for more than {}s",
@@ -147,5 +151,23 @@ mod tests {
             .expect("date")
             .to_utc();
         assert_eq!(h.held_for(now), Duration::from_secs(45 * 60));
+    }
+
+    #[test]
+    fn waiting_too_long_names_the_holder_and_its_local_start_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = acquired(try_lock(dir.path()).expect("lock"));
+        let e = lock_within(dir.path(), Duration::ZERO).expect_err("busy");
+        let text = e.to_string();
+        let since = crate::logging::local_time(Utc::now());
+        assert!(
+            text.contains(&format!("(pid {}, since ", std::process::id())),
+            "{text}"
+        );
+        // Local time with its offset, as `status` shows it (not RFC 3339 UTC); the
+        // minute may have turned since, so compare what follows the date.
+        let offset = &since[since.len() - 6..];
+        assert!(text.contains(offset) && !text.contains('T'), "{text}");
+        assert!(text.ends_with("held the lock for more than 0s"), "{text}");
     }
 }

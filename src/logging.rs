@@ -49,6 +49,14 @@ pub fn day_log(dir: &Path, date: NaiveDate) -> PathBuf {
     dir.join(format!("{}{LOG_SUFFIX}", date.format("%Y-%m-%d")))
 }
 
+/// A time as a person reads it (`status`, messages on the terminal): local time with
+/// its UTC offset. Log lines stay in UTC, marked `Z`.
+pub fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M %:z")
+        .to_string()
+}
+
 /// What [`init`] set up.
 pub struct Started {
     /// Keep until the end of `main`: it flushes the file writer.

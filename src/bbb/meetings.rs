@@ -1,6 +1,6 @@
 //! The getMeetings answer, parsed as a stream by element name: [`MeetingsParser`], one
 //! state machine fed quick-xml events, with two thin drivers sharing one window parser:
-//! a byte slice ([`parse_meetings`]) and an async body stream ([`read_meetings`], which
+//! a byte slice ([`parse_meetings`]) and an async body stream (`read_meetings`, which
 //! the client feeds as the answer arrives). It keeps only the four values [`BbbMeeting`]
 //! needs and bounds what it holds, so a hostile or huge answer costs neither unbounded
 //! memory nor a panic. Watching ([`Watch`]), it also keeps the watched `fullName`s
@@ -733,7 +733,7 @@ pub(super) async fn read_meetings<R: AsyncBufRead + Unpin>(
         .map(|(meetings, _)| meetings)
 }
 
-/// [`read_meetings`], also reporting the watched attendees when `watch` is given.
+/// `read_meetings`, also reporting the watched attendees when `watch` is given.
 pub(super) async fn read_watched<R: AsyncBufRead + Unpin>(
     mut source: R,
     watch: Option<Watch>,

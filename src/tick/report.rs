@@ -93,8 +93,8 @@ pub(super) fn summary(ctx: &Ctx, report: &TickReport, waiting: usize, started: I
 }
 
 /// An error as the admin reads it, on one line: the cause first, each text once. A
-/// start whose undo failed too reads "<why the start failed>; undoing the start
-/// failed too: <why>", not the other way round.
+/// start whose undo failed too reads `<why the start failed>; undoing the start
+/// failed too: <why>`, not the other way round.
 pub(super) fn describe(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut undo = None;

@@ -401,7 +401,7 @@ pub(super) enum Closing {
 }
 
 /// Closes `live` in Pod (status 2, end date now) only if Pod still shows it waiting:
-/// without [cluster], another server may have started it meanwhile, and closing it
+/// without `[cluster]`, another server may have started it meanwhile, and closing it
 /// would cut a running live.
 pub(super) async fn close_if_waiting(ctx: &Ctx, live: LiveId) -> Result<Closing> {
     match ctx
