@@ -198,7 +198,7 @@ fn crash_env() -> TestEnv {
 struct Before {
     pod_matching: usize,
     pod_applied: usize,
-    docker_calls: usize,
+    docker_hung: usize,
     docker_hung_after: usize,
     bbb: usize,
     smtp: usize,
@@ -216,7 +216,7 @@ fn arm(env: &TestEnv, hook: Hook) -> Before {
     let mut before = Before {
         pod_matching: 0,
         pod_applied: env.pod.applied_then_hung(),
-        docker_calls: 0,
+        docker_hung: 0,
         docker_hung_after: 0,
         bbb: env.bbb.requests(),
         smtp: env.smtp.connections(),
@@ -236,7 +236,7 @@ fn arm(env: &TestEnv, hook: Hook) -> Before {
             env.pod.fail_next(method, prefix, fault, 1);
         }
         Hook::Docker { cmd, applied } => {
-            before.docker_calls = env.docker.count(cmd);
+            before.docker_hung = env.docker.hung(cmd);
             before.docker_hung_after = env.docker.hung_after(cmd);
             if applied {
                 env.docker.hang_after(cmd, true);
@@ -257,7 +257,9 @@ fn reached(env: &TestEnv, hook: Hook, before: &Before) -> bool {
         Hook::Docker { cmd, applied: true } => {
             env.docker.hung_after(cmd) > before.docker_hung_after
         }
-        Hook::Docker { cmd, .. } => env.docker.count(cmd) > before.docker_calls,
+        // Hung, not merely called: a call killed before it reaches the hang would
+        // slip through once the hang is lifted and do its work behind the test's back.
+        Hook::Docker { cmd, .. } => env.docker.hung(cmd) > before.docker_hung,
         Hook::Bbb => env.bbb.requests() > before.bbb,
         Hook::Smtp => env.smtp.connections() > before.smtp,
     }

@@ -1286,16 +1286,15 @@ fn fake_docker_hangs_and_delays_on_demand() {
         .current_dir(&slot)
         .spawn()
         .unwrap();
-    wait_until(
-        "the hung docker to register",
-        Duration::from_secs(5),
-        || {
-            d.live_processes()
-                .iter()
-                .any(|(_, args)| args == "compose down")
-        },
+    wait_until("the docker down to hang", Duration::from_secs(30), || {
+        d.hung("down") == 1
+    });
+    assert!(
+        d.live_processes()
+            .iter()
+            .any(|(_, args)| args == "compose down"),
+        "a hung docker is registered"
     );
-    std::thread::sleep(Duration::from_millis(200));
     assert!(child.try_wait().unwrap().is_none(), "hangs");
     child.kill().unwrap();
     child.wait().unwrap();

@@ -205,6 +205,17 @@ impl FakeDocker {
         }
     }
 
+    /// How many `cmd` calls hung before doing anything (see [`FakeDocker::hang`]). A
+    /// call is logged before it reaches the hang: wait for this, not for the call's
+    /// count, before lifting the hang, or the call may slip through and do its work.
+    pub fn hung(&self, cmd: &str) -> usize {
+        fs::read_to_string(self.ctl.join("hung.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == cmd)
+            .count()
+    }
+
     /// How many `cmd` calls did their work and then hung (see [`FakeDocker::hang_after`]).
     pub fn hung_after(&self, cmd: &str) -> usize {
         fs::read_to_string(self.ctl.join("hung_after.log"))
@@ -510,7 +521,10 @@ take() {
 
 slow() {
   while [ -f "$CTL/hold_$1" ]; do pause 0.02; done
-  if [ -f "$CTL/hang_$1" ]; then pause 3600; fi
+  if [ -f "$CTL/hang_$1" ]; then
+    lock; printf '%s\n' "$1" >> "$CTL/hung.log"; unlock
+    pause 3600
+  fi
   if [ -f "$CTL/delay_$1" ]; then local d; read -r d < "$CTL/delay_$1"; pause "$d"; fi
 }
 
