@@ -669,10 +669,7 @@ fn mkvs_under(dir: &Path) -> Vec<PathBuf> {
 /// The subject's recording: delivered (in recordings_dir, finalized), kept (somewhere
 /// under base_dir), or neither (lost).
 fn recording_state(w: &World, r: &Requested) -> (bool, bool) {
-    let delivered = w
-        .env
-        .recordings_dir()
-        .join(format!("{}.mkv", r.internal_meeting_id));
+    let delivered = w.env.delivered_path(r);
     let delivered = delivered.is_file() && read_mkv(&delivered).finalized;
     let kept = mkvs_under(&w.env.base_dir())
         .iter()

@@ -568,9 +568,7 @@ fn two_parts_of_a_restarted_streamer_become_one_recording() {
     assert_eq!(mkv_parts(&env, slot).len(), 2, "a second part");
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
-    let expected = env
-        .recordings_dir()
-        .join(format!("{}.mkv", r.internal_meeting_id));
+    let expected = env.delivered_path(&r);
     assert_eq!(env.recordings(), vec![expected.clone()]);
     let d = ffprobe_duration(&expected);
     assert!(
@@ -604,9 +602,7 @@ fn a_join_that_fails_delivers_the_largest_part_and_keeps_the_others() {
     let smaller = read_mkv(&parts[0]).len;
     env.bbb.end_meeting(&r.meeting_id);
     let out = env.tick();
-    let expected = env
-        .recordings_dir()
-        .join(format!("{}.mkv", r.internal_meeting_id));
+    let expected = env.delivered_path(&r);
     assert_eq!(env.recordings(), vec![expected.clone()]);
     let delivered = read_mkv(&expected);
     assert_eq!(delivered.meeting_id, r.meeting_id);

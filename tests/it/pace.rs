@@ -23,19 +23,6 @@ const QUIET: Duration = Duration::from_millis(300);
 /// Rows per page of the fake Pod (Pod's `PAGE_SIZE`).
 const PAGE: usize = 12;
 
-/// `n` old lives, closed (status 2) long ago on servers 1 and 2.
-fn add_history(env: &TestEnv, n: usize) {
-    let m = env
-        .pod
-        .add_meeting("old-meeting", "0123abcd-1600000000000", "Ancien cours");
-    for i in 0..n {
-        let mut spec = LiveSpec::waiting(m);
-        spec.status = 2;
-        spec.server = Some(format!("{}/{}", 1 + i % 2, 1 + i % 2));
-        env.pod.add_live(spec);
-    }
-}
-
 fn status(env: &TestEnv, live: u64) -> i64 {
     env.pod.live(live)["status"].as_i64().unwrap()
 }
@@ -130,7 +117,7 @@ async fn the_fake_counts_requests_sent_together_as_one_round_trip_and_a_chain_as
 fn pod_2_8_answers_waiting_and_running_lives_in_one_round_trip_whatever_the_history() {
     for history in [0, 300] {
         let env = TestEnv::builder().pod_version(PodVersion::V2_8).build();
-        add_history(&env, history);
+        env.add_history(history);
         // The first tick of a fresh base_dir is not the one cron repeats all day.
         env.tick_ok();
         counted_tick(&env);
@@ -154,7 +141,7 @@ fn pod_2_8_filtered_lists_longer_than_a_page_take_one_more_round_trip() {
         .pod_version(PodVersion::V2_8)
         .count(2)
         .build();
-    add_history(&env, 150);
+    env.add_history(150);
     let m = env
         .pod
         .add_meeting("m-other", "feedbeef-1700000000000", "Ailleurs");
@@ -164,7 +151,7 @@ fn pod_2_8_filtered_lists_longer_than_a_page_take_one_more_round_trip() {
         spec.server = Some(format!("2/{}", 1 + i % 4));
         env.pod.add_live(spec);
     }
-    add_history(&env, 150);
+    env.add_history(150);
     env.tick_ok();
     counted_tick(&env);
     assert_eq!(
@@ -185,7 +172,7 @@ fn pod_2_8_filtered_lists_longer_than_a_page_take_one_more_round_trip() {
 #[test]
 fn pod_3_8_ignores_the_filter_every_page_is_read_with_no_extra_round_trip() {
     let env = TestEnv::builder().pod_version(PodVersion::V3_8).build();
-    add_history(&env, 100);
+    env.add_history(100);
     // Waiting behind 100 old lives: on the last page of the whole list.
     let r = env.request_live("Après cent");
     counted_tick(&env);
@@ -220,21 +207,13 @@ fn pod_3_8_ignores_the_filter_every_page_is_read_with_no_extra_round_trip() {
     // The first page of either list was page 1 of everything: reused, not read again.
     assert_eq!(list_round_trips(&env), 2, "{:?}", env.pod.requests());
     // No old live was touched.
-    assert!(
-        env.pod
-            .writes()
-            .iter()
-            .all(|w| !w.path.starts_with("/rest/bbb_livestream/")
-                || w.path == format!("/rest/bbb_livestream/{}/", r.live)),
-        "{:?}",
-        env.pod.writes()
-    );
+    env.assert_only_live_written(r.live);
 }
 
 #[test]
 fn a_live_of_ours_closed_by_hand_is_read_by_its_id_when_the_filter_hides_it() {
     let env = TestEnv::builder().pod_version(PodVersion::V2_8).build();
-    add_history(&env, 40);
+    env.add_history(40);
     let r = env.request_live("Fermé à la main");
     env.tick_ok();
     assert_eq!(status(&env, r.live), 1);
@@ -279,7 +258,7 @@ fn a_live_of_ours_closed_by_hand_is_read_by_its_id_when_the_filter_hides_it() {
 #[test]
 fn nothing_is_remembered_between_ticks_pod_upgraded_then_downgraded() {
     let env = TestEnv::builder().pod_version(PodVersion::V2_8).build();
-    add_history(&env, 100);
+    env.add_history(100);
     let running = env.request_live("Déjà en cours");
     env.tick_ok();
     assert_eq!(status(&env, running.live), 1);
@@ -322,7 +301,7 @@ fn pages_after_the_first_go_together_at_most_max_concurrency_in_flight() {
     let all = pages(rows);
     // Default (16): pages 2..10 in one wave.
     let env = TestEnv::builder().build();
-    add_history(&env, rows);
+    env.add_history(rows);
     env.tick_ok();
     counted_tick(&env);
     assert_eq!(list_requests(&env).len() as u64, all + 1);
@@ -333,7 +312,7 @@ fn pages_after_the_first_go_together_at_most_max_concurrency_in_flight() {
     let env = TestEnv::builder()
         .extra_toml("[pod]\nmax_concurrency = 4")
         .build();
-    add_history(&env, rows);
+    env.add_history(rows);
     env.tick_ok();
     counted_tick(&env);
     assert_eq!(list_requests(&env).len() as u64, all + 1);
@@ -346,7 +325,7 @@ fn max_concurrency_one_reads_page_after_page_and_zero_is_refused() {
     let env = TestEnv::builder()
         .extra_toml("[pod]\nmax_concurrency = 1")
         .build();
-    add_history(&env, 40);
+    env.add_history(40);
     env.tick_ok();
     counted_tick(&env);
     assert_eq!(env.pod.max_in_flight(), 1);

@@ -114,13 +114,7 @@ fn a_live_stops_when_its_session_ended_though_a_new_session_of_the_room_runs_bes
     assert_closed(&env, r.live);
     assert!(!env.docker.running(&env.slot_dir(slot)));
     // Handed over under its own session's id, not the new one's.
-    assert_eq!(
-        env.recordings(),
-        vec![
-            env.recordings_dir()
-                .join(format!("{}.mkv", r.internal_meeting_id))
-        ]
-    );
+    assert_eq!(env.recordings(), vec![env.delivered_path(&r)]);
 }
 
 #[test]
@@ -133,13 +127,7 @@ fn a_live_stops_when_another_session_of_its_room_is_listed_alone() {
     next_session(&env, &r, "Salle Moodle", true);
     env.tick_ok();
     assert_closed(&env, r.live);
-    assert_eq!(
-        env.recordings(),
-        vec![
-            env.recordings_dir()
-                .join(format!("{}.mkv", r.internal_meeting_id))
-        ]
-    );
+    assert_eq!(env.recordings(), vec![env.delivered_path(&r)]);
 }
 
 #[test]
@@ -225,15 +213,8 @@ fn an_absent_session_that_getmeetinginfo_still_runs_keeps_its_live() {
 fn a_live_taken_over_from_the_php_learns_its_session_from_pod() {
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live("Repris du PHP");
-    env.pod
-        .set_live(r.live, json!({"status": 1, "server": "1/1"}));
-    fs::create_dir_all(env.slot_dir(1)).unwrap();
-    fs::write(
-        env.slot_dir(1).join("docker-compose.yml"),
-        "services:\n  bbb-streamer:\n    image: aauzid/bigbluebutton-livestreaming\n",
-    )
-    .unwrap();
-    env.docker.set_running(&env.slot_dir(1), true);
+    // Its container, started from the PHP's compose file in the same slot directory.
+    env.php_live_in_slot(r.live, 1);
     env.tick_ok();
     env.tick_ok();
     assert_eq!(status(&env, r.live), 1);
@@ -460,13 +441,7 @@ fn a_running_live_deleted_from_pod_is_stopped_without_recreating_its_row() {
         );
     }
     // Its meeting row is still there: the recording goes to Pod as usual.
-    assert_eq!(
-        env.recordings(),
-        vec![
-            env.recordings_dir()
-                .join(format!("{}.mkv", r.internal_meeting_id))
-        ]
-    );
+    assert_eq!(env.recordings(), vec![env.delivered_path(&r)]);
 }
 
 /// A recorded live whose meeting (and so its livestream) was deleted in Pod while
@@ -685,13 +660,7 @@ fn sigterm_during_a_recording_hand_over_loses_nothing() {
     assert_eq!(kept_mkvs(&env).len(), 1);
     // The next tick goes on: handed over whole, once.
     env.tick_ok();
-    assert_eq!(
-        env.recordings(),
-        vec![
-            env.recordings_dir()
-                .join(format!("{}.mkv", r.internal_meeting_id))
-        ]
-    );
+    assert_eq!(env.recordings(), vec![env.delivered_path(&r)]);
     assert!(read_mkv(&env.recordings()[0]).finalized);
     assert!(kept_mkvs(&env).is_empty());
 }

@@ -115,9 +115,7 @@ fn assert_running(env: &TestEnv, live: u64) -> u32 {
 /// recording of `r`'s meeting (finalized by SIGINT before `down`).
 #[track_caller]
 fn assert_delivered(env: &TestEnv, r: &Requested) {
-    let expected = env
-        .recordings_dir()
-        .join(format!("{}.mkv", r.internal_meeting_id));
+    let expected = env.delivered_path(r);
     assert_eq!(env.recordings(), vec![expected.clone()]);
     let mkv = read_mkv(&expected);
     assert!(mkv.finalized, "the recording was finalized by SIGINT");
@@ -414,23 +412,11 @@ fn each_live_is_compared_with_its_own_meeting() {
 // Pod lists: pages, servers, slots
 // ---------------------------------------------------------------------------
 
-fn add_history(env: &TestEnv, n: usize) {
-    let m = env
-        .pod
-        .add_meeting("old-meeting", "0123abcd-1600000000000", "Ancien cours");
-    for i in 0..n {
-        let mut spec = LiveSpec::waiting(m);
-        spec.status = 2;
-        spec.server = Some(format!("{}/{}", 1 + i % 2, 1 + i % 2));
-        env.pod.add_live(spec);
-    }
-}
-
 #[test]
 fn a_pending_live_after_40_old_ones_is_found_across_pages() {
     for version in [PodVersion::V2_8, PodVersion::V3_8] {
         let env = TestEnv::builder().pod_version(version).build();
-        add_history(&env, 40);
+        env.add_history(40);
         let r = env.request_live("Après quarante");
         env.tick_ok();
         assert_running(&env, r.live);
@@ -444,22 +430,14 @@ fn a_pending_live_after_40_old_ones_is_found_across_pages() {
             assert!(pages >= 4, "41 rows are 4 pages of 12, read {pages}");
         }
         // No old live was touched.
-        assert!(
-            env.pod
-                .writes()
-                .iter()
-                .all(|w| !w.path.starts_with("/rest/bbb_livestream/")
-                    || w.path == format!("/rest/bbb_livestream/{}/", r.live)),
-            "{version:?}: {:?}",
-            env.pod.writes()
-        );
+        env.assert_only_live_written(r.live);
     }
 }
 
 #[test]
 fn a_failed_page_decides_nothing() {
     let env = TestEnv::new();
-    add_history(&env, 30);
+    env.add_history(30);
     let (r, slot) = start_one(&env, "Page manquante");
     env.bbb.end_meeting(&r.meeting_id);
     let w = env.request_live("Attend");
@@ -896,9 +874,7 @@ fn an_existing_file_in_recordings_dir_is_never_overwritten() {
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live_with("Déjà là", |s| s.download_meeting = true);
     env.tick_ok();
-    let target = env
-        .recordings_dir()
-        .join(format!("{}.mkv", r.internal_meeting_id));
+    let target = env.delivered_path(&r);
     fs::write(&target, "an older file with the same name").unwrap();
     env.bbb.end_meeting(&r.meeting_id);
     let out = env.tick();
@@ -1262,16 +1238,8 @@ fn a_live_taken_over_after_a_failed_meeting_read_still_stops_when_its_meeting_en
     // PHP script, or the state was lost): the tick takes it over.
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live("Repris du PHP");
-    env.pod
-        .set_live(r.live, json!({"status": 1, "server": "1/1"}));
     // Its container, started from the PHP's compose file in the same slot directory.
-    fs::create_dir_all(env.slot_dir(1)).unwrap();
-    fs::write(
-        env.slot_dir(1).join("docker-compose.yml"),
-        "services:\n  bbb-streamer:\n    image: aauzid/bigbluebutton-livestreaming\n",
-    )
-    .unwrap();
-    env.docker.set_running(&env.slot_dir(1), true);
+    env.php_live_in_slot(r.live, 1);
     env.pod.fail_next(
         "GET",
         &format!("/rest/bbb_meeting/{}/", r.meeting),

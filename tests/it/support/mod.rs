@@ -383,6 +383,12 @@ stop_grace_secs = 0
     pub fn recordings_dir(&self) -> PathBuf {
         self.root.join("recordings")
     }
+    /// Where the recording of `r` is handed to Pod: `<internal meeting id>.mkv` in
+    /// `pod.recordings_dir` (its own session's id, never the room's next one).
+    pub fn delivered_path(&self, r: &Requested) -> PathBuf {
+        self.recordings_dir()
+            .join(format!("{}.mkv", r.internal_meeting_id))
+    }
     pub fn home(&self) -> PathBuf {
         self.root.join("home")
     }
@@ -511,6 +517,49 @@ stop_grace_secs = 0
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// `n` old lives in Pod, closed (status 2) long ago on servers 1 and 2.
+    pub fn add_history(&self, n: usize) {
+        let m = self
+            .pod
+            .add_meeting("old-meeting", "0123abcd-1600000000000", "Ancien cours");
+        for i in 0..n {
+            let mut spec = LiveSpec::waiting(m);
+            spec.status = 2;
+            spec.server = Some(format!("{}/{}", 1 + i % 2, 1 + i % 2));
+            self.pod.add_live(spec);
+        }
+    }
+
+    /// Live `live` as the PHP script left it in `slot` (no state file of ours): Pod
+    /// shows it running there, its compose file and its container are in the slot.
+    pub fn php_live_in_slot(&self, live: u64, slot: u32) {
+        self.pod.set_live(
+            live,
+            serde_json::json!({"status": 1, "server": format!("1/{slot}")}),
+        );
+        fs::create_dir_all(self.slot_dir(slot)).unwrap();
+        fs::write(
+            self.slot_dir(slot).join("docker-compose.yml"),
+            "services:\n  bbb-streamer:\n    image: aauzid/bigbluebutton-livestreaming\n",
+        )
+        .unwrap();
+        self.docker.set_running(&self.slot_dir(slot), true);
+    }
+
+    /// Panics if Pod saw a write to any livestream but `live` (old lives untouched).
+    #[track_caller]
+    pub fn assert_only_live_written(&self, live: u64) {
+        let ours = format!("/rest/bbb_livestream/{live}/");
+        let writes = self.pod.writes();
+        assert!(
+            writes
+                .iter()
+                .all(|w| !w.path.starts_with("/rest/bbb_livestream/") || w.path == ours),
+            "{:?}",
+            writes
+        );
     }
 
     /// A meeting running in BBB, recorded by Pod, and a live requested for it (status 0,
