@@ -437,38 +437,6 @@ mod tests {
 
     // -- current_livestreams: the filtered lists and what they may miss ---------------
 
-    /// A DRF page of `rows` for the list asked in `seen` (any filter kept in the
-    /// links), 12 per page.
-    fn filtered_page(rows: &[Value], seen: &Seen) -> Reply {
-        let origin = seen.origin();
-        let page = seen.page();
-        let pages = rows.len().div_ceil(12).max(1);
-        let status = seen
-            .query
-            .as_deref()
-            .unwrap_or("")
-            .split('&')
-            .find(|p| p.starts_with("status="))
-            .map(|p| format!("&{p}"))
-            .unwrap_or_default();
-        let link = |k: usize| json!(format!("{origin}{}?page={k}{status}", seen.path));
-        let results: Vec<Value> = rows
-            .iter()
-            .skip((page - 1) * 12)
-            .take(12)
-            .cloned()
-            .collect();
-        Reply::json(
-            200,
-            json!({
-                "count": rows.len(),
-                "next": if page < pages { link(page + 1) } else { Value::Null },
-                "previous": if page > 1 { link(page - 1) } else { Value::Null },
-                "results": results,
-            }),
-        )
-    }
-
     fn row(id: u64, status: u64, origin: &str) -> Value {
         let mut row = live_row(id, origin);
         row["status"] = json!(status);
@@ -490,8 +458,10 @@ mod tests {
             let o = seen.origin();
             match seen.path.as_str() {
                 "/rest/bbb_livestream/5/" => Reply::json(200, row(5, 1, &o)),
-                _ if asks_status(seen, "0") => filtered_page(&[row(5, 0, &o), row(6, 0, &o)], seen),
-                _ => filtered_page(&[row(5, 1, &o)], seen),
+                _ if asks_status(seen, "0") => {
+                    drf_page(&[row(5, 0, &o), row(6, 0, &o)], seen, &seen.origin())
+                }
+                _ => drf_page(&[row(5, 1, &o)], seen, &seen.origin()),
             }
         })
         .await;
@@ -520,8 +490,8 @@ mod tests {
                 "/rest/bbb_livestream/7/" => Reply::json(200, row(7, 2, &o)),
                 // Deleted from Pod.
                 "/rest/bbb_livestream/8/" => Reply::json(404, json!({"detail": "Pas trouvé."})),
-                _ if asks_status(seen, "0") => filtered_page(&[row(1, 0, &o)], seen),
-                _ => filtered_page(&[row(3, 1, &o)], seen),
+                _ if asks_status(seen, "0") => drf_page(&[row(1, 0, &o)], seen, &seen.origin()),
+                _ => drf_page(&[row(3, 1, &o)], seen, &seen.origin()),
             }
         })
         .await;
@@ -564,9 +534,9 @@ mod tests {
                 let rows: Vec<Value> = (1..=14)
                     .map(|id| row(id, if id == 14 { 2 } else { 0 }, &o))
                     .collect();
-                filtered_page(&rows, seen)
+                drf_page(&rows, seen, &seen.origin())
             } else {
-                filtered_page(&[], seen)
+                drf_page(&[], seen, &seen.origin())
             }
         })
         .await;
@@ -593,7 +563,7 @@ mod tests {
         let (base, fake) = serve(|seen, _| {
             let o = seen.origin();
             let rows: Vec<Value> = (1..=30).map(|id| row(id, id % 3, &o)).collect();
-            filtered_page(&rows, seen)
+            drf_page(&rows, seen, &seen.origin())
         })
         .await;
         let lives = client(&base).current_livestreams(&[2]).await.unwrap().lives;

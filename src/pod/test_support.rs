@@ -199,18 +199,33 @@ pub(super) fn live_row(id: u64, origin: &str) -> Value {
     })
 }
 
-/// DRF's PageNumberPagination, 12 per page, links built from `origin`.
+/// DRF's PageNumberPagination, 12 per page, links built from `origin` (the query's
+/// other parameters kept).
 pub(super) fn drf_page(rows: &[Value], seen: &Seen, origin: &str) -> Reply {
     let page = seen.page();
     let pages = rows.len().div_ceil(12).max(1);
     if page == 0 || page > pages {
         return Reply::json(404, json!({"detail": "Invalid page."}));
     }
+    // As DRF's replace_query_param: the other parameters (a `status=` filter) kept,
+    // sorted; no `page` for page 1.
+    let others: Vec<&str> = seen
+        .query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("page="))
+        .collect();
     let link = |k: usize| {
-        if k == 1 {
+        let mut query: Vec<String> = others.iter().map(|p| (*p).to_owned()).collect();
+        if k > 1 {
+            query.push(format!("page={k}"));
+        }
+        query.sort();
+        if query.is_empty() {
             json!(format!("{origin}{}", seen.path))
         } else {
-            json!(format!("{origin}{}?page={k}", seen.path))
+            json!(format!("{origin}{}?{}", seen.path, query.join("&")))
         }
     };
     let results: Vec<Value> = rows
