@@ -509,53 +509,13 @@ pub fn needs_meetings(states: &BTreeMap<u32, SlotState>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tick::fixtures::{self, live, meeting, pod_meeting, waiting};
     use chrono::Utc;
 
-    fn live(id: LiveId, status: LiveStatus, server: Option<&str>) -> Live {
-        Live {
-            id,
-            meeting_url: Some(format!("https://pod/rest/bbb_meeting/{id}/")),
-            user_url: Some("https://pod/rest/users/1/".into()),
-            status,
-            server: server.map(str::to_owned),
-            end_date: None,
-            broadcaster_id: None,
-            is_restricted: false,
-            enable_chat: false,
-            show_chat: true,
-            download_meeting: false,
-        }
-    }
-
-    fn waiting(id: LiveId) -> Live {
-        live(id, LiveStatus::Waiting, None)
-    }
-
     fn running_state(id: LiveId, meeting: &str, ended_seen: u32) -> SlotState {
-        let mut s = SlotState::new(id, Utc::now());
-        s.phase = Phase::Running;
-        s.meeting_id = Some(meeting.into());
+        let mut s = fixtures::running_state(id, meeting);
         s.ended_seen = ended_seen;
         s
-    }
-
-    fn meeting(id: &str, running: bool, end_time: u64) -> BbbMeeting {
-        BbbMeeting {
-            meeting_id: id.into(),
-            internal_meeting_id: format!("{id}-internal"),
-            running,
-            end_time,
-        }
-    }
-
-    /// The Pod meeting row of room `room`'s session `<room>-internal` (as [`meeting`]).
-    fn pod_meeting(pk: u64, room: &str) -> PodMeeting {
-        PodMeeting {
-            id: pk,
-            meeting_id: room.into(),
-            internal_meeting_id: format!("{room}-internal"),
-            meeting_name: room.into(),
-        }
     }
 
     struct World {

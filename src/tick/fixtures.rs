@@ -90,7 +90,7 @@ pub fn pod_meeting(pk: u64, room: &str) -> PodMeeting {
 }
 
 /// A snapshot of `lives` and `states`, with BBB's answer `meetings`.
-pub fn snapshot(
+pub(super) fn snapshot(
     lives: Vec<Live>,
     states: BTreeMap<u32, SlotState>,
     meetings: MeetingsView,

@@ -15,7 +15,7 @@
 mod apply;
 mod broadcaster;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod gather;
 mod handover;
 mod report;
