@@ -1,74 +1,24 @@
 //! The HTTP side of BBB: [`BbbClient`] asks getMeetings (its body parsed as it arrives
 //! by `meetings.rs`) and isMeetingRunning, bounds each call by the configured timeout and
 //! turns transport failures into [`BbbError`]s that never show the secret or the
-//! checksum. Not here: the XML of getMeetings (`meetings.rs`), signing (`checksum.rs`).
+//! checksum. Not here: the XML of getMeetings (`meetings.rs`) and of the small answers
+//! (`info.rs`), signing (`checksum.rs`).
 
 use std::io;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures_util::TryStreamExt;
-use quick_xml::Reader;
-use quick_xml::events::Event;
 use reqwest::Url;
 use tokio_util::io::StreamReader;
 
 use super::BbbError;
 use super::checksum::{checksum, url_encode};
-use super::info::parse_meeting_info;
+use super::info::{parse_is_meeting_running, parse_meeting_info};
 use super::meetings::{Presence, ReadError, Watch, read_watched};
 use crate::config::{ChecksumAlgorithm, Secret};
 use crate::error_chain::error_chain;
 use crate::model::{BbbMeeting, RoomInfo};
-
-/// Reads an isMeetingRunning answer: `SUCCESS` with `<running>`, or `FAILED` with its
-/// messageKey (`notFound` is "not running": the meeting is gone).
-fn parse_is_meeting_running(body: &[u8]) -> Result<bool, BbbError> {
-    let mut reader = Reader::from_reader(body);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let (mut returncode, mut running, mut key, mut message) =
-        (String::new(), None::<String>, String::new(), String::new());
-    let mut buf = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) => path.push(e.local_name().as_ref().to_vec()),
-            Ok(Event::End(_)) => {
-                path.pop();
-            }
-            Ok(Event::Text(t)) => {
-                let text = t
-                    .unescape()
-                    .map(|c| c.trim().to_owned())
-                    .unwrap_or_default();
-                if path.len() == 2 && path[0] == b"response" {
-                    match path[1].as_slice() {
-                        b"returncode" => returncode = text,
-                        b"running" => running = Some(text),
-                        b"messageKey" => key = text,
-                        b"message" => message = text,
-                        _ => {}
-                    }
-                }
-            }
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => return Err(BbbError::Garbage(format!("isMeetingRunning: {e}"))),
-        }
-        buf.clear();
-    }
-    match (returncode.as_str(), running.as_deref()) {
-        ("SUCCESS", Some("true")) => Ok(true),
-        ("SUCCESS", Some("false")) => Ok(false),
-        ("FAILED", _) if key == "notFound" => Ok(false),
-        ("FAILED", _) => Err(BbbError::Failed {
-            message_key: key,
-            message,
-        }),
-        _ => Err(BbbError::Garbage(
-            "isMeetingRunning: no returncode SUCCESS with running true/false".into(),
-        )),
-    }
-}
 
 /// A getMeetings client. It keeps the signed URL, not the secret: getMeetings takes no
 /// parameter, so its checksum never changes.
@@ -371,6 +321,15 @@ mod tests {
         BbbClient::new(&url, &secret(), algorithm, timeout).expect("client")
     }
 
+    /// A SHA-1 client with a 5 s timeout, asking `router` served on a local port.
+    async fn serve_client(router: Router) -> BbbClient {
+        client_for(
+            serve(router).await,
+            ChecksumAlgorithm::Sha1,
+            Duration::from_secs(5),
+        )
+    }
+
     fn xml_response(status: StatusCode, body: &'static [u8]) -> (StatusCode, HeaderMap, Body) {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -439,11 +398,7 @@ mod tests {
     async fn the_client_reports_failed_answers() {
         let router = Router::new()
             .fallback(|| async { xml_response(StatusCode::OK, fixture!("checksumError.xml")) });
-        let client = client_for(
-            serve(router).await,
-            ChecksumAlgorithm::Sha1,
-            Duration::from_secs(5),
-        );
+        let client = serve_client(router).await;
         assert_eq!(
             failed(client.meetings().await),
             ("checksumError".into(), "Checksums do not match".into())
@@ -455,11 +410,7 @@ mod tests {
                 fixture!("scalelite-getMeetings-noMeetings-DERIVED.xml"),
             )
         });
-        let client = client_for(
-            serve(router).await,
-            ChecksumAlgorithm::Sha1,
-            Duration::from_secs(5),
-        );
+        let client = serve_client(router).await;
         assert_eq!(client.meetings().await.expect("noMeetings"), vec![]);
     }
 
@@ -471,11 +422,7 @@ mod tests {
                 "<html><body>Internal Server Error</body></html>",
             )
         });
-        let client = client_for(
-            serve(router).await,
-            ChecksumAlgorithm::Sha1,
-            Duration::from_secs(5),
-        );
+        let client = serve_client(router).await;
         assert!(matches!(
             client.meetings().await,
             Err(BbbError::Http { status: 500 })
@@ -487,11 +434,7 @@ mod tests {
                 fixture!("getMeetings-several.xml"),
             )
         });
-        let client = client_for(
-            serve(router).await,
-            ChecksumAlgorithm::Sha1,
-            Duration::from_secs(5),
-        );
+        let client = serve_client(router).await;
         assert!(matches!(
             client.meetings().await,
             Err(BbbError::Http { status: 503 })
@@ -500,11 +443,7 @@ mod tests {
         let router = Router::new().fallback(|| async {
             xml_response(StatusCode::UNAUTHORIZED, fixture!("checksumError.xml"))
         });
-        let client = client_for(
-            serve(router).await,
-            ChecksumAlgorithm::Sha1,
-            Duration::from_secs(5),
-        );
+        let client = serve_client(router).await;
         assert_eq!(failed(client.meetings().await).0, "checksumError");
     }
 

@@ -1,85 +1,89 @@
-//! The getMeetingInfo answer, reduced to the session BBB holds for an external
-//! `meetingID` now (bbb-and-streamer.md §2.4): asked when a session vanished from
-//! getMeetings, because isMeetingRunning cannot tell one session of a room from the next.
+//! The small BBB answers. isMeetingRunning: is a meeting still running (asked before
+//! the sighting that would stop a live, in case Scalelite left its node out).
+//! getMeetingInfo, reduced to the session BBB holds for an external `meetingID` now
+//! (bbb-and-streamer.md §2.4): asked when a session vanished from getMeetings, because
+//! isMeetingRunning cannot tell one session of a room from the next.
 
-use quick_xml::Reader;
-use quick_xml::events::Event;
+use serde::Deserialize;
 
 use super::BbbError;
 use crate::model::{BbbMeeting, RoomInfo};
 
+/// What `<response>` holds directly in a small BBB answer (isMeetingRunning,
+/// getMeetingInfo); deeper elements (attendees, metadata) are skipped, a missing one
+/// is empty. Small answers (a few KB), read whole by quick-xml's serde support; only
+/// getMeetings, which can be tens of MB, needs the streaming parser.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Answer {
+    returncode: String,
+    #[serde(rename = "messageKey")]
+    message_key: String,
+    message: String,
+    #[serde(rename = "meetingID")]
+    meeting_id: String,
+    #[serde(rename = "internalMeetingID")]
+    internal_meeting_id: String,
+    running: Option<String>,
+    #[serde(rename = "endTime")]
+    end_time: String,
+}
+
+impl Answer {
+    fn read(api: &str, body: &[u8]) -> Result<Answer, BbbError> {
+        let answer: Answer = quick_xml::de::from_reader(body)
+            .map_err(|e| BbbError::Garbage(format!("{api}: {e}")))?;
+        match answer.returncode.trim() {
+            "SUCCESS" | "FAILED" => Ok(answer),
+            _ => Err(BbbError::Garbage(format!(
+                "{api}: no SUCCESS or FAILED returncode"
+            ))),
+        }
+    }
+
+    /// A `FAILED` answer as an error, but `notFound` (BBB holds no such meeting): `None`.
+    fn failure(self) -> Option<BbbError> {
+        (self.message_key != "notFound").then_some(BbbError::Failed {
+            message_key: self.message_key,
+            message: self.message,
+        })
+    }
+}
+
+/// Reads an isMeetingRunning answer: `SUCCESS` with `<running>`, or `FAILED` with its
+/// messageKey (`notFound` is "not running": the meeting is gone).
+pub(super) fn parse_is_meeting_running(body: &[u8]) -> Result<bool, BbbError> {
+    let answer = Answer::read("isMeetingRunning", body)?;
+    if answer.returncode == "FAILED" {
+        return answer.failure().map_or(Ok(false), Err);
+    }
+    match answer.running.as_deref() {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        _ => Err(BbbError::Garbage(
+            "isMeetingRunning: no returncode SUCCESS with running true/false".into(),
+        )),
+    }
+}
+
 /// Reads a getMeetingInfo answer: `SUCCESS` with the meeting's fields directly under
 /// `<response>`, or `FAILED` (`notFound`: BBB holds no meeting with that id).
 pub(super) fn parse_meeting_info(body: &[u8]) -> Result<RoomInfo, BbbError> {
-    let mut reader = Reader::from_reader(body);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let field = |name: &[u8]| -> Option<usize> {
-        [
-            b"returncode".as_slice(),
-            b"messageKey",
-            b"message",
-            b"meetingID",
-            b"internalMeetingID",
-            b"running",
-            b"endTime",
-        ]
-        .iter()
-        .position(|f| *f == name)
-    };
-    let mut values: [String; 7] = Default::default();
-    let mut buf = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) => path.push(e.local_name().as_ref().to_vec()),
-            Ok(Event::End(_)) => {
-                path.pop();
-            }
-            Ok(Event::Text(t)) => {
-                if path.len() == 2
-                    && path[0] == b"response"
-                    && let Some(i) = field(&path[1])
-                {
-                    let text = t
-                        .unescape()
-                        .map(|c| c.trim().to_owned())
-                        .unwrap_or_default();
-                    values[i].push_str(&text);
-                }
-            }
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => return Err(BbbError::Garbage(format!("getMeetingInfo: {e}"))),
-        }
-        buf.clear();
+    let answer = Answer::read("getMeetingInfo", body)?;
+    if answer.returncode == "FAILED" {
+        return answer.failure().map_or(Ok(RoomInfo::NotFound), Err);
     }
-    let [
-        returncode,
-        key,
-        message,
-        meeting_id,
-        internal,
-        running,
-        end_time,
-    ] = values;
-    match returncode.as_str() {
-        "SUCCESS" if !internal.is_empty() => Ok(RoomInfo::Session(BbbMeeting {
-            meeting_id,
-            internal_meeting_id: internal,
-            running: running == "true",
-            end_time: end_time.parse().unwrap_or(0),
-        })),
-        "SUCCESS" => Err(BbbError::Garbage(
+    if answer.internal_meeting_id.is_empty() {
+        return Err(BbbError::Garbage(
             "getMeetingInfo: SUCCESS without an internalMeetingID".into(),
-        )),
-        "FAILED" if key == "notFound" => Ok(RoomInfo::NotFound),
-        "FAILED" => Err(BbbError::Failed {
-            message_key: key,
-            message,
-        }),
-        _ => Err(BbbError::Garbage(
-            "getMeetingInfo: no SUCCESS or FAILED returncode".into(),
-        )),
+        ));
     }
+    Ok(RoomInfo::Session(BbbMeeting {
+        meeting_id: answer.meeting_id,
+        internal_meeting_id: answer.internal_meeting_id,
+        running: answer.running.as_deref() == Some("true"),
+        end_time: answer.end_time.parse().unwrap_or(0),
+    }))
 }
 
 #[cfg(test)]
@@ -100,6 +104,22 @@ mod tests {
         assert!(m.running);
         // Attendees' and metadata's own fields are deeper: not mistaken for the meeting's.
         assert_eq!(m.end_time, 1453206325002);
+    }
+
+    #[test]
+    fn an_indented_answer_reads_the_same() {
+        let running = b"<?xml version=\"1.0\"?>\n<response>\n  <returncode>\n    SUCCESS\n  </returncode>\n  <running> true </running>\n</response>\n";
+        assert!(matches!(parse_is_meeting_running(running), Ok(true)));
+        let info = b"<response>\n  <returncode>SUCCESS</returncode>\n  <meetingID> room </meetingID>\n  <internalMeetingID>\n    abc-1\n  </internalMeetingID>\n  <running>false</running>\n  <metadata><running>true</running></metadata>\n  <endTime> 12 </endTime>\n</response>";
+        let RoomInfo::Session(m) = parse_meeting_info(info).expect("parses") else {
+            panic!("a session");
+        };
+        assert_eq!(
+            (m.meeting_id.as_str(), m.internal_meeting_id.as_str()),
+            ("room", "abc-1")
+        );
+        assert!(!m.running, "the metadata's <running> is not the meeting's");
+        assert_eq!(m.end_time, 12);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - `checksum.rs`: signing a call (the checksum and the query encoding it signs);
 //! - `client.rs`: [`BbbClient`], the HTTP calls (getMeetings, isMeetingRunning,
 //!   getMeetingInfo), their timeouts and the transport's errors;
-//! - `info.rs`: the getMeetingInfo answer, the session BBB holds for a room now;
+//! - `info.rs`: the small answers, read whole with quick-xml's serde support:
+//!   isMeetingRunning, and getMeetingInfo (the session BBB holds for a room now);
 //! - `meetings.rs`: the getMeetings parser, a state machine fed quick-xml events, and
 //!   its two drivers (a byte slice, the HTTP body stream) with the limits they enforce.
 //!
