@@ -6,7 +6,6 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chrono::Utc;
 use tracing::{debug, info};
 
 use crate::fsutil::sync_dir;
@@ -52,22 +51,7 @@ impl PendingStore {
                 );
             }
             Some(_) => debug!(live, "completing an earlier park"),
-            None => save_handover(
-                &dir,
-                &Handover {
-                    live_id: live,
-                    meeting_url: meeting_url.to_owned(),
-                    user_url: user_url.to_owned(),
-                    parked_at: Utc::now(),
-                    internal_meeting_id: None,
-                    delivering: None,
-                    renaming_dev: None,
-                    joined: Vec::new(),
-                    delivered: None,
-                    delivered_at: None,
-                    held: None,
-                },
-            )?,
+            None => save_handover(&dir, &Handover::new(live, meeting_url, user_url))?,
         }
         for file in &found {
             let target = move_without_overwriting(&file.path, &dir, &file.name)?;
@@ -204,17 +188,8 @@ mod tests {
         let dir = f.store.live_dir(42);
         fs::create_dir_all(&dir).expect("dir");
         let h = Handover {
-            live_id: 42,
-            meeting_url: "m".into(),
-            user_url: "u".into(),
-            parked_at: Utc::now(),
             internal_meeting_id: Some(ID.into()),
-            delivering: None,
-            renaming_dev: None,
-            joined: Vec::new(),
-            delivered: None,
-            delivered_at: None,
-            held: None,
+            ..Handover::new(42, "m", "u")
         };
         save_handover(&dir, &h).expect("save");
         let p = f.park(42);

@@ -56,6 +56,25 @@ pub struct Handover {
     pub held: Option<String>,
 }
 
+impl Handover {
+    /// What is known when a live's recording is parked: nothing delivered yet.
+    pub fn new(live_id: LiveId, meeting_url: &str, user_url: &str) -> Handover {
+        Handover {
+            live_id,
+            meeting_url: meeting_url.to_owned(),
+            user_url: user_url.to_owned(),
+            parked_at: Utc::now(),
+            internal_meeting_id: None,
+            delivering: None,
+            renaming_dev: None,
+            joined: Vec::new(),
+            delivered: None,
+            delivered_at: None,
+            held: None,
+        }
+    }
+}
+
 /// One mkv file of a slot or a pending directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordingFile {
