@@ -319,6 +319,7 @@ impl std::fmt::Display for Waiting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tick::fixtures::session;
 
     fn live(server: Option<&str>) -> Live {
         Live {
@@ -350,15 +351,6 @@ mod tests {
         assert_eq!(live(Some("1/x")).slot_on(1), None);
         assert_eq!(live(Some(" 1/1")).slot_on(1), None);
         assert_eq!(live(None).slot_on(1), None);
-    }
-
-    fn session(room: &str, internal: &str, running: bool, end_time: u64) -> BbbMeeting {
-        BbbMeeting {
-            meeting_id: room.into(),
-            internal_meeting_id: internal.into(),
-            running,
-            end_time,
-        }
     }
 
     #[test]

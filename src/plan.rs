@@ -509,7 +509,7 @@ pub fn needs_meetings(states: &BTreeMap<u32, SlotState>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tick::fixtures::{self, live, meeting, pod_meeting, waiting};
+    use crate::tick::fixtures::{self, live, meeting, pod_meeting, session, waiting};
     use chrono::Utc;
 
     fn running_state(id: LiveId, meeting: &str, ended_seen: u32) -> SlotState {
@@ -563,15 +563,6 @@ mod tests {
                 skipped: &self.skipped,
                 stale_seen: &self.stale_seen,
             })
-        }
-    }
-
-    fn session(room: &str, internal: &str, running: bool, end_time: u64) -> BbbMeeting {
-        BbbMeeting {
-            meeting_id: room.into(),
-            internal_meeting_id: internal.into(),
-            running,
-            end_time,
         }
     }
 

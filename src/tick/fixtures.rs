@@ -79,6 +79,16 @@ pub fn meeting(id: &str, running: bool, end_time: u64) -> BbbMeeting {
     }
 }
 
+/// Session `internal` of BBB room `room` (one room may list several sessions).
+pub fn session(room: &str, internal: &str, running: bool, end_time: u64) -> BbbMeeting {
+    BbbMeeting {
+        meeting_id: room.into(),
+        internal_meeting_id: internal.into(),
+        running,
+        end_time,
+    }
+}
+
 /// The Pod meeting row (pk `pk`) of the session [`meeting`] lists for room `room`.
 pub fn pod_meeting(pk: u64, room: &str) -> PodMeeting {
     PodMeeting {
