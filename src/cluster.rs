@@ -34,6 +34,15 @@ pub enum Claim {
 }
 
 impl Claim {
+    /// `holder` holds the claim: won when that is `ours`.
+    fn of(holder: String, ours: &str) -> Claim {
+        if holder == ours {
+            Claim::Won
+        } else {
+            Claim::Held(holder)
+        }
+    }
+
     pub fn won(&self) -> bool {
         matches!(self, Claim::Won)
     }
@@ -120,17 +129,10 @@ impl Claimer {
                 .query_async(&mut conn)
                 .await
                 .context("reading a claim in the cluster Redis")?;
-            Ok(holder.map(|h| self.claim_of(h)))
+            let ours = self.number.to_string();
+            Ok(holder.map(|h| Claim::of(h, &ours)))
         })
         .await
-    }
-
-    fn claim_of(&self, holder: String) -> Claim {
-        if holder == self.number.to_string() {
-            Claim::Won
-        } else {
-            Claim::Held(holder)
-        }
     }
 
     /// Won when `live` holds the claim on its session (newly or still): another live,
@@ -155,11 +157,7 @@ impl Claimer {
                 .invoke_async(&mut conn)
                 .await
                 .with_context(|| format!("claiming {what} in the cluster Redis"))?;
-            Ok(if held == holder {
-                Claim::Won
-            } else {
-                Claim::Held(held)
-            })
+            Ok(Claim::of(held, &holder))
         })
         .await
     }

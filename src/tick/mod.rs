@@ -202,12 +202,21 @@ fn decide(ctx: &Ctx, snapshot: &Snapshot, server: &ServerState, report: &mut Tic
 /// a live another server claimed waits for it, and no live starts while the cluster
 /// Redis is unreachable. The start's line says so instead.
 async fn dry_run_claims(ctx: &Ctx, decided: &Plan, report: &mut TickReport) {
-    let Some(claimer) = &ctx.claimer else { return };
-    for action in &decided.actions {
-        let plan::Action::Start { live, .. } = *action else {
-            continue;
-        };
-        let instead = match claimer.holder(live).await {
+    let (Some(claimer), Some(cluster)) = (&ctx.claimer, &ctx.cfg.cluster) else {
+        return;
+    };
+    let starts = decided.actions.iter().filter_map(|a| match *a {
+        plan::Action::Start { live, .. } => Some((a.to_string(), live)),
+        _ => None,
+    });
+    // Asked together: with the Redis unreachable, each waits out the same bound.
+    let holders = futures_util::future::join_all(
+        starts.map(|(line, live)| async move { (line, live, claimer.holder(live).await) }),
+    )
+    .await;
+    let shown = crate::cluster::shown_url(cluster.redis_url.expose());
+    for (planned, live, holder) in holders {
+        let instead = match holder {
             Ok(None | Some(crate::cluster::Claim::Won)) => continue,
             Ok(Some(held)) => Waiting {
                 live,
@@ -217,17 +226,10 @@ async fn dry_run_claims(ctx: &Ctx, decided: &Plan, report: &mut TickReport) {
             }
             .to_string(),
             Err(e) => format!(
-                "live {live} would not start: the cluster Redis {} is unreachable ({})",
-                crate::cluster::shown_url(
-                    ctx.cfg
-                        .cluster
-                        .as_ref()
-                        .map_or("", |c| c.redis_url.expose())
-                ),
+                "live {live} would not start: the cluster Redis {shown} is unreachable ({})",
                 crate::error_chain::error_chain(e.as_ref())
             ),
         };
-        let planned = action.to_string();
         if let Some(line) = report.plan_lines.iter_mut().find(|l| **l == planned) {
             *line = instead;
         }
