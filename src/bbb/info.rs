@@ -33,7 +33,7 @@ impl Answer {
     fn read(api: &str, body: &[u8]) -> Result<Answer, BbbError> {
         let answer: Answer = quick_xml::de::from_reader(body)
             .map_err(|e| BbbError::Garbage(format!("{api}: {e}")))?;
-        match answer.returncode.trim() {
+        match answer.returncode.as_str() {
             "SUCCESS" | "FAILED" => Ok(answer),
             _ => Err(BbbError::Garbage(format!(
                 "{api}: no SUCCESS or FAILED returncode"
