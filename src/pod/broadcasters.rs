@@ -10,7 +10,7 @@ use crate::model::Broadcaster;
 
 use super::errors::{field_errors, is_object_not_found};
 use super::pages::Row;
-use super::rows::{kind, optional_string, required_id, required_string};
+use super::rows::{kind, object_with_id, optional_string, required_string};
 use super::{Payload, PodClient, PodError, shown};
 
 /// A broadcaster to create (`POST /rest/broadcasters/`).
@@ -177,11 +177,7 @@ impl Row for Broadcaster {
 /// A broadcaster of either shape: Pod 2.8–2.9.2 `url` = stream URL; Pod 2.9.3+
 /// `url` = the API identity link and `broadcaster_url` = stream URL (PR #639).
 pub(super) fn parse_broadcaster(value: &Value) -> Result<Broadcaster, String> {
-    let map = value
-        .as_object()
-        .ok_or_else(|| format!("expected a broadcaster object, found {}", kind(value)))?;
-    let id = required_id(map, "id").map_err(|e| format!("broadcaster without a usable id: {e}"))?;
-    let fields = || -> Result<Broadcaster, String> {
+    object_with_id(value, "broadcaster", |map, id| {
         let stream_url = if map.contains_key("broadcaster_url") {
             optional_string(map, "broadcaster_url")?
         } else {
@@ -193,8 +189,7 @@ pub(super) fn parse_broadcaster(value: &Value) -> Result<Broadcaster, String> {
             name: required_string(map, "name")?,
             stream_url,
         })
-    };
-    fields().map_err(|e| format!("broadcaster {id}: {e}"))
+    })
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::model::{Live, LiveId, LiveStatus, Livestreams, SkippedRow};
 
 use super::errors::is_object_not_found;
 use super::pages::Row;
-use super::rows::{flag, kind, optional_id, optional_string, required_id, required_int};
+use super::rows::{flag, object_with_id, optional_id, optional_string, required_int};
 use super::{Payload, PodClient, PodError};
 
 /// The PATCH sent when a live starts.
@@ -270,11 +270,7 @@ impl Row for Live {
 
 /// A `bbb_livestream` object. Optional fields may be null or absent (absent = null).
 pub(super) fn parse_live(value: &Value) -> Result<Live, String> {
-    let map = value
-        .as_object()
-        .ok_or_else(|| format!("expected a livestream object, found {}", kind(value)))?;
-    let id = required_id(map, "id").map_err(|e| format!("livestream without a usable id: {e}"))?;
-    let fields = || -> Result<Live, String> {
+    object_with_id(value, "livestream", |map, id| {
         Ok(Live {
             id,
             meeting_url: optional_string(map, "meeting")?,
@@ -289,8 +285,7 @@ pub(super) fn parse_live(value: &Value) -> Result<Live, String> {
             show_chat: flag(map, "show_chat", true)?,
             download_meeting: flag(map, "download_meeting", false)?,
         })
-    };
-    fields().map_err(|e| format!("livestream {id}: {e}"))
+    })
 }
 
 #[cfg(test)]

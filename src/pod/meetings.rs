@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::model::PodMeeting;
 
 use super::errors::is_object_not_found;
-use super::rows::{kind, optional_string, required_id};
+use super::rows::{object_with_id, optional_string};
 use super::{Payload, PodClient, PodError};
 
 impl PodClient {
@@ -43,20 +43,15 @@ impl PodClient {
 
 /// A `bbb_meeting` object; null (or absent) strings read as empty.
 pub(super) fn parse_meeting(value: &Value) -> Result<PodMeeting, String> {
-    let map = value
-        .as_object()
-        .ok_or_else(|| format!("expected a meeting object, found {}", kind(value)))?;
-    let id = required_id(map, "id").map_err(|e| format!("meeting without a usable id: {e}"))?;
-    let text = |key| optional_string(map, key).map(Option::unwrap_or_default);
-    let fields = || -> Result<PodMeeting, String> {
+    object_with_id(value, "meeting", |map, id| {
+        let text = |key| optional_string(map, key).map(Option::unwrap_or_default);
         Ok(PodMeeting {
             id,
             meeting_id: text("meeting_id")?,
             internal_meeting_id: text("internal_meeting_id")?,
             meeting_name: text("meeting_name")?,
         })
-    };
-    fields().map_err(|e| format!("meeting {id}: {e}"))
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,20 @@ pub(super) fn kind(value: &Value) -> String {
     }
 }
 
+/// A Pod object (`what`: livestream, meeting, broadcaster) with a usable `id`; `fields`
+/// reads the rest. Every error names the object, and its id once known.
+pub(super) fn object_with_id<T>(
+    value: &Value,
+    what: &str,
+    fields: impl FnOnce(&Map<String, Value>, u64) -> Result<T, String>,
+) -> Result<T, String> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| format!("expected a {what} object, found {}", kind(value)))?;
+    let id = required_id(map, "id").map_err(|e| format!("{what} without a usable id: {e}"))?;
+    fields(map, id).map_err(|e| format!("{what} {id}: {e}"))
+}
+
 pub(super) fn expected(key: &str, what: &str, found: &Value) -> String {
     format!("field \"{key}\": expected {what}, found {}", kind(found))
 }
