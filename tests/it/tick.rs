@@ -1204,7 +1204,12 @@ fn a_run_stuck_holding_the_lock_is_reported_by_the_next_runs() {
             .write(true)
             .open(env.base_dir().join(".bbb-pod-live.lock"))
             .unwrap();
-        f.try_lock().unwrap();
+        // The lock of the previous `hold`, dropped just before, may still be held for
+        // a moment: a child another test thread forks at that instant shares the open
+        // file (and its flock) until its exec closes it (O_CLOEXEC).
+        wait_until("the test's own lock", Duration::from_secs(30), || {
+            f.try_lock().is_ok()
+        });
         std::io::Write::write_all(&mut &f, format!("4242 {}\n", since.to_rfc3339()).as_bytes())
             .unwrap();
         f
