@@ -7,7 +7,6 @@
 //! `tick` runs one pass of it; `commands` holds the operator commands.
 
 pub mod bbb;
-pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -26,7 +25,6 @@ pub mod names;
 pub mod plan;
 pub mod pod;
 pub mod recording;
-pub mod recordings;
 pub mod signals;
 pub mod slots;
 pub mod tick;

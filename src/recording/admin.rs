@@ -1,7 +1,7 @@
 //! Recordings the tick cannot hand over by itself (their meeting was deleted in Pod):
 //! held for the admin ([`PendingStore::hold`]), then delivered under a name the admin
 //! gives ([`PendingStore::bind`], then the usual [`PendingStore::deliver`]) or deleted
-//! ([`PendingStore::discard`]). The `recordings` command (`src/recordings.rs`) drives it.
+//! ([`PendingStore::discard`]). The `recordings` command (`src/commands/recordings.rs`) drives it.
 
 use std::fs;
 

@@ -2,6 +2,9 @@
 //! the command acts, and call the tick or the stop path. Maps results to an
 //! [`Outcome`]; `main` maps that to the exit code.
 
+pub mod check;
+pub mod recordings;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +59,7 @@ impl From<anyhow::Error> for Fatal {
 /// Runs the command line. The returned guard (if any) must live until the end of main.
 pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
     let changes = matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init)
-        || crate::recordings::writes(&cli.command);
+        || recordings::writes(&cli.command);
     if cli.dry_run && !changes {
         let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
         return (
@@ -79,7 +82,7 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
     // Commands that change things log to the daily file; a dry run writes no file.
     let writes = !cli.dry_run
         && (matches!(cli.command, Command::Run | Command::Stop(_) | Command::Init)
-            || crate::recordings::writes(&cli.command));
+            || recordings::writes(&cli.command));
     let stderr = logging::stderr_level(cli.verbose, cli.quiet);
     let file = writes.then(|| LogFile {
         dir: &cfg.server.log_dir,
@@ -159,7 +162,7 @@ async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
         Command::Stop(args) => stop(cfg, args, cli.dry_run).await,
         Command::Status(args) => crate::commands::status(&cfg, args.json),
         Command::Check(args) => check(cfg, args.send_test_mail).await,
-        Command::Recordings(args) => crate::recordings::run(&cfg, &args.action, cli.dry_run),
+        Command::Recordings(args) => recordings::run(&cfg, &args.action, cli.dry_run),
         Command::Completions(_) | Command::Man => {
             print_generated(&cli.command).map_err(Fatal::Other)
         }
@@ -637,12 +640,12 @@ fn status_text(
 
 /// `check`: one line per check, OK/WARN/FAIL and what to do; exit 1 on any FAIL.
 async fn check(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, Fatal> {
-    let lines = crate::check::run(cfg, send_test_mail)
+    let lines = check::run(cfg, send_test_mail)
         .await
         .map_err(Fatal::Config)?;
     print_lines(&lines.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     Ok(Outcome::from_ok(
-        lines.iter().all(|l| l.level != crate::check::Level::Fail),
+        lines.iter().all(|l| l.level != check::Level::Fail),
     ))
 }
 
