@@ -66,6 +66,21 @@ impl Command {
         !matches!(self, Command::Completions(_) | Command::Man)
     }
 
+    /// Whether the command changes files, containers or Pod (`--dry-run` applies to it,
+    /// and it writes the day's log file).
+    pub fn changes(&self) -> bool {
+        match self {
+            Command::Run | Command::Stop(_) | Command::Init => true,
+            Command::Recordings(args) => matches!(
+                args.action,
+                RecordingsAction::Deliver { .. } | RecordingsAction::Discard { .. }
+            ),
+            Command::Check(_) | Command::Status(_) | Command::Completions(_) | Command::Man => {
+                false
+            }
+        }
+    }
+
     /// The subcommand's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {

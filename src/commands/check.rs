@@ -24,6 +24,8 @@ use crate::pod::PodError;
 use crate::slots::{Phase, STREAMER_UID, SlotStore};
 use crate::tick::Ctx;
 
+use super::outcome::{Fatal, Outcome, print_lines};
+
 /// How bad a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -113,6 +115,15 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     lines.extend(redis);
     lines.extend(cluster);
     Ok(lines)
+}
+
+/// `check`: one line per check, OK/WARN/FAIL and what to do; exit 1 on any FAIL.
+pub async fn command(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, Fatal> {
+    let lines = run(cfg, send_test_mail).await.map_err(Fatal::Config)?;
+    print_lines(&lines.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    Ok(Outcome::from_ok(
+        lines.iter().all(|l| l.level != Level::Fail),
+    ))
 }
 
 /// The file holds the Pod token, the BBB secret and maybe the SMTP password.

@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use tracing::info;
 
-use crate::cli::{Command, RecordingsAction, RecordingsArgs};
-use crate::commands::{Fatal, Outcome};
+use super::outcome::{Fatal, Outcome, print_lines};
+use crate::cli::RecordingsAction;
 use crate::config::Config;
 use crate::model::LiveId;
 use crate::recording::{Pending, PendingState, PendingStore, human_size, mkv_files, valid_stem};
@@ -34,16 +34,6 @@ pub struct KeptFile {
     /// The session (`internal_meeting_id`) or, unknown, the Pod meeting URL.
     pub meeting: Option<String>,
     pub why: String,
-}
-
-/// Whether `command` changes files (`deliver`, `discard`): it then logs to the day log.
-pub fn writes(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Recordings(RecordingsArgs {
-            action: RecordingsAction::Deliver { .. } | RecordingsAction::Discard { .. }
-        })
-    )
 }
 
 /// Runs one `recordings` subcommand.
@@ -67,7 +57,7 @@ pub fn run(cfg: &Config, action: &RecordingsAction, dry_run: bool) -> Result<Out
                     k.why
                 ));
             }
-            print(&out)?;
+            print_lines(&out)?;
             Ok(Outcome::Done)
         }
         RecordingsAction::Deliver { file, as_id } => deliver(cfg, &store, file, as_id, dry_run),
@@ -216,7 +206,7 @@ fn deliver(
     }
     let published = recordings_dir.join(format!("{id}.mkv"));
     if dry_run {
-        print(&[format!(
+        print_lines(&[format!(
             "would hand {} over as {}",
             file.display(),
             published.display()
@@ -240,7 +230,7 @@ fn deliver(
         .with_context(|| format!("handing {} over", file.display()))?;
     info!(live = pending.live, file = %delivery.published.display(),
         "kept recording handed over to Pod by the admin");
-    print(&[format!("handed over as {}", delivery.published.display())])?;
+    print_lines(&[format!("handed over as {}", delivery.published.display())])?;
     Ok(Outcome::Done)
 }
 
@@ -262,22 +252,13 @@ fn discard(
         .transpose()?;
     let (pending, name) = resolve(store, file)?;
     if dry_run {
-        print(&[format!("would delete {}", file.display())])?;
+        print_lines(&[format!("would delete {}", file.display())])?;
         return Ok(Outcome::Done);
     }
     store
         .discard(&pending, &name)
         .with_context(|| format!("discarding {}", file.display()))?;
     info!(live = pending.live, file = %file.display(), "kept recording discarded by the admin");
-    print(&[format!("deleted {}", file.display())])?;
+    print_lines(&[format!("deleted {}", file.display())])?;
     Ok(Outcome::Done)
-}
-
-fn print(lines: &[String]) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    for l in lines {
-        writeln!(out, "{l}").context("writing to stdout")?;
-    }
-    Ok(())
 }
