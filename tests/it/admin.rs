@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use crate::support::{RunOutput, TestEnv};
+use crate::support::{RunOutput, TestEnv, mode};
 
 /// The lines of a check report with this level containing `needle`.
 fn lines_with<'a>(out: &'a RunOutput, level: &str, needle: &str) -> Vec<&'a str> {
@@ -26,10 +26,6 @@ fn one_line_with<'a>(out: &'a RunOutput, level: &str, needle: &str) -> &'a str {
         out.stdout
     );
     found[0]
-}
-
-fn mode(path: &std::path::Path) -> u32 {
-    fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 #[test]

@@ -9,14 +9,12 @@
 //! three counts are 0 and every case converged as its row expects.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::support::redis::{RedisServer, free_port};
 use crate::support::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -499,87 +497,6 @@ const NOT_RUN: &[&str] = &[
 // A Redis of our own
 // ---------------------------------------------------------------------------
 
-/// A `redis-server` started by the test on a free loopback port, killed (by its PID)
-/// when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn available() -> bool {
-        Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn start() -> RedisServer {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting redis-server");
-        let r = RedisServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        wait_until("redis-server to answer", Duration::from_secs(10), || {
-            r.command(&["PING"]).is_ok_and(|a| a.starts_with("+PONG"))
-        });
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// One command in RESP; the first line of the answer.
-    fn command(&self, args: &[&str]) -> std::io::Result<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        s.write_all(req.as_bytes())?;
-        let mut buf = [0u8; 256];
-        let n = s.read(&mut buf)?;
-        let _ = s.shutdown(Shutdown::Both);
-        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, sig).expect("signalling our redis-server");
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.signal(nix::sys::signal::Signal::SIGCONT);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 // ---------------------------------------------------------------------------
 // One case
 // ---------------------------------------------------------------------------
@@ -610,18 +527,6 @@ struct Observed {
 
 const SUBJECT_NAME: &str = "Sujet — injection de fautes";
 
-fn status(env: &TestEnv, live: u64) -> i64 {
-    env.pod.live(live)["status"].as_i64().unwrap()
-}
-
-/// The slot the live runs in per Pod, if it runs on server 1.
-fn slot_of(env: &TestEnv, live: u64) -> Option<u32> {
-    env.pod.live(live)["server"]
-        .as_str()
-        .and_then(|s| s.strip_prefix("1/"))
-        .and_then(|n| n.parse().ok())
-}
-
 /// Slots whose container is up with this meeting's id in their compose file.
 fn containers_of(w: &World, meeting_id: &str) -> usize {
     (1..=2)
@@ -646,7 +551,7 @@ fn broadcasters_named(env: &TestEnv, needle: &str) -> usize {
 fn bystander_ok(w: &World) -> bool {
     let dir = w.env.slot_dir(w.bystander_slot);
     w.env.docker.running(&dir)
-        && status(&w.env, w.bystander.live) == 1
+        && w.env.live_status(w.bystander.live) == 1
         && !w.env.docker.calls_in(&dir).iter().any(|c| c.is("down"))
 }
 
@@ -851,7 +756,7 @@ fn run_case(row: &Row) -> Observed {
         label(row),
         out.stderr
     );
-    let bystander_slot = slot_of(&env, bystander.live).expect("the bystander runs");
+    let bystander_slot = env.slot_in_pod(bystander.live).expect("the bystander runs");
     let mut w = World {
         env,
         redis,
@@ -925,7 +830,7 @@ fn run_case(row: &Row) -> Observed {
             ),
         );
     }
-    if row.phase == Stop && !obs.acted_during && status(&w.env, subject.live) != 1 {
+    if row.phase == Stop && !obs.acted_during && w.env.live_status(subject.live) != 1 {
         fail(
             &mut obs,
             "a live at status 2 whose container still runs".into(),
@@ -947,13 +852,13 @@ fn run_case(row: &Row) -> Observed {
         check_tick(&w, &mut obs, &out, &format!("healed tick {n}"));
         converged = match row.phase {
             Start => {
-                status(&w.env, subject.live) == 1
+                w.env.live_status(subject.live) == 1
                     && containers_of(&w, &subject.meeting_id) == 1
                     && broadcasters_named(&w.env, SUBJECT_NAME) == 1
             }
             Stop => {
                 let (delivered, _) = recording_state(&w, &subject);
-                status(&w.env, subject.live) == 2
+                w.env.live_status(subject.live) == 2
                     && containers_of(&w, &subject.meeting_id) == 0
                     && broadcasters_named(&w.env, SUBJECT_NAME) == 0
                     && delivered
@@ -971,7 +876,7 @@ fn run_case(row: &Row) -> Observed {
             &mut obs,
             format!(
                 "not converged 3 ticks after healing: status {}, containers {}, broadcasters {}, recordings {:?}\n{}",
-                status(&w.env, subject.live),
+                w.env.live_status(subject.live),
                 containers_of(&w, &subject.meeting_id),
                 broadcasters_named(&w.env, SUBJECT_NAME),
                 w.env.recordings(),

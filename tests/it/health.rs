@@ -20,29 +20,12 @@ fn env_with(toml: &str) -> TestEnv {
     TestEnv::builder().slots(2).extra_toml(toml).build()
 }
 
-fn slot_of(env: &TestEnv, live: u64) -> u32 {
-    let server = env.pod.live(live)["server"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    server
-        .strip_prefix("1/")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("live {live} is not running here: server = {server:?}"))
-}
-
-fn status(env: &TestEnv, live: u64) -> i64 {
-    env.pod.live(live)["status"].as_i64().unwrap()
-}
-
 /// Requests a live, runs the tick that starts it (tick 0) and returns it with its slot.
 #[track_caller]
 fn start(env: &TestEnv, name: &str) -> (Requested, u32) {
     let r = env.request_live(name);
     env.tick_ok();
-    assert_eq!(status(env, r.live), 1, "live {} started", r.live);
-    let slot = slot_of(env, r.live);
-    assert!(env.docker.running(&env.slot_dir(slot)));
+    let slot = env.assert_running(r.live);
     (r, slot)
 }
 
@@ -62,31 +45,15 @@ fn ups_in(env: &TestEnv, slot: u32) -> usize {
         .count()
 }
 
-fn mails(env: &TestEnv, needle: &str) -> Vec<Mail> {
-    env.smtp
-        .messages()
-        .into_iter()
-        .filter(|m| m.subject.contains(needle))
-        .collect()
-}
-
 fn stream_url(env: &TestEnv, slot: u32) -> String {
-    let text = fs::read_to_string(env.slot_dir(slot).join("docker-compose.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    doc["services"]["bbb-streamer"]["environment"]["BBB_STREAM_URL"]
+    env.compose(slot)["services"]["bbb-streamer"]["environment"]["BBB_STREAM_URL"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
-fn status_json(env: &TestEnv) -> Value {
-    let out = env.run(&["status", "--json"]);
-    out.assert_success();
-    serde_json::from_str(&out.stdout).unwrap()
-}
-
 fn slot_json(env: &TestEnv, slot: u32) -> Value {
-    status_json(env)["slots"]
+    env.status_json()["slots"]
         .as_array()
         .unwrap()
         .iter()
@@ -160,7 +127,7 @@ fn a_healthy_live_over_many_ticks_is_never_restarted_nor_mailed_about() {
         env.smtp.messages()
     );
     assert_eq!(stream_url(&env, slot), key);
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     // The playlist was asked for every tick, never with a token.
     assert!(
         env.bbb.hls_requests().len() >= 12,
@@ -193,9 +160,9 @@ fn a_container_gone_is_started_again_once_with_the_same_key() {
     assert_eq!(restarts_in(&env, slot), 0);
     assert_eq!(stream_url(&env, slot), key, "same stream key");
     assert_eq!(env.pod.broadcasters(), broadcaster, "Pod untouched");
-    assert_eq!(status(&env, r.live), 1);
-    assert!(mails(&env, "beyond repair").is_empty());
-    assert!(mails(&env, "restarted").len() <= 1);
+    assert_eq!(env.live_status(r.live), 1);
+    assert!(env.mails_with_subject("beyond repair").is_empty());
+    assert!(env.mails_with_subject("restarted").len() <= 1);
     let j = slot_json(&env, slot);
     assert_eq!(j["health"], "restarted 1/2", "{j}");
     assert_eq!(j["restarts"], 1);
@@ -222,16 +189,19 @@ fn assert_restarted_up_to_max_then_beyond_repair(env: &TestEnv, r: &Requested, s
         vec![0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2],
         "restarts after each tick"
     );
-    let beyond = mails(env, "beyond repair");
+    let beyond = env.mails_with_subject("beyond repair");
     assert_eq!(beyond.len(), 1, "{:?}", env.smtp.messages());
     assert!(
         beyond[0].subject.contains(&r.live.to_string()),
         "{}",
         beyond[0].subject
     );
-    assert!(mails(env, "restarted").len() <= 1, "at most one an hour");
+    assert!(
+        env.mails_with_subject("restarted").len() <= 1,
+        "at most one an hour"
+    );
     // The meeting goes on: the live keeps running.
-    assert_eq!(status(env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     assert!(env.docker.running(&env.slot_dir(slot)));
     assert_eq!(health_of(env, slot), "beyond repair");
     assert_eq!(ups_in(env, slot), 1, "the container ran all along");
@@ -243,7 +213,7 @@ fn a_streamer_that_never_joins_is_restarted_up_to_max_restarts_then_one_mail() {
     env.docker.never_join(true);
     let (r, slot) = start(&env, "Amphi Muet");
     assert_restarted_up_to_max_then_beyond_repair(&env, &r, slot);
-    let body = &mails(&env, "beyond repair")[0].body;
+    let body = &env.mails_with_subject("beyond repair")[0].body;
     assert!(body.contains("not in the meeting"), "{body}");
 }
 
@@ -253,7 +223,7 @@ fn a_stream_missing_from_hls_is_restarted_up_to_max_restarts_then_one_mail() {
     env.docker.hls_404(true);
     let (r, slot) = start(&env, "Amphi Noir");
     assert_restarted_up_to_max_then_beyond_repair(&env, &r, slot);
-    let body = &mails(&env, "beyond repair")[0].body;
+    let body = &env.mails_with_subject("beyond repair")[0].body;
     assert!(body.contains("HLS"), "{body}");
 }
 
@@ -267,8 +237,8 @@ fn a_restart_that_heals_gives_a_new_grace_and_keeps_the_key() {
     env.docker.never_join(false);
     assert_eq!(restarts_over(&env, slot, 8), vec![1; 8]);
     assert_eq!(stream_url(&env, slot), key);
-    assert_eq!(status(&env, r.live), 1);
-    assert!(mails(&env, "beyond repair").is_empty());
+    assert_eq!(env.live_status(r.live), 1);
+    assert!(env.mails_with_subject("beyond repair").is_empty());
     assert_eq!(health_of(&env, slot), "restarted 1/2");
 }
 
@@ -293,7 +263,7 @@ fn a_short_blip_under_fail_ticks_is_ignored() {
     env.tick_ok();
     assert_eq!(restarts_in(&env, slot), 0);
     assert_eq!(ups_in(&env, slot), 1);
-    assert!(mails(&env, "restarted").is_empty());
+    assert!(env.mails_with_subject("restarted").is_empty());
     assert_eq!(health_of(&env, slot), "ok");
 }
 
@@ -311,8 +281,8 @@ fn nothing_is_restarted_while_get_meetings_fails() {
     }
     assert_eq!(ups_in(&env, slot), 1);
     assert_eq!(restarts_in(&env, slot), 0);
-    assert_eq!(status(&env, r.live), 1);
-    assert!(mails(&env, "beyond repair").is_empty());
+    assert_eq!(env.live_status(r.live), 1);
+    assert!(env.mails_with_subject("beyond repair").is_empty());
 }
 
 #[test]
@@ -343,8 +313,8 @@ fn nothing_is_restarted_when_the_session_ended_or_has_not_started() {
         env.tick_ok();
     }
     assert_eq!(restarts_in(&env, slot), 0);
-    assert_eq!(status(&env, r.live), 1);
-    assert!(mails(&env, "beyond repair").is_empty());
+    assert_eq!(env.live_status(r.live), 1);
+    assert!(env.mails_with_subject("beyond repair").is_empty());
 }
 
 #[test]
@@ -435,7 +405,7 @@ fn status_shows_each_slot_health() {
     env.docker.fail_up(1);
     let _ = env.tick();
     assert_eq!(health_of(&env, slot), "no container");
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
 }
 
 #[test]
@@ -503,7 +473,7 @@ fn the_streamer_log_is_kept_at_stop() {
     let (r, slot) = start(&env, "Amphi Journal");
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
     let log = env.log_dir().join(format!("live-{}.log", r.live));
     let text = fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     assert!(text.contains("fake streamer log line"), "{text}");
@@ -530,8 +500,8 @@ fn the_streamer_log_is_kept_at_stop() {
 fn start_recorded(env: &TestEnv, name: &str) -> (Requested, u32) {
     let r = env.request_live_with(name, |l| l.download_meeting = true);
     env.tick_ok();
-    assert_eq!(status(env, r.live), 1, "live {} started", r.live);
-    let slot = slot_of(env, r.live);
+    assert_eq!(env.live_status(r.live), 1, "live {} started", r.live);
+    let slot = env.slot_of(r.live);
     (r, slot)
 }
 
@@ -581,7 +551,11 @@ fn two_parts_of_a_restarted_streamer_become_one_recording() {
         .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert!(mails(&env, "error").is_empty(), "{:?}", env.smtp.messages());
+    assert!(
+        env.mails_with_subject("error").is_empty(),
+        "{:?}",
+        env.smtp.messages()
+    );
 }
 
 #[test]
@@ -625,5 +599,5 @@ fn a_join_that_fails_delivers_the_largest_part_and_keeps_the_others() {
             .collect::<String>()
     );
     assert!(reported.contains(&name), "{name} not reported");
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
 }

@@ -13,34 +13,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// The livestream's `status` in the fake Pod.
-fn status(env: &TestEnv, live: u64) -> i64 {
-    env.pod.live(live)["status"].as_i64().unwrap()
-}
-
-/// The slot a running live was put in (from `server` = "1/<slot>").
-fn slot_of(env: &TestEnv, live: u64) -> u32 {
-    let s = env.pod.live(live)["server"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    s.strip_prefix("1/")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("live {live} is not running on server 1: server = {s:?}"))
-}
-
-/// Asserts the live runs here with its container up; returns its slot.
-#[track_caller]
-fn assert_running(env: &TestEnv, live: u64) -> u32 {
-    assert_eq!(status(env, live), 1, "live {live} should be running");
-    let slot = slot_of(env, live);
-    assert!(
-        env.docker.running(&env.slot_dir(slot)),
-        "live {live} is at status 1 in slot {slot} but its container is not up"
-    );
-    slot
-}
-
 /// Everything the run said: stderr, stdout and the log files.
 fn said(env: &TestEnv, out: &RunOutput) -> String {
     format!("{}\n{}\n{}", out.stderr, out.stdout, env.log_text())
@@ -86,7 +58,7 @@ fn a_100_mb_pod_answer_is_refused_at_16_mib_and_nothing_stops() {
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live("Réponse énorme");
     env.tick_ok();
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
 
     // 100 MB of a JSON page that never ends (a proxy looping, a runaway serializer).
     let mut body = String::with_capacity(100 << 20);
@@ -104,10 +76,10 @@ fn a_100_mb_pod_answer_is_refused_at_16_mib_and_nothing_stops() {
     assert_clear_error(&env, &out, &["16 MiB", "livestream"]);
     // Nothing was decided on it: the meeting's end waits for a readable list.
     assert_eq!(env.docker.count("down"), 0);
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     // Next minute Pod answers normally: the live is stopped as it should be.
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
 }
 
 #[test]
@@ -115,7 +87,7 @@ fn unreadable_pod_json_of_every_kind_decides_nothing_and_names_the_fault() {
     let env = TestEnv::builder().slots(2).build();
     let running = env.request_live("En cours");
     env.tick_ok();
-    let slot = assert_running(&env, running.live);
+    let slot = env.assert_running(running.live);
     // The meeting ends, and a second live waits: a readable list would stop the first
     // and start the second. None of these answers is readable.
     env.bbb.end_meeting(&running.meeting_id);
@@ -251,12 +223,12 @@ fn unreadable_pod_json_of_every_kind_decides_nothing_and_names_the_fault() {
             pod_writes,
             "{what}: Pod was written to"
         );
-        assert_eq!(status(&env, waiting.live), 0, "{what}");
+        assert_eq!(env.live_status(waiting.live), 0, "{what}");
     }
     // Pod readable again: the ended live stops, the waiting one starts.
     env.tick_ok();
-    assert_eq!(status(&env, id), 2);
-    assert_running(&env, waiting.live);
+    assert_eq!(env.live_status(id), 2);
+    env.assert_running(waiting.live);
     env.assert_no_secret_anywhere();
 }
 
@@ -312,10 +284,10 @@ fn unreadable_meeting_answers_during_a_start_start_nothing() {
             env.pod.broadcasters().is_empty(),
             "{what}: a broadcaster was left"
         );
-        assert_eq!(status(&env, r.live), 0, "{what}");
+        assert_eq!(env.live_status(r.live), 0, "{what}");
         // Pod readable again: the live starts, once.
         env.tick_ok();
-        assert_running(&env, r.live);
+        env.assert_running(r.live);
         assert_eq!(env.docker.count("up"), 1, "{what}");
         assert_eq!(env.pod.broadcasters().len(), 1, "{what}");
     }
@@ -344,9 +316,8 @@ fn path_separators_in_meeting_ids_stay_values_and_write_nothing_outside_base_dir
     }
     env.tick_ok();
     for (live, meeting_id) in lives.iter().zip(ids) {
-        let slot = assert_running(&env, *live);
-        let text = fs::read_to_string(env.slot_dir(slot).join("docker-compose.yml")).unwrap();
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let slot = env.assert_running(*live);
+        let doc = env.compose(slot);
         assert_eq!(
             doc["services"]["bbb-streamer"]["environment"]["BBB_MEETING_ID"].as_str(),
             Some(meeting_id)
@@ -357,7 +328,7 @@ fn path_separators_in_meeting_ids_stay_values_and_write_nothing_outside_base_dir
     }
     env.tick_ok();
     for live in &lives {
-        assert_eq!(status(&env, *live), 2);
+        assert_eq!(env.live_status(*live), 2);
     }
     let after: BTreeSet<PathBuf> = files_under(env.root())
         .into_iter()
@@ -400,7 +371,7 @@ fn a_meeting_id_with_control_characters_is_refused_before_anything_is_created() 
     );
     assert!(env.pod.broadcasters().is_empty(), "the start was undone");
     assert_eq!(
-        status(&env, live),
+        env.live_status(live),
         0,
         "retried, then closed after the attempts"
     );
@@ -408,7 +379,7 @@ fn a_meeting_id_with_control_characters_is_refused_before_anything_is_created() 
     let ok = env.request_live("Voisin sain");
     let out = env.tick();
     assert!(!said(&env, &out).contains("panicked"));
-    assert_running(&env, ok.live);
+    env.assert_running(ok.live);
 }
 
 #[test]
@@ -459,7 +430,7 @@ fn internal_meeting_ids_that_are_not_file_names_keep_the_recording_with_a_clear_
     }
     env.tick_ok();
     for r in &reqs {
-        assert_running(&env, r.live);
+        env.assert_running(r.live);
         env.bbb.end_meeting(&r.meeting_id);
     }
     let out = env.tick();
@@ -468,7 +439,7 @@ fn internal_meeting_ids_that_are_not_file_names_keep_the_recording_with_a_clear_
     needles.extend(reasons);
     assert_clear_error(&env, &out, &needles);
     for r in &reqs {
-        assert_eq!(status(&env, r.live), 2, "the live itself stops");
+        assert_eq!(env.live_status(r.live), 2, "the live itself stops");
     }
     assert!(env.recordings().is_empty(), "{:?}", env.recordings());
     assert!(!Path::new("/etc/cron.d/evil.mkv").exists());
@@ -504,15 +475,15 @@ fn a_huge_getmeetings_answer_is_read_and_a_huge_token_refused_without_stopping()
     let ends = env.request_live("Se termine");
     let stays = env.request_live("Continue \u{1}\u{1b} <&> \"nom\"");
     env.tick_ok();
-    assert_running(&env, ends.live);
-    let slot = assert_running(&env, stays.live);
+    env.assert_running(ends.live);
+    let slot = env.assert_running(stays.live);
     // ~20 MB of other meetings around ours: read whole, the ended one found.
     env.bbb.add_many(5000);
     env.bbb.end_meeting(&ends.meeting_id);
     let out = env.tick();
     assert!(!said(&env, &out).contains("panicked"));
     out.assert_success();
-    assert_eq!(status(&env, ends.live), 2);
+    assert_eq!(env.live_status(ends.live), 2);
     assert!(env.docker.running(&env.slot_dir(slot)));
 
     // A 2 MB meeting name is one XML token over the parser's 1 MiB bound: the answer
@@ -521,7 +492,7 @@ fn a_huge_getmeetings_answer_is_read_and_a_huge_token_refused_without_stopping()
     let out = env.tick();
     assert!(!said(&env, &out).contains("panicked"));
     // The start itself needs no getMeetings (nothing ran in a free slot): it starts.
-    assert_running(&env, big.live);
+    env.assert_running(big.live);
     // Now BBB lists that name: the stop the ended meeting asks for must not follow.
     env.bbb.end_meeting(&stays.meeting_id);
     let out = env.tick();
@@ -530,7 +501,7 @@ fn a_huge_getmeetings_answer_is_read_and_a_huge_token_refused_without_stopping()
         env.docker.running(&env.slot_dir(slot)),
         "stopped on a refused answer"
     );
-    assert_eq!(status(&env, stays.live), 1);
+    assert_eq!(env.live_status(stays.live), 1);
     assert_eq!(
         env.docker.count("down"),
         1,
@@ -543,7 +514,7 @@ fn truncated_or_empty_bbb_answers_with_hostile_names_stop_nothing() {
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live("Nom\0avec <![CDATA[ ]]> & \u{7} et ../../");
     env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let slot = env.assert_running(r.live);
     env.bbb.end_meeting(&r.meeting_id);
     for (mode, needle) in [
         (BbbMode::Truncated, "malformed XML at byte"),
@@ -555,11 +526,11 @@ fn truncated_or_empty_bbb_answers_with_hostile_names_stop_nothing() {
         assert_clear_error(&env, &out, &["getMeetings", needle]);
         assert!(env.docker.running(&env.slot_dir(slot)), "{mode:?}");
         assert_eq!(env.docker.count("down"), 0, "{mode:?}");
-        assert_eq!(status(&env, r.live), 1, "{mode:?}");
+        assert_eq!(env.live_status(r.live), 1, "{mode:?}");
     }
     env.bbb.set_mode(BbbMode::Normal);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -752,20 +723,9 @@ fn bad_configuration_values_exit_2_naming_the_key_and_touch_nothing() {
 // Secrets (issue 3, point 5)
 // ---------------------------------------------------------------------------
 
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777
-}
-
 /// The `ports` of the chat Redis in a slot's compose file.
 fn redis_ports(env: &TestEnv, slot: u32) -> serde_yaml::Value {
-    let text = fs::read_to_string(env.slot_dir(slot).join("docker-compose.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    doc["services"]["redis"]["ports"].clone()
+    env.compose(slot)["services"]["redis"]["ports"].clone()
 }
 
 #[test]
@@ -782,8 +742,8 @@ fn secret_files_are_0600_and_no_secret_reaches_a_log_mail_argv_or_output() {
     let out = env.run(&["-vv", "run"]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     env.run(&["-vv", "run"]).assert_success();
-    let slot_a = assert_running(&env, a.live);
-    let slot_b = assert_running(&env, b.live);
+    let slot_a = env.assert_running(a.live);
+    let slot_b = env.assert_running(b.live);
 
     // Files holding a secret (the compose file has the BBB secret) or a live's state.
     for slot in [slot_a, slot_b] {
@@ -856,7 +816,7 @@ fn the_chat_redis_is_published_on_an_ipv6_redis_bind_only() {
         .collect();
     env.tick_ok();
     for r in &lives {
-        let slot = assert_running(&env, r.live);
+        let slot = env.assert_running(r.live);
         assert_eq!(
             redis_ports(&env, slot),
             serde_yaml::Value::Sequence(vec![serde_yaml::Value::String(format!(

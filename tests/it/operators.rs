@@ -9,7 +9,7 @@ use std::path::Path;
 
 use std::process::Command;
 
-use crate::support::{BIN, TestEnv};
+use crate::support::{BIN, TestEnv, mode};
 
 // ---------------------------------------------------------------------------
 // Metrics
@@ -588,13 +588,6 @@ fn check_fails_when_pod_and_bbb_are_unreachable() {
 // status
 // ---------------------------------------------------------------------------
 
-fn status_json(env: &TestEnv) -> serde_json::Value {
-    let out = env.run(&["status", "--json"]);
-    out.assert_success();
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", out.stdout))
-}
-
 /// A live asking for its recording, started by one tick.
 fn started_with_recording(env: &TestEnv, name: &str) -> crate::support::Requested {
     let req = env.request_live_with(name, |s| s.download_meeting = true);
@@ -631,7 +624,7 @@ fn status_shows_free_slots_before_any_tick() {
     );
     assert!(out.stdout.contains("last tick: never"), "{}", out.stdout);
 
-    let doc = status_json(&env);
+    let doc = env.status_json();
     assert_eq!(doc["server"]["slots"], 2);
     assert_eq!(doc["server"]["hostname"], "live-test.example");
     let slots = doc["slots"].as_array().unwrap();
@@ -645,7 +638,7 @@ fn status_shows_free_slots_before_any_tick() {
 fn status_shows_the_live_a_tick_started() {
     let env = TestEnv::new();
     let req = started_with_recording(&env, "Amphi Status");
-    let doc = status_json(&env);
+    let doc = env.status_json();
     let slot = &doc["slots"][0];
     assert_eq!(slot["slot"], 1);
     assert_eq!(slot["state"], "running");
@@ -713,7 +706,7 @@ fn status_lists_recordings_waiting_to_be_handed_over() {
         "{}",
         out.stdout
     );
-    let doc = status_json(&env);
+    let doc = env.status_json();
     let recs = doc["recordings"].as_array().unwrap();
     assert_eq!(recs.len(), 1, "{doc:#}");
     assert_eq!(recs[0]["live"], req.live);
@@ -777,14 +770,14 @@ fn assert_stopped_by_hand(env: &TestEnv, req: &crate::support::Requested) {
         "{:?}",
         env.pod.broadcasters()
     );
-    assert_eq!(status_json(env)["slots"][0]["state"], "free");
+    assert_eq!(env.status_json()["slots"][0]["state"], "free");
     assert!(
         env.log_text().contains("stopped by hand"),
         "{}",
         env.log_text()
     );
     // The recording is handed over by the stop itself, not a minute later.
-    let doc = status_json(env);
+    let doc = env.status_json();
     assert_eq!(doc["recordings"], serde_json::json!([]), "{doc:#}");
     let file = env
         .recordings_dir()
@@ -798,7 +791,7 @@ fn assert_stopped_by_hand(env: &TestEnv, req: &crate::support::Requested) {
     env.tick_ok();
     assert_eq!(env.pod.live(req.live)["status"], 2);
     assert_eq!(env.recordings(), vec![file.clone()]);
-    assert_eq!(status_json(env)["slots"][0]["state"], "free");
+    assert_eq!(env.status_json()["slots"][0]["state"], "free");
 }
 
 #[test]
@@ -833,7 +826,7 @@ fn stop_with_recordings_dir_down_keeps_the_recording_and_exits_1() {
         2,
         "the live itself is stopped"
     );
-    let doc = status_json(&env);
+    let doc = env.status_json();
     assert_eq!(doc["recordings"][0]["live"], req.live, "{doc:#}");
     // The share is back: the next tick delivers it.
     std::fs::create_dir_all(env.recordings_dir()).unwrap();
@@ -881,7 +874,7 @@ fn stop_with_pod_down_stops_the_container_and_the_next_tick_closes_the_live() {
     let live = env.pod.live(req.live);
     assert_eq!(live["status"], 2, "{live}");
     assert!(env.pod.broadcasters().is_empty());
-    assert_eq!(status_json(&env)["slots"][0]["state"], "free");
+    assert_eq!(env.status_json()["slots"][0]["state"], "free");
     assert_eq!(env.recordings().len(), 1);
 }
 
@@ -944,7 +937,7 @@ fn stop_dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(env.docker.calls().len(), calls, "no docker call");
     assert!(env.docker.running(&env.slot_dir(1)));
     assert_eq!(env.pod.live(req.live)["status"], 1);
-    assert_eq!(status_json(&env)["slots"][0]["state"], "running");
+    assert_eq!(env.status_json()["slots"][0]["state"], "running");
 }
 
 // ---------------------------------------------------------------------------
@@ -1016,10 +1009,6 @@ fn run_dry_run_says_what_it_could_not_read_instead_of_nothing_to_do() {
 // ---------------------------------------------------------------------------
 // init
 // ---------------------------------------------------------------------------
-
-fn mode(p: &Path) -> u32 {
-    fs::metadata(p).unwrap().permissions().mode() & 0o7777
-}
 
 #[test]
 fn init_creates_the_slots_with_their_modes_and_is_idempotent() {

@@ -23,10 +23,6 @@ const QUIET: Duration = Duration::from_millis(300);
 /// Rows per page of the fake Pod (Pod's `PAGE_SIZE`).
 const PAGE: usize = 12;
 
-fn status(env: &TestEnv, live: u64) -> i64 {
-    env.pod.live(live)["status"].as_i64().unwrap()
-}
-
 /// Whether `r` is a GET of the livestream list (any page, any filter).
 fn is_list(r: &PodRequest) -> bool {
     r.method == "GET" && r.path == "/rest/bbb_livestream/"
@@ -176,7 +172,7 @@ fn pod_3_8_ignores_the_filter_every_page_is_read_with_no_extra_round_trip() {
     // Waiting behind 100 old lives: on the last page of the whole list.
     let r = env.request_live("Après cent");
     counted_tick(&env);
-    assert_eq!(status(&env, r.live), 1, "the live on the last page");
+    assert_eq!(env.live_status(r.live), 1, "the live on the last page");
     let all = pages(101);
     let mut expected = filtered_first_pages();
     let rest: Vec<(String, u64)> = env
@@ -216,7 +212,7 @@ fn a_live_of_ours_closed_by_hand_is_read_by_its_id_when_the_filter_hides_it() {
     env.add_history(40);
     let r = env.request_live("Fermé à la main");
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     let by_id = format!("/rest/bbb_livestream/{}/", r.live);
     // Listed at status 1: no read by id.
     counted_tick(&env);
@@ -243,7 +239,7 @@ fn a_live_of_ours_closed_by_hand_is_read_by_its_id_when_the_filter_hides_it() {
     let log = env.log_text();
     assert!(log.contains("the live was closed in Pod"), "{log}");
     assert!(!env.docker.running(&env.slot_dir(1)));
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
     assert!(
         !env.pod.live(r.live)["end_date"].is_null(),
         "{}",
@@ -261,7 +257,7 @@ fn nothing_is_remembered_between_ticks_pod_upgraded_then_downgraded() {
     env.add_history(100);
     let running = env.request_live("Déjà en cours");
     env.tick_ok();
-    assert_eq!(status(&env, running.live), 1);
+    assert_eq!(env.live_status(running.live), 1);
     counted_tick(&env);
     assert_eq!(list_requests(&env), filtered_first_pages());
 
@@ -277,8 +273,12 @@ fn nothing_is_remembered_between_ticks_pod_upgraded_then_downgraded() {
         list_requests(&env)
     );
     assert_eq!(list_round_trips(&env), 2);
-    assert_eq!(status(&env, waiting.live), 1, "the live on the last page");
-    assert_eq!(status(&env, running.live), 1);
+    assert_eq!(
+        env.live_status(waiting.live),
+        1,
+        "the live on the last page"
+    );
+    assert_eq!(env.live_status(running.live), 1);
     assert_eq!(env.docker.count("down"), 0, "nothing stopped");
 
     // And back (a restored backup): two requests again, nothing stopped.
@@ -287,8 +287,8 @@ fn nothing_is_remembered_between_ticks_pod_upgraded_then_downgraded() {
     assert_eq!(list_requests(&env), filtered_first_pages());
     assert_eq!(list_round_trips(&env), 1);
     assert_eq!(env.docker.count("down"), 0, "nothing stopped");
-    assert_eq!(status(&env, running.live), 1);
-    assert_eq!(status(&env, waiting.live), 1);
+    assert_eq!(env.live_status(running.live), 1);
+    assert_eq!(env.live_status(waiting.live), 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -386,7 +386,7 @@ fn broadcaster_post_and_compose_up_are_in_flight_together() {
         env.log_text()
     );
     out.assert_success();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     assert_eq!(env.pod.broadcasters().len(), 1);
     assert!(env.docker.running(&env.slot_dir(1)));
     // Pod is told last, once both exist.
@@ -424,11 +424,11 @@ fn a_refused_broadcaster_takes_the_container_down_too() {
     assert_eq!(env.docker.subcommands_in(&env.slot_dir(1)), ["up", "down"]);
     assert!(!env.docker.running(&env.slot_dir(1)));
     assert!(env.pod.broadcasters().is_empty());
-    assert_eq!(status(&env, r.live), 0);
+    assert_eq!(env.live_status(r.live), 0);
     assert!(env.pod.live(r.live)["server"].is_null());
     // Retried next tick, once.
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     assert_eq!(env.pod.broadcasters().len(), 1);
     assert!(env.docker.running(&env.slot_dir(1)));
 }
@@ -454,10 +454,10 @@ fn a_failed_up_deletes_the_broadcaster_too() {
         env.pod.writes()
     );
     assert!(!env.docker.running(&env.slot_dir(1)));
-    assert_eq!(status(&env, r.live), 0);
+    assert_eq!(env.live_status(r.live), 0);
     // Retried next tick, once.
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     assert_eq!(env.pod.broadcasters().len(), 1);
     assert!(env.docker.running(&env.slot_dir(1)));
 }

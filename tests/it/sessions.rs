@@ -12,34 +12,6 @@ use serde_json::{Value, json};
 use crate::support::redis::RedisServer;
 use crate::support::*;
 
-fn status(env: &TestEnv, live: u64) -> i64 {
-    env.pod.live(live)["status"].as_i64().unwrap()
-}
-
-/// The slot of a live Pod shows running on server 1.
-#[track_caller]
-fn slot_of(env: &TestEnv, live: u64) -> u32 {
-    let l = env.pod.live(live);
-    assert_eq!(l["status"], json!(1), "live {live} should be running: {l}");
-    let server = l["server"].as_str().unwrap_or_default();
-    server
-        .strip_prefix("1/")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("live {live} is not running on server 1: {l}"))
-}
-
-/// The live runs: status 1 here, its container up. Returns its slot.
-#[track_caller]
-fn assert_running(env: &TestEnv, live: u64) -> u32 {
-    let slot = slot_of(env, live);
-    assert!(
-        env.docker.running(&env.slot_dir(slot)),
-        "live {live} is at status 1 in slot {slot} but its container is not up\n{}",
-        env.log_text()
-    );
-    slot
-}
-
 /// The live was closed in Pod (status 2 with an end date).
 #[track_caller]
 fn assert_closed(env: &TestEnv, live: u64) {
@@ -107,7 +79,7 @@ fn a_live_stops_when_its_session_ended_though_a_new_session_of_the_room_runs_bes
     let env = TestEnv::builder().slots(1).build();
     let r = recorded(&env, "Amphi récurrent");
     env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let slot = env.assert_running(r.live);
     env.bbb.end_session(&r.internal_meeting_id);
     next_session(&env, &r, "Amphi récurrent", true);
     env.tick_ok();
@@ -122,7 +94,7 @@ fn a_live_stops_when_another_session_of_its_room_is_listed_alone() {
     let env = TestEnv::builder().slots(1).build();
     let r = recorded(&env, "Salle Moodle");
     env.tick_ok();
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     env.bbb.remove_session(&r.internal_meeting_id);
     next_session(&env, &r, "Salle Moodle", true);
     env.tick_ok();
@@ -135,16 +107,16 @@ fn the_next_sessions_live_takes_the_slot_of_the_ended_one_on_a_one_slot_server()
     let env = TestEnv::builder().slots(1).build();
     let r = recorded(&env, "Cours du lundi");
     env.tick_ok();
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     env.bbb.end_session(&r.internal_meeting_id);
     let next = request_next_session(&env, &r, "Cours du lundi");
     // The old live stops (its slot frees), the new one is started, at most a tick later.
     env.tick_ok();
     assert_closed(&env, r.live);
-    if status(&env, next.live) == 0 {
+    if env.live_status(next.live) == 0 {
         env.tick_ok();
     }
-    let slot = assert_running(&env, next.live);
+    let slot = env.assert_running(next.live);
     let state: Value =
         serde_json::from_slice(&fs::read(env.slot_dir(slot).join("live-state.json")).unwrap())
             .unwrap();
@@ -179,7 +151,7 @@ fn an_absence_is_confirmed_against_the_session_not_the_room() {
     let env = TestEnv::builder().slots(1).build();
     let r = recorded(&env, "Nœud perdu");
     env.tick_ok();
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     env.bbb.end_session(&r.internal_meeting_id);
     next_session(&env, &r, "Nœud perdu", true);
     env.bbb.hide_from_list(&r.meeting_id, true);
@@ -200,11 +172,11 @@ fn an_absent_session_that_getmeetinginfo_still_runs_keeps_its_live() {
     let env = TestEnv::builder().slots(1).build();
     let r = recorded(&env, "Nœud hors liste");
     env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let slot = env.assert_running(r.live);
     env.bbb.hide_from_list(&r.meeting_id, true);
     for _ in 0..2 {
         env.tick_ok();
-        assert_eq!(status(&env, r.live), 1);
+        assert_eq!(env.live_status(r.live), 1);
         assert!(env.docker.running(&env.slot_dir(slot)));
     }
 }
@@ -217,7 +189,7 @@ fn a_live_taken_over_from_the_php_learns_its_session_from_pod() {
     env.php_live_in_slot(r.live, 1);
     env.tick_ok();
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     // The room's next session starts while the old one is still listed as ended.
     env.bbb.end_session(&r.internal_meeting_id);
     next_session(&env, &r, "Repris du PHP", true);
@@ -237,7 +209,7 @@ fn a_state_file_written_before_sessions_existed_still_loads_and_learns_its_sessi
     state.as_object_mut().unwrap().remove("session");
     fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     env.bbb.end_session(&r.internal_meeting_id);
     next_session(&env, &r, "Mise à jour", true);
     env.tick_ok();
@@ -255,7 +227,7 @@ fn of_two_waiting_rows_for_one_meeting_the_oldest_starts_and_the_other_is_closed
     let second = env.pod.add_live(LiveSpec::waiting(first.meeting));
     let out = env.tick_ok();
     assert_eq!(out.stderr, "", "a double request is not an error");
-    assert_running(&env, first.live);
+    env.assert_running(first.live);
     assert_closed(&env, second);
     assert_eq!(env.docker.count("up"), 1);
     assert_eq!(
@@ -284,13 +256,14 @@ fn a_waiting_row_for_a_session_already_streamed_here_is_closed() {
     let env = TestEnv::builder().slots(2).build();
     let r = env.request_live("Deuxième modérateur");
     env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let slot = env.assert_running(r.live);
     let late = env.pod.add_live(LiveSpec::waiting(r.meeting));
     env.tick_ok();
     assert_closed(&env, late);
     assert_eq!(env.docker.count("up"), 1);
     assert_eq!(env.pod.broadcasters().len(), 1);
-    assert_eq!(slot_of(&env, r.live), slot);
+    assert_eq!(env.live_status(r.live), 1);
+    assert_eq!(env.slot_of(r.live), slot);
 }
 
 #[test]
@@ -328,7 +301,7 @@ fn with_cluster_two_requests_for_one_session_start_one_streamer_across_servers()
         "one streamer for the session"
     );
     assert_eq!(a.pod.broadcasters().len(), 1);
-    let statuses = [status(&a, first.live), status(&a, second)];
+    let statuses = [a.live_status(first.live), a.live_status(second)];
     assert!(
         statuses.contains(&1) && statuses.contains(&2),
         "{statuses:?}"
@@ -358,7 +331,7 @@ fn malformed_rows_are_skipped_and_reported_and_the_rest_is_acted_on() {
     }
     let good = env.request_live("Ligne saine");
     let out = env.tick_ok();
-    assert_running(&env, good.live);
+    env.assert_running(good.live);
     assert_eq!(env.docker.count("up"), 1, "only the good row was started");
     for (live, field) in &bad_lives {
         if *field == "id" {
@@ -388,7 +361,7 @@ fn a_malformed_row_of_a_live_running_here_leaves_it_and_its_slot_alone() {
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live("Abîmée en route");
     env.tick_ok();
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     env.pod
         .corrupt_live(r.live, "enable_chat", Some(json!("yes")));
     let waiting = env.request_live("En attente de place");
@@ -406,7 +379,7 @@ fn a_malformed_row_of_a_live_running_here_leaves_it_and_its_slot_alone() {
             .count(),
         0
     );
-    assert_eq!(status(&env, waiting.live), 0, "the slot stays busy");
+    assert_eq!(env.live_status(waiting.live), 0, "the slot stays busy");
     let touched: Vec<String> = env
         .pod
         .writes()
@@ -426,7 +399,7 @@ fn a_running_live_deleted_from_pod_is_stopped_without_recreating_its_row() {
     let env = TestEnv::builder().slots(1).build();
     let r = recorded(&env, "Ligne supprimée");
     env.tick_ok();
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     env.pod.delete_live(r.live);
     env.pod.clear_requests();
     env.tick_ok();
@@ -449,7 +422,7 @@ fn a_running_live_deleted_from_pod_is_stopped_without_recreating_its_row() {
 fn live_with_deleted_meeting(env: &TestEnv) -> Requested {
     let r = recorded(env, "Réunion purgée");
     env.tick_ok();
-    assert_running(env, r.live);
+    env.assert_running(r.live);
     env.pod.delete_meeting(r.meeting);
     let out = env.tick();
     assert!(
@@ -609,10 +582,10 @@ fn interrupted_during_up(sig: nix::sys::signal::Signal, code: i32) {
     // The lock is released; the next tick goes on as after a crash.
     env.docker.hang("up", false);
     env.tick_ok();
-    if status(&env, r.live) != 1 {
+    if env.live_status(r.live) != 1 {
         env.tick_ok();
     }
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     assert_eq!(env.pod.broadcasters().len(), 1);
 }
 
@@ -633,7 +606,7 @@ fn sigterm_during_a_recording_hand_over_loses_nothing() {
     let env = TestEnv::builder().slots(1).build();
     let r = recorded(&env, "Remise interrompue");
     env.tick_ok();
-    assert_running(&env, r.live);
+    env.assert_running(r.live);
     env.pod.fail_next(
         "PATCH",
         &format!("/rest/bbb_meeting/{}/", r.meeting),
@@ -655,7 +628,7 @@ fn sigterm_during_a_recording_hand_over_loses_nothing() {
     assert_eq!(out.code, Some(143), "{}", out.stderr);
     assert!(env.log_text().contains("interrupted"));
     // Stopped and parked before the signal; nothing published, nothing lost.
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
     assert!(env.recordings().is_empty(), "{:?}", env.recordings());
     assert_eq!(kept_mkvs(&env).len(), 1);
     // The next tick goes on: handed over whole, once.

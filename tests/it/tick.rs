@@ -11,36 +11,9 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// The livestream's `status` in the fake Pod.
-fn status(env: &TestEnv, live: u64) -> i64 {
-    env.pod.live(live)["status"].as_i64().unwrap()
-}
-
-/// The livestream's `server` in the fake Pod (`""` when null).
-fn server(env: &TestEnv, live: u64) -> String {
-    env.pod.live(live)["server"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// The slot number a running live was put in (from `server` = "1/<slot>").
-fn slot_of(env: &TestEnv, live: u64) -> u32 {
-    let s = server(env, live);
-    s.strip_prefix("1/")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("live {live} is not running on server 1: server = {s:?}"))
-}
-
-/// The rendered compose file of a slot, parsed.
-fn compose(env: &TestEnv, slot: u32) -> serde_yaml::Value {
-    let text = fs::read_to_string(env.slot_dir(slot).join("docker-compose.yml")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
-}
-
 /// The streamer's environment in a slot's compose file, as (key, value) strings.
 fn streamer_env(env: &TestEnv, slot: u32) -> Vec<(String, String)> {
-    let doc = compose(env, slot);
+    let doc = env.compose(slot);
     let environment = &doc["services"]["bbb-streamer"]["environment"];
     match environment {
         serde_yaml::Value::Mapping(m) => m
@@ -94,16 +67,11 @@ fn hls_url(b: &Value) -> String {
         .to_string()
 }
 
-/// Asserts the live runs: status 1 on this server, container up, broadcaster pointing
-/// at the stream the compose file pushes to. Returns its slot.
+/// Asserts the live runs ([`TestEnv::assert_running`]) with its broadcaster pointing at
+/// the stream the compose file pushes to. Returns its slot.
 #[track_caller]
-fn assert_running(env: &TestEnv, live: u64) -> u32 {
-    assert_eq!(status(env, live), 1, "live {live} should be running");
-    let slot = slot_of(env, live);
-    assert!(
-        env.docker.running(&env.slot_dir(slot)),
-        "live {live} is at status 1 in slot {slot} but its container is not up"
-    );
+fn assert_streaming(env: &TestEnv, live: u64) -> u32 {
+    let slot = env.assert_running(live);
     let b = broadcaster_of(env, live);
     let rtmp = streamer_var(env, slot, "BBB_STREAM_URL");
     let key = rtmp.strip_prefix("rtmp://rtmp.example/live/").unwrap();
@@ -127,16 +95,8 @@ fn assert_delivered(env: &TestEnv, r: &Requested) {
 fn start_one(env: &TestEnv, meeting_name: &str) -> (Requested, u32) {
     let r = env.request_live(meeting_name);
     env.tick_ok();
-    let slot = assert_running(env, r.live);
+    let slot = assert_streaming(env, r.live);
     (r, slot)
-}
-
-fn mails_with_subject(env: &TestEnv, needle: &str) -> Vec<Mail> {
-    env.smtp
-        .messages()
-        .into_iter()
-        .filter(|m| m.subject.contains(needle))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -154,7 +114,7 @@ fn a_requested_live_starts_in_a_slot_with_its_broadcaster_container_and_mail() {
     let out = env.tick_ok();
     assert_eq!(out.stdout, "", "a cron tick prints nothing on stdout");
 
-    let slot = assert_running(&env, r.live);
+    let slot = assert_streaming(&env, r.live);
     let live = env.pod.live(r.live);
     assert_eq!(live["redis_channel"], json!(format!("chat{slot}")));
     assert_eq!(live["redis_port"], json!(6378 + slot));
@@ -182,7 +142,7 @@ fn a_requested_live_starts_in_a_slot_with_its_broadcaster_container_and_mail() {
         streamer_var(&env, slot, "BBB_REDIS_CHANNEL"),
         format!("chat{slot}")
     );
-    let doc = compose(&env, slot);
+    let doc = env.compose(slot);
     let ports = serde_yaml::to_string(&doc["services"]["redis"]["ports"]).unwrap();
     assert!(
         ports.contains(&format!("127.0.0.1:{}:6379", 6378 + slot)),
@@ -209,7 +169,7 @@ fn an_ended_meeting_is_stopped_and_its_recording_handed_over_whole() {
     let env = TestEnv::new();
     let r = env.request_live_with("Cours enregistré", |s| s.download_meeting = true);
     env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let slot = assert_streaming(&env, r.live);
     let slug = broadcaster_of(&env, r.live)["slug"]
         .as_str()
         .unwrap()
@@ -259,7 +219,7 @@ fn an_ended_meeting_is_stopped_and_its_recording_handed_over_whole() {
     // The slot is free again: a new live takes it.
     let r2 = env.request_live("Cours suivant");
     env.tick_ok();
-    assert_running(&env, r2.live);
+    assert_streaming(&env, r2.live);
     env.assert_no_secret_anywhere();
 }
 
@@ -270,7 +230,7 @@ fn a_live_without_recording_leaves_nothing_in_recordings_dir() {
     assert!(FakeDocker::mkv_files(&env.slot_dir(slot)).is_empty());
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
     assert!(env.recordings().is_empty());
     assert_eq!(env.pod.meeting(r.meeting)["encoding_step"], json!(0));
 }
@@ -303,7 +263,7 @@ fn end_confirmations_wait_for_consecutive_ticks() {
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1, "two sightings are not enough");
+    assert_eq!(env.live_status(r.live), 1, "two sightings are not enough");
     // A meeting seen running again resets the count.
     env.bbb.add_meeting(
         &r.meeting_id,
@@ -315,10 +275,10 @@ fn end_confirmations_wait_for_consecutive_ticks() {
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1, "the count restarted");
+    assert_eq!(env.live_status(r.live), 1, "the count restarted");
     assert!(env.docker.running(&env.slot_dir(slot)));
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -347,7 +307,7 @@ fn no_bbb_outage_of_any_kind_stops_a_live() {
             Some(1),
             "{mode:?}: a failed getMeetings fails the tick"
         );
-        assert_eq!(status(&env, r.live), 1, "{mode:?} stopped the live");
+        assert_eq!(env.live_status(r.live), 1, "{mode:?} stopped the live");
         assert!(env.docker.running(&env.slot_dir(slot)), "{mode:?}");
         assert!(
             !env.docker
@@ -363,7 +323,7 @@ fn no_bbb_outage_of_any_kind_stops_a_live() {
         );
     }
     // The failure is mailed once, not every minute.
-    let digests = mails_with_subject(&env, "rror");
+    let digests = env.mails_with_subject("rror");
     assert!(
         !digests.is_empty() && digests.len() <= 3,
         "expected one error digest, got {}: {:?}",
@@ -373,10 +333,10 @@ fn no_bbb_outage_of_any_kind_stops_a_live() {
     // Back to normal: still running; once the meeting ends it stops.
     env.bbb.set_mode(BbbMode::Normal);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
     env.assert_no_secret_anywhere();
 }
 
@@ -388,7 +348,7 @@ fn a_created_but_not_running_meeting_has_not_ended() {
     env.bbb.set_running(&r.meeting_id, false);
     env.tick_ok();
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     assert!(env.docker.running(&env.slot_dir(slot)));
 }
 
@@ -399,12 +359,12 @@ fn each_live_is_compared_with_its_own_meeting() {
     let a = env.request_live("Premier");
     let b = env.request_live("Second");
     env.tick_ok();
-    assert_running(&env, a.live);
-    let slot_b = assert_running(&env, b.live);
+    assert_streaming(&env, a.live);
+    let slot_b = assert_streaming(&env, b.live);
     env.bbb.end_meeting(&a.meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, a.live), 2);
-    assert_eq!(status(&env, b.live), 1);
+    assert_eq!(env.live_status(a.live), 2);
+    assert_eq!(env.live_status(b.live), 1);
     assert!(env.docker.running(&env.slot_dir(slot_b)));
 }
 
@@ -419,7 +379,7 @@ fn a_pending_live_after_40_old_ones_is_found_across_pages() {
         env.add_history(40);
         let r = env.request_live("Après quarante");
         env.tick_ok();
-        assert_running(&env, r.live);
+        assert_streaming(&env, r.live);
         let pages = env
             .pod
             .requests()
@@ -447,9 +407,9 @@ fn a_failed_page_decides_nothing() {
         .fail_next("GET", "/rest/bbb_livestream/?page=2", Fault::Html500, 1);
     let out = env.tick();
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert_eq!(status(&env, r.live), 1);
+    assert_eq!(env.live_status(r.live), 1);
     assert!(env.docker.running(&env.slot_dir(slot)));
-    assert_eq!(status(&env, w.live), 0);
+    assert_eq!(env.live_status(w.live), 0);
     assert_eq!(env.docker.count("up"), 1);
     let pages: Vec<String> = env
         .pod
@@ -462,8 +422,8 @@ fn a_failed_page_decides_nothing() {
     assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
     // The next minute reads every page again and acts.
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
-    assert_running(&env, w.live);
+    assert_eq!(env.live_status(r.live), 2);
+    assert_streaming(&env, w.live);
 }
 
 #[test]
@@ -476,15 +436,15 @@ fn server_11_is_not_server_1() {
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
     assert_eq!(env.docker.count("down"), 0);
-    assert_eq!(status(&env, r.live), 1);
-    assert_eq!(server(&env, r.live), "11/1");
+    assert_eq!(env.live_status(r.live), 1);
+    assert_eq!(env.pod.live(r.live)["server"], "11/1");
     // And our own "1/1" is ours: a waiting live cannot take that busy slot.
     let mine = env.request_live("Sur le serveur 1");
     env.tick_ok();
-    assert_running(&env, mine.live);
+    assert_streaming(&env, mine.live);
     let waiting = env.request_live("En attente");
     env.tick_ok();
-    assert_eq!(status(&env, waiting.live), 0, "slot 1 is busy");
+    assert_eq!(env.live_status(waiting.live), 0, "slot 1 is busy");
     assert_eq!(env.docker.count("up"), 1);
 }
 
@@ -495,12 +455,12 @@ fn more_requests_than_slots_start_in_order_as_slots_free_up() {
         .map(|i| env.request_live(&format!("Cours {i}")))
         .collect();
     env.tick_ok();
-    assert_eq!(status(&env, lives[0].live), 1);
-    assert_eq!(status(&env, lives[1].live), 1);
-    assert_eq!(status(&env, lives[2].live), 0);
-    assert_eq!(status(&env, lives[3].live), 0);
-    let s0 = slot_of(&env, lives[0].live);
-    let s1 = slot_of(&env, lives[1].live);
+    assert_eq!(env.live_status(lives[0].live), 1);
+    assert_eq!(env.live_status(lives[1].live), 1);
+    assert_eq!(env.live_status(lives[2].live), 0);
+    assert_eq!(env.live_status(lives[3].live), 0);
+    let s0 = env.slot_of(lives[0].live);
+    let s1 = env.slot_of(lives[1].live);
     assert_ne!(s0, s1);
     assert_eq!(env.docker.count("up"), 2);
     // Waiting lives are not an error: nothing on stderr (cron would mail it every
@@ -513,11 +473,11 @@ fn more_requests_than_slots_start_in_order_as_slots_free_up() {
     // The first ends: its slot goes to the next waiting live.
     env.bbb.end_meeting(&lives[0].meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, lives[0].live), 2);
+    assert_eq!(env.live_status(lives[0].live), 2);
     env.tick_ok();
-    assert_eq!(status(&env, lives[2].live), 1);
-    assert_eq!(slot_of(&env, lives[2].live), s0);
-    assert_eq!(status(&env, lives[3].live), 0);
+    assert_eq!(env.live_status(lives[2].live), 1);
+    assert_eq!(env.slot_of(lives[2].live), s0);
+    assert_eq!(env.live_status(lives[3].live), 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -543,7 +503,7 @@ fn hostile_meeting_names_give_valid_files_distinct_keys_and_broadcasters() {
     let mut keys = Vec::new();
     let mut broadcaster_names = Vec::new();
     for (r, name) in reqs.iter().zip(names) {
-        let slot = assert_running(&env, r.live);
+        let slot = assert_streaming(&env, r.live);
         // The compose file parses and carries the name back exactly (newlines become
         // spaces: the streamer shows it on one line).
         // `$$` is how compose spells a literal `$` (no interpolation).
@@ -586,7 +546,7 @@ fn hostile_meeting_names_give_valid_files_distinct_keys_and_broadcasters() {
     }
     env.tick_ok();
     for r in &reqs {
-        assert_eq!(status(&env, r.live), 2);
+        assert_eq!(env.live_status(r.live), 2);
     }
     assert!(
         env.pod.broadcasters().is_empty(),
@@ -601,7 +561,7 @@ fn a_broadcaster_left_by_an_earlier_attempt_is_reused() {
     let r = env.request_live("Cours repris");
     // An earlier attempt created the broadcaster, then crashed before docker.
     env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let slot = assert_streaming(&env, r.live);
     let before = broadcaster_of(&env, r.live);
     let key = streamer_var(&env, slot, "BBB_STREAM_URL");
     // Back to the state after a crash: live waiting, container gone, broadcaster kept,
@@ -613,7 +573,7 @@ fn a_broadcaster_left_by_an_earlier_attempt_is_reused() {
         json!({"status": 0, "server": null, "broadcaster_id": null}),
     );
     env.tick_ok();
-    let slot = assert_running(&env, r.live);
+    let slot = assert_streaming(&env, r.live);
     assert_eq!(
         env.pod.broadcasters().len(),
         1,
@@ -634,7 +594,7 @@ fn a_leftover_broadcaster_pointing_elsewhere_is_reused_and_repointed() {
             .add_broadcaster("[BBB] Cours d'hier", "https://hls.example/hls/stale.m3u8");
         let r = env.request_live("Cours d'hier");
         env.tick_ok();
-        assert_running(&env, r.live);
+        assert_streaming(&env, r.live);
         assert_eq!(
             env.pod.broadcasters().len(),
             1,
@@ -652,8 +612,8 @@ fn a_broadcaster_of_a_running_live_is_never_taken() {
     let b_a = broadcaster_of(&env, a.live);
     let b = env.request_live("Même cours");
     env.tick_ok();
-    assert_running(&env, a.live);
-    assert_running(&env, b.live);
+    assert_streaming(&env, a.live);
+    assert_streaming(&env, b.live);
     let b_b = broadcaster_of(&env, b.live);
     assert_ne!(b_a["id"], b_b["id"]);
     assert_ne!(hls_url(&b_a), hls_url(&b_b));
@@ -675,13 +635,13 @@ fn a_meeting_without_a_bbb_id_is_not_started_and_does_not_block_the_others() {
     let nul = env.request_live("Nom avec \u{0} NUL");
     let out = env.tick();
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert_eq!(status(&env, empty.live), 0);
+    assert_eq!(env.live_status(empty.live), 0);
     assert!(
         out.stderr.contains("meeting id"),
         "the error says what is wrong: {}",
         out.stderr
     );
-    let slot = assert_running(&env, nul.live);
+    let slot = assert_streaming(&env, nul.live);
     assert_eq!(
         streamer_var(&env, slot, "BBB_MEETING_TITLE"),
         "Nom avec   NUL"
@@ -699,7 +659,7 @@ fn docker_up_failing_three_times_closes_the_live_with_one_mail() {
         let out = env.tick();
         assert_eq!(out.code, Some(1), "attempt {attempt}");
         // Undone: no container, no broadcaster, live still waiting.
-        assert_eq!(status(&env, r.live), 0, "attempt {attempt}");
+        assert_eq!(env.live_status(r.live), 0, "attempt {attempt}");
         assert!(env.pod.broadcasters().is_empty(), "attempt {attempt}");
         assert!(!env.docker.running(&env.slot_dir(1)));
     }
@@ -759,9 +719,9 @@ fn a_start_failing_then_succeeding_leaves_one_container_and_one_broadcaster() {
     let r = env.request_live("Deuxième essai");
     env.docker.fail_up(1);
     assert_eq!(env.tick().code, Some(1));
-    assert_eq!(status(&env, r.live), 0);
+    assert_eq!(env.live_status(r.live), 0);
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     assert_eq!(env.pod.broadcasters().len(), 1);
 }
 
@@ -785,11 +745,11 @@ fn a_pod_refusal_of_the_start_patch_is_undone() {
         "the DRF error is reported: {}",
         out.stderr
     );
-    assert_eq!(status(&env, r.live), 0);
+    assert_eq!(env.live_status(r.live), 0);
     assert!(!env.docker.running(&env.slot_dir(1)));
     assert!(env.pod.broadcasters().is_empty());
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
 }
 
 // ---------------------------------------------------------------------------
@@ -805,13 +765,13 @@ fn a_recording_waits_while_recordings_dir_is_down_then_is_handed_over_once() {
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live_with("Partage NFS", |s| s.download_meeting = true);
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     make_unavailable(&env.recordings_dir());
     env.bbb.end_meeting(&r.meeting_id);
     let out = env.tick();
     assert_eq!(out.code, Some(1), "an undelivered recording is an error");
     // The live is stopped and the slot freed; the recording is kept outside the slot.
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
     assert!(FakeDocker::mkv_files(&env.slot_dir(1)).is_empty());
     let kept: Vec<_> = files_under(&env.base_dir())
         .into_iter()
@@ -821,7 +781,7 @@ fn a_recording_waits_while_recordings_dir_is_down_then_is_handed_over_once() {
     // A new live can take the slot meanwhile.
     let next = env.request_live("Suivant");
     let _ = env.tick();
-    assert_running(&env, next.live);
+    assert_streaming(&env, next.live);
     let mails_before = env.smtp.messages().len();
     let _ = env.tick();
     let _ = env.tick();
@@ -848,7 +808,7 @@ fn an_internal_meeting_id_that_is_not_a_file_name_is_refused_and_the_recording_k
     let env = TestEnv::builder().slots(1).build();
     let r = env.request_live_with("Traversée", |s| s.download_meeting = true);
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     env.pod.set_meeting(
         r.meeting,
         json!({"internal_meeting_id": "../../../../tmp/evil"}),
@@ -856,7 +816,7 @@ fn an_internal_meeting_id_that_is_not_a_file_name_is_refused_and_the_recording_k
     env.bbb.end_meeting(&r.meeting_id);
     let out = env.tick();
     assert_eq!(out.code, Some(1));
-    assert_eq!(status(&env, r.live), 2, "the live itself stops");
+    assert_eq!(env.live_status(r.live), 2, "the live itself stops");
     assert!(env.recordings().is_empty());
     assert!(!env.root().join("tmp/evil.mkv").exists());
     assert!(!Path::new("/tmp/evil.mkv").exists());
@@ -910,7 +870,7 @@ fn two_ticks_at_once_start_a_live_once_and_the_second_exits_0() {
     assert_eq!(first.code, Some(0), "{}", first.stderr);
     assert_eq!(env.docker.count("up"), 1);
     assert_eq!(env.pod.broadcasters().len(), 1);
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     assert!(
         env.log_text().to_lowercase().contains("lock"),
         "the second tick says why it did nothing"
@@ -951,7 +911,7 @@ fn secrets_from_the_environment_override_the_file_and_never_leak() {
         ],
     );
     out.assert_success();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     assert_eq!(env.smtp.failed_auths(), 0);
     env.smtp.wait_for(1, Duration::from_secs(5));
     env.assert_no_secret_anywhere();
@@ -968,10 +928,10 @@ fn every_checksum_algorithm_bbb_accepts_works() {
         }]);
         let r = env.request_live("Somme de contrôle");
         env.tick_ok();
-        assert_running(&env, r.live);
+        assert_streaming(&env, r.live);
         env.bbb.end_meeting(&r.meeting_id);
         env.tick_ok();
-        assert_eq!(status(&env, r.live), 2, "{algorithm}");
+        assert_eq!(env.live_status(r.live), 2, "{algorithm}");
         assert_eq!(env.bbb.bad_checksums(), 0, "{algorithm}");
         assert!(
             env.bbb
@@ -1070,7 +1030,7 @@ fn broadcasters_are_created_and_deleted_by_pods_own_slug_on_both_pod_versions() 
         let env = TestEnv::builder().pod_version(version).build();
         let r = env.request_live("Cours d'économie — été 2026");
         env.tick_ok();
-        assert_running(&env, r.live);
+        assert_streaming(&env, r.live);
         // Defect 4: one POST carrying both the 2.8 field and the 2.9.3+ one.
         let posts: Vec<PodRequest> = env
             .pod
@@ -1171,11 +1131,11 @@ fn pod_unavailable_during_starts_does_not_use_up_the_three_attempts() {
         // Twice a tick: the read before planning, and the start's own read.
         env.pod.fail_next("GET", &meeting, fault, 2);
         assert_eq!(env.tick().code, Some(1));
-        assert_eq!(status(&env, r.live), 0);
+        assert_eq!(env.live_status(r.live), 0);
         assert!(env.pod.broadcasters().is_empty());
     }
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     // A Pod answering 500 (its own code failing on this data) does count.
     let other = env.request_live("Pod en erreur");
     env.bbb.end_meeting(&r.meeting_id);
@@ -1186,7 +1146,7 @@ fn pod_unavailable_during_starts_does_not_use_up_the_three_attempts() {
         assert_eq!(env.tick().code, Some(1));
     }
     assert_eq!(
-        status(&env, other.live),
+        env.live_status(other.live),
         2,
         "closed after 3 failed attempts"
     );
@@ -1227,14 +1187,14 @@ fn a_run_stuck_holding_the_lock_is_reported_by_the_next_runs() {
     assert!(out.stderr.contains("looks stuck"), "{}", out.stderr);
     assert!(out.stderr.contains("4242"), "{}", out.stderr);
     assert_eq!(
-        status(&env, r.live),
+        env.live_status(r.live),
         0,
         "nothing acted beside the stuck run"
     );
     assert_eq!(env.docker.count("up"), 0);
     drop(lock);
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
 }
 
 #[test]
@@ -1256,14 +1216,14 @@ fn a_live_taken_over_after_a_failed_meeting_read_still_stops_when_its_meeting_en
     let waiting = env.request_live("En attente");
     env.tick_ok();
     assert_eq!(
-        status(&env, waiting.live),
+        env.live_status(waiting.live),
         0,
         "slot 1 stays busy with the taken-over live"
     );
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
     assert_eq!(
-        status(&env, r.live),
+        env.live_status(r.live),
         2,
         "the taken-over live stopped with its meeting"
     );
@@ -1274,7 +1234,7 @@ fn a_live_taken_over_after_a_failed_meeting_read_still_stops_when_its_meeting_en
         env.log_text()
     );
     env.tick_ok();
-    assert_running(&env, waiting.live);
+    assert_streaming(&env, waiting.live);
 }
 
 #[test]
@@ -1304,10 +1264,10 @@ fn an_interrupted_start_missing_from_the_list_is_confirmed_with_pod_before_it_is
     assert_eq!(env.pod.broadcasters().len(), 1);
     env.pod.hide_from_list(r.live, false);
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
 }
 
 #[test]
@@ -1336,7 +1296,7 @@ fn without_cluster_servers_stagger_their_ticks_over_the_minute() {
         "{}",
         second.log_text()
     );
-    assert_eq!(server(&second, r.live), "2/1");
+    assert_eq!(second.pod.live(r.live)["server"], "2/1");
     // A dry run never waits (its debug log goes to stderr).
     let out = second.run(&["-vv", "--dry-run", "run"]);
     out.assert_success();
@@ -1353,12 +1313,12 @@ fn a_recording_of_a_live_without_owner_is_kept_not_handed_over() {
         s.user = None;
     });
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
     env.bbb.end_meeting(&r.meeting_id);
     let out = env.tick();
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("no owner"), "{}", out.stderr);
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
     assert!(env.recordings().is_empty());
     assert_eq!(env.pod.meeting(r.meeting)["encoding_step"], json!(0));
     let kept = files_under(&env.base_dir())
@@ -1381,10 +1341,14 @@ fn waiting_lives_whose_meeting_does_not_run_are_never_started_and_then_closed() 
     let today = env.request_live("Cours du jour");
     let out = env.tick_ok();
     assert_eq!(out.stderr, "", "old requests are not an error");
-    assert_running(&env, today.live);
+    assert_streaming(&env, today.live);
     assert_eq!(env.docker.count("up"), 1);
     for old in [&ended, &gone] {
-        assert_eq!(status(&env, old.live), 0, "closed after one sighting only");
+        assert_eq!(
+            env.live_status(old.live),
+            0,
+            "closed after one sighting only"
+        );
     }
     // Seen again: closed in Pod, never started, nobody mailed about them.
     env.tick_ok();
@@ -1406,11 +1370,11 @@ fn a_waiting_live_whose_meeting_is_missing_once_is_started_when_it_is_back() {
     let r = env.request_live("Nœud absent");
     env.bbb.remove_meeting(&r.meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 0);
+    assert_eq!(env.live_status(r.live), 0);
     env.bbb
         .add_meeting(&r.meeting_id, &r.internal_meeting_id, "Nœud absent", true);
     env.tick_ok();
-    assert_running(&env, r.live);
+    assert_streaming(&env, r.live);
 }
 
 #[test]
@@ -1432,7 +1396,7 @@ fn a_streamer_that_died_while_its_meeting_goes_on_is_reported_once() {
         out.stderr
     );
     assert_eq!(
-        status(&env, r.live),
+        env.live_status(r.live),
         1,
         "nothing is stopped or restarted by itself"
     );
@@ -1459,7 +1423,7 @@ fn a_meeting_missing_from_get_meetings_is_asked_for_before_its_live_is_stopped()
     env.bbb.hide_from_list(&r.meeting_id, true);
     for _ in 0..3 {
         env.tick_ok();
-        assert_eq!(status(&env, r.live), 1, "stopped while its meeting runs");
+        assert_eq!(env.live_status(r.live), 1, "stopped while its meeting runs");
         assert!(env.docker.running(&env.slot_dir(slot)));
     }
     assert!(
@@ -1470,5 +1434,5 @@ fn a_meeting_missing_from_get_meetings_is_asked_for_before_its_live_is_stopped()
     // The meeting really ends (still missing from the list): stopped.
     env.bbb.end_meeting(&r.meeting_id);
     env.tick_ok();
-    assert_eq!(status(&env, r.live), 2);
+    assert_eq!(env.live_status(r.live), 2);
 }

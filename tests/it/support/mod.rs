@@ -234,6 +234,7 @@ impl TestEnvBuilder {
             docker,
             outputs: Mutex::new(Vec::new()),
             smtp_password,
+            number: self.server_number,
         };
         let config_path = env.root.join("config.toml");
         let text = env.render_config(&self);
@@ -255,6 +256,8 @@ pub struct TestEnv {
     config_path: PathBuf,
     outputs: Mutex<Vec<String>>,
     smtp_password: Option<String>,
+    /// `server.number`: Pod shows this server's lives at `"<number>/<slot>"`.
+    number: u32,
     // Last: removed after the fakes stopped.
     _dir: tempfile::TempDir,
 }
@@ -562,6 +565,82 @@ stop_grace_secs = 0
         );
     }
 
+    /// The livestream's `status` in the fake Pod (0 waiting, 1 running, 2 closed).
+    #[track_caller]
+    pub fn live_status(&self, live: u64) -> i64 {
+        let l = self.pod.live(live);
+        l["status"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("live {live} has no integer status: {l}"))
+    }
+
+    /// The slot of this server Pod shows the live in (`server` = `"<number>/<slot>"`),
+    /// whatever its status; `None` when Pod shows it on no slot of this server.
+    pub fn slot_in_pod(&self, live: u64) -> Option<u32> {
+        self.pod.live(live)["server"]
+            .as_str()
+            .and_then(|s| s.strip_prefix(&format!("{}/", self.number)))
+            .and_then(|n| n.parse().ok())
+    }
+
+    /// Like [`TestEnv::slot_in_pod`], panicking when the live is on no slot of this server.
+    #[track_caller]
+    pub fn slot_of(&self, live: u64) -> u32 {
+        self.slot_in_pod(live).unwrap_or_else(|| {
+            panic!(
+                "live {live} is not running on server {}: {}",
+                self.number,
+                self.pod.live(live)
+            )
+        })
+    }
+
+    /// Asserts the live runs here: status 1 in Pod, a slot of this server, its container
+    /// up. Returns its slot.
+    #[track_caller]
+    pub fn assert_running(&self, live: u64) -> u32 {
+        let l = self.pod.live(live);
+        assert_eq!(
+            l["status"],
+            serde_json::json!(1),
+            "live {live} should be running: {l}"
+        );
+        let slot = self.slot_of(live);
+        assert!(
+            self.docker.running(&self.slot_dir(slot)),
+            "live {live} is at status 1 in slot {slot} but its container is not up\n{}",
+            self.log_text()
+        );
+        slot
+    }
+
+    /// The compose file rendered in a slot, parsed.
+    #[track_caller]
+    pub fn compose(&self, slot: u32) -> serde_yaml::Value {
+        let path = self.slot_dir(slot).join("docker-compose.yml");
+        let text =
+            fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The mails the SMTP sink received whose subject contains `needle`.
+    pub fn mails_with_subject(&self, needle: &str) -> Vec<Mail> {
+        self.smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m.subject.contains(needle))
+            .collect()
+    }
+
+    /// `status --json`, run and parsed (the run must succeed).
+    #[track_caller]
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        out.assert_success();
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", out.stdout))
+    }
+
     /// A meeting running in BBB, recorded by Pod, and a live requested for it (status 0,
     /// default options). The meeting name is used as given; ids are derived from it.
     pub fn request_live(&self, meeting_name: &str) -> Requested {
@@ -673,6 +752,16 @@ pub fn merge_toml(into: &mut toml::Table, extra: toml::Table) {
             }
         }
     }
+}
+
+/// The permission bits of `path` (`0o600`...), setuid, setgid and sticky included.
+#[track_caller]
+pub fn mode(path: &Path) -> u32 {
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 /// Every file under `dir`, recursively (none if it does not exist).

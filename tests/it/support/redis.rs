@@ -14,6 +14,16 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// Whether `redis-server` is installed (the tests that need it are left out when not).
+    pub fn available() -> bool {
+        Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Starts `redis-server` and waits until it answers PING.
     pub fn start() -> RedisServer {
         let dir = tempfile::Builder::new()
@@ -67,6 +77,15 @@ impl RedisServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Sends `sig` to the server (`SIGSTOP`: a Redis that accepts connections and never
+    /// answers; `SIGCONT` resumes it).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        if let Some(c) = &self.child {
+            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+            nix::sys::signal::kill(pid, sig).expect("signalling our redis-server");
+        }
     }
 
     /// Kills the server (Redis down); [`RedisServer::restart`] brings it back, empty.
@@ -133,7 +152,7 @@ impl Drop for RedisServer {
 }
 
 /// A loopback port nobody listens on now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
