@@ -397,7 +397,7 @@ impl FakePod {
             .get(&id)
             .unwrap_or_else(|| panic!("no live {id} in the fake Pod"))
             .clone();
-        match st.validate_live(&input, true, live) {
+        match st.validate(LIVE_FIELDS, &input, true, live) {
             Ok(live) => {
                 st.lives.insert(id, live);
             }
@@ -416,7 +416,7 @@ impl FakePod {
             .get(&pk)
             .unwrap_or_else(|| panic!("no meeting {pk} in the fake Pod"))
             .clone();
-        match st.validate_meeting(&input, true, m) {
+        match st.validate(MEETING_FIELDS, &input, true, m) {
             Ok(m) => {
                 st.meetings.insert(pk, m);
             }
@@ -639,7 +639,7 @@ struct Broadcaster {
     slug: String,
     building: u64,
     description: String,
-    poster: Option<String>,
+    poster: Option<u64>,
     stream_url: String,
     status: bool,
     is_restricted: bool,
@@ -1295,7 +1295,7 @@ impl PodState {
                     Ok(i) => i,
                     Err(reply) => return reply,
                 };
-                match self.validate_live(&input, partial, live) {
+                match self.validate(LIVE_FIELDS, &input, partial, live) {
                     Ok(live) => {
                         let body = self.render_live(&live, &r.host);
                         self.lives.insert(live.id, live);
@@ -1312,7 +1312,7 @@ impl PodState {
                     Ok(i) => i,
                     Err(reply) => return reply,
                 };
-                match self.validate_meeting(&input, partial, m) {
+                match self.validate(MEETING_FIELDS, &input, partial, m) {
                     Ok(m) => {
                         let body = self.render_meeting_at(&m, &format!("http://{}", r.host));
                         self.meetings.insert(m.id, m);
@@ -1391,7 +1391,7 @@ impl PodState {
             server: None,
             user: None,
         };
-        match self.validate_live(&input, false, live) {
+        match self.validate(LIVE_FIELDS, &input, false, live) {
             Ok(live) => {
                 self.next_id.live += 1;
                 let body = self.render_live(&live, &r.host);
@@ -1434,185 +1434,14 @@ impl PodState {
         current: Broadcaster,
         ok_status: u16,
     ) -> Reply {
-        let mut b = current;
-        let mut errs: Errors = Vec::new();
-        let stream_field = match self.version {
-            PodVersion::V2_8 => "url",
-            PodVersion::V3_8 => "broadcaster_url",
+        let fields = match self.version {
+            PodVersion::V2_8 => BROADCASTER_FIELDS_2_8,
+            PodVersion::V3_8 => BROADCASTER_FIELDS_3_8,
         };
-        let stream_url_check = |v: &Value,
-                                errs: &mut Errors,
-                                b: &mut Broadcaster,
-                                others: &BTreeMap<u64, Broadcaster>,
-                                v2: bool| {
-            match to_url(v) {
-                Ok(u) => {
-                    if v2 && others.values().any(|o| o.id != b.id && o.stream_url == u) {
-                        errs.push((
-                            "url".into(),
-                            vec!["Un objet Diffuseur avec ce champ URL existe déjà.".into()],
-                        ));
-                    } else {
-                        b.stream_url = u;
-                    }
-                }
-                Err(e) => errs.push((stream_field.into(), e)),
-            }
+        let mut b = match self.validate(fields, input, partial, current) {
+            Ok(b) => b,
+            Err(errs) => return Reply::json(400, render_errors(&errs)),
         };
-        let v2 = self.version == PodVersion::V2_8;
-        // Serializer field order decides the order of the error keys.
-        if v2 {
-            field_present(input, "url", partial, true, &mut errs, |v, errs| {
-                stream_url_check(v, errs, &mut b, &self.broadcasters, true)
-            });
-        }
-        field_present(
-            input,
-            "name",
-            partial,
-            true,
-            &mut errs,
-            |v, errs| match to_char(v, Some(200), false, false) {
-                Ok(Some(name)) => {
-                    let mut msgs = Vec::new();
-                    if name.chars().count() > 200 {
-                        msgs.push(
-                            "Assurez-vous que ce champ comporte au plus 200 caractères."
-                                .to_string(),
-                        );
-                    }
-                    if self
-                        .broadcasters
-                        .values()
-                        .any(|o| o.id != b.id && o.name == name)
-                    {
-                        msgs.push("Un objet Diffuseur avec ce champ nom existe déjà.".to_string());
-                    }
-                    if msgs.is_empty() {
-                        b.name = name;
-                    } else {
-                        errs.push(("name".into(), msgs));
-                    }
-                }
-                Ok(None) => errs.push(("name".into(), vec![NULL.into()])),
-                Err(e) => errs.push(("name".into(), e)),
-            },
-        );
-        field_present(
-            input,
-            "building",
-            partial,
-            true,
-            &mut errs,
-            |v, errs| match to_link(v, "buildings", false, |id| self.buildings.contains_key(&id)) {
-                Ok(Some(id)) => b.building = id,
-                Ok(None) => errs.push(("building".into(), vec![NULL.into()])),
-                Err(e) => errs.push(("building".into(), vec![e])),
-            },
-        );
-        field_present(
-            input,
-            "description",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_char(v, None, false, true) {
-                Ok(d) => b.description = d.unwrap_or_default(),
-                Err(e) => errs.push(("description".into(), e)),
-            },
-        );
-        field_present(
-            input,
-            "poster",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_link(v, "images", true, |_| false) {
-                Ok(_) => b.poster = None,
-                Err(e) => errs.push(("poster".into(), vec![e])),
-            },
-        );
-        if !v2 {
-            field_present(
-                input,
-                "broadcaster_url",
-                partial,
-                true,
-                &mut errs,
-                |v, errs| stream_url_check(v, errs, &mut b, &self.broadcasters, false),
-            );
-        }
-        field_present(
-            input,
-            "status",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_bool(v) {
-                Ok(x) => b.status = x,
-                Err(e) => errs.push(("status".into(), vec![e])),
-            },
-        );
-        field_present(
-            input,
-            "is_restricted",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_bool(v) {
-                Ok(x) => b.is_restricted = x,
-                Err(e) => errs.push(("is_restricted".into(), vec![e])),
-            },
-        );
-        if !v2 {
-            field_present(
-                input,
-                "manage_groups",
-                partial,
-                false,
-                &mut errs,
-                |v, errs| match v {
-                    Value::Array(items) if items.is_empty() => b.manage_groups.clear(),
-                    Value::String(s) if s.is_empty() => b.manage_groups.clear(),
-                    Value::Array(_) | Value::String(_) => errs.push((
-                        "manage_groups".into(),
-                        vec!["Lien non valide : l'objet n'existe pas.".into()],
-                    )),
-                    other => errs.push((
-                        "manage_groups".into(),
-                        vec![format!(
-                            "Attendait une liste d'éléments mais a reçu \"{}\".",
-                            py_type(other)
-                        )],
-                    )),
-                },
-            );
-            field_present(
-                input,
-                "piloting_implementation",
-                partial,
-                false,
-                &mut errs,
-                |v, errs| match to_char(v, Some(100), true, true) {
-                    Ok(x) => b.piloting_implementation = x,
-                    Err(e) => errs.push(("piloting_implementation".into(), e)),
-                },
-            );
-            field_present(
-                input,
-                "piloting_conf",
-                partial,
-                false,
-                &mut errs,
-                |v, errs| match to_char(v, None, true, true) {
-                    Ok(x) => b.piloting_conf = x,
-                    Err(e) => errs.push(("piloting_conf".into(), e)),
-                },
-            );
-        }
-        if !errs.is_empty() {
-            return Reply::json(400, render_errors(&errs));
-        }
         // Model save: slug = slugify(name) on every save; unique slug and stream URL are
         // enforced by the database only (IntegrityError → 500), and Pod 3.x writes
         // MEDIA_ROOT/live_transcripts/<slug>.vtt_empty.vtt (ENAMETOOLONG → 500).
@@ -1625,7 +1454,7 @@ impl PodState {
             .broadcasters
             .values()
             .any(|o| o.id != b.id && o.stream_url == b.stream_url);
-        let too_long = !v2
+        let too_long = self.version == PodVersion::V3_8
             && (b.slug.chars().count() > 200 || format!("{}.vtt_empty.vtt", b.slug).len() > 255);
         if clash_slug || clash_url || too_long {
             return Reply::html(500, server_error_page());
@@ -1649,252 +1478,69 @@ impl PodState {
         }
     }
 
-    fn validate_live(
+    /// Validates `input` like a DRF serializer with these `fields` (their order is the
+    /// order of the error keys) and returns `row` updated, or every field's errors.
+    fn validate<T>(
         &self,
+        fields: &[Field<T>],
         input: &Map<String, Value>,
         partial: bool,
-        current: Live,
-    ) -> Result<Live, Errors> {
-        let mut l = current;
+        mut row: T,
+    ) -> Result<T, Errors> {
         let mut errs: Errors = Vec::new();
-        field_present(
-            input,
-            "meeting",
-            partial,
-            true,
-            &mut errs,
-            |v, errs| match to_link(v, "bbb_meeting", false, |id| {
-                self.meetings.contains_key(&id)
-            }) {
-                Ok(Some(id)) => l.meeting = id,
-                Ok(None) => errs.push(("meeting".into(), vec![NULL.into()])),
-                Err(e) => errs.push(("meeting".into(), vec![e])),
-            },
-        );
-        field_present(
-            input,
-            "start_date",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_datetime(v) {
-                Ok(Some(d)) => l.start_date = d,
-                Ok(None) => errs.push(("start_date".into(), vec![NULL.into()])),
-                Err(e) => errs.push(("start_date".into(), vec![e])),
-            },
-        );
-        field_present(
-            input,
-            "end_date",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_datetime(v) {
-                Ok(d) => l.end_date = d,
-                Err(e) => errs.push(("end_date".into(), vec![e])),
-            },
-        );
-        for (name, slot) in [
-            ("show_chat", &mut l.show_chat),
-            ("download_meeting", &mut l.download_meeting),
-            ("enable_chat", &mut l.enable_chat),
-            ("is_restricted", &mut l.is_restricted),
-        ] {
-            field_present(
-                input,
-                name,
-                partial,
-                false,
-                &mut errs,
-                |v, errs| match to_bool(v) {
-                    Ok(x) => *slot = x,
-                    Err(e) => errs.push((name.into(), vec![e])),
-                },
-            );
+        for field in fields {
+            match input.get(field.name) {
+                Some(v) => {
+                    if let Err(e) = self.read(&field.read, v, &mut row) {
+                        errs.push((field.name.to_string(), e));
+                    }
+                }
+                None if field.required && !partial => {
+                    errs.push((field.name.to_string(), vec![REQUIRED.into()]))
+                }
+                None => {}
+            }
         }
-        field_present(
-            input,
-            "broadcaster_id",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_int(v) {
-                Ok(x) => l.broadcaster_id = x,
-                Err(e) => errs.push(("broadcaster_id".into(), vec![e])),
-            },
-        );
-        field_present(
-            input,
-            "redis_hostname",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_char(v, Some(200), true, true) {
-                Ok(x) => l.redis_hostname = x,
-                Err(e) => errs.push(("redis_hostname".into(), e)),
-            },
-        );
-        field_present(
-            input,
-            "redis_port",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_int(v) {
-                Ok(x) => l.redis_port = x,
-                Err(e) => errs.push(("redis_port".into(), vec![e])),
-            },
-        );
-        field_present(
-            input,
-            "redis_channel",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_char(v, Some(200), true, true) {
-                Ok(x) => l.redis_channel = x,
-                Err(e) => errs.push(("redis_channel".into(), e)),
-            },
-        );
-        field_present(
-            input,
-            "status",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_choice(v, &[0, 1, 2]) {
-                Ok(x) => l.status = x,
-                Err(e) => errs.push(("status".into(), vec![e])),
-            },
-        );
-        field_present(
-            input,
-            "server",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_char(v, Some(20), true, true) {
-                Ok(x) => l.server = x,
-                Err(e) => errs.push(("server".into(), e)),
-            },
-        );
-        field_present(
-            input,
-            "user",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_link(v, "users", true, |id| {
-                self.users.get(&id).is_some_and(|u| u.staff)
-            }) {
-                Ok(x) => l.user = x,
-                Err(e) => errs.push(("user".into(), vec![e])),
-            },
-        );
-        if errs.is_empty() { Ok(l) } else { Err(errs) }
+        if errs.is_empty() { Ok(row) } else { Err(errs) }
     }
 
-    fn validate_meeting(
-        &self,
-        input: &Map<String, Value>,
-        partial: bool,
-        current: Meeting,
-    ) -> Result<Meeting, Errors> {
-        let mut m = current;
-        let mut errs: Errors = Vec::new();
-        for (name, slot) in [
-            ("meeting_id", &mut m.meeting_id),
-            ("internal_meeting_id", &mut m.internal_meeting_id),
-            ("meeting_name", &mut m.meeting_name),
-        ] {
-            field_present(
-                input,
-                name,
-                partial,
-                true,
-                &mut errs,
-                |v, errs| match to_char(v, Some(200), false, false) {
-                    Ok(Some(x)) => *slot = x,
-                    Ok(None) => errs.push((name.into(), vec![NULL.into()])),
-                    Err(e) => errs.push((name.into(), e)),
-                },
-            );
+    /// One field's input read into `row`, or its error messages.
+    fn read<T>(&self, read: &Read<T>, v: &Value, row: &mut T) -> Result<(), Vec<String>> {
+        let one = |e: String| vec![e];
+        let null = || vec![NULL.to_string()];
+        match *read {
+            Read::Bool(to) => *to(row) = to_bool(v).map_err(one)?,
+            Read::Int(to) => *to(row) = to_int(v).map_err(one)?,
+            Read::Choice(choices, to) => *to(row) = to_choice(v, choices).map_err(one)?,
+            Read::Text { max, blank, to } => {
+                *to(row) = to_char(v, max, false, blank)?.ok_or_else(null)?
+            }
+            Read::OptText { max, to } => *to(row) = to_char(v, max, true, true)?,
+            Read::Date(to) => *to(row) = to_datetime(v).map_err(one)?.ok_or_else(null)?,
+            Read::OptDate(to) => *to(row) = to_datetime(v).map_err(one)?,
+            Read::Link(target, to) => {
+                *to(row) = self
+                    .to_link(v, target, false)
+                    .map_err(one)?
+                    .ok_or_else(null)?
+            }
+            Read::OptLink(target, to) => *to(row) = self.to_link(v, target, true).map_err(one)?,
+            Read::Custom(f) => f(self, v, row)?,
         }
-        field_present(
-            input,
-            "encoding_step",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_choice(v, &[0, 1, 2, 3]) {
-                Ok(x) => m.encoding_step = x,
-                Err(e) => errs.push(("encoding_step".into(), vec![e])),
-            },
-        );
-        for (name, slot) in [
-            ("recorded", &mut m.recorded),
-            ("recording_available", &mut m.recording_available),
-        ] {
-            field_present(
-                input,
-                name,
-                partial,
-                false,
-                &mut errs,
-                |v, errs| match to_bool(v) {
-                    Ok(x) => *slot = x,
-                    Err(e) => errs.push((name.into(), vec![e])),
-                },
-            );
-        }
-        for (name, slot) in [
-            ("recording_url", &mut m.recording_url),
-            ("thumbnail_url", &mut m.thumbnail_url),
-        ] {
-            field_present(
-                input,
-                name,
-                partial,
-                true,
-                &mut errs,
-                |v, errs| match to_char(v, None, false, false) {
-                    Ok(Some(x)) => *slot = x,
-                    Ok(None) => errs.push((name.into(), vec![NULL.into()])),
-                    Err(e) => errs.push((name.into(), e)),
-                },
-            );
-        }
-        field_present(
-            input,
-            "encoded_by",
-            partial,
-            false,
-            &mut errs,
-            |v, errs| match to_link(v, "users", true, |id| {
-                self.users.get(&id).is_some_and(|u| u.staff)
-            }) {
-                Ok(x) => m.encoded_by = x,
-                Err(e) => errs.push(("encoded_by".into(), vec![e])),
-            },
-        );
-        for (name, slot) in [
-            ("session_date", &mut m.session_date),
-            ("last_date_in_progress", &mut m.last_date_in_progress),
-        ] {
-            field_present(
-                input,
-                name,
-                partial,
-                false,
-                &mut errs,
-                |v, errs| match to_datetime(v) {
-                    Ok(Some(d)) => *slot = d,
-                    Ok(None) => errs.push((name.into(), vec![NULL.into()])),
-                    Err(e) => errs.push((name.into(), vec![e])),
-                },
-            );
-        }
-        if errs.is_empty() { Ok(m) } else { Err(errs) }
+        Ok(())
+    }
+
+    /// `HyperlinkedRelatedField` to `target`: only the path counts, the row must exist.
+    fn to_link(&self, v: &Value, target: Target, nullable: bool) -> Result<Option<u64>, String> {
+        let exists = |id: u64| match target {
+            Target::Meeting => self.meetings.contains_key(&id),
+            // Pod's `limit_choices_to`: staff users only.
+            Target::StaffUser => self.users.get(&id).is_some_and(|u| u.staff),
+            Target::Building => self.buildings.contains_key(&id),
+            // No image is ever uploaded to the fake.
+            Target::Image => false,
+        };
+        to_link(v, target.prefix(), nullable, exists)
     }
 
     // -- rendering ----------------------------------------------------------------
@@ -2255,25 +1901,207 @@ fn python_json_error(e: &serde_json::Error, body: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// DRF field parsing
+// The serializers' fields
 // ---------------------------------------------------------------------------
 
-/// Runs `f` on the input value of `name` if present; records "required" if absent on a
-/// full (non-partial) write.
-fn field_present(
-    input: &Map<String, Value>,
-    name: &str,
-    partial: bool,
+/// A serializer field: its name, whether a full write (POST, PUT) must send it, and how
+/// DRF reads it into the row.
+struct Field<T> {
+    name: &'static str,
     required: bool,
-    errs: &mut Errors,
-    mut f: impl FnMut(&Value, &mut Errors),
-) {
-    match input.get(name) {
-        Some(v) => f(v, errs),
-        None if required && !partial => errs.push((name.to_string(), vec![REQUIRED.into()])),
-        None => {}
+    read: Read<T>,
+}
+
+/// How DRF reads a field, and the row's attribute it sets.
+enum Read<T> {
+    /// `BooleanField`.
+    Bool(fn(&mut T) -> &mut bool),
+    /// `IntegerField` of a nullable column.
+    Int(fn(&mut T) -> &mut Option<i64>),
+    /// `ChoiceField` over integers.
+    Choice(&'static [i64], fn(&mut T) -> &mut i64),
+    /// `CharField` of a non-null column: at most `max` characters, blank or not.
+    Text {
+        max: Option<usize>,
+        blank: bool,
+        to: fn(&mut T) -> &mut String,
+    },
+    /// `CharField` of a nullable column (null and blank accepted).
+    OptText {
+        max: Option<usize>,
+        to: fn(&mut T) -> &mut Option<String>,
+    },
+    /// `DateTimeField` of a non-null column.
+    Date(fn(&mut T) -> &mut DateTime<Utc>),
+    /// `DateTimeField` of a nullable column.
+    OptDate(fn(&mut T) -> &mut Option<DateTime<Utc>>),
+    /// `HyperlinkedRelatedField`, not null.
+    Link(Target, fn(&mut T) -> &mut u64),
+    /// `HyperlinkedRelatedField`, null (or `""`) accepted.
+    OptLink(Target, fn(&mut T) -> &mut Option<u64>),
+    /// A field with rules of its own (checked against the other rows).
+    Custom(fn(&PodState, &Value, &mut T) -> Result<(), Vec<String>>),
+}
+
+/// What a hyperlink may point at.
+#[derive(Clone, Copy)]
+enum Target {
+    Meeting,
+    StaffUser,
+    Building,
+    Image,
+}
+
+impl Target {
+    /// The router prefix of the rows it points at.
+    fn prefix(self) -> &'static str {
+        match self {
+            Target::Meeting => "bbb_meeting",
+            Target::StaffUser => "users",
+            Target::Building => "buildings",
+            Target::Image => "images",
+        }
     }
 }
+
+const fn field<T>(name: &'static str, required: bool, read: Read<T>) -> Field<T> {
+    Field {
+        name,
+        required,
+        read,
+    }
+}
+
+/// `LivestreamModelSerializer` (Pod 2.8 to 3.8.1), in its field order.
+#[rustfmt::skip]
+const LIVE_FIELDS: &[Field<Live>] = &[
+    field("meeting",          true,  Read::Link(Target::Meeting, |l| &mut l.meeting)),
+    field("start_date",       false, Read::Date(|l| &mut l.start_date)),
+    field("end_date",         false, Read::OptDate(|l| &mut l.end_date)),
+    field("show_chat",        false, Read::Bool(|l| &mut l.show_chat)),
+    field("download_meeting", false, Read::Bool(|l| &mut l.download_meeting)),
+    field("enable_chat",      false, Read::Bool(|l| &mut l.enable_chat)),
+    field("is_restricted",    false, Read::Bool(|l| &mut l.is_restricted)),
+    field("broadcaster_id",   false, Read::Int(|l| &mut l.broadcaster_id)),
+    field("redis_hostname",   false, Read::OptText { max: Some(200), to: |l| &mut l.redis_hostname }),
+    field("redis_port",       false, Read::Int(|l| &mut l.redis_port)),
+    field("redis_channel",    false, Read::OptText { max: Some(200), to: |l| &mut l.redis_channel }),
+    field("status",           false, Read::Choice(&[0, 1, 2], |l| &mut l.status)),
+    field("server",           false, Read::OptText { max: Some(20), to: |l| &mut l.server }),
+    field("user",             false, Read::OptLink(Target::StaffUser, |l| &mut l.user)),
+];
+
+/// `MeetingModelSerializer` (Pod 2.8 to 3.8.1), in its field order.
+#[rustfmt::skip]
+const MEETING_FIELDS: &[Field<Meeting>] = &[
+    field("meeting_id",            true,  Read::Text { max: Some(200), blank: false, to: |m| &mut m.meeting_id }),
+    field("internal_meeting_id",   true,  Read::Text { max: Some(200), blank: false, to: |m| &mut m.internal_meeting_id }),
+    field("meeting_name",          true,  Read::Text { max: Some(200), blank: false, to: |m| &mut m.meeting_name }),
+    field("encoding_step",         false, Read::Choice(&[0, 1, 2, 3], |m| &mut m.encoding_step)),
+    field("recorded",              false, Read::Bool(|m| &mut m.recorded)),
+    field("recording_available",   false, Read::Bool(|m| &mut m.recording_available)),
+    field("recording_url",         true,  Read::Text { max: None, blank: false, to: |m| &mut m.recording_url }),
+    field("thumbnail_url",         true,  Read::Text { max: None, blank: false, to: |m| &mut m.thumbnail_url }),
+    field("encoded_by",            false, Read::OptLink(Target::StaffUser, |m| &mut m.encoded_by)),
+    field("session_date",          false, Read::Date(|m| &mut m.session_date)),
+    field("last_date_in_progress", false, Read::Date(|m| &mut m.last_date_in_progress)),
+];
+
+/// `BroadcasterSerializer` of Pod 2.8 to 2.9.2: `url` is the stream URL.
+#[rustfmt::skip]
+const BROADCASTER_FIELDS_2_8: &[Field<Broadcaster>] = &[
+    field("url",           true,  Read::Custom(unique_stream_url)),
+    field("name",          true,  Read::Custom(unique_name)),
+    field("building",      true,  Read::Link(Target::Building, |b| &mut b.building)),
+    field("description",   false, Read::Text { max: None, blank: true, to: |b| &mut b.description }),
+    field("poster",        false, Read::OptLink(Target::Image, |b| &mut b.poster)),
+    field("status",        false, Read::Bool(|b| &mut b.status)),
+    field("is_restricted", false, Read::Bool(|b| &mut b.is_restricted)),
+];
+
+/// `BroadcasterSerializer` of Pod 2.9.3 to 3.8.1: `url` is the (read-only) identity
+/// link, the stream URL is `broadcaster_url`.
+#[rustfmt::skip]
+const BROADCASTER_FIELDS_3_8: &[Field<Broadcaster>] = &[
+    field("name",                    true,  Read::Custom(unique_name)),
+    field("building",                true,  Read::Link(Target::Building, |b| &mut b.building)),
+    field("description",             false, Read::Text { max: None, blank: true, to: |b| &mut b.description }),
+    field("poster",                  false, Read::OptLink(Target::Image, |b| &mut b.poster)),
+    field("broadcaster_url",         true,  Read::Custom(stream_url)),
+    field("status",                  false, Read::Bool(|b| &mut b.status)),
+    field("is_restricted",           false, Read::Bool(|b| &mut b.is_restricted)),
+    field("manage_groups",           false, Read::Custom(manage_groups)),
+    field("piloting_implementation", false, Read::OptText { max: Some(100), to: |b| &mut b.piloting_implementation }),
+    field("piloting_conf",           false, Read::OptText { max: None, to: |b| &mut b.piloting_conf }),
+];
+
+/// The stream URL (`broadcaster_url`, Pod ≥ 2.9.3): unique in the database only.
+fn stream_url(_: &PodState, v: &Value, b: &mut Broadcaster) -> Result<(), Vec<String>> {
+    b.stream_url = to_url(v)?;
+    Ok(())
+}
+
+/// The stream URL as `url` (Pod ≤ 2.9.2): the model field's `unique=True` gives the
+/// serializer a `UniqueValidator`.
+fn unique_stream_url(pod: &PodState, v: &Value, b: &mut Broadcaster) -> Result<(), Vec<String>> {
+    let u = to_url(v)?;
+    if pod
+        .broadcasters
+        .values()
+        .any(|o| o.id != b.id && o.stream_url == u)
+    {
+        return Err(vec![
+            "Un objet Diffuseur avec ce champ URL existe déjà.".into(),
+        ]);
+    }
+    b.stream_url = u;
+    Ok(())
+}
+
+/// The broadcaster's `name`: at most 200 characters, unique (`UniqueValidator`).
+fn unique_name(pod: &PodState, v: &Value, b: &mut Broadcaster) -> Result<(), Vec<String>> {
+    let Some(name) = to_char(v, Some(200), false, false)? else {
+        return Err(vec![NULL.into()]);
+    };
+    let mut msgs = Vec::new();
+    if name.chars().count() > 200 {
+        msgs.push("Assurez-vous que ce champ comporte au plus 200 caractères.".to_string());
+    }
+    if pod
+        .broadcasters
+        .values()
+        .any(|o| o.id != b.id && o.name == name)
+    {
+        msgs.push("Un objet Diffuseur avec ce champ nom existe déjà.".to_string());
+    }
+    if !msgs.is_empty() {
+        return Err(msgs);
+    }
+    b.name = name;
+    Ok(())
+}
+
+/// `manage_groups`: a list of group links; the fake has no group, so only an empty one.
+fn manage_groups(_: &PodState, v: &Value, b: &mut Broadcaster) -> Result<(), Vec<String>> {
+    match v {
+        Value::Array(items) if items.is_empty() => b.manage_groups.clear(),
+        Value::String(s) if s.is_empty() => b.manage_groups.clear(),
+        Value::Array(_) | Value::String(_) => {
+            return Err(vec!["Lien non valide : l'objet n'existe pas.".into()]);
+        }
+        other => {
+            return Err(vec![format!(
+                "Attendait une liste d'éléments mais a reçu \"{}\".",
+                py_type(other)
+            )]);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// DRF field parsing
+// ---------------------------------------------------------------------------
 
 /// `BooleanField` (not nullable).
 fn to_bool(v: &Value) -> Result<bool, String> {
