@@ -196,7 +196,9 @@ pub(super) fn parse_broadcaster(value: &Value) -> Result<Broadcaster, String> {
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
+    use crate::pod::test_support::hostile::*;
     use crate::pod::test_support::*;
+    use proptest::prelude::*;
 
     #[tokio::test]
     async fn both_broadcaster_shapes_give_the_stream_url() {
@@ -375,5 +377,19 @@ mod tests {
         assert!(seen.iter().all(|s| s.method == "DELETE"));
         assert_eq!(seen[2].path, "/rest/broadcasters/a%2Fb%3Fc%23d%25e%20f/");
         assert_eq!(seen[2].query, None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_broadcaster_field_of_any_wrong_kind_is_refused_by_name(
+            (row, new_shape) in arb_broadcaster_row(),
+            field in 0usize..4,
+            value in proptest::option::weighted(0.9, wrong_value()),
+        ) {
+            let fields = if new_shape { BROADCASTER_FIELDS } else { OLD_BROADCASTER_FIELDS };
+            check(parse_broadcaster, "broadcaster", &row, fields[field], value.as_ref())?;
+        }
     }
 }

@@ -292,7 +292,11 @@ pub(super) fn parse_live(value: &Value) -> Result<Live, String> {
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
+    use crate::model::{LiveStatus, PodMeeting, SkippedRow};
+    use crate::pod::meetings::parse_meeting;
+    use crate::pod::test_support::hostile::*;
     use crate::pod::test_support::*;
+    use proptest::prelude::*;
 
     #[tokio::test]
     async fn patch_bodies_are_exactly_as_specified() {
@@ -571,5 +575,207 @@ mod tests {
             [1, 1, 2, 3],
             "two first pages, then pages 2 and 3 once"
         );
+    }
+
+    /// The rows skipped from a one-page list, and the ids of those kept.
+    async fn skipped_rows(page: Value) -> (Vec<SkippedRow>, Vec<LiveId>) {
+        let (base, _fake) = serve(move |_, _| Reply::json(200, page.clone())).await;
+        let read = client(&base).livestreams().await.unwrap();
+        (read.skipped, read.lives.iter().map(|l| l.id).collect())
+    }
+
+    /// One bad row costs one row: a row that does not parse is skipped and reported with
+    /// its id and field, the others are kept.
+    #[tokio::test]
+    async fn bad_rows_are_skipped_naming_the_row_and_the_field() {
+        let mut wrong_status = live_row(42, "http://p");
+        wrong_status["status"] = json!("1");
+        let (skipped, kept) =
+            skipped_rows(page_of(vec![live_row(1, "http://p"), wrong_status])).await;
+        assert_eq!(kept, vec![1]);
+        assert_eq!(
+            skipped,
+            vec![SkippedRow {
+                id: Some(42),
+                reason:
+                    "livestream 42: field \"status\": expected an integer, found the string \"1\""
+                        .into()
+            }]
+        );
+
+        let mut no_id = live_row(7, "http://p");
+        no_id.as_object_mut().unwrap().remove("id");
+        let mut null_id = live_row(7, "http://p");
+        null_id["id"] = Value::Null;
+        let (skipped, kept) =
+            skipped_rows(page_of(vec![no_id, null_id, json!("a string row")])).await;
+        assert!(kept.is_empty());
+        assert_eq!(skipped.len(), 3, "three distinct id-less rows: {skipped:?}");
+        assert!(skipped.iter().all(|s| s.id.is_none()));
+        for reason in [
+            "livestream without a usable id: field \"id\" is missing",
+            "field \"id\": expected a non-negative integer, found null",
+            "expected a livestream object, found the string",
+        ] {
+            assert!(
+                skipped.iter().any(|s| s.reason.contains(reason)),
+                "{reason}: {skipped:?}"
+            );
+        }
+
+        let mut rows = Vec::new();
+        for (id, field, value) in [
+            (8, "enable_chat", json!("yes")),
+            (9, "meeting", json!(12)),
+            (10, "broadcaster_id", json!(-1)),
+            (11, "server", json!(11)),
+            (12, "status", json!(7)),
+        ] {
+            let mut row = live_row(id, "http://p");
+            row[field] = value;
+            rows.push(row);
+        }
+        let mut waiting_without_meeting = live_row(13, "http://p");
+        waiting_without_meeting["status"] = json!(0);
+        waiting_without_meeting["meeting"] = Value::Null;
+        rows.push(waiting_without_meeting);
+        let mut stopped_without_meeting = live_row(14, "http://p");
+        stopped_without_meeting["status"] = json!(2);
+        stopped_without_meeting["meeting"] = Value::Null;
+        rows.push(stopped_without_meeting);
+        let (skipped, kept) = skipped_rows(page_of(rows)).await;
+        assert_eq!(kept, vec![14], "a closed live without meeting is harmless");
+        let reasons: Vec<(Option<LiveId>, &str)> =
+            skipped.iter().map(|s| (s.id, s.reason.as_str())).collect();
+        for (id, field) in [
+            (8, "enable_chat"),
+            (9, "meeting"),
+            (10, "broadcaster_id"),
+            (11, "server"),
+            (12, "status"),
+            (13, "meeting"),
+        ] {
+            assert!(
+                reasons.iter().any(|(i, r)| *i == Some(id)
+                    && r.contains(&format!("livestream {id}: field \"{field}\""))),
+                "{id} {field}: {reasons:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_bodies_are_errors_not_panics() {
+        let (base, _fake) = serve(|seen, _| match seen.path.as_str() {
+            "/rest/bbb_livestream/" => {
+                Reply::raw(200, "application/json", b"\xff\xfe{not json".to_vec())
+            }
+            "/rest/bbb_livestream/1/" => {
+                Reply::html(200, "<html><title>Welcome to nginx!</title></html>")
+            }
+            "/rest/bbb_livestream/2/" => Reply::raw(200, "application/json", Vec::new()),
+            _ => Reply::json(200, json!(null)),
+        })
+        .await;
+        let pod = client(&base);
+        let e = pod.livestreams().await.unwrap_err();
+        assert!(garbage_reason(&e).starts_with("invalid JSON"), "{e}");
+        let e = pod.livestream(1).await.unwrap_err();
+        assert_eq!(
+            garbage_reason(&e),
+            "an HTML page instead of JSON (title: \"Welcome to nginx!\")"
+        );
+        let e = pod.livestream(2).await.unwrap_err();
+        assert!(garbage_reason(&e).starts_with("invalid JSON"), "{e}");
+        let e = pod.livestream(3).await.unwrap_err();
+        assert_eq!(
+            garbage_reason(&e),
+            "expected a livestream object, found null"
+        );
+    }
+
+    #[tokio::test]
+    async fn nulls_and_integer_booleans_read_as_pod_defaults() {
+        let row = json!({
+            "id": 5, "status": 1, "server": "1/2", "meeting": null, "user": null,
+            "end_date": "2024-05-02T08:15:30Z", "broadcaster_id": 9,
+            "is_restricted": 1, "enable_chat": null, "show_chat": null, "download_meeting": 0,
+        });
+        let (base, _fake) = serve(move |_, _| {
+            Reply::json(
+                200,
+                page_of(vec![row.clone(), json!({"id": 6, "status": 7})]),
+            )
+        })
+        .await;
+        let read = client(&base).livestreams().await.unwrap();
+        let lives = read.lives;
+        assert_eq!(
+            lives[0],
+            Live {
+                id: 5,
+                meeting_url: None,
+                user_url: None,
+                status: LiveStatus::Running,
+                server: Some("1/2".into()),
+                end_date: Some("2024-05-02T08:15:30Z".into()),
+                broadcaster_id: Some(9),
+                is_restricted: true,
+                enable_chat: false,
+                show_chat: true,
+                download_meeting: false,
+            }
+        );
+        // A status Pod does not define makes the row skipped and reported, not kept and
+        // never acted on.
+        assert_eq!(lives.len(), 1);
+        assert_eq!(read.skipped.len(), 1);
+        assert_eq!(read.skipped[0].id, Some(6));
+        assert!(read.skipped[0].reason.contains("unknown value 7"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_livestream_field_of_any_wrong_kind_is_refused_by_name(
+            row in arb_live_row(),
+            field in 0..LIVE_FIELDS.len(),
+            value in proptest::option::weighted(0.9, wrong_value()),
+        ) {
+            check(parse_live, "livestream", &row, LIVE_FIELDS[field], value.as_ref())?;
+        }
+        /// Well-typed rows whose strings are hostile read back exactly.
+        #[test]
+        fn hostile_strings_in_well_typed_rows_read_back_exactly(
+            id in any::<u64>(),
+            texts in [hostile_string(), hostile_string(), hostile_string(), hostile_string()],
+            status in any::<i64>(),
+            broadcaster in any::<Option<u64>>(),
+            flags in any::<[bool; 4]>(),
+        ) {
+            let live = parse_live(&typed_live_row(id, &texts, status, broadcaster, flags)).unwrap();
+            prop_assert_eq!(live, Live {
+                id,
+                meeting_url: Some(texts[0].clone()),
+                user_url: Some(texts[1].clone()),
+                status: LiveStatus::from_code(status),
+                server: Some(texts[2].clone()),
+                end_date: Some(texts[3].clone()),
+                broadcaster_id: broadcaster,
+                is_restricted: flags[0],
+                enable_chat: flags[1],
+                show_chat: flags[2],
+                download_meeting: flags[3],
+            });
+            let meeting = parse_meeting(&json!({
+                "id": id, "meeting_id": texts[0], "internal_meeting_id": texts[1], "meeting_name": texts[2],
+            })).unwrap();
+            prop_assert_eq!(meeting, PodMeeting {
+                id,
+                meeting_id: texts[0].clone(),
+                internal_meeting_id: texts[1].clone(),
+                meeting_name: texts[2].clone(),
+            });
+        }
     }
 }

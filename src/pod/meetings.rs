@@ -58,7 +58,9 @@ pub(super) fn parse_meeting(value: &Value) -> Result<PodMeeting, String> {
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
+    use crate::pod::test_support::hostile::*;
     use crate::pod::test_support::*;
+    use proptest::prelude::*;
 
     #[tokio::test]
     async fn meetings_read_null_strings_as_empty() {
@@ -85,5 +87,18 @@ mod tests {
         );
         let e = pod.meeting("").await.unwrap_err();
         assert!(matches!(e, PodError::Garbage { .. }));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_meeting_field_of_any_wrong_kind_is_refused_by_name(
+            row in arb_meeting_row(),
+            field in 0..MEETING_FIELDS.len(),
+            value in proptest::option::weighted(0.9, wrong_value()),
+        ) {
+            check(parse_meeting, "meeting", &row, MEETING_FIELDS[field], value.as_ref())?;
+        }
     }
 }

@@ -386,7 +386,16 @@ fn size(bytes: usize) -> String {
 mod tests {
     use super::*;
     use crate::model::Broadcaster;
+    use crate::model::Live;
+    use crate::pod::broadcasters::parse_broadcaster;
+    use crate::pod::errors::{html_title, redirect_error, status_error};
+    use crate::pod::livestreams::parse_live;
+    use crate::pod::meetings::parse_meeting;
+    use crate::pod::pages::parse_page;
+    use crate::pod::test_support::hostile::{arb_json, wrong_value};
     use crate::pod::test_support::*;
+    use proptest::prelude::*;
+    use reqwest::{Method, StatusCode};
     use serde_json::json;
 
     /// Boxes the future as `dyn Future + Send` inside an async block holding references,
@@ -673,5 +682,54 @@ mod tests {
         assert_eq!(size(16 << 20), "16 MiB");
         assert_eq!(size((1 << 20) + 1), "1048577 bytes");
         assert_eq!(size(1000), "1000 bytes");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_and_error_readers_never_panic(value in arb_json(), bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), status in 100u16..600) {
+            let _ = parse_page::<Live>(&value);
+            let _ = parse_page::<Broadcaster>(&value);
+            let _ = parse_live(&value);
+            let _ = parse_meeting(&value);
+            let _ = parse_broadcaster(&value);
+            let url = Url::parse("https://pod.example/rest/broadcasters/").unwrap();
+            for body in [value.to_string().into_bytes(), bytes.clone()] {
+                let answer = Answer {
+                    status: StatusCode::from_u16(status).unwrap(),
+                    content_type: "text/html".into(),
+                    location: Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    body,
+                };
+                let _ = status_error(&Method::GET, &url, &answer);
+                let _ = redirect_error(&Method::GET, &url, &answer);
+                let _ = html_title(&answer.body);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any JSON at all where a page or a row is expected: an error or a value, never
+        /// a panic, and an error message of bounded size.
+        #[test]
+        fn any_json_anywhere_never_panics(value in wrong_value(), nested in wrong_value()) {
+            let wrapped = json!({"count": 1, "next": null, "results": [value.clone()]});
+            let deep = json!({"count": 1, "next": null, "results": [{"id": 1, "status": nested}]});
+            for v in [&value, &wrapped, &deep] {
+                for e in [
+                    parse_page::<Live>(v).err(),
+                    parse_page::<Broadcaster>(v).err(),
+                    parse_live(v).err(),
+                    parse_meeting(v).err(),
+                    parse_broadcaster(v).err(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    prop_assert!(!e.is_empty() && e.len() < 400, "{:?}", e);
+                }
+            }
+        }
     }
 }

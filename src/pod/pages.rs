@@ -231,8 +231,11 @@ pub(super) fn parse_page<T: Row>(value: &Value) -> Result<(u64, Option<String>, 
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
+    use crate::model::Live;
     use crate::model::LiveStatus;
+    use crate::pod::test_support::hostile::*;
     use crate::pod::test_support::*;
+    use proptest::prelude::*;
     use serde_json::json;
     use std::sync::Mutex;
     use std::sync::atomic::Ordering;
@@ -431,5 +434,81 @@ mod tests {
         assert_eq!(consistent(4, rows(&[1, 2, 3])), None, "a row missing");
         assert_eq!(consistent(2, rows(&[1, 2, 3])), None, "a row too many");
         assert_eq!(consistent(3, rows(&[1, 2, 2])), None, "a row twice");
+    }
+
+    async fn list_error(page: Value) -> String {
+        let (base, _fake) = serve(move |_, _| Reply::json(200, page.clone())).await;
+        let e = client(&base).livestreams().await.unwrap_err();
+        garbage_reason(&e).to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_page_that_is_not_a_drf_page_fails_the_read() {
+        let reason = list_error(json!({"count": 1, "next": null})).await;
+        assert!(reason.contains("field \"results\" is missing"), "{reason}");
+        let reason = list_error(json!([1, 2])).await;
+        assert!(
+            reason.contains("expected a DRF page object, found an array"),
+            "{reason}"
+        );
+        let reason = list_error(json!({"count": "many", "next": null, "results": []})).await;
+        assert!(reason.contains("field \"count\""), "{reason}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// One bad row spoils the whole page (a shorter list could make a running live
+        /// look closed), and the error says which row and which field.
+        #[test]
+        fn a_page_with_one_bad_row_is_refused_naming_the_row_and_field(
+            rows in prop::collection::vec(arb_live_row(), 1..6),
+            bad in any::<prop::sample::Index>(),
+            field in 0..LIVE_FIELDS.len(),
+            value in wrong_value(),
+        ) {
+            let (name, kind) = LIVE_FIELDS[field];
+            prop_assume!(!accepts(kind, Some(&value)));
+            let i = bad.index(rows.len());
+            let mut results = rows.clone();
+            results[i] = with(&rows[i], name, Some(&value));
+            let page = json!({"count": rows.len(), "next": null, "previous": null, "results": results});
+            match parse_page::<Live>(&page) {
+                Ok(_) => prop_assert!(false, "a page with a bad {} was read", name),
+                Err(e) => {
+                    prop_assert!(e.contains(&format!("results[{i}]")), "{:?}", e);
+                    prop_assert!(e.contains(&format!("\"{name}\"")), "{:?}", e);
+                }
+            }
+        }
+        /// The page envelope: `count`, `next` and `results` of any wrong kind.
+        #[test]
+        fn a_page_envelope_of_any_wrong_kind_is_refused_by_name(
+            rows in prop::collection::vec(arb_live_row(), 0..3),
+            field in prop::sample::select(vec![("count", Kind::Id), ("next", Kind::OptStr), ("results", Kind::Str)]),
+            value in proptest::option::weighted(0.9, wrong_value()),
+        ) {
+            let page = json!({"count": rows.len(), "next": null, "previous": null, "results": rows});
+            let bad = with(&page, field.0, value.as_ref());
+            let result = parse_page::<Live>(&bad);
+            // `results` must be an array of rows: of the generated values only `[]` is.
+            let empty_list = value.as_ref().and_then(Value::as_array).map(Vec::is_empty);
+            let ok = match field.0 {
+                "results" => empty_list == Some(true),
+                _ => accepts(field.1, value.as_ref()),
+            };
+            // `[1]` names the row (`results[0]`), anything else the field.
+            let named = match (field.0, empty_list) {
+                ("results", Some(false)) => "results[0]".to_owned(),
+                (name, _) => format!("\"{name}\""),
+            };
+            match result {
+                Ok(_) => prop_assert!(ok, "{} = {:?} accepted", field.0, value),
+                Err(e) => {
+                    prop_assert!(!ok, "{} = {:?} refused: {}", field.0, value, e);
+                    prop_assert!(e.contains(&named), "{:?} does not name {}", e, named);
+                }
+            }
+        }
     }
 }

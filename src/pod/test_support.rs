@@ -278,3 +278,290 @@ pub(super) fn broadcaster_3_x(origin: &str) -> Value {
            "is_restricted": true, "manage_groups": [], "piloting_implementation": null,
            "piloting_conf": ""})
 }
+
+/// Hostile Pod JSON: what each field of each row Pod sends accepts, and values of every
+/// wrong kind (null, wrong type, negative, huge or fractional numbers, strings that look
+/// like numbers, arrays, objects). The rule the parsers' property tests check with it: a
+/// value the field accepts parses, anything else is an error naming the field and the row,
+/// and no input panics.
+pub(in crate::pod) mod hostile {
+    use std::fmt;
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// A one-page DRF list holding `rows`.
+    pub(in crate::pod) fn page_of(rows: Vec<Value>) -> Value {
+        json!({"count": rows.len(), "next": null, "previous": null, "results": rows})
+    }
+
+    pub(in crate::pod) fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop_oneof![Just("id".to_owned()), Just("status".to_owned()), ".*"]
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("id".to_owned()),
+                            Just("status".to_owned()),
+                            Just("count".to_owned()),
+                            Just("next".to_owned()),
+                            Just("results".to_owned()),
+                            Just("detail".to_owned()),
+                            Just("slug".to_owned()),
+                            Just("name".to_owned()),
+                            Just("url".to_owned()),
+                            Just("show_chat".to_owned()),
+                            "[a-z_]{1,8}"
+                        ],
+                        inner,
+                    ),
+                    0..8
+                )
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// What a field of a Pod row accepts.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(in crate::pod) enum Kind {
+        /// Required non-negative integer.
+        Id,
+        /// Non-negative integer or null/absent.
+        OptId,
+        /// Required integer.
+        Int,
+        /// String or null/absent.
+        OptStr,
+        /// Required string.
+        Str,
+        /// Boolean, 0 or 1, or null/absent (the model's default).
+        Flag,
+    }
+
+    pub(in crate::pod) const LIVE_FIELDS: [(&str, Kind); 11] = [
+        ("id", Kind::Id),
+        ("meeting", Kind::OptStr),
+        ("user", Kind::OptStr),
+        ("status", Kind::Int),
+        ("server", Kind::OptStr),
+        ("end_date", Kind::OptStr),
+        ("broadcaster_id", Kind::OptId),
+        ("is_restricted", Kind::Flag),
+        ("enable_chat", Kind::Flag),
+        ("show_chat", Kind::Flag),
+        ("download_meeting", Kind::Flag),
+    ];
+
+    pub(in crate::pod) const MEETING_FIELDS: [(&str, Kind); 4] = [
+        ("id", Kind::Id),
+        ("meeting_id", Kind::OptStr),
+        ("internal_meeting_id", Kind::OptStr),
+        ("meeting_name", Kind::OptStr),
+    ];
+
+    /// Pod ≥ 2.9.3 shape (`broadcaster_url` present: `url` is only the identity link).
+    pub(in crate::pod) const BROADCASTER_FIELDS: [(&str, Kind); 4] = [
+        ("id", Kind::Id),
+        ("slug", Kind::Str),
+        ("name", Kind::Str),
+        ("broadcaster_url", Kind::OptStr),
+    ];
+
+    /// Pod ≤ 2.9.2 shape (`url` is the stream URL).
+    pub(in crate::pod) const OLD_BROADCASTER_FIELDS: [(&str, Kind); 4] = [
+        ("id", Kind::Id),
+        ("slug", Kind::Str),
+        ("name", Kind::Str),
+        ("url", Kind::OptStr),
+    ];
+
+    pub(in crate::pod) fn accepts(kind: Kind, value: Option<&Value>) -> bool {
+        match (kind, value) {
+            (Kind::Id | Kind::Int | Kind::Str, None) => false,
+            (_, None) => true,
+            (Kind::Id, Some(v)) => v.as_u64().is_some(),
+            (Kind::OptId, Some(v)) => v.is_null() || v.as_u64().is_some(),
+            (Kind::Int, Some(v)) => v.as_i64().is_some(),
+            (Kind::OptStr, Some(v)) => v.is_null() || v.is_string(),
+            (Kind::Str, Some(v)) => v.is_string(),
+            (Kind::Flag, Some(v)) => {
+                v.is_null() || v.is_boolean() || matches!(v.as_u64(), Some(0 | 1))
+            }
+        }
+    }
+
+    /// Strings Pod could hold: any Unicode, control characters, very long.
+    pub(in crate::pod) fn hostile_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[\\x00-\\x1f\\u{7f}\\u{85}\\u{2028}/\\\\.\"']{0,20}",
+            "\\PC{200,400}",
+            Just(String::new()),
+        ]
+    }
+
+    /// A value of any JSON type, with the awkward ones over-represented.
+    pub(in crate::pod) fn wrong_value() -> impl Strategy<Value = Value> {
+        let huge: Value = serde_json::from_str("18446744073709551616").unwrap();
+        let tiny: Value = serde_json::from_str("-9223372036854775809").unwrap();
+        let exp: Value = serde_json::from_str("1e308").unwrap();
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            prop::sample::select(vec![
+                json!(0),
+                json!(1),
+                json!(2),
+                json!(-1),
+                json!(u64::MAX),
+                json!(i64::MIN),
+                json!(1.5),
+                json!(-0.0),
+                json!(1.0),
+                huge,
+                tiny,
+                exp,
+                json!(""),
+                json!("1"),
+                json!("true"),
+                json!("null"),
+                json!([]),
+                json!([1]),
+                json!({}),
+                json!({"id": 1}),
+            ]),
+            hostile_string().prop_map(Value::String),
+        ]
+    }
+
+    pub(in crate::pod) fn typed_live_row(
+        id: u64,
+        texts: &[String; 4],
+        status: i64,
+        broadcaster: Option<u64>,
+        flags: [bool; 4],
+    ) -> Value {
+        json!({
+            "id": id,
+            "meeting": texts[0],
+            "user": texts[1],
+            "status": status,
+            "server": texts[2],
+            "end_date": texts[3],
+            "broadcaster_id": broadcaster,
+            "is_restricted": flags[0],
+            "enable_chat": flags[1],
+            "show_chat": flags[2],
+            "download_meeting": flags[3],
+            "start_date": "2024-05-13T10:00:00+02:00",
+            "redis_hostname": null,
+        })
+    }
+
+    pub(in crate::pod) fn arb_live_row() -> impl Strategy<Value = Value> {
+        (
+            any::<u64>(),
+            [
+                hostile_string(),
+                hostile_string(),
+                hostile_string(),
+                hostile_string(),
+            ],
+            any::<i64>(),
+            any::<Option<u64>>(),
+            any::<[bool; 4]>(),
+        )
+            .prop_map(|(id, texts, status, b, flags)| typed_live_row(id, &texts, status, b, flags))
+    }
+
+    pub(in crate::pod) fn arb_meeting_row() -> impl Strategy<Value = Value> {
+        (
+            any::<u64>(),
+            hostile_string(),
+            hostile_string(),
+            hostile_string(),
+        )
+            .prop_map(|(id, m, i, n)| {
+                json!({"id": id, "meeting_id": m, "internal_meeting_id": i, "meeting_name": n,
+                       "encoding_step": 0, "recorded": false})
+            })
+    }
+
+    pub(in crate::pod) fn arb_broadcaster_row() -> impl Strategy<Value = (Value, bool)> {
+        (
+            any::<u64>(),
+            hostile_string(),
+            hostile_string(),
+            hostile_string(),
+            any::<bool>(),
+        )
+            .prop_map(|(id, slug, name, url, new_shape)| {
+                let row = if new_shape {
+                    json!({"id": id, "slug": slug, "name": name, "broadcaster_url": url,
+                           "url": format!("http://pod.localhost/rest/broadcasters/{id}/"),
+                           "building": "http://pod.localhost/rest/buildings/1/"})
+                } else {
+                    json!({"id": id, "slug": slug, "name": name, "url": url,
+                           "building": "http://pod.localhost/rest/buildings/1/"})
+                };
+                (row, new_shape)
+            })
+    }
+
+    /// `row` with `field` set to `value` (`None`: removed).
+    pub(in crate::pod) fn with(row: &Value, field: &str, value: Option<&Value>) -> Value {
+        let mut row = row.clone();
+        let map = row.as_object_mut().unwrap();
+        match value {
+            Some(v) => map.insert(field.to_owned(), v.clone()),
+            None => map.remove(field),
+        };
+        row
+    }
+
+    /// Checks one parser on `row` with `field` replaced: accepted iff the kind accepts
+    /// the value; refused with the field named, and the row's id unless it is the id.
+    pub(in crate::pod) fn check<T: fmt::Debug>(
+        parse: fn(&Value) -> Result<T, String>,
+        what: &str,
+        row: &Value,
+        (field, kind): (&str, Kind),
+        value: Option<&Value>,
+    ) -> Result<(), TestCaseError> {
+        let bad = with(row, field, value);
+        let result = parse(&bad);
+        let ok = accepts(kind, value);
+        match &result {
+            Ok(_) => prop_assert!(ok, "{what} field {field} = {value:?} was accepted"),
+            Err(e) => {
+                prop_assert!(!ok, "{what} field {field} = {value:?} refused: {e}");
+                prop_assert!(
+                    e.contains(&format!("\"{field}\"")),
+                    "{e:?} does not name {field}"
+                );
+                if field != "id" {
+                    let id = row["id"].as_u64().unwrap();
+                    prop_assert!(
+                        e.contains(&format!("{what} {id}")),
+                        "{e:?} does not name the {what}"
+                    );
+                }
+                prop_assert!(e.len() < 400, "error of {} bytes: {e:?}", e.len());
+            }
+        }
+        Ok(())
+    }
+}
