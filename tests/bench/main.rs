@@ -1,6 +1,6 @@
 //! `cargo bench --bench tick`: whole cron ticks of the release binary, against the fakes
-//! of the integration tests (tests/it/support) with injected latency — the scenarios of
-//! issue 5 — and a table of what each cost.
+//! of the integration tests (tests/it/support) with injected latency, and a table of what
+//! each scenario cost.
 //!
 //! Each run of the binary goes through a small wrapper (this same executable, re-run with
 //! `--measure-child`): a fresh process whose only child is the tick, so its

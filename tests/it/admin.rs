@@ -1,4 +1,4 @@
-//! The admin's first hour (issue 12): each trap a new admin fell into — a base URL
+//! The admin's first hour: each trap a new admin fell into — a base URL
 //! without its `/`, sendmail under cron, the cluster Redis unchecked, secrets from the
 //! environment blamed on the file, a PHP server's modes, a corrupt slot state, silent
 //! commands — through the real binary against the fakes.

@@ -1,4 +1,4 @@
-//! Bounded everything (issue 3 point 3): a dependency that hangs costs the tick at
+//! Bounded everything: a dependency that hangs costs the tick at
 //! most its timeout, a hung `docker compose` is killed with its process group, and a
 //! lock left by a killed run never blocks the next tick. The default `TestEnv` has
 //! `pod.timeout_secs = 3` (Pod and BBB) and `docker.timeout_secs = 5`.

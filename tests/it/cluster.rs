@@ -1,4 +1,4 @@
-//! Several servers (issue 3 point 2): two bbb-pod-live processes, each with its own
+//! Several servers: two bbb-pod-live processes, each with its own
 //! base_dir and docker, share one fake Pod and BBB and a real `redis-server` started
 //! by the test (`[cluster] redis_url`). Each waiting live must be started exactly once:
 //! one `compose up` across both servers, one broadcaster, Pod's `server` naming the
@@ -397,7 +397,7 @@ fn two_lives_with_one_name_on_two_servers_get_two_broadcasters() {
     assert_ne!(ids[0], ids[1], "two lives share one broadcaster");
 }
 
-/// "Why doesn't my live start?" with several servers (issue 12 point 12): a live another
+/// "Why doesn't my live start?" with several servers: a live another
 /// server claimed waits for it, and `--dry-run run`, `status` and `status --json` say
 /// which server; once the claim runs out, this server starts it. With the cluster
 /// Redis down, the dry run says the start would not happen, and why.

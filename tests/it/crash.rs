@@ -1,4 +1,4 @@
-//! Crash safety (issue 3 point 1): the binary is killed with SIGKILL at every step of
+//! Crash safety (docs/architecture.md): the binary is killed with SIGKILL at every step of
 //! a start and of a stop, then normal ticks run, and the world must converge: one
 //! container and one broadcaster for the live, no live at status 1 without its
 //! container, no container without its live, the recording in recordings_dir exactly

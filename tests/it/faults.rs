@@ -1,4 +1,4 @@
-//! Issue 3, point 6: the fault-injection suite. Each dependency (Pod, BBB, docker,
+//! The fault-injection suite. Each dependency (Pod, BBB, docker,
 //! recordings_dir, SMTP, the `[cluster]` Redis) is made down, slow, erroring or
 //! answering garbage, during a start and during a stop, one table row per case. Every
 //! case runs in its own world: a bystander live that must never be cut, and the

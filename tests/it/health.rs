@@ -1,5 +1,5 @@
-//! Issue 11: a live's health (behaviour.md "A live's health") and the whole recording
-//! ("Handing over a recording"). The fake docker's streamer joins its meeting in the
+//! A live's health (README, "A live's health") and the whole recording (README,
+//! "Recordings"). The fake docker's streamer joins its meeting in the
 //! fake BBB (an attendee named after `BBB_USER_NAME`) and its playlist is served by the
 //! fake HLS server; knobs make it die, never join, or never reach the HLS server. Every
 //! count here is in ticks: nothing depends on how long a tick takes.

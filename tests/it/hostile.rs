@@ -1,4 +1,4 @@
-//! Issue 3, point 4: hostile input end to end. The real binary meets a Pod answering
+//! Hostile input end to end. The real binary meets a Pod answering
 //! 100 MB, truncated or wrongly typed JSON and nulls; meetings whose ids and names hold
 //! control characters or path separators; internal meeting ids that are not file
 //! names; a BBB answering huge or cut XML; and bad configuration values. Each time:
@@ -163,7 +163,7 @@ fn unreadable_pod_json_of_every_kind_decides_nothing_and_names_the_fault() {
         ),
         ("JSON null", "null".to_string(), vec!["page"]),
     ];
-    // Issue 10 (one bad row costs one row): a page whose rows do not parse is still a
+    // One bad row costs one row: a page whose rows do not parse is still a
     // page. Those rows are skipped and reported (WARN on stderr when first seen, then
     // DEBUG within the hour: the log has it), not failures: exit 0. A live whose row
     // is skipped is neither stopped nor started, so the assertions after the exit code
@@ -720,7 +720,7 @@ fn bad_configuration_values_exit_2_naming_the_key_and_touch_nothing() {
 }
 
 // ---------------------------------------------------------------------------
-// Secrets (issue 3, point 5)
+// Secrets
 // ---------------------------------------------------------------------------
 
 /// The `ports` of the chat Redis in a slot's compose file.

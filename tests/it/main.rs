@@ -1,4 +1,4 @@
-//! The one integration test binary (STYLE.md habit 7): the real `bbb-pod-live` binary is
+//! The one integration test binary (docs/architecture.md, "Tests"): the real binary is
 //! driven as a subprocess against fakes of Pod, BigBlueButton, an SMTP relay and docker
 //! that it cannot tell from the real services, in a temporary directory, with a scrubbed
 //! environment. `support` holds the fakes and the `TestEnv` harness; each other module is

@@ -1,4 +1,4 @@
-//! The operator commands against the fakes (issue 4): the metrics file written by `run`,
+//! The operator commands against the fakes: the metrics file written by `run`,
 //! `--version`, completions and man page, `check`, `status`, `stop`, the dry runs and
 //! `init`, each with its failure output.
 
@@ -1049,7 +1049,7 @@ fn init_creates_the_slots_with_their_modes_and_is_idempotent() {
     assert_eq!(mode(&env.slot_dir(3)), 0o700, "the mode is repaired");
     let out = env.run(&["--dry-run", "init"]);
     out.assert_success();
-    // Issue 12 point 11: init says so instead of printing nothing.
+    // Nothing to do is said, not left silent.
     assert!(
         out.stdout.starts_with("nothing to change") && out.stdout.lines().count() == 1,
         "nothing left to do: {}",

@@ -1,4 +1,4 @@
-//! A tick at the network's pace, with a light touch on Pod (issue 14): which list
+//! A tick at the network's pace, with a light touch on Pod: which list
 //! requests a tick sends and in how many round trips, on the Pod 2.8 flavour (the
 //! `?status=` filter works) and on the 3.8 flavour (it is ignored, every row is
 //! listed); a live of ours the filtered lists no longer show; nothing remembered

@@ -1,4 +1,4 @@
-//! Issue 10: a live is one BBB session, and one bad row costs one row. Recurring rooms
+//! A live is one BBB session, and one bad row costs one row. Recurring rooms
 //! (Moodle and Greenlight reuse one `meetingID` for every session; Pod makes one meeting
 //! row per `internalMeetingID`), double requests, malformed and deleted livestream rows,
 //! the `recordings` command for what can no longer be handed over, and SIGTERM/SIGINT.

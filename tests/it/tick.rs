@@ -1,6 +1,7 @@
-//! Issue 2, point 10: the cron tick driven end to end — the real binary, one `run` per
-//! simulated minute, against the fake Pod, BBB, docker and SMTP. Each test names the
-//! behaviour (behaviour.md) or the PHP defect it holds.
+//! The cron tick driven end to end — the real binary, one `run` per simulated minute,
+//! against the fake Pod, BBB, docker and SMTP. Each test names the behaviour it holds
+//! (README, "What one tick does") or the defect of bbb-pod-live.php it must not repeat
+//! (numbered as in docs/php-script.md).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -1009,7 +1010,7 @@ fn the_day_log_is_named_by_utc_date_and_debug_shows_requests_without_secrets() {
     assert_eq!(out.stdout, "");
     assert_eq!(out.stderr, "", "a quiet tick writes nothing to cron's mail");
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    // The PHP's name for its day logs (issue 12 point 7).
+    // The PHP script's name for its day logs, which admins' tools expect.
     let file = env.log_dir().join(format!("{today}_bbb-pod-live.log"));
     let log =
         fs::read_to_string(&file).unwrap_or_else(|e| panic!("no day log {}: {e}", file.display()));
@@ -1379,7 +1380,7 @@ fn a_waiting_live_whose_meeting_is_missing_once_is_started_when_it_is_back() {
 
 #[test]
 fn a_streamer_that_died_while_its_meeting_goes_on_is_reported_once() {
-    // With health checks off (issue 11 repairs it otherwise: tests/it/health.rs).
+    // With health checks off (with them on, the streamer is repaired: tests/it/health.rs).
     let env = TestEnv::builder()
         .extra_toml("[health]\nenabled = false")
         .build();

@@ -1,5 +1,5 @@
 //! `FakeBbb`: a BigBlueButton (or Scalelite) API endpoint as bbb-pod-live sees it
-//! (shared/spec/bbb-and-streamer.md §1–2): checksums verified like BBB ≥ 2.5 (raw query
+//! (docs/bbb.md): checksums verified like BBB ≥ 2.5 (raw query
 //! string minus the checksum, algorithm chosen by length), getMeetings answered with the
 //! full BBB XML of its meetings (attendees, metadata, escaped names), the noMeetings
 //! forms of BBB and Scalelite, and the ways such an endpoint fails: checksumError,

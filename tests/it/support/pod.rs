@@ -1,5 +1,5 @@
 //! `FakePod`: a stateful stand-in for Esup-Pod's REST API as Django REST Framework serves
-//! it (shared/spec/pod-api.md): token auth and staff permission, DRF pagination with
+//! it (docs/pod-api.md): token auth and staff permission, DRF pagination with
 //! absolute links built from the Host header, the livestream, meeting, broadcaster,
 //! building and user endpoints with DRF's validation and French error bodies, the
 //! version differences of the broadcaster serializer (Pod 2.8–2.9.2 vs 2.9.3–3.8.1), the
