@@ -9,9 +9,10 @@
 use std::fmt;
 
 use anyhow::{Result, bail};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::hls::Media;
 use crate::mail::{RESEND_AFTER, SUBJECT_PREFIX};
 use crate::model::LiveId;
 
@@ -110,6 +111,8 @@ pub enum Signal {
     Meeting,
     /// (c) its HLS playlist answers.
     Hls,
+    /// (d) its HLS playlist moves: a new segment between two ticks far enough apart.
+    Frozen,
 }
 
 impl Signal {
@@ -119,6 +122,7 @@ impl Signal {
             Signal::Container => "no container",
             Signal::Meeting => "not in the meeting",
             Signal::Hls => "no HLS",
+            Signal::Frozen => "stream frozen",
         }
     }
 }
@@ -129,6 +133,9 @@ impl fmt::Display for Signal {
             Signal::Container => "the streamer's container is not running",
             Signal::Meeting => "the streamer is not in the meeting",
             Signal::Hls => "the HLS playlist does not answer (viewers see nothing)",
+            Signal::Frozen => {
+                "the HLS playlist stopped moving: no new segment (viewers see a still picture)"
+            }
         })
     }
 }
@@ -140,6 +147,8 @@ pub struct Fails {
     pub meeting: u32,
     #[serde(default)]
     pub hls: u32,
+    #[serde(default)]
+    pub frozen: u32,
 }
 
 /// A live's health, kept in its slot's state file between ticks.
@@ -162,6 +171,20 @@ pub struct Health {
     /// When the last "restarted" mail about this live went out (one an hour at most).
     #[serde(default)]
     pub mailed_at: Option<DateTime<Utc>>,
+    /// Where its HLS playlist stood at the last tick that judged it (signal d).
+    #[serde(default)]
+    pub playlist: Option<PlaylistSeen>,
+}
+
+/// A media playlist as a tick saw it, kept to judge the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaylistSeen {
+    /// The sequence number just past its newest segment ([`Media::position`]).
+    pub position: u64,
+    /// Its newest segment's URI.
+    #[serde(default)]
+    pub newest: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// What one tick saw of a live whose session runs. `None`: not known this tick (the
@@ -171,6 +194,9 @@ pub struct Observation {
     pub container: Option<bool>,
     pub in_meeting: Option<bool>,
     pub hls: Option<bool>,
+    /// The playlist moved since the last tick far enough back to judge it
+    /// ([`Health::playlist_moved`]).
+    pub moving: Option<bool>,
 }
 
 /// What to do about a live after one tick's check.
@@ -211,10 +237,13 @@ impl Health {
         };
         count(&mut self.fails.meeting, seen.in_meeting);
         count(&mut self.fails.hls, seen.hls);
+        count(&mut self.fails.frozen, seen.moving);
         self.failing = if seen.in_meeting == Some(false) {
             Some(Signal::Meeting)
         } else if seen.hls == Some(false) {
             Some(Signal::Hls)
+        } else if seen.moving == Some(false) {
+            Some(Signal::Frozen)
         } else {
             None
         };
@@ -222,6 +251,8 @@ impl Health {
             self.unhealthy(Signal::Meeting, cfg)
         } else if self.fails.hls >= cfg.fail_ticks {
             self.unhealthy(Signal::Hls, cfg)
+        } else if self.fails.frozen >= cfg.fail_ticks {
+            self.unhealthy(Signal::Frozen, cfg)
         } else {
             Verdict::Fine
         }
@@ -248,7 +279,38 @@ impl Health {
             self.ticks = 0;
             self.fails = Fails::default();
             self.failing = None;
+            // A new stream: its playlist is judged afresh.
+            self.playlist = None;
         }
+    }
+
+    /// Signal (d): whether the media playlist `seen` at `now` moved — a new media
+    /// sequence or a new newest segment — since the tick that last judged it. Judged
+    /// only across ticks at least three target durations apart: a closer tick (a run by
+    /// hand just after cron's) answers `None` and keeps the earlier reading, so it
+    /// neither fails nor clears the signal. The first reading, and one after the clock
+    /// went back, are only remembered.
+    pub fn playlist_moved(&mut self, seen: &Media, now: DateTime<Utc>) -> Option<bool> {
+        let here = PlaylistSeen {
+            position: seen.position(),
+            newest: seen.newest.clone(),
+            at: now,
+        };
+        let Some(last) = &self.playlist else {
+            self.playlist = Some(here);
+            return None;
+        };
+        let apart = now - last.at;
+        if apart < TimeDelta::zero() {
+            self.playlist = Some(here);
+            return None;
+        }
+        if apart < TimeDelta::seconds(3 * i64::from(seen.target_secs)) {
+            return None;
+        }
+        let moved = last.position != here.position || last.newest != here.newest;
+        self.playlist = Some(here);
+        Some(moved)
     }
 
     /// Whether a "restarted" mail may go out now (none in the last hour); records it.
@@ -265,7 +327,7 @@ impl Health {
     }
 
     /// What `status` shows: ok, starting, no container, not in the meeting, no HLS,
-    /// restarted n/max, beyond repair.
+    /// stream frozen, restarted n/max, beyond repair.
     pub fn label(&self, cfg: &HealthConfig) -> String {
         if self.beyond_repair {
             return "beyond repair".into();
@@ -387,6 +449,7 @@ mod tests {
             container: Some(container),
             in_meeting: Some(meeting),
             hls: Some(hls),
+            moving: None,
         }
     }
 
@@ -394,7 +457,22 @@ mod tests {
         container: Some(true),
         in_meeting: Some(true),
         hls: Some(true),
+        moving: Some(true),
     };
+
+    const FROZEN: Observation = Observation {
+        moving: Some(false),
+        ..OK
+    };
+
+    fn playlist(target_secs: u32, sequence: u64) -> Media {
+        Media {
+            target_secs,
+            sequence,
+            segments: 3,
+            newest: Some(format!("{}.ts", sequence + 2)),
+        }
+    }
 
     #[test]
     fn defaults_are_those_of_the_issue() {
@@ -553,6 +631,85 @@ mod tests {
     }
 
     #[test]
+    fn a_playlist_is_judged_across_ticks_three_target_durations_apart() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let at = |secs: i64| t0 + TimeDelta::seconds(secs);
+        let mut h = Health::default();
+        assert_eq!(
+            h.playlist_moved(&playlist(3, 10), at(0)),
+            None,
+            "first sight"
+        );
+        assert_eq!(h.playlist_moved(&playlist(3, 10), at(60)), Some(false));
+        assert_eq!(h.playlist_moved(&playlist(3, 10), at(120)), Some(false));
+        assert_eq!(h.playlist_moved(&playlist(3, 30), at(180)), Some(true));
+        // Closer than 3 × 3 s to the last judged tick: neither frozen nor moving, and
+        // the reading it is judged against stays the one of 180 s.
+        assert_eq!(h.playlist_moved(&playlist(3, 30), at(188)), None);
+        assert_eq!(h.playlist_moved(&playlist(3, 31), at(185)), None);
+        assert_eq!(h.playlist_moved(&playlist(3, 30), at(189)), Some(false));
+        // 9 s is enough for 3 s segments, not for 4 s ones.
+        assert_eq!(h.playlist_moved(&playlist(4, 30), at(198)), None);
+        assert_eq!(h.playlist_moved(&playlist(4, 30), at(201)), Some(false));
+        // The clock went back: remembered, not judged.
+        assert_eq!(h.playlist_moved(&playlist(3, 30), at(100)), None);
+        assert_eq!(h.playlist_moved(&playlist(3, 30), at(160)), Some(false));
+    }
+
+    #[test]
+    fn a_new_newest_segment_is_a_move_even_under_the_same_sequence() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let mut h = Health::default();
+        let mut event = playlist(2, 0);
+        h.playlist_moved(&event, t0);
+        event.segments += 1;
+        assert_eq!(
+            h.playlist_moved(&event, t0 + TimeDelta::seconds(60)),
+            Some(true)
+        );
+        let renamed = Media {
+            newest: Some("other.ts".into()),
+            ..event.clone()
+        };
+        assert_eq!(
+            h.playlist_moved(&renamed, t0 + TimeDelta::seconds(120)),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_frozen_stream_is_restarted_after_fail_ticks_and_shown() {
+        let mut h = Health::default();
+        h.judge(OK, &cfg());
+        assert_eq!(h.judge(FROZEN, &cfg()), Verdict::Fine);
+        assert_eq!(h.label(&cfg()), "stream frozen");
+        assert!(!h.healthy());
+        // A closer tick neither fails nor clears.
+        let closer = Observation { moving: None, ..OK };
+        assert_eq!(h.judge(closer, &cfg()), Verdict::Fine);
+        assert_eq!(h.judge(FROZEN, &cfg()), Verdict::Restart(Signal::Frozen));
+        h.playlist = Some(PlaylistSeen {
+            position: 1,
+            newest: None,
+            at: Utc::now(),
+        });
+        h.repaired(true);
+        assert_eq!(h.playlist, None, "the new stream is judged afresh");
+        assert_eq!(h.label(&cfg()), "restarted 1/2");
+    }
+
+    #[test]
+    fn a_stream_frozen_for_one_tick_then_moving_again_is_fine() {
+        let mut h = Health::default();
+        h.judge(OK, &cfg());
+        for _ in 0..5 {
+            assert_eq!(h.judge(FROZEN, &cfg()), Verdict::Fine);
+            assert_eq!(h.judge(OK, &cfg()), Verdict::Fine);
+        }
+        assert_eq!(h.label(&cfg()), "ok");
+    }
+
+    #[test]
     fn old_state_files_read_as_a_fresh_health() {
         let h: Health = serde_json::from_str("{}").unwrap();
         assert_eq!(h, Health::default());
@@ -563,6 +720,8 @@ mod tests {
         let (s, b) = restarted_mail("live1", 42, 2, Signal::Hls, 1, &cfg());
         assert!(s.starts_with(SUBJECT_PREFIX) && s.contains("live 42") && s.contains("restarted"));
         assert!(b.contains("1 of 2"), "{b}");
+        let (s, _) = restarted_mail("live1", 42, 2, Signal::Frozen, 1, &cfg());
+        assert!(s.contains("stream frozen"), "{s}");
         let (s, b) = beyond_repair_mail("live1", 42, 2, Signal::Meeting, 2, "/srv/slot2");
         assert!(s.contains("beyond repair") && s.contains("live 42"), "{s}");
         assert!(

@@ -16,6 +16,7 @@ pub mod docker;
 pub mod error_chain;
 pub mod fsutil;
 pub mod health;
+pub mod hls;
 pub mod lock;
 pub mod logging;
 pub mod mail;

@@ -40,6 +40,9 @@ pub struct Snapshot {
     pub last_tick: LastTick,
     /// Per running live's slot: its streamer is healthy (`health.rs`), in slot order.
     pub streamers_healthy: Vec<(u32, bool)>,
+    /// Per running live's slot failing a health signal at its last check: the signal's
+    /// `status` label (`stream frozen`…), in slot order.
+    pub streamers_failing: Vec<(u32, &'static str)>,
 }
 
 impl Snapshot {
@@ -52,15 +55,17 @@ impl Snapshot {
         slots: u32,
         last_tick: LastTick,
     ) -> Snapshot {
-        let (slots_busy, streamers_healthy) = store
+        let (slots_busy, streamers_healthy, streamers_failing) = store
             .load_all()
             .map(|(states, broken)| {
-                let healthy = states
-                    .iter()
-                    .filter(|(_, s)| s.phase == Phase::Running)
+                let running = || states.iter().filter(|(_, s)| s.phase == Phase::Running);
+                let healthy = running()
                     .map(|(&slot, s)| (slot, s.health.healthy()))
                     .collect();
-                ((states.len() + broken.len()) as u32, healthy)
+                let failing = running()
+                    .filter_map(|(&slot, s)| Some((slot, s.health.failing?.label())))
+                    .collect();
+                ((states.len() + broken.len()) as u32, healthy, failing)
             })
             .unwrap_or_default();
         let recordings_waiting = pending
@@ -85,6 +90,7 @@ impl Snapshot {
             counters,
             last_tick,
             streamers_healthy,
+            streamers_failing,
         }
     }
 }
@@ -182,6 +188,18 @@ pub fn render(s: &Snapshot) -> String {
             value = m.value,
         );
     }
+    if !s.streamers_failing.is_empty() {
+        let _ = write!(
+            out,
+            "# HELP {PREFIX}streamer_failing 1 per running live whose streamer failed this health signal at its last check (the label status shows).\n# TYPE {PREFIX}streamer_failing gauge\n"
+        );
+        for (slot, signal) in &s.streamers_failing {
+            let _ = writeln!(
+                out,
+                "{PREFIX}streamer_failing{{slot=\"{slot}\",signal=\"{signal}\"}} 1"
+            );
+        }
+    }
     if !s.streamers_healthy.is_empty() {
         let _ = write!(
             out,
@@ -228,6 +246,7 @@ mod tests {
                 success: false,
             },
             streamers_healthy: Vec::new(),
+            streamers_failing: Vec::new(),
         }
     }
 
@@ -283,6 +302,20 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_signal_is_one_sample_named_as_status_shows_it() {
+        let mut s = snapshot();
+        s.streamers_healthy = vec![(1, true), (3, false)];
+        s.streamers_failing = vec![(3, "stream frozen")];
+        let text = render(&s);
+        assert!(
+            text.contains(
+                "# TYPE bbb_pod_live_streamer_failing gauge\nbbb_pod_live_streamer_failing{slot=\"3\",signal=\"stream frozen\"} 1\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn renders_every_metric_with_help_and_type() {
         let m = parse(&render(&snapshot()));
         let value = |n: &str| m[&format!("{PREFIX}{n}")].2.clone();
@@ -324,6 +357,7 @@ mod tests {
                 counters: Counters::default(),
                 last_tick: tick,
                 streamers_healthy: Vec::new(),
+                streamers_failing: Vec::new(),
             }
         );
         let path = dir.path().join("bbb_pod_live.prom");

@@ -32,7 +32,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::bbb::BbbClient;
@@ -52,6 +53,11 @@ use gather::Snapshot;
 /// Failed start attempts after which a live is closed in Pod (behaviour.md).
 pub const MAX_START_ATTEMPTS: u32 = 3;
 
+/// The time the tick takes as "now" where it judges time between ticks (how long a room
+/// stayed empty, how long a playlist stood still), RFC 3339. For the tests, which cannot
+/// wait minutes between ticks; unset, the clock.
+pub const ENV_NOW: &str = "BBB_POD_LIVE_NOW";
+
 /// Everything a tick acts with. Built once per process.
 pub struct Ctx {
     pub cfg: Arc<Config>,
@@ -62,6 +68,8 @@ pub struct Ctx {
     pub slots: SlotStore,
     pub pending: PendingStore,
     pub claimer: Option<Claimer>,
+    /// [`ENV_NOW`], when set.
+    now: Option<DateTime<Utc>>,
     /// Broadcaster slugs in use by this server's slots or claimed by a start of this
     /// tick, with the slot that holds them: two starts never pick the same name.
     claimed_slugs: Mutex<HashMap<String, u32>>,
@@ -85,6 +93,14 @@ impl Ctx {
             Some(c) if cfg.server.count > 1 => Some(Claimer::new(c, cfg.server.number)?),
             _ => None,
         };
+        let now = match std::env::var(ENV_NOW) {
+            Ok(t) => Some(
+                DateTime::parse_from_rfc3339(&t)
+                    .with_context(|| format!("{ENV_NOW}={t:?} is not an RFC 3339 time"))?
+                    .with_timezone(&Utc),
+            ),
+            Err(_) => None,
+        };
         Ok(Ctx {
             docker: Docker::new(&cfg.docker)
                 .with_registry(cfg.server.base_dir.join(".docker-running")),
@@ -95,8 +111,14 @@ impl Ctx {
             slots,
             pending,
             claimer,
+            now,
             claimed_slugs: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Now, as the tick judges time between ticks ([`ENV_NOW`]).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
     }
 
     /// Where recordings nobody asked to hand over are kept (never deleted).

@@ -3,7 +3,7 @@
 //! `running=true`), (a) its container runs (`docker compose ps`), (b) its streamer is
 //! among the session's attendees (read from the same getMeetings answer, see
 //! [`watch`]), (c) its HLS playlist answers (`GET <hls_url><key>.m3u8`, all lives at
-//! once, short timeout, no token). [`crate::health`] counts the ticks and decides;
+//! once, short timeout, no token), (d) that playlist moves between ticks. [`crate::health`] counts the ticks and decides;
 //! this room asks, repairs (`up -d`, or a restart of the streamer service), mails the
 //! admins and saves the health in the slot's state file. Also the streamer's own log,
 //! kept before `down` ([`save_log`]).
@@ -15,7 +15,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use chrono::Utc;
 use tracing::{debug, error, info, warn};
 
 use super::Ctx;
@@ -24,6 +23,7 @@ use super::report::{TickReport, problem};
 use crate::bbb::{Presence, Watch};
 use crate::compose;
 use crate::health::{self, Observation, Signal, Verdict};
+use crate::hls::{self, Playlist};
 use crate::model::{LiveId, Problem};
 use crate::plan::{Action, MeetingsView, Plan};
 use crate::slots::{Phase, SlotState};
@@ -154,7 +154,7 @@ async fn check_one(ctx: &Ctx, client: &reqwest::Client, w: &Watched) -> Outcome 
             return out;
         }
     };
-    let seen = observe(ctx, client, w, &state).await;
+    let seen = observe(ctx, client, w, &mut state).await;
     let cfg = ctx.cfg.health;
     let verdict = state.health.judge(seen, &cfg);
     debug!(live, slot, ?seen, ?verdict, health = %state.health.label(&cfg), "streamer checked");
@@ -175,7 +175,7 @@ async fn check_one(ctx: &Ctx, client: &reqwest::Client, w: &Watched) -> Outcome 
                         restarts = state.health.restarts,
                         "streamer repaired: {why}"
                     );
-                    if state.health.mail_due(Utc::now()) {
+                    if state.health.mail_due(ctx.now()) {
                         let (subject, body) = health::restarted_mail(
                             &ctx.cfg.server.hostname,
                             live,
@@ -227,21 +227,22 @@ async fn check_one(ctx: &Ctx, client: &reqwest::Client, w: &Watched) -> Outcome 
     out
 }
 
-/// The three signals of one live, asked at once.
+/// The signals of one live, asked at once. The playlist's progress is judged against
+/// the reading kept in `state` (updated here).
 async fn observe(
     ctx: &Ctx,
     client: &reqwest::Client,
     w: &Watched,
-    state: &SlotState,
+    state: &mut SlotState,
 ) -> Observation {
     let dir = ctx.slots.dir(w.slot);
     let hls_url = match (&state.stream_key, ctx.cfg.health.hls) {
         (Some(key), true) if !key.is_empty() => Some(format!("{}{key}.m3u8", ctx.cfg.pod.hls_url)),
         _ => None,
     };
-    let (services, hls) = tokio::join!(ctx.docker.running_services(&dir), async {
+    let (services, playlist) = tokio::join!(ctx.docker.running_services(&dir), async {
         match &hls_url {
-            Some(url) => Some(playlist_answers(client, url).await),
+            Some(url) => Some(playlist(client, url).await),
             None => None,
         }
     });
@@ -261,26 +262,50 @@ async fn observe(
             None
         }
     };
+    let (hls, moving) = match playlist {
+        None => (None, None),
+        Some(Playlist::NotHls) => (Some(false), None),
+        // Its progress is in its variants, which viewers' players pick: not judged.
+        Some(Playlist::Master) => (Some(true), None),
+        Some(Playlist::Media(media)) => {
+            (Some(true), state.health.playlist_moved(&media, ctx.now()))
+        }
+    };
     let name = streamer_name(ctx, w.slot);
     Observation {
         container,
         in_meeting: w.present.as_ref().map(|names| names.contains(&name)),
         hls,
+        moving,
     }
 }
 
-/// `GET` answers 200 with a body starting `#EXTM3U`. No token: viewers send none.
-async fn playlist_answers(client: &reqwest::Client, url: &str) -> bool {
+/// Longest playlist body read: a live playlist is a few hundred bytes.
+const MAX_PLAYLIST: usize = 256 * 1024;
+
+/// `GET` the playlist (no token: viewers send none) and read it; no answer, an HTTP
+/// error or a body too long is not HLS.
+async fn playlist(client: &reqwest::Client, url: &str) -> Playlist {
     let answer = async {
-        let resp = client.get(url).send().await?.error_for_status()?;
-        let body = resp.bytes().await?;
-        Ok::<bool, reqwest::Error>(body.starts_with(b"#EXTM3U"))
+        let mut resp = client.get(url).send().await?.error_for_status()?;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if body.len() + chunk.len() > MAX_PLAYLIST {
+                return Ok(None);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok::<_, reqwest::Error>(Some(body))
     };
     match answer.await {
-        Ok(ok) => ok,
+        Ok(Some(body)) => hls::parse(&body),
+        Ok(None) => {
+            debug!(%url, "HLS playlist longer than {MAX_PLAYLIST} bytes");
+            Playlist::NotHls
+        }
         Err(e) => {
             debug!(%url, "HLS playlist: {}", crate::error_chain::error_chain(&e));
-            false
+            Playlist::NotHls
         }
     }
 }

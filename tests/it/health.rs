@@ -601,3 +601,107 @@ fn a_join_that_fails_delivers_the_largest_part_and_keeps_the_others() {
     assert!(reported.contains(&name), "{name} not reported");
     assert_eq!(env.live_status(r.live), 2);
 }
+
+// ---------------------------------------------------------------------------
+// (d) A frozen stream: the playlist answers but stops moving
+// ---------------------------------------------------------------------------
+
+/// Ticks a minute apart from `first` (minutes), returning the restarts after each.
+fn restarts_at(env: &TestEnv, slot: u32, minutes: std::ops::Range<i64>) -> Vec<usize> {
+    minutes
+        .map(|m| {
+            env.tick_ok_at(m * 60);
+            restarts_in(env, slot)
+        })
+        .collect()
+}
+
+#[test]
+fn a_playlist_whose_sequence_stops_is_restarted_after_fail_ticks() {
+    let env = env_with(SHORT);
+    let (r, slot) = start(&env, "Amphi Figé");
+    env.tick_ok_at(60); // grace: the playlist's position is remembered
+    env.docker.hls_frozen(true);
+    env.tick_ok_at(120);
+    assert_eq!(health_of(&env, slot), "stream frozen");
+    assert_eq!(restarts_in(&env, slot), 0);
+    let out = env.run(&["status"]);
+    assert!(out.stdout.contains("stream frozen"), "{}", out.stdout);
+    env.tick_ok_at(180);
+    assert_eq!(restarts_in(&env, slot), 1, "restarted after 2 frozen ticks");
+    let restarted = env.mails_with_subject("restarted");
+    assert_eq!(restarted.len(), 1, "{:?}", env.smtp.messages());
+    assert!(
+        restarted[0].subject.contains("stream frozen"),
+        "{}",
+        restarted[0].subject
+    );
+    assert!(
+        restarted[0].body.contains("still picture"),
+        "{}",
+        restarted[0].body
+    );
+    assert!(
+        env.log_text().contains("stopped moving"),
+        "{}",
+        env.log_text()
+    );
+    // Still frozen after the restart: repaired up to max_restarts, then one mail.
+    let seen = restarts_at(&env, slot, 4..14);
+    assert_eq!(
+        seen,
+        vec![1, 1, 2, 2, 2, 2, 2, 2, 2, 2],
+        "restarts after each tick"
+    );
+    let beyond = env.mails_with_subject("beyond repair");
+    assert_eq!(beyond.len(), 1, "{:?}", env.smtp.messages());
+    assert!(
+        beyond[0].body.contains("stream frozen"),
+        "{}",
+        beyond[0].body
+    );
+    assert_eq!(env.live_status(r.live), 1, "the live goes on");
+}
+
+#[test]
+fn a_playlist_that_keeps_moving_is_left_alone() {
+    let env = env_with(SHORT);
+    let (_, slot) = start(&env, "Amphi Fluide");
+    assert_eq!(restarts_at(&env, slot, 1..13), vec![0; 12]);
+    assert_eq!(health_of(&env, slot), "ok");
+    assert!(env.mails_with_subject("restarted").is_empty());
+}
+
+#[test]
+fn a_playlist_that_stops_for_one_tick_and_moves_again_is_left_alone() {
+    let env = env_with(SHORT);
+    let (_, slot) = start(&env, "Amphi Hoquet");
+    env.tick_ok_at(60);
+    for m in 2..10 {
+        env.docker.hls_frozen(m % 2 == 0);
+        env.tick_ok_at(m * 60);
+        let expected = if m % 2 == 0 { "stream frozen" } else { "ok" };
+        assert_eq!(health_of(&env, slot), expected, "minute {m}");
+    }
+    assert_eq!(restarts_in(&env, slot), 0);
+    assert!(env.mails_with_subject("restarted").is_empty());
+}
+
+#[test]
+fn a_tick_closer_than_three_target_durations_neither_fails_nor_resets() {
+    // The fake's segments last 4 s: ticks 12 s apart or more are judged.
+    let env = env_with(SHORT);
+    let (_, slot) = start(&env, "Amphi Rapproché");
+    env.tick_ok_at(60);
+    env.docker.hls_frozen(true);
+    env.tick_ok_at(120); // frozen, once
+    env.tick_ok_at(131); // 11 s later: not judged, so not a second failure
+    assert_eq!(restarts_in(&env, slot), 0);
+    assert_eq!(
+        health_of(&env, slot),
+        "ok",
+        "nothing failed at the last tick"
+    );
+    env.tick_ok_at(132); // 12 s after 120, unchanged since: the second failure in a row
+    assert_eq!(restarts_in(&env, slot), 1);
+}

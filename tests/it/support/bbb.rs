@@ -77,6 +77,9 @@ struct BbbState {
     streamer_sources: Vec<StreamerSource>,
     /// HLS requests: the path and the `Authorization` header if one was sent.
     hls_requests: Vec<(String, Option<String>)>,
+    /// Per stream key, the media sequence its playlist is at: one more segment at each
+    /// request unless the streamer's playlist is frozen.
+    hls_sequence: HashMap<String, u64>,
 }
 
 #[derive(Clone)]
@@ -258,6 +261,7 @@ impl FakeBbb {
             queries: Vec::new(),
             streamer_sources: Vec::new(),
             hls_requests: Vec::new(),
+            hls_sequence: HashMap::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("bbb", serve_http(router));
@@ -335,6 +339,23 @@ impl FakeBbb {
             }
         } else {
             m.attendees.clear();
+        }
+    }
+
+    /// Everybody but the streamers leaves the running session of `meeting_id` (the
+    /// teacher closed the tab without ending it): it keeps running while a streamer is
+    /// in it. Also how a session our streamer is the first in looks.
+    pub fn everyone_leaves(&self, meeting_id: &str) {
+        let mut st = self.st();
+        find(&mut st.meetings, meeting_id).attendees.clear();
+    }
+
+    /// A teacher (and a viewer) join the session of `meeting_id` again.
+    pub fn someone_joins(&self, meeting_id: &str) {
+        let mut st = self.st();
+        let m = find(&mut st.meetings, meeting_id);
+        if m.attendees.is_empty() {
+            m.attendees = sample_attendees(9, 2);
         }
     }
 
@@ -611,16 +632,28 @@ fn hls(state: &Mutex<BbbState>, file: &str, req: &Request) -> Response {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let mut st = state.lock().expect("bbb state");
     st.hls_requests.push((format!("/hls/{file}"), auth));
-    let served = file
-        .strip_suffix(".m3u8")
-        .is_some_and(|key| st.streamers().iter().any(|s| s.hls && s.stream_key == key));
-    if !served {
+    let Some(streamer) = file.strip_suffix(".m3u8").and_then(|key| {
+        st.streamers()
+            .into_iter()
+            .find(|s| s.hls && s.stream_key == key)
+    }) else {
         return xml_response(404, HTML, nginx_page(404));
+    };
+    let sequence = st
+        .hls_sequence
+        .entry(streamer.stream_key.clone())
+        .or_insert(12);
+    if !streamer.hls_frozen {
+        *sequence += 1;
     }
+    let n = *sequence;
     let mut resp = xml_response(
         200,
         "application/vnd.apple.mpegurl",
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:12\n#EXTINF:4.000,\n12.ts\n#EXTINF:4.000,\n13.ts\n".into(),
+        format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{n}\n#EXTINF:4.000,\n{n}.ts\n#EXTINF:4.000,\n{}.ts\n",
+            n + 1
+        ),
     );
     resp.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-cache"));
@@ -637,15 +670,17 @@ impl BbbState {
         let mut out: HashMap<String, Vec<Attendee>> = HashMap::new();
         for s in self.streamers().into_iter().filter(|s| s.in_meeting) {
             let list = out.entry(s.meeting_id).or_default();
-            list.push(Attendee {
-                user_id: format!("w_live{:04}", list.len()),
-                full_name: s.user_name,
-                role: "VIEWER",
-                presenter: false,
-                listen_only: true,
-                voice: false,
-                video: false,
-            });
+            for full_name in std::iter::once(s.user_name).chain(s.chat_name) {
+                list.push(Attendee {
+                    user_id: format!("w_live{:04}", list.len()),
+                    full_name,
+                    role: "VIEWER",
+                    presenter: false,
+                    listen_only: true,
+                    voice: false,
+                    video: false,
+                });
+            }
         }
         out
     }

@@ -308,6 +308,12 @@ pub struct FakeStreamer {
     pub in_meeting: bool,
     /// Its playlist is served (off while [`FakeDocker::hls_404`] is on).
     pub hls: bool,
+    /// Its playlist stands still (while [`FakeDocker::hls_frozen`] is on); otherwise each
+    /// request finds one more segment.
+    pub hls_frozen: bool,
+    /// `BBB_CHAT_NAME` (`Chat` when unset) when `BBB_ENABLE_CHAT` is `true`: its chat
+    /// relay is a second attendee of the meeting.
+    pub chat_name: Option<String>,
 }
 
 /// What the fake BBB asks the fake dockers (of all servers) for: the streamers running now.
@@ -333,6 +339,12 @@ impl FakeDocker {
     /// server): `GET <key>.m3u8` answers 404.
     pub fn hls_404(&self, on: bool) {
         self.switch("hls_404", on);
+    }
+
+    /// While on, every streamer's playlist is served but stands still (the publisher
+    /// hung): the same media sequence and segments at every request.
+    pub fn hls_frozen(&self, on: bool) {
+        self.switch("hls_frozen", on);
     }
 
     /// While on, `docker image inspect` finds no image (nothing pulled yet).
@@ -388,6 +400,7 @@ impl FakeDocker {
 fn read_streamers(ctl: &Path) -> Vec<FakeStreamer> {
     let never_join = ctl.join("never_join").exists();
     let hls_404 = ctl.join("hls_404").exists();
+    let hls_frozen = ctl.join("hls_frozen").exists();
     let Ok(rd) = fs::read_dir(ctl.join("running")) else {
         return Vec::new();
     };
@@ -409,6 +422,8 @@ fn read_streamers(ctl: &Path) -> Vec<FakeStreamer> {
                 stream_key: field("stream_key="),
                 in_meeting: !never_join,
                 hls: !hls_404,
+                hls_frozen,
+                chat_name: Some(field("chat_name=")).filter(|n| !n.is_empty()),
             })
         })
         .filter(|s| !s.meeting_id.is_empty())
@@ -625,9 +640,13 @@ container_id() {
 # mkv part when it records, and the running marker with what the fake BBB (attendee
 # fullName in its meeting) and the fake HLS server (the stream key's playlist) read.
 start_streamer() {
-  local file=$1 mkv="" meeting_id user_name=Live stream_url tz=UTC download=false epoch stamp
+  local file=$1 mkv="" meeting_id user_name=Live chat_name="" stream_url tz=UTC download=false epoch stamp
   env_value BBB_MEETING_ID "$file"; meeting_id=$REPLY
   if env_value BBB_USER_NAME "$file" && [ -n "$REPLY" ]; then user_name=$REPLY; fi
+  if env_value BBB_ENABLE_CHAT "$file" && [ "$REPLY" = true ]; then
+    chat_name=Chat
+    if env_value BBB_CHAT_NAME "$file" && [ -n "$REPLY" ]; then chat_name=$REPLY; fi
+  fi
   env_value BBB_STREAM_URL "$file"; stream_url=$REPLY
   if env_value TZ "$file" && [ -n "$REPLY" ]; then tz=$REPLY; fi
   if env_value BBB_DOWNLOAD_MEETING "$file" && [ "$REPLY" = true ]; then download=true; fi
@@ -656,8 +675,9 @@ start_streamer() {
   fi
   esc "$meeting_id"; meeting_id=$REPLY
   esc "$user_name"; user_name=$REPLY
+  esc "$chat_name"; chat_name=$REPLY
   esc "${stream_url##*/}"
-  printf 'mkv=%s\nmeeting_id=%s\nuser_name=%s\nstream_key=%s\n' "$mkv" "$meeting_id" "$user_name" "$REPLY" > "$RUN"
+  printf 'mkv=%s\nmeeting_id=%s\nuser_name=%s\nchat_name=%s\nstream_key=%s\n' "$mkv" "$meeting_id" "$user_name" "$chat_name" "$REPLY" > "$RUN"
   lock; printf '%s\n' "$cwd" >> "$CTL/starts.log"; unlock
 }
 
