@@ -15,6 +15,7 @@ pub mod config;
 pub mod docker;
 pub mod error_chain;
 pub mod fsutil;
+pub mod gateway;
 pub mod health;
 pub mod hls;
 pub mod lock;

@@ -11,8 +11,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::Url;
 
+mod gateway;
 mod raw;
 mod validate;
+
+pub use gateway::{ENV_GATEWAY_TOKEN, GatewayConfig, TOKEN_MAX_CHARS, TlsFiles};
 
 use raw::RawConfig;
 use validate::{Validator, toml_words};
@@ -88,6 +91,8 @@ pub struct Config {
     pub docker: DockerConfig,
     pub cluster: Option<ClusterConfig>,
     pub metrics: Option<MetricsConfig>,
+    /// `[gateway]`: the webinar gateway of `serve` (see `config/gateway.rs`).
+    pub gateway: Option<GatewayConfig>,
     /// `[health]`: the streamer checks and repairs (see `health.rs`).
     pub health: crate::health::HealthConfig,
     /// `[recording]`: the programs that join a live's parts (see `recording/join.rs`).

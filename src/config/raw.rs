@@ -15,6 +15,7 @@ pub(super) struct RawConfig {
     pub(super) docker: RawDocker,
     pub(super) cluster: Option<RawCluster>,
     pub(super) metrics: Option<RawMetrics>,
+    pub(super) gateway: Option<super::gateway::RawGateway>,
     #[serde(default)]
     pub(super) health: crate::health::RawHealth,
     #[serde(default)]

@@ -21,7 +21,7 @@ pub(super) struct Validator {
 }
 
 impl Validator {
-    fn err(&self, key: &str, msg: impl fmt::Display) -> anyhow::Error {
+    pub(super) fn err(&self, key: &str, msg: impl fmt::Display) -> anyhow::Error {
         anyhow!("configuration file {}: key `{key}`: {msg}", self.file)
     }
 
@@ -59,7 +59,11 @@ impl Validator {
     }
 
     /// An error about a secret's value, naming where it came from.
-    fn secret_err(&self, source: &SecretSource, msg: impl fmt::Display) -> anyhow::Error {
+    pub(super) fn secret_err(
+        &self,
+        source: &SecretSource,
+        msg: impl fmt::Display,
+    ) -> anyhow::Error {
         match source {
             SecretSource::File { key, .. } => self.err(key, msg),
             SecretSource::Env { .. } => self.env_err(source, msg),
@@ -112,7 +116,7 @@ impl Validator {
         Ok(url)
     }
 
-    fn absolute_dir(&self, key: &str, value: &str) -> Result<PathBuf> {
+    pub(super) fn absolute_dir(&self, key: &str, value: &str) -> Result<PathBuf> {
         let p = PathBuf::from(value);
         if !p.is_absolute() {
             return Err(self.err(key, format!("{value:?} must be an absolute path")));
@@ -143,6 +147,7 @@ impl Validator {
                 textfile: self.absolute_dir("metrics.textfile", &m.textfile)?,
             }),
         };
+        let gateway = raw.gateway.map(|g| self.gateway(g, env)).transpose()?;
         Ok(Config {
             path: path.to_owned(),
             server,
@@ -152,6 +157,7 @@ impl Validator {
             docker,
             cluster,
             metrics,
+            gateway,
             health: raw.health.validate(&self.file)?,
             recording: raw.recording,
             sources: SecretSources {
