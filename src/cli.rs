@@ -249,6 +249,7 @@ fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
                 crate::config::ENV_SMTP_PASSWORD,
                 "Overrides mail.smtp_password.",
             ),
+            (crate::config::ENV_GATEWAY_TOKEN, "Overrides gateway.token."),
         ],
     );
     tagged_section(&mut page, "FILES", MAN_FILES);

@@ -26,6 +26,8 @@ use crate::tick::Ctx;
 
 use super::outcome::{Fatal, Outcome, print_lines};
 
+mod gateway;
+
 /// How bad a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -95,7 +97,7 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     lines.extend(config_file_mode(&cfg.path));
     lines.extend(settings(&cfg));
     let ctx = Ctx::new(Arc::clone(&cfg))?;
-    let (pod, bbb, docker, image, mail, redis, cluster) = tokio::join!(
+    let (pod, bbb, docker, image, mail, redis, cluster, gateway) = tokio::join!(
         pod(&ctx),
         bbb(&ctx),
         docker(&ctx),
@@ -103,6 +105,7 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
         mail(&ctx, send_test_mail),
         chat_redis(&ctx),
         cluster_redis(&cfg),
+        gateway::lines(&cfg),
     );
     lines.extend(pod);
     lines.extend(bbb);
@@ -114,6 +117,7 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     lines.push(mail);
     lines.extend(redis);
     lines.extend(cluster);
+    lines.extend(gateway);
     Ok(lines)
 }
 
