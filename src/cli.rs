@@ -173,7 +173,7 @@ pub fn man_page() -> Vec<u8> {
 }
 
 fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
-    use roff::{Roff, bold, roman};
+    use roff::Roff;
     let mut cmd = Cli::command();
     cmd.build();
     let man = clap_mangen::Man::new(cmd.clone());
@@ -185,40 +185,7 @@ fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
     let mut page = Roff::new();
     page.control("SH", ["COMMANDS"]);
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        // clap's own usage line, e.g. `bbb-pod-live stop [OPTIONS] <--live <ID>|--slot <N>>`.
-        let usage = sub.clone().render_usage().to_string();
-        let usage = usage.trim().trim_start_matches("Usage:").trim().to_owned();
-        page.control("SS", [sub.get_name()]);
-        page.text([bold(usage)]);
-        if let Some(about) = sub.get_long_about().or(sub.get_about()) {
-            page.control("PP", [] as [&str; 0]);
-            page.text([roman(about.to_string())]);
-        }
-        let own = sub.get_arguments().filter(|a| {
-            !a.is_global_set()
-                && !a.is_hide_set()
-                && a.get_id() != "help"
-                && a.get_id() != "version"
-        });
-        for arg in own {
-            page.control("TP", [] as [&str; 0]);
-            page.text(arg_inlines(arg));
-            let mut help = arg
-                .get_long_help()
-                .or(arg.get_help())
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let values: Vec<String> = arg
-                .get_possible_values()
-                .iter()
-                .filter(|v| !v.is_hide_set())
-                .map(|v| v.get_name().to_owned())
-                .collect();
-            if !values.is_empty() {
-                help.push_str(&format!(" [possible values: {}]", values.join(", ")));
-            }
-            page.text([roman(help)]);
-        }
+        command_entry(&mut page, sub, sub.get_name());
     }
     tagged_section(
         &mut page,
@@ -255,6 +222,52 @@ fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
     tagged_section(&mut page, "FILES", MAN_FILES);
     page.to_writer(out)?;
     man.render_version_section(out)
+}
+
+/// One subcommand of the COMMANDS section: its synopsis (clap's own usage line, e.g.
+/// `bbb-pod-live stop [OPTIONS] <--live <ID>|--slot <N>>`), what it does and its own
+/// options, then each of its subcommands (`recordings list`, `recordings deliver` …)
+/// the same way, so that the page has every subcommand and option `--help` has.
+fn command_entry(page: &mut roff::Roff, sub: &clap::Command, path: &str) {
+    use roff::{bold, roman};
+    let usage = sub.clone().render_usage().to_string();
+    let usage = usage.trim().trim_start_matches("Usage:").trim().to_owned();
+    page.control("SS", [path]);
+    page.text([bold(usage)]);
+    if let Some(about) = sub.get_long_about().or(sub.get_about()) {
+        page.control("PP", [] as [&str; 0]);
+        page.text([roman(about.to_string())]);
+    }
+    for arg in own_arguments(sub) {
+        page.control("TP", [] as [&str; 0]);
+        page.text(arg_inlines(arg));
+        let mut help = arg
+            .get_long_help()
+            .or(arg.get_help())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        if !values.is_empty() {
+            help.push_str(&format!(" [possible values: {}]", values.join(", ")));
+        }
+        page.text([roman(help)]);
+    }
+    for nested in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+        command_entry(page, nested, &format!("{path} {}", nested.get_name()));
+    }
+}
+
+/// The arguments a subcommand has of its own: not the global ones (the OPTIONS section
+/// has them), nor hidden ones, nor `--help`/`--version`.
+fn own_arguments(sub: &clap::Command) -> impl Iterator<Item = &clap::Arg> {
+    sub.get_arguments().filter(|a| {
+        !a.is_global_set() && !a.is_hide_set() && a.get_id() != "help" && a.get_id() != "version"
+    })
 }
 
 /// The FILES section of the man page: the defaults, and what the Debian package installs.
@@ -400,6 +413,71 @@ mod tests {
             "/etc/cron.d/bbb\\-pod\\-live",
         ] {
             assert!(files.contains(file), "{file} missing:\n{files}");
+        }
+    }
+
+    /// Every subcommand, nested ones included, and every option of each, as `--help`
+    /// shows them, is on the man page.
+    #[test]
+    fn the_man_page_has_every_subcommand_and_option() {
+        fn walk(cmd: &clap::Command, path: String, out: &mut Vec<(String, Vec<String>)>) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let path = format!("{path} {}", sub.get_name()).trim().to_owned();
+                let options = own_arguments(sub)
+                    .map(|a| match a.get_long() {
+                        Some(long) => format!("\\-\\-{}", long.replace('-', "\\-")),
+                        None => format!(
+                            "<{}>",
+                            a.get_value_names()
+                                .and_then(|v| v.first())
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| a.get_id().to_string().to_uppercase())
+                        ),
+                    })
+                    .collect();
+                out.push((path.clone(), options));
+                walk(sub, path, out);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut all = Vec::new();
+        walk(&cmd, String::new(), &mut all);
+        let page = String::from_utf8(man_page()).expect("utf-8");
+        let names: Vec<&str> = all.iter().map(|(p, _)| p.as_str()).collect();
+        for name in [
+            "recordings list",
+            "recordings deliver",
+            "recordings discard",
+        ] {
+            assert!(
+                names.contains(&name),
+                "{name} not in the command tree: {names:?}"
+            );
+        }
+        for (path, options) in &all {
+            let name = path.replace('-', "\\-");
+            // roff quotes a heading of several words.
+            let heading = if path.contains(' ') {
+                format!(".SS \"{name}\"")
+            } else {
+                format!(".SS {name}")
+            };
+            let start = page
+                .find(&format!("{heading}\n"))
+                .unwrap_or_else(|| panic!("no {heading} in the man page:\n{page}"));
+            let entry = &page[start + heading.len()..];
+            let entry = &entry[..entry.find(".SS ").unwrap_or(entry.len())];
+            for option in options {
+                assert!(
+                    entry.contains(option.as_str()),
+                    "{path}: {option} missing:\n{entry}"
+                );
+            }
+        }
+        // Global options are in the OPTIONS section.
+        for option in ["\\-\\-config", "\\-\\-dry\\-run", "\\-\\-verbose"] {
+            assert!(page.contains(option), "{option} missing");
         }
     }
 
