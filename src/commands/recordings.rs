@@ -241,6 +241,9 @@ fn discard(
     yes: bool,
     dry_run: bool,
 ) -> Result<Outcome, Fatal> {
+    // What is not a kept recording is said first: asking to confirm the deletion of
+    // /etc/passwd would suggest that it could happen.
+    resolve(store, file)?;
     if !yes && !dry_run {
         return Err(Fatal::Config(anyhow!(
             "discarding deletes {} for good: add --yes to confirm",

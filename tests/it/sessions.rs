@@ -544,6 +544,22 @@ fn recordings_discard_needs_yes_and_honours_dry_run() {
     assert!(elsewhere.exists());
 }
 
+/// A file that is not a kept recording is said to be so at once, without first asking
+/// for `--yes` (which would suggest that it could be deleted).
+#[test]
+fn recordings_discard_of_a_foreign_file_says_so_before_asking_to_confirm() {
+    let env = TestEnv::builder().slots(1).build();
+    let out = env.run(&["recordings", "discard", "/etc/passwd"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is not a recording kept by bbb-pod-live"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("--yes"), "{}", out.stderr);
+}
+
 // ---------------------------------------------------------------------------
 // 5. Signals
 // ---------------------------------------------------------------------------
