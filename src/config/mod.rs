@@ -440,6 +440,10 @@ hls_url = "https://live.univ.fr/hls/"
             "{MINIMAL}\n[mail]\nadmins = [\"not an address\"]\n"
         ));
         assert!(e.contains("`mail.admins`"), "{e}");
+        // A local name works with mail(1), not over SMTP: the full address is asked for.
+        let e = err(&format!("{MINIMAL}\n[mail]\nadmins = [\"root\"]\n"));
+        assert!(e.contains("`mail.admins`"), "{e}");
+        assert!(e.contains("\"root@localhost\""), "{e}");
         let e = err(&format!("{MINIMAL}\n[docker]\ncommand = []\n"));
         assert!(e.contains("`docker.command`"), "{e}");
         // A wrong type is reported by the TOML layer with the line and the key.

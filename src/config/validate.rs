@@ -129,6 +129,15 @@ impl Validator {
     }
 
     fn mailbox(&self, key: &str, value: &str) -> Result<lettre::message::Mailbox> {
+        // A local name such as "root" is what mail(1) takes; SMTP needs the domain.
+        if !value.is_empty() && !value.contains('@') {
+            return Err(self.err(
+                key,
+                format!(
+                    "{value:?} is not a full mail address: write it with its domain, e.g. \"{value}@localhost\""
+                ),
+            ));
+        }
         value
             .parse()
             .map_err(|e| self.err(key, format!("{value:?} is not a mail address: {e}")))
