@@ -364,6 +364,7 @@ fn check_fails_when_pod_refuses_the_token() {
     let lines = report_lines(&out.stdout);
     let l = line_with(&lines, "FAIL", "Pod");
     assert!(l.contains("401") && l.contains("pod.token"), "{l}");
+    assert_eq!(l.matches("the token is").count(), 1, "said once: {l}");
     line_with(&lines, "WARN", "not checked until Pod accepts the token");
     // The rest is still checked.
     line_with(&lines, "OK", "BBB answers");
@@ -413,6 +414,42 @@ fn check_fails_without_the_live_app_in_pod() {
     let lines = report_lines(&out.stdout);
     let l = line_with(&lines, "FAIL", "broadcaster API");
     assert!(l.contains("THIRD_PARTY_APPS"), "{l}");
+    // Buildings come with the live app: whether building 1 exists is not known, and
+    // the report says only that.
+    line_with(&lines, "WARN", "pod.building_id = 1: not checked");
+    assert!(
+        !lines.iter().any(|l| l.contains("no such building")),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.iter().filter(|l| l.starts_with("FAIL")).count(), 1);
+}
+
+#[test]
+fn check_without_the_live_app_says_nothing_about_the_building() {
+    let env = inited();
+    // The live app missing: its routes answer Django's 404, buildings too, here
+    // as a JSON 404 that a building lookup would read as "no such building".
+    env.pod.fail_next(
+        "GET",
+        "/rest/broadcasters/",
+        crate::support::Fault::Status(404, r#"{"detail":"Not found."}"#.into()),
+        5,
+    );
+    env.pod.fail_next(
+        "GET",
+        "/rest/buildings/",
+        crate::support::Fault::Status(404, r#"{"detail":"Not found."}"#.into()),
+        5,
+    );
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    line_with(&lines, "FAIL", "broadcaster API");
+    line_with(&lines, "WARN", "pod.building_id = 1: not checked");
+    assert!(
+        !lines.iter().any(|l| l.contains("no such building")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
