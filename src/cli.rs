@@ -18,8 +18,9 @@ pub struct Cli {
     )]
     pub config: PathBuf,
 
-    /// Read and decide everything, print the plan on stdout, change nothing.
-    #[arg(long, global = true)]
+    /// Read and decide everything, print the plan on stdout, change nothing (run, stop,
+    /// init, recordings deliver|discard; also accepted after them).
+    #[arg(long)]
     pub dry_run: bool,
 
     /// Also print the log on stderr as it is written (-v info, -vv debug).
@@ -34,10 +35,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// `--dry-run`, given before or after the subcommand.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run || self.command.dry_run()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One cron tick: start requested lives, stop ended ones, hand over recordings.
-    Run,
+    Run(DryRun),
     /// Validate the configuration and reach every dependency; prints a report.
     Check(CheckArgs),
     /// Slots of this server and the live in each.
@@ -45,7 +53,7 @@ pub enum Command {
     /// Stop one live now, through the same path as an automatic stop.
     Stop(StopArgs),
     /// Create slot directories and compose files (idempotent; run does it too).
-    Init,
+    Init(DryRun),
     /// Recordings kept on this server that the tick does not hand over by itself (e.g.
     /// their meeting was deleted in Pod): list, deliver or discard them.
     Recordings(RecordingsArgs),
@@ -70,7 +78,7 @@ impl Command {
     /// and it writes the day's log file).
     pub fn changes(&self) -> bool {
         match self {
-            Command::Run | Command::Stop(_) | Command::Init => true,
+            Command::Run(_) | Command::Stop(_) | Command::Init(_) => true,
             Command::Recordings(args) => matches!(
                 args.action,
                 RecordingsAction::Deliver { .. } | RecordingsAction::Discard { .. }
@@ -81,14 +89,31 @@ impl Command {
         }
     }
 
+    /// Whether `--dry-run` was given after the subcommand (only those that change
+    /// something have it).
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Command::Run(d) | Command::Init(d) => d.dry_run,
+            Command::Stop(args) => args.dry_run.dry_run,
+            Command::Recordings(args) => match &args.action {
+                RecordingsAction::Deliver { dry_run, .. }
+                | RecordingsAction::Discard { dry_run, .. } => dry_run.dry_run,
+                RecordingsAction::List => false,
+            },
+            Command::Check(_) | Command::Status(_) | Command::Completions(_) | Command::Man => {
+                false
+            }
+        }
+    }
+
     /// The subcommand's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Run => "run",
+            Command::Run(_) => "run",
             Command::Check(_) => "check",
             Command::Status(_) => "status",
             Command::Stop(_) => "stop",
-            Command::Init => "init",
+            Command::Init(_) => "init",
             Command::Recordings(_) => "recordings",
             Command::Completions(_) => "completions",
             Command::Man => "man",
@@ -114,6 +139,8 @@ pub enum RecordingsAction {
         /// The BBB session's `internal_meeting_id` (a meeting in Pod) to deliver it as.
         #[arg(long = "as", value_name = "INTERNAL_MEETING_ID")]
         as_id: String,
+        #[command(flatten)]
+        dry_run: DryRun,
     },
     /// Delete a kept recording for good.
     Discard {
@@ -122,6 +149,8 @@ pub enum RecordingsAction {
         /// Confirm the deletion (refused without it).
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        dry_run: DryRun,
     },
 }
 
@@ -343,7 +372,8 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(false).args(["live", "slot"])))]
 pub struct StopArgs {
     /// The Pod livestream id to stop.
     #[arg(long, value_name = "ID")]
@@ -351,6 +381,17 @@ pub struct StopArgs {
     /// The slot (1..=server.slots) whose live to stop.
     #[arg(long, value_name = "N")]
     pub slot: Option<u32>,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+/// `--dry-run` after a subcommand that changes something: offered only there (and, for
+/// the form `bbb-pod-live --dry-run run`, before the subcommand).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct DryRun {
+    /// Read and decide everything, print what would be done on stdout, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]
@@ -369,6 +410,57 @@ mod tests {
             Cli::try_parse_from(["bbb-pod-live", "stop", "--live", "1", "--slot", "2"]).is_err()
         );
         assert!(Cli::try_parse_from(["bbb-pod-live", "stop", "--slot", "2"]).is_ok());
+    }
+
+    /// `--dry-run` is offered by the subcommands that change something, after them or
+    /// before them, and by no other: a command that changes nothing has no such option.
+    #[test]
+    fn dry_run_is_offered_only_where_it_applies() {
+        let dry = |args: &[&str]| {
+            let mut all = vec!["bbb-pod-live"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|c| c.dry_run())
+        };
+        for args in [
+            &["--dry-run", "run"][..],
+            &["run", "--dry-run"],
+            &["init", "--dry-run"],
+            &["--dry-run", "stop", "--live", "1"],
+            &["stop", "--slot", "1", "--dry-run"],
+            &["recordings", "deliver", "f.mkv", "--as", "x", "--dry-run"],
+            &["recordings", "discard", "f.mkv", "--yes", "--dry-run"],
+        ] {
+            assert_eq!(dry(args).ok(), Some(true), "{args:?}");
+        }
+        assert_eq!(dry(&["run"]).ok(), Some(false));
+        for args in [
+            &["status", "--dry-run"][..],
+            &["check", "--dry-run"],
+            &["recordings", "list", "--dry-run"],
+            &["man", "--dry-run"],
+            &["completions", "bash", "--dry-run"],
+        ] {
+            assert!(dry(args).is_err(), "{args:?} accepted --dry-run");
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        for (path, offered) in [
+            (&["status"][..], false),
+            (&["check"], false),
+            (&["man"], false),
+            (&["recordings", "list"], false),
+            (&["run"], true),
+            (&["stop"], true),
+            (&["init"], true),
+            (&["recordings", "discard"], true),
+        ] {
+            let mut sub = &cmd;
+            for name in path {
+                sub = sub.find_subcommand(name).expect("a subcommand");
+            }
+            let help = sub.clone().render_help().to_string();
+            assert_eq!(help.contains("--dry-run"), offered, "{path:?}:\n{help}");
+        }
     }
 
     #[test]

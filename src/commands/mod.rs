@@ -48,7 +48,7 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
         Err(e) => return (Err(Fatal::Config(e)), None),
     };
     // Commands that change things log to the daily file; a dry run writes no file.
-    let writes = !cli.dry_run && cli.command.changes();
+    let writes = !cli.dry_run() && cli.command.changes();
     let stderr = logging::stderr_level(cli.verbose, cli.quiet);
     let file = writes.then(|| LogFile {
         dir: &cfg.server.log_dir,
@@ -57,12 +57,12 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
     });
     let guard = match logging::init(stderr, file) {
         Ok(started) => {
-            if matches!(cli.command, Command::Run) && started.first_of_the_day {
+            if matches!(cli.command, Command::Run(_)) && started.first_of_the_day {
                 warn_readable_config(&cfg);
             }
             started.guard
         }
-        Err(e) if matches!(cli.command, Command::Run) => {
+        Err(e) if matches!(cli.command, Command::Run(_)) => {
             // A tick nobody can read afterwards is worse than no tick: cron mails this.
             let _ = logging::init(stderr, None);
             return (
@@ -123,12 +123,12 @@ fn warn_readable_config(cfg: &Config) {
 
 async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
     match &cli.command {
-        Command::Run => run::run(cfg, cli.dry_run).await,
-        Command::Init => init::init(&cfg, cli.dry_run),
-        Command::Stop(args) => stop::stop(cfg, args, cli.dry_run).await,
+        Command::Run(_) => run::run(cfg, cli.dry_run()).await,
+        Command::Init(_) => init::init(&cfg, cli.dry_run()),
+        Command::Stop(args) => stop::stop(cfg, args, cli.dry_run()).await,
         Command::Status(args) => status::status(&cfg, args.json),
         Command::Check(args) => check::command(cfg, args.send_test_mail).await,
-        Command::Recordings(args) => recordings::run(&cfg, &args.action, cli.dry_run),
+        Command::Recordings(args) => recordings::run(&cfg, &args.action, cli.dry_run()),
         Command::Completions(_) | Command::Man => {
             print_generated(&cli.command).map_err(Fatal::Other)
         }

@@ -60,8 +60,8 @@ pub fn run(cfg: &Config, action: &RecordingsAction, dry_run: bool) -> Result<Out
             print_lines(&out)?;
             Ok(Outcome::Done)
         }
-        RecordingsAction::Deliver { file, as_id } => deliver(cfg, &store, file, as_id, dry_run),
-        RecordingsAction::Discard { file, yes } => discard(cfg, &store, file, *yes, dry_run),
+        RecordingsAction::Deliver { file, as_id, .. } => deliver(cfg, &store, file, as_id, dry_run),
+        RecordingsAction::Discard { file, yes, .. } => discard(cfg, &store, file, *yes, dry_run),
     }
 }
 

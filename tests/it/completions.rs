@@ -84,7 +84,11 @@ fn bash_completes_the_options_of_a_subcommand() {
         assert!(stop.contains(&option.to_owned()), "{option}: {stop:?}");
     }
     assert!(!stop.contains(&"--json".to_owned()), "{stop:?}");
-    // The global options come after a subcommand too.
+    // Only where it applies: a command that changes nothing does not offer --dry-run.
+    let status = complete(&script, &["bbb-pod-live", "status", "--"]);
+    assert!(status.contains(&"--json".to_owned()), "{status:?}");
+    assert!(!status.contains(&"--dry-run".to_owned()), "{status:?}");
+    // The options of a subcommand that changes things, global ones and --dry-run.
     assert_eq!(
         complete(&script, &["bbb-pod-live", "run", "--dr"]),
         ["--dry-run"]
