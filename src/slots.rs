@@ -518,6 +518,72 @@ mod tests {
         store.clear(1).expect("clearing twice is fine");
     }
 
+    /// State files of this version with every field set, read and written again, come
+    /// out byte for byte: the files are the contract between versions (an upgrade or a
+    /// downgrade in the middle of a live), whatever the types behind them become.
+    #[test]
+    fn state_files_read_and_written_again_are_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SlotStore::new(dir.path(), 1);
+        store.init(false).expect("init");
+
+        let slot = include_str!("../tests/fixtures/state/live-state.json");
+        fs::write(store.state_path(1), slot).expect("write");
+        let state = store.load(1).expect("load").expect("busy");
+        assert_eq!((state.live, state.phase), (42, Phase::Stopping));
+        assert_eq!(state.health.fails.hls, 2);
+        assert_eq!(
+            state.stop.as_ref().map(|s| s.reason),
+            Some(StopReason::MeetingEnded)
+        );
+        store.save(1, &state).expect("save");
+        assert_eq!(fs::read_to_string(store.state_path(1)).expect("read"), slot);
+
+        let server = include_str!("../tests/fixtures/state/state.json");
+        fs::write(store.server_state_path(), server).expect("write");
+        let state = store.load_server_state().expect("load");
+        assert_eq!(state.start_failures.get(&42), Some(&2));
+        assert_eq!(state.mail.0.len(), 2);
+        assert_eq!(state.waiting.len(), 5);
+        store.save_server_state(&state).expect("save");
+        assert_eq!(
+            fs::read_to_string(store.server_state_path()).expect("read"),
+            server
+        );
+    }
+
+    /// A slot state file of an older version (no session, health, stop progress…) and an
+    /// empty server state read with those fields at their defaults.
+    #[test]
+    fn state_files_of_older_versions_are_read_with_defaults() {
+        let old = r#"{
+  "live": 7,
+  "phase": "running",
+  "since": "2025-11-02T08:00:00Z",
+  "meeting_url": null,
+  "user_url": null,
+  "meeting_id": "room-b",
+  "meeting_name": "Cours",
+  "stream_key": "bbb-y-7",
+  "broadcaster_name": null,
+  "broadcaster": null,
+  "download": false
+}"#;
+        let state: SlotState = serde_json::from_str(old).expect("parse");
+        let mut expected = SlotState::new(7, "2025-11-02T08:00:00Z".parse().expect("time"));
+        expected.phase = Phase::Running;
+        expected.meeting_id = Some("room-b".into());
+        expected.meeting_name = Some("Cours".into());
+        expected.stream_key = Some("bbb-y-7".into());
+        assert_eq!(state, expected);
+
+        let server: ServerState = serde_json::from_str("{}").expect("parse");
+        assert_eq!(
+            serde_json::to_string(&server).expect("encode"),
+            serde_json::to_string(&ServerState::default()).expect("encode")
+        );
+    }
+
     #[test]
     fn init_is_idempotent_and_dry_run_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
