@@ -1,20 +1,18 @@
 //! A live's health (behaviour.md "A live's health"), decided without I/O: the
-//! `[health]` section, the per-slot [`Health`] kept in the slot's state file, the
-//! judgement of one tick's [`Observation`] (counted in ticks, never on a clock), the
-//! label `status` shows and the mails to the admins.
+//! `[health]` section, the updates of the per-slot [`Health`] (data in `model`, kept in
+//! the slot's state file), the judgement of one tick's [`Observation`] (counted in
+//! ticks, never on a clock), the label `status` shows and the mails to the admins.
 //!
 //! It does not look at anything: `tick/streamer.rs` asks docker, reads getMeetings'
 //! attendees and the HLS playlist, then acts on the [`Verdict`].
 
-use std::fmt;
-
 use anyhow::{Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::hls::Media;
 use crate::mail::{RESEND_AFTER, SUBJECT_PREFIX};
-use crate::model::LiveId;
+use crate::model::{Fails, Health, LiveId, Phase, PlaylistSeen, Signal, SlotState};
 
 /// `[health]` as written in the file.
 #[derive(Debug, Deserialize)]
@@ -99,92 +97,6 @@ impl RawHealth {
             max_restarts: range("max_restarts", self.max_restarts, 0, 1000)?,
         })
     }
-}
-
-/// One of the three signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Signal {
-    /// (a) the streamer's container runs.
-    Container,
-    /// (b) the streamer is among the meeting's attendees.
-    Meeting,
-    /// (c) its HLS playlist answers.
-    Hls,
-    /// (d) its HLS playlist moves: a new segment between two ticks far enough apart.
-    Frozen,
-}
-
-impl Signal {
-    /// The `status` label of a live failing this signal.
-    pub fn label(self) -> &'static str {
-        match self {
-            Signal::Container => "no container",
-            Signal::Meeting => "not in the meeting",
-            Signal::Hls => "no HLS",
-            Signal::Frozen => "stream frozen",
-        }
-    }
-}
-
-impl fmt::Display for Signal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Signal::Container => "the streamer's container is not running",
-            Signal::Meeting => "the streamer is not in the meeting",
-            Signal::Hls => "the HLS playlist does not answer (viewers see nothing)",
-            Signal::Frozen => {
-                "the HLS playlist stopped moving: no new segment (viewers see a still picture)"
-            }
-        })
-    }
-}
-
-/// Consecutive failing ticks, per signal.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fails {
-    #[serde(default)]
-    pub meeting: u32,
-    #[serde(default)]
-    pub hls: u32,
-    #[serde(default)]
-    pub frozen: u32,
-}
-
-/// A live's health, kept in its slot's state file between ticks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    /// Checked ticks since the start or the last restart (the start is tick 0).
-    #[serde(default)]
-    pub ticks: u32,
-    /// Restarts (and `up`s of a vanished container) tried for this live.
-    #[serde(default)]
-    pub restarts: u32,
-    #[serde(default)]
-    pub fails: Fails,
-    /// The signal that failed at the last check, if one did (outside the grace period).
-    #[serde(default)]
-    pub failing: Option<Signal>,
-    /// No more restarts: the admins were told once.
-    #[serde(default)]
-    pub beyond_repair: bool,
-    /// When the last "restarted" mail about this live went out (one an hour at most).
-    #[serde(default)]
-    pub mailed_at: Option<DateTime<Utc>>,
-    /// Where its HLS playlist stood at the last tick that judged it (signal d).
-    #[serde(default)]
-    pub playlist: Option<PlaylistSeen>,
-}
-
-/// A media playlist as a tick saw it, kept to judge the next one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlaylistSeen {
-    /// The sequence number just past its newest segment ([`Media::position`]).
-    pub position: u64,
-    /// Its newest segment's URI.
-    #[serde(default)]
-    pub newest: Option<String>,
-    pub at: DateTime<Utc>,
 }
 
 /// What one tick saw of a live whose session runs. `None`: not known this tick (the
@@ -355,11 +267,10 @@ impl Health {
 /// streamer's own log is (`docker compose logs` in the slot while it runs, the kept
 /// `<log_dir>/live-<id>.log` once stopped).
 pub fn status_fields(
-    state: &crate::slots::SlotState,
+    state: &SlotState,
     cfg: &crate::config::Config,
     slot_dir: &std::path::Path,
 ) -> serde_json::Map<String, serde_json::Value> {
-    use crate::slots::Phase;
     let h = &state.health;
     let label = match (cfg.health.enabled, state.phase) {
         (false, _) => Some("off".to_owned()),

@@ -7,7 +7,7 @@
 //! or write the memory file and does not retry a failed send (the next tick will, since
 //! the caller keeps the old memory when sending fails).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -18,11 +18,10 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
 use crate::config::{MailConfig, MailTransport, SmtpTls};
-use crate::model::{LiveId, Problem};
+use crate::model::{LiveId, MailMemory, Problem, Remembered};
 
 /// Every subject starts with this.
 pub const SUBJECT_PREFIX: &str = "[BBB-POD-LIVE]";
@@ -403,19 +402,6 @@ fn truncate(s: &str, max_chars: usize) -> String {
 // ---------------------------------------------------------------------------
 // Throttling
 // ---------------------------------------------------------------------------
-
-/// When a problem key was first seen and last mailed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Remembered {
-    pub first_seen: DateTime<Utc>,
-    pub last_mailed: DateTime<Utc>,
-}
-
-/// The problems mailed recently, by [`Problem::key`]; persisted by the caller as JSON
-/// (an object keyed by problem key) between ticks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MailMemory(pub BTreeMap<String, Remembered>);
 
 /// The problems of this tick to mail, updating `memory`:
 /// - a key not in memory (new, or back after being resolved) is mailed;

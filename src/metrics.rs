@@ -13,8 +13,9 @@ use std::path::Path;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
+use crate::model::{Counters, Phase};
 use crate::recording::PendingStore;
-use crate::slots::{Counters, Phase, SlotStore};
+use crate::slots::SlotStore;
 
 /// Every metric name starts with this.
 pub const PREFIX: &str = "bbb_pod_live_";

@@ -8,7 +8,7 @@ use std::fmt;
 use crate::model::{
     BbbMeeting, Live, LiveId, LiveStatus, PodMeeting, Sessions, WaitReason, Waiting,
 };
-use crate::slots::{Phase, SlotState, StopReason};
+use crate::model::{Phase, SlotState, StopReason};
 
 /// What BBB told us this tick.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@
 //! write, mode 0600) before the next step, so a tick killed at any point is resumed by
 //! the next one. A slot is free exactly when it has no state file. The server-wide
 //! `state.json` in `base_dir` holds what outlives a live: failed start attempts per
-//! live, the mail throttling memory and the last tick's summary.
+//! live, the mail throttling memory and the last tick's summary. What the files hold
+//! is `model`'s [`SlotState`] and [`ServerState`]; this room reads and writes them.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,182 +15,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::model::{Broadcaster, LiveId};
+use crate::model::{ServerState, SlotState};
 
 /// Name of a slot's state file.
 pub const STATE_FILE: &str = "live-state.json";
 /// Uid the streamer runs as (aauzid/bigbluebutton-livestreaming `USER 1001`).
 pub const STREAMER_UID: u32 = 1001;
-
-/// Where a live is in its life in this slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// A start is under way; resumed or undone by the next tick if it was interrupted.
-    Starting,
-    /// Container up and Pod says status 1.
-    Running,
-    /// A stop is under way; resumed by the next tick until complete.
-    Stopping,
-    /// A failed start whose "status 1" PATCH may have reached Pod: put the live back
-    /// to status 0 before the slot is free again.
-    Reverting,
-}
-
-/// Why a live is stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// BBB reported the meeting ended `end_confirmations` ticks in a row.
-    MeetingEnded,
-    /// Someone set the live to status 2 in Pod: keep the end date they wrote.
-    ClosedInPod,
-    /// The livestream no longer exists in Pod.
-    RemovedFromPod,
-    /// Pod shows the live waiting again or on another server/slot: stop our
-    /// container, leave the livestream as it is.
-    NoLongerOurs,
-    /// An admin ran `bbb-pod-live stop`.
-    ByHand,
-}
-
-impl StopReason {
-    pub fn describe(self) -> &'static str {
-        match self {
-            StopReason::MeetingEnded => "the meeting ended",
-            StopReason::ClosedInPod => "the live was closed in Pod",
-            StopReason::RemovedFromPod => "the live was deleted from Pod",
-            StopReason::NoLongerOurs => "Pod no longer shows the live on this slot",
-            StopReason::ByHand => "stopped by hand",
-        }
-    }
-}
-
-/// Progress of a stop; each flag is set once its step is done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StopProgress {
-    pub reason: StopReason,
-    pub since: DateTime<Utc>,
-    #[serde(default)]
-    pub container_down: bool,
-    #[serde(default)]
-    pub recordings_parked: bool,
-    #[serde(default)]
-    pub pod_closed: bool,
-    #[serde(default)]
-    pub broadcaster_deleted: bool,
-}
-
-/// Everything needed to finish or stop the live in a slot, even after a crash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotState {
-    pub live: LiveId,
-    pub phase: Phase,
-    pub since: DateTime<Utc>,
-    pub meeting_url: Option<String>,
-    pub user_url: Option<String>,
-    /// BBB's external meeting id, once read from Pod.
-    pub meeting_id: Option<String>,
-    /// The BBB session the live streams: its Pod meeting's `internal_meeting_id`. Absent
-    /// in state files of older versions and of lives adopted from bbb-pod-live.php:
-    /// learnt from Pod's meeting row at the next tick.
-    #[serde(default)]
-    pub session: Option<String>,
-    pub meeting_name: Option<String>,
-    pub stream_key: Option<String>,
-    /// The broadcaster name chosen before the POST, so a retry uses the same one.
-    pub broadcaster_name: Option<String>,
-    /// The broadcaster Pod created (or we reused), with Pod's id and slug.
-    pub broadcaster: Option<Broadcaster>,
-    /// Pod's `broadcaster_id` of an adopted live whose slug we never learned.
-    #[serde(default)]
-    pub broadcaster_id: Option<u64>,
-    /// The teacher asked for the recording and recording is enabled.
-    pub download: bool,
-    /// Consecutive ticks the meeting was seen ended.
-    #[serde(default)]
-    pub ended_seen: u32,
-    /// Found running in Pod without a state file (e.g. started by bbb-pod-live.php).
-    #[serde(default)]
-    pub adopted: bool,
-    #[serde(default)]
-    pub stop: Option<StopProgress>,
-    /// The streamer's health, counted in ticks (`health.rs`); fresh in old files.
-    #[serde(default)]
-    pub health: crate::health::Health,
-}
-
-impl SlotState {
-    pub fn new(live: LiveId, now: DateTime<Utc>) -> SlotState {
-        SlotState {
-            live,
-            phase: Phase::Starting,
-            since: now,
-            meeting_url: None,
-            user_url: None,
-            meeting_id: None,
-            session: None,
-            meeting_name: None,
-            stream_key: None,
-            broadcaster_name: None,
-            broadcaster: None,
-            broadcaster_id: None,
-            download: false,
-            ended_seen: 0,
-            adopted: false,
-            stop: None,
-            health: Default::default(),
-        }
-    }
-}
-
-/// Summary of the last `run`, for `status` and metrics.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TickRecord {
-    pub at: DateTime<Utc>,
-    pub duration_ms: u64,
-    pub ok: bool,
-    pub problems: usize,
-}
-
-/// Running totals since the state file was created (Prometheus counters).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    pub lives_started: u64,
-    pub lives_stopped: u64,
-    pub recordings_delivered: u64,
-    pub errors: u64,
-    /// Streamer restarts and `up`s of a vanished container (issue 11).
-    #[serde(default)]
-    pub streamer_restarts: u64,
-}
-
-/// `<base_dir>/state.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ServerState {
-    /// Failed start attempts per waiting live (counted per tick, not on a clock).
-    #[serde(default)]
-    pub start_failures: BTreeMap<LiveId, u32>,
-    /// Consecutive ticks that saw a waiting live's meeting not running in BBB.
-    #[serde(default)]
-    pub stale_seen: BTreeMap<LiveId, u32>,
-    #[serde(default)]
-    pub mail: crate::mail::MailMemory,
-    /// When each skipped row of Pod's list was last reported (once an hour per row).
-    #[serde(default)]
-    pub skipped_rows: crate::mail::MailMemory,
-    #[serde(default)]
-    pub last_tick: Option<TickRecord>,
-    #[serde(default)]
-    pub counters: Counters,
-    /// Waiting lives the last tick did not start, and why (shown by `status`).
-    #[serde(default)]
-    pub waiting: Vec<crate::model::Waiting>,
-}
 
 /// Slots whose state file could not be read, with the reason.
 pub type BrokenSlots = Vec<(u32, anyhow::Error)>;
@@ -492,6 +325,8 @@ pub fn keep_mkv_files(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Phase, StopReason};
+    use chrono::Utc;
 
     #[test]
     fn state_round_trips_and_is_private() {

@@ -20,8 +20,9 @@ use tokio::net::TcpStream;
 
 use crate::bbb::BbbError;
 use crate::config::{Config, MailTransport, SmtpTls};
+use crate::model::Phase;
 use crate::pod::PodError;
-use crate::slots::{Phase, STREAMER_UID, SlotStore};
+use crate::slots::{STREAMER_UID, SlotStore};
 use crate::tick::Ctx;
 
 use super::outcome::{Fatal, Outcome, print_lines};

@@ -14,7 +14,8 @@ use super::outcome::{Fatal, Outcome, print_lines};
 use crate::config::Config;
 use crate::lock::{Holder, TryLock};
 use crate::metrics::{LastTick, Snapshot};
-use crate::slots::{SlotStore, TickRecord};
+use crate::model::TickRecord;
+use crate::slots::SlotStore;
 use crate::tick::{self, Ctx};
 
 /// Runs one tick (`dry_run`: plans and prints, changes nothing); a signal ends it.
@@ -144,7 +145,7 @@ mod tests {
     fn a_failed_tick_is_counted_and_recorded_in_the_server_state() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SlotStore::new(dir.path(), 1);
-        let mut state = crate::slots::ServerState::default();
+        let mut state = crate::model::ServerState::default();
         state.counters.errors = 4;
         state.counters.lives_started = 2;
         store.save_server_state(&state).expect("save");

@@ -6,7 +6,8 @@ use chrono::Utc;
 
 use super::outcome::{Fatal, Outcome, print_lines};
 use crate::config::Config;
-use crate::slots::{SlotStore, TickRecord};
+use crate::model::TickRecord;
+use crate::slots::SlotStore;
 
 /// `status`: the slots of this server, recordings waiting, the last tick.
 pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
@@ -96,7 +97,7 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
 fn slot_entry(
     cfg: &Config,
     slot: u32,
-    s: &crate::slots::SlotState,
+    s: &crate::model::SlotState,
     recording_bytes: u64,
 ) -> serde_json::Value {
     let key = s.stream_key.clone().unwrap_or_default();

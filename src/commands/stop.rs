@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use super::outcome::{Fatal, Outcome, lock_waiting, print_lines};
 use crate::cli::StopArgs;
 use crate::config::Config;
-use crate::slots::StopReason;
+use crate::model::StopReason;
 use crate::tick::{self, Ctx};
 
 /// Stops the live `args` names (`dry_run`: says what it would stop).

@@ -1,16 +1,25 @@
-//! Plain data the tick reasons about: lives as Pod stores them, meetings as BBB
-//! reports them, broadcasters, the problems a tick reports. No I/O and no clients here:
-//! `plan.rs` decides over these types only, so everything that decides can be tested
-//! without a network.
+//! Plain data the tick reasons about and the state files hold: lives as Pod stores
+//! them, meetings as BBB reports them, broadcasters, the problems a tick reports, a
+//! slot's state (with the streamer's health) and the server's state (with the mail
+//! memory). No I/O and no clients here: `plan.rs` decides over these types only, so
+//! everything that decides can be tested without a network.
 //!
 //! The bottom floor of the crate: `model` imports nothing of the crate but itself
-//! (`.ci/layers` checks it). Behaviour that needs configuration, files or a client lives
-//! in the room that owns it, as free functions over these types.
+//! (`.ci/layers` checks it). What only describes a value (a label, a sentence) sits with
+//! its type; behaviour that needs configuration, files or a client stays in the room that
+//! owns it (`impl Health` in `health.rs`, the mail throttling in `mail.rs`, the files in
+//! `slots.rs`).
 
 mod bbb;
+mod health;
 mod pod;
 mod problem;
+mod server;
+mod slot;
 
 pub use bbb::{BbbMeeting, RoomInfo, Sessions};
+pub use health::{Fails, Health, PlaylistSeen, Signal};
 pub use pod::{Broadcaster, Live, LiveId, LiveStatus, Livestreams, PodMeeting, SkippedRow};
 pub use problem::{Problem, WaitReason, Waiting};
+pub use server::{Counters, MailMemory, Remembered, ServerState, TickRecord};
+pub use slot::{Phase, SlotState, StopProgress, StopReason};

@@ -19,8 +19,8 @@ use super::start::{abandon_start, adopt, finish_start, give_up, revert, start_in
 use super::stop::{close_duplicate, close_stale, note_ended_seen, stop_into, stop_planned};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
 use crate::model::{Live, LiveId, PodMeeting, Problem, WaitReason, Waiting};
+use crate::model::{ServerState, SlotState};
 use crate::plan::{self, Action};
-use crate::slots::{ServerState, SlotState};
 
 /// Result of the work in one slot.
 #[derive(Default)]

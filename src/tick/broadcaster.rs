@@ -9,10 +9,10 @@ use anyhow::{Result, anyhow, bail};
 use tracing::{debug, info, warn};
 
 use super::Ctx;
+use crate::model::SlotState;
 use crate::model::{Broadcaster, Live, LiveId, LiveStatus};
 use crate::names;
 use crate::pod::{CreateBroadcaster, NewBroadcaster};
-use crate::slots::SlotState;
 
 /// What other lives use, as this tick read Pod: a broadcaster of theirs is never
 /// taken over as a leftover.

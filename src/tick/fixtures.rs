@@ -9,8 +9,8 @@ use chrono::Utc;
 use super::gather::Snapshot;
 use crate::config::{Config, Env};
 use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, PodMeeting};
+use crate::model::{Phase, SlotState};
 use crate::plan::MeetingsView;
-use crate::slots::{Phase, SlotState};
 
 struct NoEnv;
 

@@ -24,8 +24,8 @@ use crate::mail;
 use crate::model::{
     BbbMeeting, Live, LiveId, LiveStatus, Livestreams, PodMeeting, Problem, SkippedRow,
 };
+use crate::model::{Phase, ServerState, SlotState};
 use crate::plan::{self, MeetingsView, PlanInput};
-use crate::slots::{Phase, ServerState, SlotState};
 
 /// What Pod, BBB and the slots said at the start of a tick (Pod's list was read).
 #[derive(Debug)]

@@ -41,12 +41,13 @@ use crate::cluster::Claimer;
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::mail::Mailer;
+use crate::model::{ServerState, SlotState};
 use crate::model::{WaitReason, Waiting};
 use crate::names;
 use crate::plan::{self, Plan};
 use crate::pod::PodClient;
 use crate::recording::PendingStore;
-use crate::slots::{ServerState, SlotState, SlotStore};
+use crate::slots::SlotStore;
 
 use gather::Snapshot;
 

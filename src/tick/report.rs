@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use tracing::error;
 
 use super::Ctx;
-use crate::mail::{self, MailMemory};
+use crate::mail;
+use crate::model::MailMemory;
 use crate::model::{LiveId, Problem};
-use crate::slots::{ServerState, TickRecord};
+use crate::model::{ServerState, TickRecord};
 
 /// What a tick did, for the exit code, the log and `status`.
 #[derive(Debug, Default)]
@@ -187,7 +188,7 @@ fn digest(
 async fn report_problems(
     ctx: &Ctx,
     report: &mut TickReport,
-    server_state: &mut crate::slots::ServerState,
+    server_state: &mut crate::model::ServerState,
 ) {
     report.log_problems();
     let before = server_state.mail.clone();

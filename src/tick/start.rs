@@ -21,9 +21,10 @@ use crate::config::Config;
 use crate::fsutil::write_atomic;
 use crate::mail;
 use crate::model::{Live, LiveId, PodMeeting, Problem, WaitReason};
+use crate::model::{Phase, SlotState};
 use crate::names;
 use crate::pod::StartFields;
-use crate::slots::{Phase, SlotState, keep_mkv_files};
+use crate::slots::keep_mkv_files;
 
 /// Claims `live` (with `[cluster]`) and starts it in `slot`. When another server
 /// claimed it first, the slot takes the next waiting live nobody planned here; an

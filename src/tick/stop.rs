@@ -16,8 +16,9 @@ use super::apply::SlotOutcome;
 use super::report::{ADVICE_BBB, ADVICE_POD, ADVICE_STOP, TickReport, problem};
 use super::{Ctx, send};
 use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, Problem, RoomInfo};
+use crate::model::{Phase, SlotState, StopProgress, StopReason};
 use crate::plan::MeetingsView;
-use crate::slots::{Phase, SlotState, StopProgress, StopReason, keep_mkv_files};
+use crate::slots::keep_mkv_files;
 
 /// Stops the live of `slot` (or resumes its stop when `reason` is None). Each step
 /// is recorded before the next; the slot is freed only at the end.

@@ -22,11 +22,12 @@ use super::gather::Snapshot;
 use super::report::{TickReport, problem};
 use crate::bbb::{Presence, Watch};
 use crate::compose;
-use crate::health::{self, Observation, Signal, Verdict};
+use crate::health::{self, Observation, Verdict};
 use crate::hls::{self, Playlist};
+use crate::model::Signal;
 use crate::model::{LiveId, Problem};
+use crate::model::{Phase, SlotState};
 use crate::plan::{Action, MeetingsView, Plan};
-use crate::slots::{Phase, SlotState};
 
 /// Longest wait for an HLS playlist.
 const HLS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -394,7 +395,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::slots::SlotState;
+    use crate::model::SlotState;
     use crate::tick::fixtures::{meeting, running_state, snapshot};
 
     fn plan_of(actions: Vec<Action>) -> Plan {
