@@ -12,18 +12,18 @@
 //! - Compose interpolation: docker compose expands `$VAR` in the file, so each `$`
 //!   of a value we set is written `$$`.
 //!
-//! This module owns the template's shape (`check_template`) and the text of the file
-//! (`render`); writing it to disk (atomically, mode 0600) belongs to the slot code.
+//! This module owns the text of the file (`render`); the shape every template must have
+//! is the configuration's (`config/template.rs`, checked when the file is loaded), and
+//! writing the file to disk (atomically, mode 0600) belongs to the slot code.
 
 use std::net::IpAddr;
 
 use anyhow::{Context, Result, bail};
 use serde_yaml::{Mapping, Value};
 
-/// The streaming service in the template (name used by the PHP script and upstream examples).
-pub const STREAMER_SERVICE: &str = "bbb-streamer";
-/// The chat Redis service; the streamer reaches it by this name on the project network.
-pub const REDIS_SERVICE: &str = "redis";
+use crate::config::template::{self, list_entry};
+pub use crate::config::template::{REDIS_SERVICE, STREAMER_SERVICE};
+
 /// Redis's port inside its container.
 const REDIS_CONTAINER_PORT: u16 = 6379;
 
@@ -52,12 +52,6 @@ pub struct ComposeParams {
     pub debug: bool,
 }
 
-/// Checks that a template has the services and keys `render` fills.
-pub fn check_template(template: &str) -> Result<()> {
-    let doc = parse(template)?;
-    check_document(&doc)
-}
-
 /// The compose file for `params`, as YAML text.
 /// A BBB meeting id the streamer can join: not blank, no control character — the
 /// rule [`render`] enforces, for callers that check before rendering.
@@ -66,8 +60,7 @@ pub fn usable_meeting_id(id: &str) -> bool {
 }
 
 pub fn render(template: &str, params: &ComposeParams) -> Result<String> {
-    let mut doc = parse(template)?;
-    check_document(&doc)?;
+    let mut doc = template::checked(template)?;
 
     let meeting_id = &params.meeting_id;
     if meeting_id.trim().is_empty() {
@@ -178,77 +171,6 @@ pub fn streamer_image(compose_file: &str) -> Option<String> {
 /// compose interpolates `$VAR` and `${VAR}` in the file.
 fn compose_literal(value: &str) -> String {
     value.replace('$', "$$")
-}
-
-fn parse(template: &str) -> Result<Value> {
-    serde_yaml::from_str(template).context("the compose template is not valid YAML")
-}
-
-/// The shape `render` relies on, with errors that tell the admin what to fix.
-fn check_document(doc: &Value) -> Result<()> {
-    let services = match doc.get("services") {
-        Some(Value::Mapping(m)) => m,
-        Some(_) => bail!("`services` in the compose template is not a mapping"),
-        None => bail!("the compose template has no `services`"),
-    };
-    for name in [STREAMER_SERVICE, REDIS_SERVICE] {
-        let service = match services.get(name) {
-            Some(Value::Mapping(m)) => m,
-            Some(_) => bail!("`services.{name}` in the compose template is not a mapping"),
-            None => bail!("the compose template has no `services.{name}` service"),
-        };
-        if service.contains_key("container_name") {
-            // Each slot is its own compose project (named after its directory), so
-            // generated names never collide; a fixed one would stop slot 2 from starting.
-            bail!(
-                "`services.{name}` in the compose template sets `container_name`: \
-                 remove it, every slot would use the same container name"
-            );
-        }
-    }
-    match services
-        .get(STREAMER_SERVICE)
-        .and_then(|s| s.get("environment"))
-    {
-        Some(Value::Mapping(_)) => {}
-        Some(Value::Sequence(items)) => {
-            for item in items {
-                list_entry(item)?;
-            }
-        }
-        Some(_) => bail!(
-            "`services.{STREAMER_SERVICE}.environment` in the compose template \
-             must be a mapping or a list of KEY=VALUE strings"
-        ),
-        None => bail!(
-            "the compose template has no `services.{STREAMER_SERVICE}.environment` \
-             (the streamer is configured through it)"
-        ),
-    }
-    Ok(())
-}
-
-/// One `KEY=VALUE` (or bare `KEY`) entry of a list-form environment.
-fn list_entry(item: &Value) -> Result<(String, Value)> {
-    let Value::String(s) = item else {
-        bail!(
-            "`services.{STREAMER_SERVICE}.environment` in the compose template \
-             has an entry that is not a KEY=VALUE string: {item:?}"
-        );
-    };
-    let (key, value) = match s.split_once('=') {
-        Some((k, v)) => (k, Value::String(v.to_owned())),
-        // A bare `KEY` takes the value from docker compose's own environment: that is
-        // a null value in the mapping form.
-        None => (s.as_str(), Value::Null),
-    };
-    if key.trim().is_empty() {
-        bail!(
-            "`services.{STREAMER_SERVICE}.environment` in the compose template \
-             has an entry without a variable name: {s:?}"
-        );
-    }
-    Ok((key.to_owned(), value))
 }
 
 fn service_mut<'a>(doc: &'a mut Value, name: &str) -> Result<&'a mut Mapping> {
@@ -469,6 +391,7 @@ mod emit {
 mod tests {
     use super::*;
     use crate::config::BUILTIN_TEMPLATE;
+    use crate::config::template::check_template;
     use proptest::prelude::*;
 
     #[test]

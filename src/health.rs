@@ -6,98 +6,12 @@
 //! It does not look at anything: `tick/streamer.rs` asks docker, reads getMeetings'
 //! attendees and the HLS playlist, then acts on the [`Verdict`].
 
-use anyhow::{Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Deserialize;
 
+use crate::config::HealthConfig;
 use crate::hls::Media;
 use crate::mail::{RESEND_AFTER, SUBJECT_PREFIX};
 use crate::model::{Fails, Health, LiveId, Phase, PlaylistSeen, Signal, SlotState};
-
-/// `[health]` as written in the file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHealth {
-    #[serde(default = "yes")]
-    enabled: bool,
-    #[serde(default = "yes")]
-    hls: bool,
-    #[serde(default = "default_grace_ticks")]
-    grace_ticks: i64,
-    #[serde(default = "default_fail_ticks")]
-    fail_ticks: i64,
-    #[serde(default = "default_max_restarts")]
-    max_restarts: i64,
-}
-
-impl Default for RawHealth {
-    fn default() -> Self {
-        RawHealth {
-            enabled: true,
-            hls: true,
-            grace_ticks: default_grace_ticks(),
-            fail_ticks: default_fail_ticks(),
-            max_restarts: default_max_restarts(),
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_grace_ticks() -> i64 {
-    3
-}
-fn default_fail_ticks() -> i64 {
-    2
-}
-fn default_max_restarts() -> i64 {
-    3
-}
-
-/// `[health]`, checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthConfig {
-    /// Off: no signal is checked and nothing repaired (a dead container is only reported).
-    pub enabled: bool,
-    /// Signal (c), the HLS playlist, is checked.
-    pub hls: bool,
-    /// Ticks after a start or a restart during which (b) and (c) do not count.
-    pub grace_ticks: u32,
-    /// Consecutive failing ticks of one signal that make a live unhealthy.
-    pub fail_ticks: u32,
-    /// Restarts per live, after which it is beyond repair.
-    pub max_restarts: u32,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        RawHealth::default()
-            .validate("")
-            .unwrap_or_else(|_| unreachable!("the defaults are valid"))
-    }
-}
-
-impl RawHealth {
-    /// Checks the ranges; errors name `file` and the key.
-    pub fn validate(self, file: &str) -> Result<HealthConfig> {
-        let range = |key: &str, v: i64, min: i64, max: i64| -> Result<u32> {
-            if v < min || v > max {
-                bail!(
-                    "configuration file {file}: key `health.{key}`: {v} is not between {min} and {max}"
-                );
-            }
-            Ok(v as u32)
-        };
-        Ok(HealthConfig {
-            enabled: self.enabled,
-            hls: self.hls,
-            grace_ticks: range("grace_ticks", self.grace_ticks, 0, 1000)?,
-            fail_ticks: range("fail_ticks", self.fail_ticks, 1, 1000)?,
-            max_restarts: range("max_restarts", self.max_restarts, 0, 1000)?,
-        })
-    }
-}
 
 /// What one tick saw of a live whose session runs. `None`: not known this tick (the
 /// question failed, or was not asked): it neither fails nor clears a signal.
@@ -383,26 +297,6 @@ mod tests {
             segments: 3,
             newest: Some(format!("{}.ts", sequence + 2)),
         }
-    }
-
-    #[test]
-    fn defaults_are_those_of_the_issue() {
-        let c = HealthConfig::default();
-        assert!(c.enabled && c.hls);
-        assert_eq!((c.grace_ticks, c.fail_ticks, c.max_restarts), (3, 2, 3));
-    }
-
-    #[test]
-    fn out_of_range_values_name_the_key() {
-        let raw = RawHealth {
-            fail_ticks: 0,
-            ..RawHealth::default()
-        };
-        let e = raw.validate("/etc/x.toml").unwrap_err().to_string();
-        assert!(
-            e.contains("health.fail_ticks") && e.contains("/etc/x.toml"),
-            "{e}"
-        );
     }
 
     #[test]

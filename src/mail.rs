@@ -27,9 +27,6 @@ use crate::model::{LiveId, MailMemory, Problem, Remembered};
 pub const SUBJECT_PREFIX: &str = "[BBB-POD-LIVE]";
 /// A problem that lasts is mailed again at most this often.
 pub const RESEND_AFTER: TimeDelta = TimeDelta::hours(1);
-/// The sendmail program by default (`mail.sendmail`): an absolute path, since cron's
-/// `PATH` (`/usr/bin:/bin`) lacks `/usr/sbin`.
-pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
 /// Longest meeting name put in a subject, in characters.
 const SUBJECT_NAME_MAX: usize = 120;
 
@@ -485,7 +482,7 @@ mod tests {
             smtp_password: Secret::new("hunter2"),
             smtp_tls: tls,
             timeout: Duration::from_secs(5),
-            sendmail: std::path::PathBuf::from(DEFAULT_SENDMAIL),
+            sendmail: std::path::PathBuf::from(crate::config::DEFAULT_SENDMAIL),
         }
     }
 

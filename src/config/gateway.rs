@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
-use serde::Deserialize;
 
+use super::raw::{DEFAULT_LISTEN, RawGateway};
 use super::validate::Validator;
 use super::{Env, Secret, SecretSource};
 
@@ -19,23 +19,6 @@ pub const ENV_GATEWAY_TOKEN: &str = "BBB_POD_LIVE_GATEWAY_TOKEN";
 
 /// Pod's `LiveGateway.sipmediagw_server_token` is a `CharField(max_length=25)`.
 pub const TOKEN_MAX_CHARS: usize = 25;
-
-/// The address `serve` listens on by default: loopback, behind the site's proxy.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawGateway {
-    #[serde(default = "default_listen")]
-    listen: String,
-    token: Option<String>,
-    tls_cert: Option<String>,
-    tls_key: Option<String>,
-}
-
-fn default_listen() -> String {
-    DEFAULT_LISTEN.into()
-}
 
 /// The validated `[gateway]`.
 #[derive(Debug, Clone)]

@@ -12,10 +12,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use reqwest::Url;
 
 mod gateway;
+mod health;
 mod raw;
+mod recording;
+pub mod template;
 mod validate;
 
 pub use gateway::{ENV_GATEWAY_TOKEN, GatewayConfig, TOKEN_MAX_CHARS, TlsFiles};
+pub use health::HealthConfig;
+pub use raw::DEFAULT_SENDMAIL;
+pub use recording::RecordingConfig;
+pub use template::BUILTIN_TEMPLATE;
 
 use raw::RawConfig;
 use validate::{Validator, toml_words};
@@ -94,9 +101,9 @@ pub struct Config {
     /// `[gateway]`: the webinar gateway of `serve` (see `config/gateway.rs`).
     pub gateway: Option<GatewayConfig>,
     /// `[health]`: the streamer checks and repairs (see `health.rs`).
-    pub health: crate::health::HealthConfig,
+    pub health: HealthConfig,
     /// `[recording]`: the programs that join a live's parts (see `recording/join.rs`).
-    pub recording: crate::recording::RecordingConfig,
+    pub recording: RecordingConfig,
     /// Where each secret came from, for messages that tell the admin what to fix.
     pub sources: SecretSources,
     /// What loading adjusted without refusing (a trailing `/` added): logged at debug
@@ -216,9 +223,6 @@ pub struct ClusterConfig {
 pub struct MetricsConfig {
     pub textfile: PathBuf,
 }
-
-/// The compose template compiled into the binary (`templates/docker-compose.yml`).
-pub const BUILTIN_TEMPLATE: &str = include_str!("../../templates/docker-compose.yml");
 
 /// Where the environment is read from; tests pass their own.
 pub trait Env {

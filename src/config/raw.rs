@@ -3,6 +3,12 @@
 
 use serde::Deserialize;
 
+/// The sendmail program by default (`mail.sendmail`): an absolute path, since cron's
+/// `PATH` (`/usr/bin:/bin`) lacks `/usr/sbin`.
+pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
+/// The address `serve` listens on by default: loopback, behind the site's proxy.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
@@ -15,11 +21,11 @@ pub(super) struct RawConfig {
     pub(super) docker: RawDocker,
     pub(super) cluster: Option<RawCluster>,
     pub(super) metrics: Option<RawMetrics>,
-    pub(super) gateway: Option<super::gateway::RawGateway>,
+    pub(super) gateway: Option<RawGateway>,
     #[serde(default)]
-    pub(super) health: crate::health::RawHealth,
+    pub(super) health: RawHealth,
     #[serde(default)]
-    pub(super) recording: crate::recording::RecordingConfig,
+    pub(super) recording: RawRecording,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +167,80 @@ pub(super) struct RawMetrics {
     pub(super) textfile: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGateway {
+    #[serde(default = "default_listen")]
+    pub(super) listen: String,
+    pub(super) token: Option<String>,
+    pub(super) tls_cert: Option<String>,
+    pub(super) tls_key: Option<String>,
+}
+
+pub(super) fn default_listen() -> String {
+    DEFAULT_LISTEN.into()
+}
+
+/// `[health]` as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    #[serde(default = "yes")]
+    pub(super) enabled: bool,
+    #[serde(default = "yes")]
+    pub(super) hls: bool,
+    #[serde(default = "default_grace_ticks")]
+    pub(super) grace_ticks: i64,
+    #[serde(default = "default_fail_ticks")]
+    pub(super) fail_ticks: i64,
+    #[serde(default = "default_max_restarts")]
+    pub(super) max_restarts: i64,
+}
+
+impl Default for RawHealth {
+    fn default() -> Self {
+        RawHealth {
+            enabled: true,
+            hls: true,
+            grace_ticks: default_grace_ticks(),
+            fail_ticks: default_fail_ticks(),
+            max_restarts: default_max_restarts(),
+        }
+    }
+}
+
+pub(super) fn yes() -> bool {
+    true
+}
+pub(super) fn default_grace_ticks() -> i64 {
+    3
+}
+pub(super) fn default_fail_ticks() -> i64 {
+    2
+}
+pub(super) fn default_max_restarts() -> i64 {
+    3
+}
+
+/// `[recording]` as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawRecording {
+    pub(super) ffmpeg: String,
+    pub(super) ffprobe: String,
+    pub(super) join_timeout_secs: u64,
+}
+
+impl Default for RawRecording {
+    fn default() -> Self {
+        Self {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            join_timeout_secs: 1800,
+        }
+    }
+}
+
 pub(super) fn one() -> i64 {
     1
 }
@@ -208,7 +288,7 @@ pub(super) fn default_smtp_port() -> i64 {
     25
 }
 pub(super) fn default_sendmail() -> String {
-    crate::mail::DEFAULT_SENDMAIL.into()
+    DEFAULT_SENDMAIL.into()
 }
 pub(super) fn default_smtp_tls() -> String {
     "none".into()

@@ -168,7 +168,7 @@ impl Validator {
             metrics,
             gateway,
             health: raw.health.validate(&self.file)?,
-            recording: raw.recording,
+            recording: raw.recording.into(),
             sources: SecretSources {
                 bbb_secret,
                 pod_token,
@@ -245,7 +245,7 @@ impl Validator {
                         format!("cannot read {}: {e}", p.display()),
                     )
                 })?;
-                crate::compose::check_template(&text)
+                template::check_template(&text)
                     .map_err(|e| self.err("server.template", format!("{}: {e:#}", p.display())))?;
                 (text, Some(p))
             }

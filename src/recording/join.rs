@@ -12,13 +12,12 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Deserialize;
 use tokio::process::Command;
 use tracing::{debug, info};
 
+use crate::config::RecordingConfig;
 use crate::fsutil::sync_dir;
 
 use super::pending::{Pending, PendingStore, mkv_files, read_handover, save_handover};
@@ -28,29 +27,6 @@ pub const JOINED_NAME: &str = "joined.mkv";
 /// ffmpeg's output while it runs: not an mkv name, never taken for a part.
 pub const JOINING_NAME: &str = ".joining.bbb-pod-live-part";
 const LIST_NAME: &str = ".join-list.txt";
-
-/// `[recording]`: the programs that join the parts of a live.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RecordingConfig {
-    /// ffmpeg: a name looked up in PATH, or a path. When absent, `docker run --rm` of
-    /// the streamer image (which has ffmpeg) is used instead.
-    pub ffmpeg: String,
-    /// ffprobe, the same way.
-    pub ffprobe: String,
-    /// Limit for one ffmpeg or ffprobe run, in seconds.
-    pub join_timeout_secs: u64,
-}
-
-impl Default for RecordingConfig {
-    fn default() -> Self {
-        Self {
-            ffmpeg: "ffmpeg".into(),
-            ffprobe: "ffprobe".into(),
-            join_timeout_secs: 1800,
-        }
-    }
-}
 
 /// How the tick runs ffmpeg and ffprobe.
 #[derive(Debug, Clone)]
@@ -103,7 +79,7 @@ impl Joiner {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting `{what}`"))?;
-        let timeout = Duration::from_secs(self.cfg.join_timeout_secs.max(1));
+        let timeout = self.cfg.join_timeout;
         let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
             Ok(r) => r.with_context(|| format!("running `{what}`"))?,
             Err(_) => bail!("`{what}` did not finish within {}s", timeout.as_secs()),

@@ -53,7 +53,7 @@ use nix::errno::Errno;
 use crate::model::LiveId;
 
 pub use deliver::{Delivery, check_recordings_dir};
-pub use join::{JOINED_NAME, Joined, Joiner, RecordingConfig};
+pub use join::{JOINED_NAME, Joined, Joiner};
 pub use pending::{
     Handover, Pending, PendingState, PendingStore, RecordingFile, Scan, Unreadable, mkv_files,
 };
