@@ -348,11 +348,34 @@ async fn streamer_image(ctx: &Ctx) -> Option<Line> {
             "streamer image {image} is not present locally: the first start would pull it \
              while the teacher waits; run `docker pull {image}`"
         ))),
-        Err(e) => {
-            tracing::debug!("docker image inspect {image}: {e:#}");
-            None
-        }
+        // `docker compose version` answers without the daemon: this is the first
+        // question only the daemon can answer.
+        Err(e) => Some(daemon_failure(&format!("{e:#}")).unwrap_or_else(|| {
+            warn(format!(
+                "streamer image {image}: docker could not say whether it is present: {}",
+                one_line(format!("{e:#}"))
+            ))
+        })),
     }
+}
+
+/// A FAIL line when docker's answer says its daemon cannot be reached, with what to do.
+fn daemon_failure(answer: &str) -> Option<Line> {
+    if answer.contains("permission denied while trying to connect to the Docker daemon") {
+        return Some(fail(
+            "docker: the Docker daemon refuses this user (permission denied on its socket); \
+             run bbb-pod-live as root, as cron and the package's timer do",
+        ));
+    }
+    let down = answer.contains("Cannot connect to the Docker daemon")
+        || answer.contains("Is the docker daemon running");
+    down.then(|| {
+        fail(
+            "docker: the Docker daemon is not running (the docker command answers, but \
+             \"Cannot connect to the Docker daemon\"): no streamer can start; start it \
+             (systemctl start docker) and enable it at boot (systemctl enable docker)",
+        )
+    })
 }
 
 /// base_dir, log_dir, recordings_dir and the metrics file's directory.

@@ -452,6 +452,28 @@ fn check_without_the_live_app_says_nothing_about_the_building() {
     );
 }
 
+/// `docker compose version` answers without the daemon; `check` must not say docker
+/// is fine then, nor drop the image line silently.
+#[test]
+fn check_fails_naming_the_daemon_when_docker_is_down() {
+    let env = inited();
+    env.docker.daemon_down(true);
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "Docker daemon is not running");
+    assert!(l.contains("systemctl start docker"), "{l}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("FAIL")).count(),
+        1,
+        "{lines:#?}"
+    );
+    env.docker.daemon_down(false);
+    let out = check(&env, &[]);
+    out.assert_success();
+    line_with(&report_lines(&out.stdout), "OK", "streamer image");
+}
+
 #[test]
 fn check_fails_when_bbb_refuses_the_checksum() {
     let env = inited();

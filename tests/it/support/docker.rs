@@ -352,6 +352,13 @@ impl FakeDocker {
         self.switch("no_images", on);
     }
 
+    /// While on, the Docker daemon is down: the client still answers `version` and
+    /// `compose version`, every other call fails as docker's does ("Cannot connect to
+    /// the Docker daemon …", exit 1).
+    pub fn daemon_down(&self, on: bool) {
+        self.switch("daemon_down", on);
+    }
+
     /// While `Some(secs)`, a recording streamer writes a real mkv of `secs` seconds
     /// (host `ffmpeg`: mpeg4 video, PCM audio) instead of a fake one; SIGINT leaves it as is.
     pub fn real_mkv(&self, secs: Option<u32>) {
@@ -553,6 +560,15 @@ after() {
 
 key=${cwd//%/%25}; key=${key//\//%2F}
 RUN="$CTL/running/$key"
+
+if [ -f "$CTL/daemon_down" ]; then
+  case "$*" in
+    version|--version|-v|"compose version"*|"compose --version"*) ;;
+    *)
+      echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+      exit 1 ;;
+  esac
+fi
 
 if [ "${1:-}" != compose ]; then
   case "${1:-}" in
