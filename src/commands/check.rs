@@ -98,11 +98,10 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     lines.extend(config_file_mode(&cfg.path));
     lines.extend(settings(&cfg));
     let ctx = Ctx::new(Arc::clone(&cfg))?;
-    let (pod, bbb, docker, image, mail, redis, cluster, gateway) = tokio::join!(
+    let (pod, bbb, docker, mail, redis, cluster, gateway) = tokio::join!(
         pod(&ctx),
         bbb(&ctx),
-        docker(&ctx),
-        streamer_image(&ctx),
+        docker_lines(&ctx),
         mail(&ctx, send_test_mail),
         chat_redis(&ctx),
         cluster_redis(&cfg),
@@ -110,8 +109,7 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     );
     lines.extend(pod);
     lines.extend(bbb);
-    lines.push(docker);
-    lines.extend(image);
+    lines.extend(docker);
     lines.extend(directories(&cfg));
     lines.extend(slot_states(&ctx.slots, &cfg));
     lines.extend(videodata(&ctx.slots, cfg.server.slots));
@@ -305,6 +303,18 @@ async fn bbb(ctx: &Ctx) -> Vec<Line> {
     vec![line]
 }
 
+/// The docker command, then (when it runs) its daemon and the streamer image.
+async fn docker_lines(ctx: &Ctx) -> Vec<Line> {
+    let command = docker(ctx).await;
+    if command.level == Level::Fail {
+        // The image question would go to another program, or say the same again.
+        return vec![command];
+    }
+    let mut lines = vec![command];
+    lines.extend(streamer_image(ctx).await);
+    lines
+}
+
 /// The docker command runs (`docker compose version`).
 async fn docker(ctx: &Ctx) -> Line {
     let cfg = &ctx.cfg;
@@ -322,10 +332,23 @@ async fn docker(ctx: &Ctx) -> Line {
             "docker command runs: {}",
             v.lines().next().unwrap_or("")
         )),
-        Err(e) => fail(format!(
-            "docker: {e:#}; install docker with its compose plugin, or set docker.command \
-             (e.g. [\"docker-compose\"])"
-        )),
+        Err(e) => {
+            // Suggest the other flavour, not the one that just failed.
+            let other = if cfg
+                .docker
+                .command
+                .first()
+                .is_some_and(|p| p.ends_with("docker-compose"))
+            {
+                "[\"docker\", \"compose\"]"
+            } else {
+                "[\"docker-compose\"]"
+            };
+            fail(format!(
+                "docker: {e:#}; install docker with its compose plugin, or set docker.command \
+                 (e.g. {other})"
+            ))
+        }
     }
 }
 

@@ -249,6 +249,13 @@ impl Config {
     /// Like [`Config::load`] on text already read; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Config> {
         let file = path.display().to_string();
+        if text.trim().is_empty() {
+            // TOML's own word for it would be "missing field `server`".
+            return Err(anyhow!(
+                "configuration file {file} is empty: start from the example \
+                 (config.example.toml, installed as /etc/bbb-pod-live/config.toml by the package)"
+            ));
+        }
         // serde_path_to_error names the key whose value did not fit (`server.slots`),
         // which toml's own message only shows as a line of the file.
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
@@ -504,6 +511,15 @@ hls_url = "https://live.univ.fr/hls/"
             "pw".to_owned(),
         )]));
         assert!(Config::parse(Path::new("/x.toml"), &text, &env).is_ok());
+    }
+
+    #[test]
+    fn an_empty_file_is_said_to_be_empty() {
+        for text in ["", "\n  \n"] {
+            let e = err(text);
+            assert!(e.contains("is empty"), "{e}");
+            assert!(!e.contains("missing field"), "{e}");
+        }
     }
 
     #[test]

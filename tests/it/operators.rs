@@ -534,6 +534,27 @@ fn check_fails_when_docker_does_not_run() {
     assert!(l.contains("docker.command"), "{l}");
 }
 
+/// The advice names the other compose, not the one that was just found missing.
+#[test]
+fn check_suggests_the_other_compose_when_docker_compose_is_missing() {
+    let env = inited();
+    let program = env.docker.program().display().to_string();
+    let configured = env.config_text();
+    let start = configured
+        .find("command = [")
+        .expect("docker.command in the test config");
+    let end = start + configured[start..].find(']').expect("its end") + 1;
+    let line = configured[start..end].to_owned();
+    assert!(line.contains(&program), "{line}");
+    env.rewrite_config(|t| t.replace(&line, "command = [\"/nonexistent/docker-compose\"]"));
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "docker");
+    assert!(l.contains("[\"docker\", \"compose\"]"), "{l}");
+    assert!(!l.contains("e.g. [\"docker-compose\"]"), "{l}");
+}
+
 #[test]
 fn check_fails_when_videodata_is_not_writable_by_the_streamer() {
     let env = inited();
