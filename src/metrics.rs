@@ -189,6 +189,12 @@ pub fn render(s: &Snapshot) -> String {
             value = m.value,
         );
     }
+    per_slot(&mut out, s);
+    out
+}
+
+/// The gauges with a `slot` label, present only while a live runs.
+fn per_slot(out: &mut String, s: &Snapshot) {
     if !s.streamers_failing.is_empty() {
         let _ = write!(
             out,
@@ -214,7 +220,6 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
-    out
 }
 
 /// Writes the file atomically (a hidden temporary file beside it, which the collector's

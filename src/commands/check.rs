@@ -158,9 +158,10 @@ fn settings(cfg: &Config) -> Vec<Line> {
     vec![
         ok(secrets),
         ok(format!(
-            "a live (e.g. live 42, meeting \"Cours d'amphi\") streams to {}{key} and Pod \
-             shows {}{key}.m3u8 (bbb.stream_url, pod.hls_url)",
-            cfg.bbb.stream_url, cfg.pod.hls_url
+            "a live (e.g. live 42, meeting \"Cours d'amphi\") streams to {} and Pod \
+             shows {} (bbb.stream_url, pod.hls_url)",
+            cfg.bbb.stream_url_of(&key),
+            cfg.pod.hls_url_of(&key)
         )),
     ]
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::Url;
 
+mod base_url;
 mod gateway;
 mod health;
 mod raw;
@@ -18,6 +19,7 @@ mod recording;
 pub mod template;
 mod validate;
 
+pub use base_url::BaseUrl;
 pub use gateway::{ENV_GATEWAY_TOKEN, GatewayConfig, TOKEN_MAX_CHARS, TlsFiles};
 pub use health::HealthConfig;
 pub use raw::DEFAULT_SENDMAIL;
@@ -172,7 +174,8 @@ pub struct BbbConfig {
     pub resolution: String,
     pub video_bitrate: u32,
     pub threads: u32,
-    pub stream_url: String,
+    /// Where streamers push; [`BbbConfig::stream_url_of`] appends a stream key.
+    pub stream_url: BaseUrl,
     pub end_confirmations: u32,
 }
 
@@ -181,7 +184,8 @@ pub struct PodConfig {
     /// Pod's base URL, ending with `/`.
     pub url: Url,
     pub token: Secret,
-    pub hls_url: String,
+    /// Where viewers watch; [`PodConfig::hls_url_of`] builds a stream key's playlist URL.
+    pub hls_url: BaseUrl,
     pub building_id: u64,
     /// `None` when `recordings_dir = ""`: recording disabled.
     pub recordings_dir: Option<PathBuf>,

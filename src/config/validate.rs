@@ -333,7 +333,7 @@ impl Validator {
                 ));
             }
         }
-        let stream_url = self.base_with_slash("bbb.stream_url", stream_url);
+        let stream_url = BaseUrl::checked(self.base_with_slash("bbb.stream_url", stream_url));
         let end_confirmations =
             self.range("bbb.end_confirmations", b.end_confirmations, 1, 60)? as u32;
         let bbb = BbbConfig {
@@ -372,7 +372,7 @@ impl Validator {
         }
         let hls_url = self.required("pod.hls_url", p.hls_url)?.trim().to_owned();
         self.http_url("pod.hls_url", &hls_url)?;
-        let hls_url = self.base_with_slash("pod.hls_url", hls_url);
+        let hls_url = BaseUrl::checked(self.base_with_slash("pod.hls_url", hls_url));
         let building_id = self.range("pod.building_id", p.building_id, 1, i64::MAX)? as u64;
         let recordings_dir = match p.recordings_dir.trim() {
             "" => None,

@@ -1,8 +1,8 @@
 //! Plain data the tick reasons about and the state files hold: lives as Pod stores
-//! them, meetings as BBB reports them, broadcasters, the problems a tick reports, a
-//! slot's state (with the streamer's health) and the server's state (with the mail
-//! memory). No I/O and no clients here: `plan.rs` decides over these types only, so
-//! everything that decides can be tested without a network.
+//! them, meetings as BBB reports them, broadcasters, the actions a plan decides, the
+//! problems a tick reports, a slot's state (with the streamer's health) and the
+//! server's state (with the mail memory). No I/O and no clients here: `plan.rs` decides
+//! over these types only, so everything that decides can be tested without a network.
 //!
 //! The bottom floor of the crate: `model` imports nothing of the crate but itself
 //! (`.ci/layers` checks it). What only describes a value (a label, a sentence) sits with
@@ -10,6 +10,7 @@
 //! owns it (`impl Health` in `health.rs`, the mail throttling in `mail.rs`, the files in
 //! `slots.rs`).
 
+mod action;
 mod bbb;
 mod health;
 mod pod;
@@ -17,6 +18,7 @@ mod problem;
 mod server;
 mod slot;
 
+pub use action::Action;
 pub use bbb::{BbbMeeting, RoomInfo, Sessions};
 pub use health::{Fails, Health, PlaylistSeen, Signal};
 pub use pod::{Broadcaster, Live, LiveId, LiveStatus, Livestreams, PodMeeting, SkippedRow};

@@ -18,8 +18,9 @@ use super::report::{ADVICE_POD, ADVICE_START, TickReport, problem};
 use super::start::{abandon_start, adopt, finish_start, give_up, revert, start_in_slot};
 use super::stop::{close_duplicate, close_stale, note_ended_seen, stop_into, stop_planned};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
-use crate::model::{Live, LiveId, PodMeeting, Problem, WaitReason, Waiting};
-use crate::model::{ServerState, SlotState};
+use crate::model::{
+    Live, LiveId, PodMeeting, Problem, ServerState, SlotState, WaitReason, Waiting,
+};
 use crate::plan::{self, Action};
 
 /// Result of the work in one slot.

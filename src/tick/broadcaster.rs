@@ -9,8 +9,8 @@ use anyhow::{Result, anyhow, bail};
 use tracing::{debug, info, warn};
 
 use super::Ctx;
-use crate::model::SlotState;
-use crate::model::{Broadcaster, Live, LiveId, LiveStatus};
+use crate::config::PodConfig;
+use crate::model::{Broadcaster, Live, LiveId, LiveStatus, SlotState};
 use crate::names;
 use crate::pod::{CreateBroadcaster, NewBroadcaster};
 
@@ -46,12 +46,11 @@ impl InUse {
     /// or the waiting or running live its stream URL was made for (the stream key ends
     /// with the live id) — another server may be starting that live now, before Pod
     /// knows its broadcaster.
-    fn by_other(&self, b: &Broadcaster, me: LiveId, hls_url: &str) -> bool {
+    fn by_other(&self, b: &Broadcaster, me: LiveId, pod: &PodConfig) -> bool {
         let streamed_for = b
             .stream_url
             .as_deref()
-            .and_then(|u| u.strip_prefix(hls_url))
-            .and_then(|k| k.strip_suffix(".m3u8"))
+            .and_then(|u| pod.stream_key_in(u))
             .and_then(names::live_of_stream_key);
         self.broadcasters.contains(&b.id)
             || streamed_for.is_some_and(|other| other != me && self.lives.contains(&other))
@@ -69,7 +68,7 @@ pub(super) async fn ensure_broadcaster(
     key: &str,
     running: &InUse,
 ) -> Result<Broadcaster> {
-    let hls = format!("{}{key}.m3u8", ctx.cfg.pod.hls_url);
+    let hls = ctx.cfg.pod.hls_url_of(key);
     let meeting_name = state.meeting_name.clone().unwrap_or_default();
     let mut distinct = false;
     for _ in 0..3 {
@@ -112,7 +111,7 @@ pub(super) async fn ensure_broadcaster(
                 match existing {
                     Some(b)
                         if b.stream_url.as_deref() == Some(hls.as_str())
-                            || !running.by_other(&b, live.id, &ctx.cfg.pod.hls_url) =>
+                            || !running.by_other(&b, live.id, &ctx.cfg.pod) =>
                     {
                         info!(live = live.id, broadcaster = b.id, slug = %b.slug, "reusing a broadcaster left by an earlier attempt");
                         if b.stream_url.as_deref() != Some(hls.as_str()) {
@@ -139,7 +138,7 @@ pub(super) async fn ensure_broadcaster(
                 // The stream URL carries this live's id: a broadcaster already on it is
                 // a leftover of this live's own earlier attempt.
                 if let Some(b) = find_broadcaster_by_url(ctx, &hls).await?
-                    && !running.by_other(&b, live.id, &ctx.cfg.pod.hls_url)
+                    && !running.by_other(&b, live.id, &ctx.cfg.pod)
                 {
                     info!(live = live.id, broadcaster = b.id, slug = %b.slug, "reusing the broadcaster already on this live's stream URL");
                     return Ok(b);
@@ -188,9 +187,16 @@ pub(super) async fn find_broadcaster_by_url(ctx: &Ctx, url: &str) -> Result<Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tick::fixtures::{live, waiting};
+    use crate::tick::fixtures::{config, live, waiting};
 
     const HLS: &str = "https://live.univ.fr/hls/";
+
+    /// The `[pod]` of the test configuration, whose `hls_url` is [`HLS`].
+    fn pod() -> PodConfig {
+        let pod = config(1, 1).pod;
+        assert_eq!(pod.hls_url, HLS);
+        pod
+    }
 
     fn broadcaster(id: u64, key: Option<&str>) -> Broadcaster {
         Broadcaster {
@@ -209,10 +215,10 @@ mod tests {
         closed.broadcaster_id = Some(30);
         let lives = [waiting(1), other, closed];
         let in_use = InUse::new(lives.iter());
-        assert!(in_use.by_other(&broadcaster(20, None), 1, HLS));
+        assert!(in_use.by_other(&broadcaster(20, None), 1, &pod()));
         // The broadcaster of a closed live is a leftover anyone may take.
-        assert!(!in_use.by_other(&broadcaster(30, None), 1, HLS));
-        assert!(!in_use.by_other(&broadcaster(40, None), 1, HLS));
+        assert!(!in_use.by_other(&broadcaster(30, None), 1, &pod()));
+        assert!(!in_use.by_other(&broadcaster(40, None), 1, &pod()));
     }
 
     #[test]
@@ -221,15 +227,15 @@ mod tests {
         let lives = [waiting(1), waiting(2), live(3, LiveStatus::Stopped, None)];
         let in_use = InUse::new(lives.iter());
         // Made for live 2, which waits (maybe starting on another server now).
-        assert!(in_use.by_other(&broadcaster(9, Some(&key(2))), 1, HLS));
+        assert!(in_use.by_other(&broadcaster(9, Some(&key(2))), 1, &pod()));
         // Made for live 1 itself, or for a closed live: reusable.
-        assert!(!in_use.by_other(&broadcaster(9, Some(&key(1))), 1, HLS));
-        assert!(!in_use.by_other(&broadcaster(9, Some(&key(3))), 1, HLS));
+        assert!(!in_use.by_other(&broadcaster(9, Some(&key(1))), 1, &pod()));
+        assert!(!in_use.by_other(&broadcaster(9, Some(&key(3))), 1, &pod()));
         // Another HLS server's URL says nothing about our lives.
         let elsewhere = Broadcaster {
             stream_url: Some(format!("https://other/hls/{}.m3u8", key(2))),
             ..broadcaster(9, None)
         };
-        assert!(!in_use.by_other(&elsewhere, 1, HLS));
+        assert!(!in_use.by_other(&elsewhere, 1, &pod()));
     }
 }

@@ -8,8 +8,7 @@ use chrono::Utc;
 
 use super::gather::Snapshot;
 use crate::config::{Config, Env};
-use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, PodMeeting};
-use crate::model::{Phase, SlotState};
+use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, Phase, PodMeeting, SlotState};
 use crate::plan::MeetingsView;
 
 struct NoEnv;

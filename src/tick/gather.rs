@@ -22,9 +22,9 @@ use crate::compose;
 use crate::config::Config;
 use crate::mail;
 use crate::model::{
-    BbbMeeting, Live, LiveId, LiveStatus, Livestreams, PodMeeting, Problem, SkippedRow,
+    BbbMeeting, Live, LiveId, LiveStatus, Livestreams, Phase, PodMeeting, Problem, ServerState,
+    SkippedRow, SlotState,
 };
-use crate::model::{Phase, ServerState, SlotState};
 use crate::plan::{self, MeetingsView, PlanInput};
 
 /// What Pod, BBB and the slots said at the start of a tick (Pod's list was read).

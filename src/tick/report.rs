@@ -11,9 +11,7 @@ use tracing::error;
 
 use super::Ctx;
 use crate::mail;
-use crate::model::MailMemory;
-use crate::model::{LiveId, Problem};
-use crate::model::{ServerState, TickRecord};
+use crate::model::{LiveId, MailMemory, Problem, ServerState, TickRecord};
 
 /// What a tick did, for the exit code, the log and `status`.
 #[derive(Debug, Default)]

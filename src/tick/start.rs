@@ -20,8 +20,7 @@ use crate::compose::{self, ComposeParams};
 use crate::config::Config;
 use crate::fsutil::write_atomic;
 use crate::mail;
-use crate::model::{Live, LiveId, PodMeeting, Problem, WaitReason};
-use crate::model::{Phase, SlotState};
+use crate::model::{Live, LiveId, Phase, PodMeeting, Problem, SlotState, WaitReason};
 use crate::names;
 use crate::pod::StartFields;
 use crate::slots::keep_mkv_files;
@@ -262,8 +261,8 @@ pub(super) async fn start(
         slot,
         hostname: ctx.cfg.server.hostname.clone(),
         server_number: ctx.cfg.server.number,
-        stream_url: format!("{}{key}", ctx.cfg.bbb.stream_url),
-        hls_url: format!("{}{key}.m3u8", ctx.cfg.pod.hls_url),
+        stream_url: ctx.cfg.bbb.stream_url_of(&key),
+        hls_url: ctx.cfg.pod.hls_url_of(&key),
         broadcaster_name: state
             .broadcaster
             .as_ref()
@@ -397,7 +396,7 @@ fn write_compose(
         resolution: cfg.bbb.resolution.clone(),
         video_bitrate: cfg.bbb.video_bitrate,
         threads: cfg.bbb.threads,
-        stream_url: format!("{}{key}", cfg.bbb.stream_url),
+        stream_url: cfg.bbb.stream_url_of(key),
         enable_chat: live.enable_chat,
         show_chat: live.show_chat,
         download: state.download,

@@ -15,8 +15,10 @@ use tracing::{debug, error, info, warn};
 use super::apply::SlotOutcome;
 use super::report::{ADVICE_BBB, ADVICE_POD, ADVICE_STOP, TickReport, problem};
 use super::{Ctx, send};
-use crate::model::{BbbMeeting, Live, LiveId, LiveStatus, Problem, RoomInfo};
-use crate::model::{Phase, SlotState, StopProgress, StopReason};
+use crate::model::{
+    BbbMeeting, Live, LiveId, LiveStatus, Phase, Problem, RoomInfo, SlotState, StopProgress,
+    StopReason,
+};
 use crate::plan::MeetingsView;
 use crate::slots::keep_mkv_files;
 

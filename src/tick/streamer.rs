@@ -24,9 +24,7 @@ use crate::bbb::{Presence, Watch};
 use crate::compose;
 use crate::health::{self, Observation, Verdict};
 use crate::hls::{self, Playlist};
-use crate::model::Signal;
-use crate::model::{LiveId, Problem};
-use crate::model::{Phase, SlotState};
+use crate::model::{LiveId, Phase, Problem, Signal, SlotState};
 use crate::plan::{Action, MeetingsView, Plan};
 
 /// Longest wait for an HLS playlist.
@@ -238,7 +236,7 @@ async fn observe(
 ) -> Observation {
     let dir = ctx.slots.dir(w.slot);
     let hls_url = match (&state.stream_key, ctx.cfg.health.hls) {
-        (Some(key), true) if !key.is_empty() => Some(format!("{}{key}.m3u8", ctx.cfg.pod.hls_url)),
+        (Some(key), true) if !key.is_empty() => Some(ctx.cfg.pod.hls_url_of(key)),
         _ => None,
     };
     let (services, playlist) = tokio::join!(ctx.docker.running_services(&dir), async {
