@@ -5,9 +5,9 @@
 //!
 //! Pod answers HTTP 500 rather than 400 when a broadcaster's slug collides with
 //! another one, or is too long for the transcript file Pod creates from it
-//! (pod-api.md §7). So the names made here keep their slug short, never let it be
-//! the bare `bbb` every non-Latin name reduces to, and can be made distinct with the
-//! live id.
+//! (docs/pod-api.md, "Broadcasters"). So the names made here keep their slug short,
+//! never let it be the bare `bbb` every non-Latin name reduces to, and can be made
+//! distinct with the live id.
 
 use std::fmt::Write as _;
 
@@ -149,7 +149,7 @@ fn assemble(part: &str, live: LiveId, distinct: bool) -> String {
     name
 }
 
-/// Pod's limits on a broadcaster (pod-api.md §7).
+/// Pod's limits on a broadcaster (docs/pod-api.md, "Broadcasters").
 fn fits_pod(name: &str) -> bool {
     let slug = broadcaster_slug(name);
     name.chars().count() <= BROADCASTER_NAME_MAX
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn slugify_matches_the_pod_table() {
-        // pod-api.md §2.3: names sent by bbb-pod-live.php and the slugs Pod made.
+        // docs/pod-api.md: names sent by bbb-pod-live.php and the slugs Pod made.
         assert_eq!(django_slugify("[BBB] Cours d-amphi"), "bbb-cours-d-amphi");
         assert_eq!(django_slugify("[BBB] OEuvre ete"), "bbb-oeuvre-ete");
         assert_eq!(

@@ -33,8 +33,9 @@ pub enum CreateBroadcaster {
     NameTaken,
     /// 400 with an error on `url` or `broadcaster_url` but none on `name`: on Pod ≤ 2.9.2
     /// another broadcaster already streams from this URL (Pod 3.x answers a 500 HTML
-    /// page instead, §7 of the spec). `detail` is the readable field errors, so an
-    /// "Enter a valid URL." is not mistaken for a duplicate by whoever reports it.
+    /// page instead: docs/pod-api.md, "Broadcasters"). `detail` is the readable field
+    /// errors, so an "Enter a valid URL." is not mistaken for a duplicate by whoever
+    /// reports it.
     UrlTaken {
         detail: String,
     },
@@ -43,7 +44,7 @@ pub enum CreateBroadcaster {
 impl PodClient {
     /// POST a broadcaster (multipart, like Pod's own forms). Sends the stream URL as
     /// both `url` (Pod ≤ 2.9.2) and `broadcaster_url` (Pod ≥ 2.9.3): each version
-    /// ignores the other name (spec §6.3).
+    /// ignores the other name (docs/pod-api.md, "Broadcasters").
     pub async fn create_broadcaster(
         &self,
         new: &NewBroadcaster,

@@ -44,12 +44,12 @@ impl PodClient {
     /// The livestreams a tick decides on: the waiting (status 0) and running (1) ones,
     /// asked with `?status=0` and `?status=1` together, plus each live of `ours` (the
     /// lives in our slots) those lists do not show, read by id: a live closed by hand
-    /// (status 2) is still seen. Pod 3.1–3.8.1 ignores the filter (pod-api.md §1.1): an
-    /// answer holding a row of another status is then page 1 of the whole list, whose
-    /// other pages are read, and every row is returned, as [`PodClient::livestreams`]
-    /// does. Each call finds out anew: Pod may be upgraded between two ticks. After
-    /// the first pages, every other page is asked at once, at most
-    /// [`PodClient::with_max_concurrency`] in flight. Sorted by id; rows that do not
+    /// (status 2) is still seen. Pod 3.1–3.8.1 ignores the filter (docs/pod-api.md,
+    /// "Versions"): an answer holding a row of another status is then page 1 of the
+    /// whole list, whose other pages are read, and every row is returned, as
+    /// [`PodClient::livestreams`] does. Each call finds out anew: Pod may be upgraded
+    /// between two ticks. After the first pages, every other page is asked at once, at
+    /// most [`PodClient::with_max_concurrency`] in flight. Sorted by id; rows that do not
     /// parse are returned apart (as [`PodClient::livestreams`]); any other failure fails
     /// the whole read.
     pub async fn current_livestreams(&self, ours: &[LiveId]) -> Result<Livestreams, PodError> {
@@ -279,7 +279,7 @@ pub(super) fn parse_live(value: &Value) -> Result<Live, String> {
             server: optional_string(map, "server")?,
             end_date: optional_string(map, "end_date")?,
             broadcaster_id: optional_id(map, "broadcaster_id")?,
-            // Null → Pod's model defaults (spec §2.1).
+            // Null → Pod's model defaults (docs/pod-api.md, "Livestreams").
             is_restricted: flag(map, "is_restricted", false)?,
             enable_chat: flag(map, "enable_chat", false)?,
             show_chat: flag(map, "show_chat", true)?,

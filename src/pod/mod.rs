@@ -5,7 +5,7 @@
 //! into `model` types. It decides nothing: a list that cannot be read completely is an
 //! error for the whole read, never a shorter list, so the tick never mistakes a
 //! missing row for a live closed by hand. Which lives to start or stop is `plan.rs`'s
-//! business; the Pod API facts this code answers are in `shared/spec/pod-api.md`.
+//! business; the Pod API facts this code answers are in `docs/pod-api.md`.
 //!
 //! Three Pod behaviours shape it:
 //! * Pod builds absolute hyperlinks from the request's `Host` header (`http://` behind
@@ -215,7 +215,8 @@ impl PodClient {
     }
 
     /// Keep a hyperlink's path and query, take scheme, host and port from the base URL:
-    /// Pod writes its links from the request's Host header (spec §1.0, §6.6).
+    /// Pod writes its links from the request's Host header (docs/pod-api.md,
+    /// "Hyperlinks").
     fn rebase(&self, link: &str) -> Result<Url, String> {
         if link.trim().is_empty() {
             return Err("empty hyperlink".into());
