@@ -2,7 +2,7 @@
 //! with serde_yaml, the streamer's environment and the Redis port are set in the
 //! parsed document, and the document is written back out by a small emitter of our
 //! own. Values are never substituted as text, so any meeting name gives a valid
-//! file whose values read back exactly (PHP defect 5).
+//! file whose values read back exactly (PHP defect 5, docs/php-script.md).
 //!
 //! Two layers of quoting stand between a value and the container:
 //! - YAML: the emitter writes every string double-quoted. serde_yaml's own output
@@ -842,7 +842,7 @@ services:
     }
 }
 
-/// Issue 3 point 4, compose rendering under hostile values: every string parameter at
+/// Compose rendering under hostile values: every string parameter at
 /// once (not only the title and the secrets), any number, flag, bind address and port.
 /// What `render` promises, checked on the file read back with serde_yaml: each value
 /// reads back exactly once its `$$` are undone (and no lone `$` is left for compose to

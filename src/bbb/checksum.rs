@@ -22,7 +22,7 @@ pub(super) fn url_encode(value: &str) -> String {
 
 /// `hex(H(call + query + secret))`, lower-case: the `checksum` parameter of a BBB call.
 /// `query` is the query string exactly as sent, without `?` and without `checksum`
-/// (BBB hashes the raw string it receives; spec §1.3).
+/// (BBB hashes the raw string it receives: docs/bbb.md, "Signing a call").
 pub fn checksum(algorithm: ChecksumAlgorithm, call: &str, query: &str, secret: &Secret) -> String {
     let parts = [
         call.as_bytes(),

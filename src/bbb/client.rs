@@ -149,7 +149,7 @@ impl BbbClient {
         let body = StreamReader::new(Box::pin(response.bytes_stream().map_err(io::Error::other)));
         let parsed = read_watched(body, watch).await;
         if !status.is_success() {
-            // Some front ends send their FAILED answer with 401 or 500 (spec §1.4): its
+            // Some front ends send their FAILED answer with 401 or 500 (docs/bbb.md): its
             // messageKey says more than the status. Anything else is the HTTP error.
             return Err(match parsed {
                 Err(ReadError::Bbb(failed @ BbbError::Failed { .. })) => failed,

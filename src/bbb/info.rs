@@ -1,8 +1,8 @@
-//! The small BBB answers. isMeetingRunning: is a meeting still running (asked before
-//! the sighting that would stop a live, in case Scalelite left its node out).
-//! getMeetingInfo, reduced to the session BBB holds for an external `meetingID` now
-//! (bbb-and-streamer.md §2.4): asked when a session vanished from getMeetings, because
-//! isMeetingRunning cannot tell one session of a room from the next.
+//! The small BBB answers. isMeetingRunning: whether a room runs. getMeetingInfo,
+//! reduced to the session BBB holds for an external `meetingID` now: asked before the
+//! sighting that would stop a live whose session vanished from getMeetings (Scalelite
+//! leaves out the nodes it finds offline), because isMeetingRunning cannot tell one
+//! session of a room from the next (docs/bbb.md, "When has a meeting ended?").
 
 use serde::Deserialize;
 

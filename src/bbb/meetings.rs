@@ -131,7 +131,7 @@ struct PartialMeeting {
     streamers: Vec<String>,
 }
 
-/// Whom to look for among the attendees (issue 11, signal b): only the attendees of
+/// Whom to look for among the attendees (the health's signal b): only the attendees of
 /// these meetings with these names are kept, so the parser's memory stays flat
 /// whatever the size of the answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -874,7 +874,7 @@ mod tests {
                 },
             ]
         );
-        // Not watching: attendees are skipped as before, names included.
+        // Not watching: attendees are skipped, names included.
         assert_eq!(parse_meetings(xml.as_bytes()).unwrap(), meetings);
     }
 
@@ -1634,7 +1634,7 @@ mod tests {
     }
 }
 
-/// Issue 3 point 4, hostile getMeetings answers. The `tests` module above holds the
+/// Hostile getMeetings answers. The `tests` module above holds the
 /// parser's own properties; these add BBB-shaped documents whose every free text
 /// (meeting names, attendees, metadata) is hostile and whose ids are written every way
 /// XML allows, and every fixture mangled by several edits at once.

@@ -1,8 +1,8 @@
 //! The BigBlueButton / Scalelite API: signing calls ([`checksum()`]), asking getMeetings
 //! ([`BbbClient`]), parsing its XML as a stream by element name ([`MeetingsParser`]) and
 //! classifying the answer ([`BbbError`]). A failed answer of any kind is an error, never
-//! "no meetings" (PHP defect 1): only a `SUCCESS` answer that lists meetings, or says
-//! `noMeetings`, gives a list.
+//! "no meetings" (PHP defect 1, docs/php-script.md): only a `SUCCESS` answer that lists
+//! meetings, or says `noMeetings`, gives a list.
 //!
 //! The room, one file a concern:
 //! - `mod.rs`: [`BbbError`], what every call's failure is classified as;

@@ -1,5 +1,5 @@
 //! What the tests of the BBB room share: the fixtures of `tests/fixtures/bbb-xml/`, the
-//! secret of the spec's checksum vectors, and readers of the error an answer gave.
+//! secret of the checksum vectors in docs/bbb.md, and readers of the error an answer gave.
 
 use super::BbbError;
 use crate::config::Secret;
