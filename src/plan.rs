@@ -1,6 +1,7 @@
 //! The decision of one tick, as a pure function: (Pod's lives, BBB's meetings, the
 //! slots' states, failed attempts) → actions. It knows no HTTP, docker or file
-//! system, so every rule of behaviour.md about *what* to do is tested here.
+//! system, so every rule about *what* to do (README, "What one tick does") is tested
+//! here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -454,7 +455,7 @@ mod tests {
             session("room", "room-100", true, 0),
         ]);
         assert!(w.plan().actions.is_empty());
-        // A session unknown (older state file): judged by its room, as before.
+        // A session unknown (older state file): judged by its room alone.
         w.states.get_mut(&1).unwrap().session = None;
         w.meetings = MeetingsView::listed(vec![session("room", "room-200", true, 0)]);
         assert!(w.plan().actions.is_empty());
@@ -544,7 +545,7 @@ mod tests {
             p.actions
         );
         assert_eq!(p.standby, vec![2], "live 2 waits: slot 1 is busy");
-        // Without the skipped row, a vanished live is stopped as before.
+        // Without the skipped row, a vanished live is stopped.
         w.skipped.clear();
         assert_eq!(
             w.plan().actions[0],

@@ -1,7 +1,7 @@
 //! `bbb-pod-live recordings list|deliver|discard`: the admin's hands on the recordings
 //! kept on this server that the tick does not hand over by itself — above all those
 //! whose Pod meeting was deleted while the live ran, which can never be delivered under
-//! their own name (behaviour.md, "Handing over a recording").
+//! their own name (README, "Recordings").
 //!
 //! This module owns the command only: the files, their `handover.json` and the durable
 //! delivery belong to [`crate::recording`]; `deliver` goes through the same

@@ -47,7 +47,8 @@ pub struct Live {
 
 impl Live {
     /// The slot this live runs in on server `number`, if Pod says it runs there.
-    /// Exact match on `"<number>/<slot>"`: `"11/1"` is not server 1 (PHP defect 3).
+    /// Exact match on `"<number>/<slot>"`: `"11/1"` is not server 1 (PHP defect 3,
+    /// docs/php-script.md).
     pub fn slot_on(&self, number: u32) -> Option<u32> {
         let server = self.server.as_deref()?;
         let (n, slot) = server.split_once('/')?;
@@ -97,7 +98,8 @@ pub struct PodMeeting {
     pub meeting_name: String,
 }
 
-/// A broadcaster as Pod answers it. The slug is Pod's, never guessed (PHP defect 4).
+/// A broadcaster as Pod answers it. The slug is Pod's, never guessed (PHP defect 4,
+/// docs/php-script.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Broadcaster {
     pub id: u64,

@@ -61,7 +61,7 @@ pub use pending::{
 /// The metadata file of a pending directory.
 pub const HANDOVER_FILE: &str = "handover.json";
 /// Extension of the temporary copy in `recordings_dir`: not a video extension, so Pod's
-/// cron (pod-api.md §3.1 point 4) leaves it alone.
+/// cron (docs/pod-api.md, "Pod's drop folder") leaves it alone.
 pub const PART_EXTENSION: &str = "bbb-pod-live-part";
 /// Longest `internal_meeting_id` accepted as a file stem (file systems allow 255 bytes;
 /// we add `.mkv` and, for the temporary copy, a dot, the live id and [`PART_EXTENSION`]).

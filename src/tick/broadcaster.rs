@@ -134,7 +134,7 @@ pub(super) async fn ensure_broadcaster(
                 }
             }
             Err(e) if e.status() == Some(500) && !distinct => {
-                // Pod answers 500 when the slug or stream URL collides (pod-api.md §7).
+                // Pod answers 500 when the slug or stream URL collides (docs/pod-api.md).
                 // The stream URL carries this live's id: a broadcaster already on it is
                 // a leftover of this live's own earlier attempt.
                 if let Some(b) = find_broadcaster_by_url(ctx, &hls).await?

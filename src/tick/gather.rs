@@ -167,7 +167,7 @@ fn slot_states(
 /// Running lives whose state does not name their BBB session (state files of older
 /// versions, lives taken over from bbb-pod-live.php before this version) learn it from
 /// their Pod meeting row, saved for the next ticks. A failed read leaves it unknown
-/// this tick: the live is then judged by its room, as before.
+/// this tick: the live is then judged by its room alone.
 async fn learn_sessions(ctx: &Ctx, states: &mut BTreeMap<u32, SlotState>) {
     for (&slot, state) in states.iter_mut() {
         let Some(url) = state.meeting_url.clone() else {

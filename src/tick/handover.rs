@@ -61,7 +61,8 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
         let result: Result<bool> = async {
             let mut pending = pending;
             // Pod's `bbb` cron turns the file into a video of `encoded_by`; without an
-            // owner it fails on that file at every run (pod-api.md §1.4): keep it here.
+            // owner it fails on that file at every run (docs/pod-api.md, "Meetings"):
+            // keep it here.
             if pending.handover.user_url.trim().is_empty() {
                 bail!(
                     "live {id} has no owner (user) in Pod: its recording is kept in {} for the admin to hand over by hand",

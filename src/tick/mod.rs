@@ -50,7 +50,8 @@ use crate::slots::SlotStore;
 
 use gather::Snapshot;
 
-/// Failed start attempts after which a live is closed in Pod (behaviour.md).
+/// Failed start attempts after which a live is closed in Pod and the admins told why:
+/// never retried forever (docs/php-script.md, defect 10).
 pub const MAX_START_ATTEMPTS: u32 = 3;
 
 /// The time the tick takes as "now" where it judges time between ticks (how long a room

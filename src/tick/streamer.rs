@@ -1,4 +1,4 @@
-//! The running streamers' health (behaviour.md "A live's health", issue 11): for each
+//! The running streamers' health (README, "A live's health"): for each
 //! live running here whose session runs (getMeetings answered and lists it with
 //! `running=true`), (a) its container runs (`docker compose ps`), (b) its streamer is
 //! among the session's attendees (read from the same getMeetings answer, see
@@ -8,7 +8,7 @@
 //! admins and saves the health in the slot's state file. Also the streamer's own log,
 //! kept before `down` ([`save_log`]).
 //!
-//! With `health.enabled = false` it only reports a dead container, as before.
+//! With `health.enabled = false` it only reports a dead container.
 //! It never stops a live, never touches Pod, never acts when getMeetings failed.
 
 use std::collections::HashSet;
