@@ -292,8 +292,7 @@ pub(super) fn parse_live(value: &Value) -> Result<Live, String> {
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
-    use crate::model::{LiveStatus, PodMeeting, SkippedRow};
-    use crate::pod::meetings::parse_meeting;
+    use crate::model::{LiveStatus, SkippedRow};
     use crate::pod::test_support::hostile::*;
     use crate::pod::test_support::*;
     use proptest::prelude::*;
@@ -743,39 +742,6 @@ mod tests {
             value in proptest::option::weighted(0.9, wrong_value()),
         ) {
             check(parse_live, "livestream", &row, LIVE_FIELDS[field], value.as_ref())?;
-        }
-        /// Well-typed rows whose strings are hostile read back exactly.
-        #[test]
-        fn hostile_strings_in_well_typed_rows_read_back_exactly(
-            id in any::<u64>(),
-            texts in [hostile_string(), hostile_string(), hostile_string(), hostile_string()],
-            status in any::<i64>(),
-            broadcaster in any::<Option<u64>>(),
-            flags in any::<[bool; 4]>(),
-        ) {
-            let live = parse_live(&typed_live_row(id, &texts, status, broadcaster, flags)).unwrap();
-            prop_assert_eq!(live, Live {
-                id,
-                meeting_url: Some(texts[0].clone()),
-                user_url: Some(texts[1].clone()),
-                status: LiveStatus::from_code(status),
-                server: Some(texts[2].clone()),
-                end_date: Some(texts[3].clone()),
-                broadcaster_id: broadcaster,
-                is_restricted: flags[0],
-                enable_chat: flags[1],
-                show_chat: flags[2],
-                download_meeting: flags[3],
-            });
-            let meeting = parse_meeting(&json!({
-                "id": id, "meeting_id": texts[0], "internal_meeting_id": texts[1], "meeting_name": texts[2],
-            })).unwrap();
-            prop_assert_eq!(meeting, PodMeeting {
-                id,
-                meeting_id: texts[0].clone(),
-                internal_meeting_id: texts[1].clone(),
-                meeting_name: texts[2].clone(),
-            });
         }
     }
 }
