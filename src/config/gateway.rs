@@ -1,4 +1,4 @@
-//! `[gateway]`: the webinar gateway `serve` answers Pod 3.8.2+ on (webinar-api.md).
+//! `[gateway]`: the webinar gateway `serve` answers Pod 3.8.2+ on (docs/webinar-api.md).
 //! Optional: without it every other command works as before. Its token may be absent
 //! from the file (the environment of `serve`'s unit may hold it alone), so a missing
 //! token is no load error; `serve` refuses to start without one ([`GatewayConfig::token`]).

@@ -1,5 +1,5 @@
 //! What the gateway answers: one JSON body Pod can read whatever the HTTP code, with
-//! one plain sentence for the teacher (webinar-api.md, "How Pod reads the answers").
+//! one plain sentence for the teacher (docs/webinar-api.md, "How Pod reads the answers").
 //!
 //! Pod reads `status` (and shows `details` when it is not `"success"`) for start and
 //! stop, `res == "ok"` for the chat toggle, and `"ok" in res` for a chat message. So

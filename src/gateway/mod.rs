@@ -1,5 +1,5 @@
 //! The webinar gateway: the HTTP service `serve` runs for Pod 3.8.2 and later
-//! (webinar-api.md). It owns HTTP — routes under any path prefix, the bearer token,
+//! (docs/webinar-api.md). It owns HTTP — routes under any path prefix, the bearer token,
 //! bounds on sizes, times and rates, the JSON Pod reads, TLS, the request metrics —
 //! and nothing of webinars: every decision is the engine's ([`Webinars`]).
 

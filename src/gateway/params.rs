@@ -1,5 +1,5 @@
 //! The parameters Pod sends, parsed and bounded before the engine sees them
-//! (webinar-api.md, "What Pod sends"). A refusal names the parameter in our own
+//! (docs/webinar-api.md, "What Pod sends"). A refusal names the parameter in our own
 //! words; the value itself is never echoed.
 
 use std::collections::HashMap;
@@ -199,7 +199,7 @@ pub fn chat(body: &[u8]) -> Result<(String, String), Bad> {
 mod tests {
     use super::*;
 
-    /// The query of Pod 4.1's start, byte for byte (webinar-api.md).
+    /// The query of Pod 4.1's start, byte for byte (docs/webinar-api.md).
     const POD_START: &str = "room=3319bf5aed&domain=pod.test%3A8410%2Fmeeting%2F0002-webinaire-demo%2F99ff0c1e0a4e1b7d2a33c9d8e5f60718293a4b5c6d7e8f90a1b2c3d4e51&rtmpDst=rtmp%3A%2F%2F127.0.0.1%3A1935%2Flive%2Fwebinaire-1";
 
     #[test]

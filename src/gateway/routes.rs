@@ -307,7 +307,7 @@ mod tests {
     use crate::gateway::double::{Double, Mode};
 
     const TOKEN: &str = "pod-gateway-token";
-    /// Pod 4.1's start, byte for byte (webinar-api.md).
+    /// Pod 4.1's start, byte for byte (docs/webinar-api.md).
     const START: &str = "/gw/1/start?room=3319bf5aed&domain=pod.test%3A8410%2Fmeeting%2F0002-webinaire-demo%2F99ff0c1e0a4e1b7d2a33c9d8e5f60718293a4b5c6d7e8f90a1b2c3d4e51&rtmpDst=rtmp%3A%2F%2F127.0.0.1%3A1935%2Flive%2Fwebinaire-1";
     const TOGGLE: &str = "/gw/1/chat?room=3319bf5aed&toggle=True";
     const STOP: &str = "/gw/1/stop?room=3319bf5aed";
