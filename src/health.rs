@@ -1,4 +1,4 @@
-//! A live's health (behaviour.md "A live's health"), decided without I/O: the
+//! A live's health (README, "A live's health"), decided without I/O: the
 //! `[health]` section, the updates of the per-slot [`Health`] (data in `model`, kept in
 //! the slot's state file), the judgement of one tick's [`Observation`] (counted in
 //! ticks, never on a clock), the label `status` shows and the mails to the admins.

@@ -25,7 +25,7 @@ pub struct Counters {
     pub lives_stopped: u64,
     pub recordings_delivered: u64,
     pub errors: u64,
-    /// Streamer restarts and `up`s of a vanished container (issue 11).
+    /// Streamer restarts and `up`s of a vanished container (README, "A live's health").
     #[serde(default)]
     pub streamer_restarts: u64,
 }
