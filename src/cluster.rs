@@ -23,6 +23,11 @@ local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return holder or ''";
 
+/// Deletes `KEYS[1]` only while `ARGV[1]` holds it: a released claim is never another's.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0";
+
 /// What claiming answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -64,6 +69,7 @@ impl Claim {
     }
 }
 
+#[derive(Clone)]
 pub struct Claimer {
     client: redis::Client,
     ttl: Duration,
@@ -144,6 +150,37 @@ impl Claimer {
             format!("live {live}"),
             "the session",
         )
+        .await
+    }
+
+    /// The Redis key of a webinar's claim: one server streams a room.
+    pub fn webinar_key(room: &str) -> String {
+        format!("bbb-pod-live:webinar:{room}")
+    }
+
+    /// Won when this server holds the claim on the webinar `room` (newly or still): the
+    /// start takes it, every tick renews it while the webinar runs, the stop releases it.
+    pub async fn claim_webinar(&self, room: &str) -> Result<Claim> {
+        self.claim_key(
+            Self::webinar_key(room),
+            self.number.to_string(),
+            "the webinar",
+        )
+        .await
+    }
+
+    /// Gives up this server's claim on the webinar `room` (another's is left alone).
+    pub async fn release_webinar(&self, room: &str) -> Result<()> {
+        bounded(async {
+            let mut conn = self.connect("connecting to the cluster Redis").await?;
+            let _: i64 = redis::Script::new(RELEASE_SCRIPT)
+                .key(Self::webinar_key(room))
+                .arg(self.number.to_string())
+                .invoke_async(&mut conn)
+                .await
+                .context("releasing the webinar's claim in the cluster Redis")?;
+            Ok(())
+        })
         .await
     }
 

@@ -30,5 +30,6 @@ pub mod recording;
 pub mod signals;
 pub mod slots;
 pub mod tick;
+pub mod webinar;
 
 pub use commands::{Fatal, Outcome, run};

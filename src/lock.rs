@@ -53,14 +53,17 @@ pub enum TryLock {
 }
 
 fn open(base_dir: &Path) -> Result<File> {
-    let path = base_dir.join(".bbb-pod-live.lock");
+    open_file(&base_dir.join(".bbb-pod-live.lock"))
+}
+
+fn open_file(path: &Path) -> Result<File> {
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .with_context(|| format!("opening the lock file {}", path.display()))
 }
 
@@ -114,6 +117,59 @@ pub fn lock_within(base_dir: &Path, limit: Duration) -> Result<Lock> {
     }
 }
 
+/// A short lock, held for milliseconds, never across a docker command or a network
+/// call: the slot reservation (`<base_dir>/.slots.lock`: who takes a free slot) and a
+/// slot's own lock (`<slot dir>/.slot.lock`: who acts on the live in it). The tick
+/// lock above may be held for minutes by a slow `docker compose up`; `serve` must
+/// answer Pod within 2 s, so the moments where `serve` and the tick meet are guarded
+/// by these instead. A plain `flock`, released on drop and by the kernel when its
+/// holder dies.
+#[derive(Debug)]
+pub struct ShortLock {
+    _file: File,
+}
+
+/// `<base_dir>/.slots.lock`: held while a free slot is chosen and its state written.
+pub fn slots_lock_path(base_dir: &Path) -> std::path::PathBuf {
+    base_dir.join(".slots.lock")
+}
+
+/// `<slot dir>/.slot.lock`: held while a live's slot is acted on (up, stop, restart).
+pub fn slot_lock_path(slot_dir: &Path) -> std::path::PathBuf {
+    slot_dir.join(".slot.lock")
+}
+
+/// Takes the lock at `path` without waiting; `None` when another holder has it.
+pub fn try_short(path: &Path) -> Result<Option<ShortLock>> {
+    let file = open_file(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(ShortLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+/// Waits up to `limit` for the lock at `path` (polled every 10 ms, without blocking
+/// the async runtime); an error naming the file when it stays taken.
+pub async fn short_within(path: &Path, limit: Duration) -> Result<ShortLock> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(lock) = try_short(path)? {
+            return Ok(lock);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} stayed locked for more than {} ms",
+                path.display(),
+                limit.as_millis()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +195,21 @@ mod tests {
         drop(first);
         let again = acquired(try_lock(dir.path()).expect("lock"));
         drop(again);
+    }
+
+    #[tokio::test]
+    async fn a_short_lock_is_exclusive_and_independent_of_the_tick_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _tick = acquired(try_lock(dir.path()).expect("tick lock"));
+        let path = slots_lock_path(dir.path());
+        let first = short_within(&path, Duration::from_secs(1))
+            .await
+            .expect("free while the tick lock is held");
+        assert!(try_short(&path).expect("try").is_none());
+        let e = short_within(&path, Duration::ZERO).await.expect_err("busy");
+        assert!(e.to_string().contains(".slots.lock"), "{e}");
+        drop(first);
+        assert!(try_short(&path).expect("try").is_some());
     }
 
     #[test]

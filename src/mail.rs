@@ -309,6 +309,67 @@ pub fn live_started(info: &LiveStarted) -> (String, String) {
     (subject, body)
 }
 
+/// What the "webinar started" mail tells (a webinar of `serve`, Pod 3.8.2+).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebinarStarted {
+    pub room: String,
+    pub gateway_path: String,
+    pub meeting_id: String,
+    pub pod_host: String,
+    pub slot: u32,
+    pub hostname: String,
+    pub server_number: u32,
+    pub chat_panel: bool,
+    pub recording: bool,
+}
+
+/// `(subject, body)` of the mail sent when a webinar's streamer is up. The RTMP
+/// target is not shown: it is Pod's LiveGateway's, with its stream key.
+pub fn webinar_started(info: &WebinarStarted) -> (String, String) {
+    let meeting = one_line(&info.meeting_id);
+    let subject = format!(
+        "{SUBJECT_PREFIX} webinar {} started: {} (server {}, slot {})",
+        one_line(&info.room),
+        truncate(&meeting, SUBJECT_NAME_MAX),
+        info.server_number,
+        info.slot
+    );
+    let mut body = String::new();
+    let _ = writeln!(body, "Webinar {} has started.", one_line(&info.room));
+    let _ = writeln!(body);
+    let _ = writeln!(body, "Meeting:      {meeting}");
+    let _ = writeln!(body, "Pod:          {}", one_line(&info.pod_host));
+    let _ = writeln!(body, "Gateway:      {}", one_line(&info.gateway_path));
+    let _ = writeln!(
+        body,
+        "Server:       {} (server {}), slot {}",
+        one_line(&info.hostname),
+        info.server_number,
+        info.slot
+    );
+    let _ = writeln!(
+        body,
+        "Chat panel:   {}",
+        if info.chat_panel { "shown" } else { "hidden" }
+    );
+    let _ = writeln!(
+        body,
+        "Recording:    {}",
+        if info.recording {
+            "yes, kept on this server when it stops"
+        } else {
+            "no"
+        }
+    );
+    let _ = writeln!(body);
+    let _ = writeln!(
+        body,
+        "It stops when Pod says so, when its meeting ends, or: bbb-pod-live stop --slot {}",
+        info.slot
+    );
+    (subject, body)
+}
+
 /// `(subject, body)` of the mail listing this tick's problems worth mailing (see
 /// [`select`]), each with what failed, its live and what to do.
 pub fn error_digest(hostname: &str, server_number: u32, problems: &[Problem]) -> (String, String) {

@@ -118,6 +118,10 @@ fn plan_slots(
     for (&slot, state) in input.states {
         taken.slots.insert(slot);
         taken.lives.insert(state.live);
+        if state.webinar.is_some() {
+            // A webinar of `serve`: Pod lists no livestream for it (webinar_step).
+            continue;
+        }
         let live = lives.get(&state.live).copied();
         let id = state.live;
         if live.is_none() && input.skipped.contains(&id) {
@@ -360,9 +364,92 @@ fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut 
     }
 }
 
-/// Whether this tick needs BBB's meeting list: only when a live runs here.
+/// Whether this tick needs BBB's meeting list: only when a live runs here (a webinar
+/// counts from its reservation: its end is watched before its streamer is up).
 pub fn needs_meetings(states: &BTreeMap<u32, SlotState>) -> bool {
-    states.values().any(|s| s.phase == Phase::Running)
+    states
+        .values()
+        .any(|s| s.phase == Phase::Running || s.webinar.is_some())
+}
+
+/// What a tick does to a webinar's slot (`serve`'s webinars, see `webinar/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebinarStep {
+    /// Bring its held streamer up: `serve` did not (it crashed or was stopped).
+    Up,
+    Stop(StopReason),
+    /// Go on with a stop that could not finish.
+    ResumeStop,
+    /// Its meeting was seen ended; not yet enough times in a row to stop.
+    SeenEnded {
+        seen: u32,
+        needed: u32,
+    },
+    /// Its meeting runs again after having been seen ended.
+    SeenRunning,
+}
+
+impl WebinarStep {
+    /// The `--dry-run` line for the webinar of `room` in `slot`.
+    pub fn line(&self, room: &str, slot: u32) -> String {
+        match self {
+            WebinarStep::Up => format!("bring up the streamer of webinar {room} in slot {slot}"),
+            WebinarStep::Stop(reason) => {
+                format!("stop webinar {room} in slot {slot}: {}", reason.describe())
+            }
+            WebinarStep::ResumeStop => format!("finish stopping webinar {room} in slot {slot}"),
+            WebinarStep::SeenEnded { seen, needed } => {
+                format!("note webinar {room} (slot {slot}): meeting seen ended ({seen}/{needed})")
+            }
+            WebinarStep::SeenRunning => {
+                format!("note webinar {room} (slot {slot}): meeting running again")
+            }
+        }
+    }
+}
+
+/// The tick's step for a webinar's slot: a stop Pod asked for first, then the held
+/// `up` once due (`now` past its `up_after`; three failed `up`s stop it), then the
+/// meeting's end, seen `end_confirmations` ticks in a row in a successful getMeetings
+/// (created and not yet joined is not ended). `None`: nothing to do.
+pub fn webinar_step(
+    state: &SlotState,
+    stop_requested: bool,
+    meetings: &MeetingsView,
+    now: chrono::DateTime<chrono::Utc>,
+    end_confirmations: u32,
+) -> Option<WebinarStep> {
+    let w = state.webinar.as_ref()?;
+    match state.phase {
+        Phase::Stopping => return Some(WebinarStep::ResumeStop),
+        Phase::Reverting => return None,
+        Phase::Starting | Phase::Running => {}
+    }
+    if stop_requested {
+        return Some(WebinarStep::Stop(StopReason::PodAsked));
+    }
+    if state.phase == Phase::Starting {
+        if w.up_failures >= crate::model::WEBINAR_MAX_UPS {
+            return Some(WebinarStep::Stop(StopReason::UpFailed));
+        }
+        if now >= w.up_after {
+            return Some(WebinarStep::Up);
+        }
+    }
+    let (MeetingsView::Listed(listed), Some(meeting_id)) = (meetings, state.meeting_id.as_deref())
+    else {
+        return None;
+    };
+    if listed.session_over(meeting_id, state.session.as_deref()) {
+        let seen = state.ended_seen + 1;
+        let needed = end_confirmations.max(1);
+        return Some(if seen >= needed {
+            WebinarStep::Stop(StopReason::MeetingEnded)
+        } else {
+            WebinarStep::SeenEnded { seen, needed }
+        });
+    }
+    (state.ended_seen > 0).then_some(WebinarStep::SeenRunning)
 }
 
 #[cfg(test)]

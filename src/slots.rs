@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -21,6 +22,12 @@ use crate::model::{ServerState, SlotState};
 
 /// Name of a slot's state file.
 pub const STATE_FILE: &str = "live-state.json";
+/// `serve`'s record of Pod's `stop` for a slot's webinar (written by `serve` only).
+const STOP_REQUEST: &str = "webinar-stop";
+/// `serve`'s record of the chat panel Pod asked for (written by `serve` only).
+const PANEL_REQUEST: &str = "webinar-chat-panel";
+/// Longest wait for the slot reservation lock: its holders keep it for milliseconds.
+const SHORT_LOCK_WAIT: Duration = Duration::from_secs(1);
 /// Uid the streamer runs as (aauzid/bigbluebutton-livestreaming `USER 1001`).
 pub const STREAMER_UID: u32 = 1001;
 
@@ -176,6 +183,69 @@ impl SlotStore {
     pub fn save_server_state(&self, state: &ServerState) -> Result<()> {
         let text = serde_json::to_vec_pretty(state).context("encoding server state")?;
         write_atomic(&self.server_state_path(), &text, 0o600)
+    }
+
+    /// The slot reservation lock (see [`crate::lock::ShortLock`]): whoever takes a
+    /// free slot (a tick's start, `serve`'s webinar start) holds it while it checks
+    /// that the slot is free and writes its state there. Held for milliseconds.
+    pub async fn lock_slots(&self) -> Result<crate::lock::ShortLock> {
+        crate::lock::short_within(
+            &crate::lock::slots_lock_path(&self.base_dir),
+            SHORT_LOCK_WAIT,
+        )
+        .await
+    }
+
+    /// The slot's own lock, if free: who acts on the live in it (an `up`, a stop, a
+    /// restart) holds it, so that the tick and `serve` never act on one slot at once.
+    pub fn try_lock_slot(&self, slot: u32) -> Result<Option<crate::lock::ShortLock>> {
+        crate::lock::try_short(&crate::lock::slot_lock_path(&self.dir(slot)))
+    }
+
+    /// The slot's own lock, waiting up to `limit` for it.
+    pub async fn lock_slot(&self, slot: u32, limit: Duration) -> Result<crate::lock::ShortLock> {
+        crate::lock::short_within(&crate::lock::slot_lock_path(&self.dir(slot)), limit).await
+    }
+
+    /// Whether `serve` recorded Pod's `stop` for the webinar in `slot`.
+    pub fn stop_requested(&self, slot: u32) -> bool {
+        self.dir(slot).join(STOP_REQUEST).exists()
+    }
+
+    /// Records Pod's `stop` for the webinar in `slot` (durably); whoever acts on the
+    /// slot next (`serve` at once, or the next tick) stops it.
+    pub fn request_stop(&self, slot: u32) -> Result<()> {
+        write_atomic(&self.dir(slot).join(STOP_REQUEST), b"stop\n", 0o600)
+    }
+
+    /// The chat panel Pod last asked for the webinar in `slot` (`None`: never toggled).
+    pub fn chat_panel_request(&self, slot: u32) -> Result<Option<bool>> {
+        let path = self.dir(slot).join(PANEL_REQUEST);
+        match fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t.trim() == "shown")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Records the chat panel Pod asks for (durably), read by the streamer's `up`.
+    pub fn request_chat_panel(&self, slot: u32, shown: bool) -> Result<()> {
+        let text: &[u8] = if shown { b"shown\n" } else { b"hidden\n" };
+        write_atomic(&self.dir(slot).join(PANEL_REQUEST), text, 0o600)
+    }
+
+    /// Forgets Pod's requests about a slot's webinar (at its reservation and at its
+    /// stop): a request of an earlier webinar must never act on the next one.
+    pub fn clear_requests(&self, slot: u32) -> Result<()> {
+        for name in [STOP_REQUEST, PANEL_REQUEST] {
+            let path = self.dir(slot).join(name);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+            }
+        }
+        Ok(())
     }
 
     /// Creates `base_dir` and the configured slot directories with their `videodata`

@@ -14,7 +14,10 @@ use tokio_util::io::StreamReader;
 
 use super::BbbError;
 use super::checksum::{checksum, url_encode};
-use super::info::{parse_is_meeting_running, parse_meeting_info};
+use super::info::{
+    MeetingDetails, parse_chat_sent, parse_is_meeting_running, parse_meeting_details,
+    parse_meeting_info, parse_version,
+};
 use super::meetings::{Presence, ReadError, Watch, read_watched};
 use crate::config::{ChecksumAlgorithm, Secret};
 use crate::error_chain::error_chain;
@@ -182,6 +185,67 @@ impl BbbClient {
             .await
     }
 
+    /// getMeetingInfo with the attendee password, for a webinar (`None`: BBB holds no
+    /// meeting with that id).
+    pub async fn meeting_details(
+        &self,
+        meeting_id: &str,
+    ) -> Result<Option<MeetingDetails>, BbbError> {
+        self.ask("getMeetingInfo", meeting_id, parse_meeting_details)
+            .await
+    }
+
+    /// BBB's version from the API root (`bbbVersion`, BBB 2.6 and later); `None` when
+    /// the answer does not say (an older BBB, Scalelite). The root takes no checksum.
+    pub async fn version(&self) -> Result<Option<String>, BbbError> {
+        let call = async {
+            let response = self
+                .http
+                .get(self.api.clone())
+                .send()
+                .await
+                .map_err(|err| self.request_error(err))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|err| self.request_error(err))?;
+            if !status.is_success() {
+                return Err(BbbError::Http {
+                    status: status.as_u16(),
+                });
+            }
+            parse_version(&body)
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(BbbError::Timeout(self.timeout)))
+    }
+
+    /// BBB 3.0's `sendChatMessage`: `message` posted in the meeting's public chat
+    /// under `user_name`. `Ok(false)` when BBB does not know the call (older than 3.0).
+    pub async fn send_chat_message(
+        &self,
+        meeting_id: &str,
+        user_name: &str,
+        message: &str,
+    ) -> Result<bool, BbbError> {
+        let query = format!(
+            "meetingID={}&message={}&userName={}",
+            url_encode(meeting_id),
+            url_encode(message),
+            url_encode(user_name)
+        );
+        match self
+            .ask_query("sendChatMessage", meeting_id, query, parse_chat_sent)
+            .await
+        {
+            // An older BBB may answer an unknown call with its HTML 404 page.
+            Err(BbbError::Http { status: 404 }) => Ok(false),
+            other => other,
+        }
+    }
+
     /// One signed call about one meeting, bounded by the timeout; a `FAILED` answer
     /// wins over the HTTP status (it says more).
     async fn ask<T: std::fmt::Debug>(
@@ -191,6 +255,17 @@ impl BbbClient {
         parse: fn(&[u8]) -> Result<T, BbbError>,
     ) -> Result<T, BbbError> {
         let query = format!("meetingID={}", url_encode(meeting_id));
+        self.ask_query(call_name, meeting_id, query, parse).await
+    }
+
+    /// One signed call with its whole query (parameters encoded as they are signed).
+    async fn ask_query<T: std::fmt::Debug>(
+        &self,
+        call_name: &str,
+        meeting_id: &str,
+        query: String,
+        parse: fn(&[u8]) -> Result<T, BbbError>,
+    ) -> Result<T, BbbError> {
         let sum = checksum(self.algorithm, call_name, &query, &self.secret);
         let mut url = self
             .api

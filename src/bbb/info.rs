@@ -27,6 +27,11 @@ struct Answer {
     running: Option<String>,
     #[serde(rename = "endTime")]
     end_time: String,
+    #[serde(rename = "attendeePW")]
+    attendee_pw: String,
+    /// The API root's answer: BBB's own version (2.6 and later).
+    #[serde(rename = "bbbVersion")]
+    bbb_version: String,
 }
 
 impl Answer {
@@ -69,7 +74,10 @@ pub(super) fn parse_is_meeting_running(body: &[u8]) -> Result<bool, BbbError> {
 /// Reads a getMeetingInfo answer: `SUCCESS` with the meeting's fields directly under
 /// `<response>`, or `FAILED` (`notFound`: BBB holds no meeting with that id).
 pub(super) fn parse_meeting_info(body: &[u8]) -> Result<RoomInfo, BbbError> {
-    let answer = Answer::read("getMeetingInfo", body)?;
+    parse_answer_info(Answer::read("getMeetingInfo", body)?)
+}
+
+fn parse_answer_info(answer: Answer) -> Result<RoomInfo, BbbError> {
     if answer.returncode == "FAILED" {
         return answer.failure().map_or(Ok(RoomInfo::NotFound), Err);
     }
@@ -84,6 +92,56 @@ pub(super) fn parse_meeting_info(body: &[u8]) -> Result<RoomInfo, BbbError> {
         running: answer.running.as_deref() == Some("true"),
         end_time: answer.end_time.parse().unwrap_or(0),
     }))
+}
+
+/// What a webinar's start and `up` need of getMeetingInfo: the session BBB holds for
+/// the room and the attendee password the streamer joins with (Pod gives each of its
+/// meetings its own passwords).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingDetails {
+    pub session: BbbMeeting,
+    /// Empty when BBB 3.0 created the meeting without passwords.
+    pub attendee_password: String,
+}
+
+/// Reads a getMeetingInfo answer with the attendee password; `None` for `notFound`.
+pub(super) fn parse_meeting_details(body: &[u8]) -> Result<Option<MeetingDetails>, BbbError> {
+    let answer = Answer::read("getMeetingInfo", body)?;
+    let password = answer.attendee_pw.clone();
+    match parse_answer_info(answer)? {
+        RoomInfo::NotFound => Ok(None),
+        RoomInfo::Session(session) => Ok(Some(MeetingDetails {
+            session,
+            attendee_password: password,
+        })),
+    }
+}
+
+/// Reads the API root's answer: BBB's version when it says (`bbbVersion`, BBB 2.6+),
+/// `None` when it does not (older BBB, Scalelite).
+pub(super) fn parse_version(body: &[u8]) -> Result<Option<String>, BbbError> {
+    let answer = Answer::read("the API root", body)?;
+    if answer.returncode == "FAILED" {
+        return Err(BbbError::Failed {
+            message_key: answer.message_key,
+            message: answer.message,
+        });
+    }
+    Ok(Some(answer.bbb_version).filter(|v| !v.is_empty()))
+}
+
+/// Reads a sendChatMessage answer: `Ok(true)` sent, `Ok(false)` when BBB does not know
+/// the call (`unsupportedRequest`, or an HTML 404: BBB older than 3.0).
+pub(super) fn parse_chat_sent(body: &[u8]) -> Result<bool, BbbError> {
+    let answer = Answer::read("sendChatMessage", body)?;
+    match (answer.returncode.as_str(), answer.message_key.as_str()) {
+        ("SUCCESS", _) => Ok(true),
+        (_, "unsupportedRequest") => Ok(false),
+        _ => Err(BbbError::Failed {
+            message_key: answer.message_key,
+            message: answer.message,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +178,26 @@ mod tests {
         );
         assert!(!m.running, "the metadata's <running> is not the meeting's");
         assert_eq!(m.end_time, 12);
+    }
+
+    #[test]
+    fn a_webinar_reads_the_attendee_password_and_the_version() {
+        let xml = include_bytes!("../../tests/fixtures/bbb-xml/getMeetingInfo.xml");
+        let d = parse_meeting_details(xml).expect("parses").expect("found");
+        assert_eq!(d.attendee_password, "dbfc7207321527bbb870c82028");
+        let gone = b"<response><returncode>FAILED</returncode><messageKey>notFound</messageKey><message>x</message></response>";
+        assert_eq!(parse_meeting_details(gone).expect("parses"), None);
+        let root = b"<response><returncode>SUCCESS</returncode><version>2.0</version><apiVersion>2.0</apiVersion><bbbVersion>3.0.4</bbbVersion></response>";
+        assert_eq!(
+            parse_version(root).expect("parses").as_deref(),
+            Some("3.0.4")
+        );
+        let old = b"<response><returncode>SUCCESS</returncode><version>2.0</version></response>";
+        assert_eq!(parse_version(old).expect("parses"), None);
+        let sent = b"<response><returncode>SUCCESS</returncode><messageKey>chatMessageSent</messageKey></response>";
+        assert!(parse_chat_sent(sent).expect("parses"));
+        let unknown = b"<response><returncode>FAILED</returncode><messageKey>unsupportedRequest</messageKey><message>This request is not supported.</message></response>";
+        assert!(!parse_chat_sent(unknown).expect("parses"));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 pub use checksum::checksum;
 pub use client::BbbClient;
+pub use info::MeetingDetails;
 pub use meetings::{
     MAX_DEPTH, MAX_MEETINGS, MAX_TOKEN_BYTES, MAX_VALUE_BYTES, MeetingsParser, Presence, Watch,
     parse_meetings,

@@ -106,6 +106,7 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[recording]`: the programs that join a live's parts (see `recording/join.rs`).
     pub recording: RecordingConfig,
+    pub webinar: WebinarConfig,
     /// Where each secret came from, for messages that tell the admin what to fix.
     pub sources: SecretSources,
     /// What loading adjusted without refusing (a trailing `/` added): logged at debug
@@ -192,6 +193,21 @@ pub struct PodConfig {
     pub timeout: Duration,
     /// Most list pages asked of Pod at once.
     pub max_concurrency: usize,
+    /// `pod.livestreams`: false on a server that only streams webinars (Pod 3.8.2+
+    /// has no `/rest/bbb_livestream/`): its ticks read no Pod lives, and `hls_url`,
+    /// `building_id` and `recordings_dir` are neither required nor used.
+    pub livestreams: bool,
+}
+
+/// `[webinar]`: the webinars Pod 3.8.2+ asks `serve` for.
+#[derive(Debug, Clone, Copy)]
+pub struct WebinarConfig {
+    /// `webinar.record`: the streamer also records the webinar (kept under
+    /// `<base_dir>/recordings/kept/`; Pod 3.8.2+ takes no recording from us).
+    pub record: bool,
+    /// `webinar.hold_secs`: how long the streamer's `up` waits after `start` was
+    /// answered, so that Pod's `chat?toggle` right after it sets the panel it starts with.
+    pub hold: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -26,6 +26,31 @@ pub(super) struct RawConfig {
     pub(super) health: RawHealth,
     #[serde(default)]
     pub(super) recording: RawRecording,
+    #[serde(default)]
+    pub(super) webinar: RawWebinar,
+}
+
+/// `[webinar]`: how the webinars of `serve` are streamed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebinar {
+    #[serde(default)]
+    pub(super) record: bool,
+    #[serde(default = "default_webinar_hold")]
+    pub(super) hold_secs: i64,
+}
+
+impl Default for RawWebinar {
+    fn default() -> Self {
+        RawWebinar {
+            record: false,
+            hold_secs: default_webinar_hold(),
+        }
+    }
+}
+
+pub(super) fn default_webinar_hold() -> i64 {
+    5
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +114,12 @@ pub(super) struct RawPod {
     pub(super) timeout_secs: i64,
     #[serde(default = "default_pod_max_concurrency")]
     pub(super) max_concurrency: i64,
+    #[serde(default = "default_true")]
+    pub(super) livestreams: bool,
+}
+
+pub(super) fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]

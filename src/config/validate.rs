@@ -169,6 +169,10 @@ impl Validator {
             gateway,
             health: raw.health.validate(&self.file)?,
             recording: raw.recording.into(),
+            webinar: WebinarConfig {
+                record: raw.webinar.record,
+                hold: self.secs("webinar.hold_secs", raw.webinar.hold_secs, 0, 60)?,
+            },
             sources: SecretSources {
                 bbb_secret,
                 pod_token,
@@ -370,13 +374,21 @@ impl Validator {
                 "contains white space or a line break (copy the token key alone)",
             ));
         }
-        let hls_url = self.required("pod.hls_url", p.hls_url)?.trim().to_owned();
-        self.http_url("pod.hls_url", &hls_url)?;
-        let hls_url = BaseUrl::checked(self.base_with_slash("pod.hls_url", hls_url));
-        let building_id = self.range("pod.building_id", p.building_id, 1, i64::MAX)? as u64;
-        let recordings_dir = match p.recordings_dir.trim() {
-            "" => None,
-            d => Some(self.absolute_dir("pod.recordings_dir", d)?),
+        // A webinar-only server (Pod 3.8.2+) reads no livestream: what only Pod's lives
+        // use is neither required nor used there.
+        let (hls_url, building_id, recordings_dir) = if p.livestreams {
+            let hls_url = self.required("pod.hls_url", p.hls_url)?.trim().to_owned();
+            self.http_url("pod.hls_url", &hls_url)?;
+            let hls_url = BaseUrl::checked(self.base_with_slash("pod.hls_url", hls_url));
+            let building_id = self.range("pod.building_id", p.building_id, 1, i64::MAX)? as u64;
+            let recordings_dir = match p.recordings_dir.trim() {
+                "" => None,
+                d => Some(self.absolute_dir("pod.recordings_dir", d)?),
+            };
+            (hls_url, building_id, recordings_dir)
+        } else {
+            // Never read on such a server (no Pod live, no broadcaster, no HLS check).
+            (BaseUrl::checked("/".to_owned()), 1, None)
         };
         let timeout = self.secs("pod.timeout_secs", p.timeout_secs, 1, 3600)?;
         let max_concurrency =
@@ -389,6 +401,7 @@ impl Validator {
             recordings_dir,
             timeout,
             max_concurrency,
+            livestreams: p.livestreams,
         };
         Ok((pod, source))
     }

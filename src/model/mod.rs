@@ -17,6 +17,7 @@ mod pod;
 mod problem;
 mod server;
 mod slot;
+mod webinar;
 
 pub use action::Action;
 pub use bbb::{BbbMeeting, RoomInfo, Sessions};
@@ -25,3 +26,4 @@ pub use pod::{Broadcaster, Live, LiveId, LiveStatus, Livestreams, PodMeeting, Sk
 pub use problem::{Problem, WaitReason, Waiting};
 pub use server::{Counters, MailMemory, Remembered, ServerState, TickRecord};
 pub use slot::{Phase, SlotState, StopProgress, StopReason};
+pub use webinar::{ChatRoute, WEBINAR_MAX_UPS, Webinar, is_webinar_id, webinar_live_id};

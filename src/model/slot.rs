@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Broadcaster, Health, LiveId};
+use super::{Broadcaster, Health, LiveId, Webinar};
 
 /// Where a live is in its life in this slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,10 @@ pub enum StopReason {
     NoLongerOurs,
     /// An admin ran `bbb-pod-live stop`.
     ByHand,
+    /// Pod sent the webinar's `stop` (its Livestream is already at status 2).
+    PodAsked,
+    /// The webinar's streamer could not be brought up (`WEBINAR_MAX_UPS` failures).
+    UpFailed,
 }
 
 impl StopReason {
@@ -46,6 +50,8 @@ impl StopReason {
             StopReason::RemovedFromPod => "the live was deleted from Pod",
             StopReason::NoLongerOurs => "Pod no longer shows the live on this slot",
             StopReason::ByHand => "stopped by hand",
+            StopReason::PodAsked => "Pod asked to stop the webinar",
+            StopReason::UpFailed => "its streamer could not be started",
         }
     }
 }
@@ -102,6 +108,10 @@ pub struct SlotState {
     /// The streamer's health, counted in ticks (`health.rs`); fresh in old files.
     #[serde(default)]
     pub health: Health,
+    /// Set when the slot streams a webinar of Pod 3.8.2+ (`serve`), not a Pod livestream:
+    /// `live` is then [`super::webinar_live_id`] of its room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webinar: Option<Webinar>,
 }
 
 impl SlotState {
@@ -124,6 +134,7 @@ impl SlotState {
             adopted: false,
             stop: None,
             health: Default::default(),
+            webinar: None,
         }
     }
 }

@@ -37,6 +37,7 @@ mod pages;
 mod rows;
 #[cfg(test)]
 mod test_support;
+mod webinars;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -49,6 +50,7 @@ use crate::config::Secret;
 use crate::error_chain::error_chain;
 
 use errors::{json_body, redact, redirect_error, status_error};
+pub use webinars::meeting_pk;
 
 pub use broadcasters::{CreateBroadcaster, NewBroadcaster};
 pub use livestreams::StartFields;

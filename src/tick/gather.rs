@@ -244,6 +244,9 @@ async fn pod_lives(
     states: &BTreeMap<u32, SlotState>,
     report: &mut TickReport,
 ) -> Option<Livestreams> {
+    if !ctx.cfg.pod.livestreams {
+        return Some(without_pod_lives(states));
+    }
     let ours: Vec<LiveId> = states.values().map(|s| s.live).collect();
     match ctx.pod.current_livestreams(&ours).await {
         Ok(l) => Some(l),
@@ -253,6 +256,28 @@ async fn pod_lives(
             report.problem("pod:livestreams", None, &e, ADVICE_POD);
             None
         }
+    }
+}
+
+/// `pod.livestreams = false` (a webinar-only server, Pod 3.8.2+): no Pod live is read.
+/// A slot still holding one of Pod's lives (the key was changed under it) is left as it
+/// is, as for a row that does not parse: never stopped for missing from a list not read.
+fn without_pod_lives(states: &BTreeMap<u32, SlotState>) -> Livestreams {
+    let skipped = states
+        .iter()
+        .filter(|(_, s)| s.webinar.is_none())
+        .map(|(slot, s)| SkippedRow {
+            id: Some(s.live),
+            reason: format!(
+                "live {} runs in slot {slot} while pod.livestreams = false: left as it is \
+                 (stop it with `bbb-pod-live stop --slot {slot}`)",
+                s.live
+            ),
+        })
+        .collect();
+    Livestreams {
+        lives: Vec::new(),
+        skipped,
     }
 }
 

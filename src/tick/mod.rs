@@ -71,6 +71,9 @@ pub struct Ctx {
     pub claimer: Option<Claimer>,
     /// [`ENV_NOW`], when set.
     now: Option<DateTime<Utc>>,
+    /// The webinars of `serve` in this server's slots (`webinar/`): the tick brings
+    /// up a held streamer `serve` left, stops ended ones, renews their claims.
+    pub webinars: crate::webinar::Engine,
     /// Broadcaster slugs in use by this server's slots or claimed by a start of this
     /// tick, with the slot that holds them: two starts never pick the same name.
     claimed_slugs: Mutex<HashMap<String, u32>>,
@@ -103,6 +106,7 @@ impl Ctx {
             Err(_) => None,
         };
         Ok(Ctx {
+            webinars: crate::webinar::Engine::new(Arc::clone(&cfg))?,
             docker: Docker::new(&cfg.docker)
                 .with_registry(cfg.server.base_dir.join(".docker-running")),
             cfg,
@@ -169,7 +173,10 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     }
     let mut server_state = gather::server_state(&ctx, &mut report);
     let mut waiting_lives = 0;
+    // Without Pod's list, the webinars (which do not depend on Pod) are still tended.
+    let mut meetings = plan::MeetingsView::NotAsked;
     if let Some(snapshot) = gather::gather(&ctx, &mut report).await? {
+        meetings = snapshot.meetings.clone();
         gather::report_skipped(&snapshot.skipped, &mut server_state, &mut report);
         let decided = decide(&ctx, &snapshot, &server_state, &mut report);
         if dry_run {
@@ -188,6 +195,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
             .start_failures
             .retain(|id, _| waiting.contains(id));
     }
+    tend_webinars(&ctx, &meetings, dry_run, &mut report).await;
     hand_over_recordings(&ctx, dry_run, &mut report).await;
     if dry_run {
         return Ok(report);
@@ -195,6 +203,24 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     report::finish(&ctx, &mut report, &mut server_state, started).await;
     report::summary(&ctx, &report, waiting_lives, started);
     Ok(report)
+}
+
+/// The webinars of `serve` (`webinar::Engine::tend`): their steps in the plan's lines,
+/// their problems and starts/stops in the report.
+async fn tend_webinars(
+    ctx: &Ctx,
+    meetings: &plan::MeetingsView,
+    dry_run: bool,
+    report: &mut TickReport,
+) {
+    let tended = ctx.webinars.tend(meetings, dry_run).await;
+    if dry_run {
+        report.plan_lines.extend(tended.lines);
+        return;
+    }
+    report.problems.extend(tended.problems);
+    report.started.extend(tended.started);
+    report.stopped.extend(tended.stopped);
 }
 
 /// The plan of this tick, its notes and warnings logged, its lines in the report.

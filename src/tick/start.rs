@@ -105,6 +105,16 @@ pub(super) async fn start_in_slot(
         Err(e) if e.chain().any(|c| c.is::<ClaimLost>()) => {
             warn!(live, slot, "{e:#}");
         }
+        Err(e) if e.is::<SlotTaken>() => {
+            info!(live, slot, "{e:#}");
+            out.waits(
+                live,
+                WaitReason::NoFreeSlot {
+                    failed: 0,
+                    max: super::MAX_START_ATTEMPTS,
+                },
+            );
+        }
         Err(e) => {
             // Logged once, with the tick's other problems (report::log_problems).
             // Pod down or restarting is not this live's fault: such an attempt is
@@ -236,6 +246,8 @@ pub(super) async fn start(
     .await
     {
         Ok(()) => {}
+        // Nothing of this attempt exists: the slot is another live's.
+        Err(e) if e.is::<SlotTaken>() => return Err(e),
         Err(e) => {
             if let Err(undo) = undo_start(ctx, slot, state, told_pod).await {
                 // Shown after the cause (report::describe), not before it.
@@ -298,7 +310,7 @@ pub(super) async fn start_steps(
     told_pod: &mut bool,
     prefetched: Option<&PodMeeting>,
 ) -> Result<()> {
-    prepare_slot(ctx, slot, live, state)?;
+    prepare_slot(ctx, slot, live, state).await?;
     let (meeting, key) = read_meeting(ctx, slot, live, state, prefetched).await?;
     write_compose(ctx, slot, live, state, &meeting, &key)?;
     broadcaster_beside_up(ctx, slot, live, state, &key, running).await?;
@@ -310,16 +322,27 @@ pub(super) async fn start_steps(
     tell_pod(ctx, slot, live, state, broadcaster_id, told_pod).await
 }
 
-/// Step 1: the slot is the live's (state saved), its leftovers kept aside.
-fn prepare_slot(ctx: &Ctx, slot: u32, live: &Live, state: &mut SlotState) -> Result<()> {
+/// Step 1: the slot is the live's (state saved), its leftovers kept aside. The slot
+/// is taken under the reservation lock: `serve` may have given it to a webinar since
+/// the tick read the slots ([`SlotTaken`]: nothing is undone, the live waits).
+async fn prepare_slot(ctx: &Ctx, slot: u32, live: &Live, state: &mut SlotState) -> Result<()> {
     state.phase = Phase::Starting;
     state.meeting_url = live.meeting_url.clone();
     state.user_url = live.user_url.clone();
     state.download = live.download_meeting && ctx.cfg.recording_enabled();
+    let _reserving = ctx.slots.lock_slots().await?;
+    let now = ctx.slots.load(slot)?;
+    if let Some(other) = now.as_ref().filter(|s| s.live != live.id) {
+        return Err(SlotTaken {
+            slot,
+            by: other.live,
+        }
+        .into());
+    }
     // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
     // Only before this live's state file exists: a resumed start may already have
     // run `up`, and the mkv in the slot is then this live's own recording.
-    if ctx.slots.load(slot)?.is_none() {
+    if now.is_none() {
         let leftovers = keep_mkv_files(
             &ctx.slots.videodata(slot),
             &ctx.kept_dir(&format!("slot{slot}-before-live-{}", live.id)),
@@ -596,6 +619,16 @@ pub(super) async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
 #[derive(Debug, thiserror::Error)]
 #[error("another server claimed live {0} while this one started it; this start is undone")]
 pub(super) struct ClaimLost(LiveId);
+
+/// A start that found its slot taken by another live when it came to take it (a
+/// webinar `serve` reserved since the tick read the slots): not a failure, the live
+/// waits for a free slot.
+#[derive(Debug, thiserror::Error)]
+#[error("slot {slot} was taken by live {by} meanwhile; this live waits for a free slot")]
+pub(super) struct SlotTaken {
+    slot: u32,
+    by: LiveId,
+}
 
 /// Whether `e` comes from Pod being unreachable, too slow, or answered by a gateway
 /// in front of it (502/503/504): a passing outage, not something wrong with a live.

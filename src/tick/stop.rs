@@ -31,6 +31,13 @@ pub async fn stop(
     reason: Option<StopReason>,
     live: Option<&Live>,
 ) -> Result<Vec<Problem>> {
+    if state.webinar.is_some() {
+        // A webinar of `serve`: its own stop (no Pod livestream, no broadcaster).
+        return ctx
+            .webinars
+            .stop_slot(slot, reason.unwrap_or(StopReason::ByHand))
+            .await;
+    }
     let mut problems = Vec::new();
     let id = state.live;
     if state.stop.is_none() {

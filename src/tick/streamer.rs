@@ -142,6 +142,16 @@ struct Outcome {
 async fn check_one(ctx: &Ctx, client: &reqwest::Client, w: &Watched) -> Outcome {
     let mut out = Outcome::default();
     let (slot, live) = (w.slot, w.live);
+    // `serve` may be acting on a webinar's slot (a restart with the chat panel flipped):
+    // checked at the next tick.
+    let _acting = match ctx.slots.try_lock_slot(slot) {
+        Ok(Some(l)) => l,
+        Ok(None) => return out,
+        Err(e) => {
+            debug!(live, slot, "locking the slot for the health check: {e:#}");
+            return out;
+        }
+    };
     let mut state = match ctx.slots.load(slot) {
         Ok(Some(s)) if s.live == live && s.phase == Phase::Running => s,
         Ok(_) => return out,
