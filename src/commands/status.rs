@@ -119,8 +119,33 @@ fn slot_entry(
     let dir = SlotStore::new(&cfg.server.base_dir, cfg.server.slots).dir(slot);
     if let Some(e) = entry.as_object_mut() {
         e.extend(crate::health::status_fields(s, cfg, &dir));
+        if let Some(w) = &s.webinar {
+            e.insert("webinar".into(), webinar_entry(s, w));
+        }
     }
     entry
+}
+
+/// A webinar of `serve` in `status --json`: its room, gateway path and meeting, and
+/// whether it waits (for its held `up`, or for its meeting to run).
+fn webinar_entry(s: &crate::model::SlotState, w: &crate::model::Webinar) -> serde_json::Value {
+    let waiting = match s.phase {
+        crate::model::Phase::Starting => Some("its streamer starts after the hold"),
+        crate::model::Phase::Running if !w.meeting_running => {
+            Some("its meeting is not running yet: the streamer joins when it runs")
+        }
+        _ => None,
+    };
+    serde_json::json!({
+        "room": w.room,
+        "gateway_path": w.gateway_path,
+        "meeting_id": s.meeting_id,
+        "pod": w.pod_host,
+        "meeting_running": w.meeting_running,
+        "chat_panel": w.chat_shown.map(|shown| if shown { "shown" } else { "hidden" }),
+        "chat": w.chat,
+        "waiting": waiting,
+    })
 }
 
 /// The table a person reads, from the `--json` document.
@@ -159,6 +184,28 @@ fn status_text(
             text("hls_url"),
         ));
     }
+    // The webinars of `serve`: room, gateway path, meeting, and what they wait for.
+    lines.extend(
+        doc["slots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let w = s["webinar"].as_object()?;
+                let text = |k: &str| w.get(k).and_then(|v| v.as_str()).unwrap_or("-");
+                let doing = match w.get("waiting").and_then(|v| v.as_str()) {
+                    Some(why) => format!("waits: {why}"),
+                    None => "streams".to_owned(),
+                };
+                Some(format!(
+                    "slot {} webinar room {} (gateway {}, meeting {}): {doing}",
+                    s["slot"],
+                    text("room"),
+                    text("gateway_path"),
+                    text("meeting_id"),
+                ))
+            }),
+    );
     // Where each live's streamer log is (issue 11).
     lines.extend(
         doc["slots"]

@@ -22,3 +22,4 @@ mod operators;
 mod pace;
 mod sessions;
 mod tick;
+mod webinar;

@@ -80,6 +80,10 @@ struct BbbState {
     /// Per stream key, the media sequence its playlist is at: one more segment at each
     /// request unless the streamer's playlist is frozen.
     hls_sequence: HashMap<String, u64>,
+    /// `bbbVersion` of the API root; from "3" on, sendChatMessage is known.
+    version: String,
+    /// The sendChatMessage calls BBB 3.0 took: (meetingID, userName, message).
+    chat_messages: Vec<(String, String, String)>,
 }
 
 #[derive(Clone)]
@@ -262,6 +266,8 @@ impl FakeBbb {
             streamer_sources: Vec::new(),
             hls_requests: Vec::new(),
             hls_sequence: HashMap::new(),
+            version: "2.7.3".into(),
+            chat_messages: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("bbb", serve_http(router));
@@ -270,6 +276,17 @@ impl FakeBbb {
 
     fn st(&self) -> MutexGuard<'_, BbbState> {
         self.state.lock().expect("bbb state")
+    }
+
+    /// The BBB version the API root answers (default `2.7.3`: no sendChatMessage).
+    /// `3.0.x` is BBB 3.0, which takes sendChatMessage.
+    pub fn set_version(&self, version: &str) {
+        self.st().version = version.into();
+    }
+
+    /// The chat messages sendChatMessage posted: (meetingID, userName, message).
+    pub fn chat_messages(&self) -> Vec<(String, String, String)> {
+        self.st().chat_messages.clone()
     }
 
     /// `http://127.0.0.1:PORT/bigbluebutton/api` (no trailing slash).
@@ -687,7 +704,10 @@ impl BbbState {
 
     fn answer(&mut self, call: &str, query: &str) -> String {
         if call.is_empty() {
-            return "<response>\n<returncode>SUCCESS</returncode>\n<version>2.0</version>\n<apiVersion>2.0</apiVersion>\n<bbbVersion>2.7.3</bbbVersion>\n</response>".into();
+            return format!(
+                "<response>\n<returncode>SUCCESS</returncode>\n<version>2.0</version>\n<apiVersion>2.0</apiVersion>\n<bbbVersion>{}</bbbVersion>\n</response>",
+                xml_escape(&self.version)
+            );
         }
         if !checksum_ok(call, query, &self.secret, &self.algorithms) {
             self.bad_checksums += 1;
@@ -739,6 +759,20 @@ impl BbbState {
                     }
                     None => "<response>\n<returncode>FAILED</returncode>\n<messageKey>notFound</messageKey>\n<message>We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?</message>\n</response>".into(),
                 }
+            }
+            "sendChatMessage" if !self.version.starts_with(['0', '1', '2']) => {
+                let (Some(id), Some(message)) = (param("meetingID"), param("message")) else {
+                    return "<response>\n<returncode>FAILED</returncode>\n<messageKey>missingParam</messageKey>\n<message>meetingID and message are required</message>\n</response>".into();
+                };
+                if current_session(&self.meetings, &id).is_none() {
+                    return "<response>\n<returncode>FAILED</returncode>\n<messageKey>notFound</messageKey>\n<message>We could not find a meeting with that meeting ID</message>\n</response>".into();
+                }
+                if message.chars().count() > 500 {
+                    return "<response>\n<returncode>FAILED</returncode>\n<messageKey>validationError</messageKey>\n<message>Message must be at most 500 characters</message>\n</response>".into();
+                }
+                let user = param("userName").unwrap_or_else(|| "System".into());
+                self.chat_messages.push((id, user, message));
+                "<response>\n<returncode>SUCCESS</returncode>\n<messageKey>chatMessageSent</messageKey>\n<message>The chat message was sent</message>\n</response>".into()
             }
             _ => "<response>\n<returncode>FAILED</returncode>\n<messageKey>unsupportedRequest</messageKey>\n<message>This request is not supported.</message>\n</response>".into(),
         }
