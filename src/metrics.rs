@@ -44,6 +44,10 @@ pub struct Snapshot {
     /// Per running live's slot failing a health signal at its last check: the signal's
     /// `status` label (`stream frozen`…), in slot order.
     pub streamers_failing: Vec<(u32, &'static str)>,
+    /// Webinars of `serve` whose streamer runs (Pod 3.8.2+).
+    pub webinars_running: u32,
+    /// Webinars of `serve` in a slot, in any phase (held, running, stopping).
+    pub webinars: u32,
 }
 
 impl Snapshot {
@@ -56,6 +60,14 @@ impl Snapshot {
         slots: u32,
         last_tick: LastTick,
     ) -> Snapshot {
+        let (webinars, webinars_running) = store
+            .load_all()
+            .map(|(states, _)| {
+                let all = states.values().filter(|s| s.webinar.is_some());
+                let running = all.clone().filter(|s| s.phase == Phase::Running).count();
+                (all.count() as u32, running as u32)
+            })
+            .unwrap_or_default();
         let (slots_busy, streamers_healthy, streamers_failing) = store
             .load_all()
             .map(|(states, broken)| {
@@ -92,6 +104,8 @@ impl Snapshot {
             last_tick,
             streamers_healthy,
             streamers_failing,
+            webinars_running,
+            webinars,
         }
     }
 }
@@ -160,6 +174,16 @@ pub fn render(s: &Snapshot) -> String {
             "errors_total",
             "Problems reported by ticks (failed actions, unreachable services).",
             s.counters.errors,
+        ),
+        gauge(
+            "webinars",
+            "Webinars of serve (Pod 3.8.2+) in a slot: held before their up, running or stopping.",
+            s.webinars.to_string(),
+        ),
+        gauge(
+            "webinars_running",
+            "Webinars of serve (Pod 3.8.2+) whose streamer runs.",
+            s.webinars_running.to_string(),
         ),
         gauge(
             "last_tick_timestamp_seconds",
@@ -253,6 +277,8 @@ mod tests {
             },
             streamers_healthy: Vec::new(),
             streamers_failing: Vec::new(),
+            webinars_running: 1,
+            webinars: 2,
         }
     }
 
@@ -336,7 +362,9 @@ mod tests {
         assert_eq!(value("last_tick_timestamp_seconds"), "1700000000");
         assert_eq!(value("last_tick_duration_seconds"), "1.234");
         assert_eq!(value("last_tick_success"), "0");
-        assert_eq!(m.len(), 11);
+        assert_eq!(value("webinars"), "2");
+        assert_eq!(value("webinars_running"), "1");
+        assert_eq!(m.len(), 13);
     }
 
     #[test]
@@ -364,6 +392,8 @@ mod tests {
                 last_tick: tick,
                 streamers_healthy: Vec::new(),
                 streamers_failing: Vec::new(),
+                webinars_running: 0,
+                webinars: 0,
             }
         );
         let path = dir.path().join("bbb_pod_live.prom");

@@ -513,6 +513,90 @@ mod tests {
     }
 
     #[test]
+    fn a_webinar_comes_up_after_its_hold_and_stops_when_asked_or_when_its_meeting_ended() {
+        use crate::model::{Webinar, webinar_live_id};
+        let now = Utc::now();
+        let secs = chrono::Duration::seconds;
+        let mut s = fixtures::running_state(webinar_live_id("r"), "room");
+        s.phase = Phase::Starting;
+        s.session = Some("room-internal".into());
+        s.webinar = Some(Webinar {
+            room: "r".into(),
+            gateway_path: "/gw/1".into(),
+            pod_host: "pod.test".into(),
+            rtmp_dst: "rtmp://gw/live/1".into(),
+            chat_shown: None,
+            chat: None,
+            up_after: now + secs(5),
+            up_failures: 0,
+            meeting_running: false,
+        });
+        let created = MeetingsView::listed(vec![meeting("room", false, 0)]);
+        let step =
+            |s: &SlotState, asked, view: &MeetingsView, at| webinar_step(s, asked, view, at, 2);
+        assert_eq!(step(&s, false, &created, now), None, "held");
+        assert_eq!(
+            step(&s, true, &created, now),
+            Some(WebinarStep::Stop(StopReason::PodAsked))
+        );
+        assert_eq!(
+            step(&s, false, &created, now + secs(6)),
+            Some(WebinarStep::Up)
+        );
+        assert_eq!(
+            step(&s, false, &MeetingsView::Failed, now + secs(6)),
+            Some(WebinarStep::Up),
+            "the up does not need BBB's list"
+        );
+        if let Some(w) = s.webinar.as_mut() {
+            w.up_failures = crate::model::WEBINAR_MAX_UPS;
+        }
+        assert_eq!(
+            step(&s, false, &created, now + secs(6)),
+            Some(WebinarStep::Stop(StopReason::UpFailed))
+        );
+        s.phase = Phase::Running;
+        assert_eq!(step(&s, false, &created, now), None, "created, not ended");
+        let ended = MeetingsView::listed(vec![meeting("room", false, 1_700_000_000_000)]);
+        assert_eq!(
+            step(&s, false, &ended, now),
+            Some(WebinarStep::SeenEnded { seen: 1, needed: 2 })
+        );
+        assert_eq!(step(&s, false, &MeetingsView::Failed, now), None);
+        s.ended_seen = 1;
+        let gone = MeetingsView::listed(vec![]);
+        assert_eq!(
+            step(&s, false, &gone, now),
+            Some(WebinarStep::Stop(StopReason::MeetingEnded))
+        );
+        assert_eq!(
+            step(&s, false, &created, now),
+            Some(WebinarStep::SeenRunning)
+        );
+        s.phase = Phase::Stopping;
+        assert_eq!(
+            step(&s, false, &created, now),
+            Some(WebinarStep::ResumeStop)
+        );
+        // One of Pod's lives is not a webinar.
+        let pod_live = fixtures::running_state(7, "room");
+        assert_eq!(step(&pod_live, true, &gone, now), None);
+        // A webinar's slot is busy for Pod's lives, and none of their actions.
+        let mut w = World::new();
+        w.slots = 1;
+        w.states.insert(1, s.clone());
+        w.lives = vec![waiting(9)];
+        w.meetings = gone;
+        let p = w.plan();
+        assert!(
+            p.actions.iter().all(|a| a.slot().is_none()),
+            "{:?}",
+            p.actions
+        );
+        assert_eq!(p.standby, vec![9]);
+    }
+
+    #[test]
     fn a_live_stops_when_its_session_ended_though_its_room_runs_another() {
         let mut w = World::new();
         w.end_confirmations = 1;

@@ -154,6 +154,16 @@ fn settings(cfg: &Config) -> Vec<Line> {
     if !cfg.mail.smtp_password.is_empty() {
         secrets.push_str(&format!("; mail.smtp_password from {}", s.smtp_password));
     }
+    if !cfg.pod.livestreams {
+        return vec![
+            ok(secrets),
+            ok(
+                "pod.livestreams = false: this server streams only the webinars of `serve` \
+                (Pod 3.8.2+); no Pod livestream is read, pod.hls_url, pod.building_id and \
+                pod.recordings_dir are not used",
+            ),
+        ];
+    }
     let key = crate::names::stream_key("Cours d'amphi", 42);
     vec![
         ok(secrets),
@@ -224,6 +234,9 @@ fn pod_failure(e: &PodError) -> String {
 /// Pod: URL, token and staff flag; the broadcaster API; the building.
 async fn pod(ctx: &Ctx) -> Vec<Line> {
     let cfg = &ctx.cfg;
+    if !cfg.pod.livestreams {
+        return vec![webinar_pod(ctx).await];
+    }
     if let Err(e) = ctx.pod.check_access().await {
         // A refused token: say which setting gave it, file or environment.
         // The client names the token's source on a 401 itself.
@@ -277,6 +290,24 @@ async fn pod(ctx: &Ctx) -> Vec<Line> {
         ))),
     }
     lines
+}
+
+/// A webinar-only server uses Pod for one thing: setting a webinar's Livestream to
+/// "stopped" when it stops one Pod did not (its meeting ended). A refusal is a warning:
+/// the webinars work without it.
+async fn webinar_pod(ctx: &Ctx) -> Line {
+    match ctx.pod.check_webinar_access().await {
+        Ok(()) => ok(format!(
+            "Pod answers at {} and lets the token read its webinar livestreams \
+             (/rest/meeting_livestream/)",
+            ctx.cfg.pod.url
+        )),
+        Err(e) => warn(format!(
+            "Pod's webinar livestreams (/rest/meeting_livestream/): {}; a webinar whose \
+             meeting ended is still stopped, but Pod's page keeps saying \"in progress\"",
+            pod_failure(&e)
+        )),
+    }
 }
 
 /// BBB (or Scalelite): URL, secret and checksum algorithm.
@@ -434,6 +465,9 @@ fn directories(cfg: &Config) -> Vec<Line> {
         });
     }
     lines.push(match &cfg.pod.recordings_dir {
+        None if !cfg.pod.livestreams => {
+            ok("pod.recordings_dir: not used by a webinar-only server (pod.livestreams = false)")
+        }
         None => warn("pod.recordings_dir is empty: recordings are not handed over to Pod"),
         Some(d) => match crate::recording::check_recordings_dir(d) {
             Ok(()) => ok(format!("pod.recordings_dir {} is writable", d.display())),

@@ -401,6 +401,24 @@ hls_url = "https://live.univ.fr/hls/"
     }
 
     #[test]
+    fn a_webinar_only_server_needs_no_key_only_pod_lives_use() {
+        let text = MINIMAL.replace("hls_url = \"https://live.univ.fr/hls/\"", "");
+        assert!(err(&text).contains("`pod.hls_url`"));
+        let c = parse(&text.replace("[pod]", "[pod]\nlivestreams = false")).expect("webinar-only");
+        assert!(!c.pod.livestreams);
+        assert_eq!(c.pod.recordings_dir, None);
+        assert!(!c.webinar.record);
+        assert_eq!(c.webinar.hold, Duration::from_secs(5));
+        let c = parse(&format!(
+            "{MINIMAL}\n[webinar]\nrecord = true\nhold_secs = 0\n"
+        ))
+        .expect("webinar keys");
+        assert!(c.webinar.record && c.webinar.hold.is_zero());
+        let e = err(&format!("{MINIMAL}\n[webinar]\nhold_secs = 61\n"));
+        assert!(e.contains("`webinar.hold_secs`"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_file_and_key() {
         let e = err(&MINIMAL.replace("[pod]", "[pod]\ntokken = \"x\""));
         assert!(e.contains("/etc/bbb-pod-live/config.toml"), "{e}");

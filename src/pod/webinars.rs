@@ -47,6 +47,14 @@ pub fn meeting_pk(meeting_id: &str) -> Option<u64> {
 }
 
 impl PodClient {
+    /// One cheap authenticated read of the webinar livestreams (`GET
+    /// /rest/meeting_livestream/?page=1`): `check` on a webinar-only server.
+    pub async fn check_webinar_access(&self) -> Result<(), PodError> {
+        let mut url = self.endpoint(&["rest", "meeting_livestream"]);
+        url.set_query(Some("page=1"));
+        self.page::<WebinarLivestream>(&url).await.map(|_| ())
+    }
+
     /// Sets to 2 ("Live stopped") every webinar livestream Pod shows in progress for
     /// the meeting whose BBB meetingID is `meeting_id`; answers how many were set.
     pub async fn close_webinar_livestreams(&self, meeting_id: &str) -> Result<usize, PodError> {

@@ -361,6 +361,20 @@ fn a_webinar_only_server_reads_no_pod_lives() {
         "{:?}",
         env.pod.requests()
     );
+    // `check` checks what such a server uses: no HLS, building or recordings_dir line.
+    let check = env.run(&["check"]);
+    assert!(
+        check.stdout.contains("OK   pod.livestreams = false"),
+        "{}",
+        check.stdout
+    );
+    for unused in ["broadcaster API", "building 1", "recordings_dir /", ".m3u8"] {
+        assert!(
+            !check.stdout.contains(unused),
+            "{unused}:\n{}",
+            check.stdout
+        );
+    }
     {
         let rt = runtime();
         let engine = engine(&env);
