@@ -96,7 +96,14 @@ pub(super) async fn start_in_slot(
     };
     let state = state.unwrap_or_else(|| SlotState::new(live, Utc::now()));
     let prefetched = shared.prefetched.get(&live);
-    match send(start(ctx, slot, l, state, &shared.in_use, prefetched)).await {
+    let result = send(start(ctx, slot, l, state, &shared.in_use, prefetched)).await;
+    record_start(live, slot, result, out);
+}
+
+/// What a start's result means for the slot's outcome: started, lost to another
+/// server, waiting for a slot taken meanwhile, or failed (counted unless Pod was down).
+fn record_start(live: LiveId, slot: u32, result: Result<Option<Problem>>, out: &mut SlotOutcome) {
+    match result {
         Ok(mail_problem) => {
             out.started = Some(live);
             out.attempt = Some((live, true));
