@@ -17,11 +17,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tracing::{debug, info};
 
 use crate::config::{MailConfig, MailTransport, SmtpTls};
 use crate::model::{LiveId, MailMemory, Problem, Remembered};
+use crate::process::Cmd;
+use crate::text::{error_chain, one_line, truncate};
 
 /// Every subject starts with this.
 pub const SUBJECT_PREFIX: &str = "[BBB-POD-LIVE]";
@@ -42,10 +44,10 @@ enum Transport {
         /// `smtp host:port (tls)`, for messages.
         label: String,
     },
-    Sendmail {
-        transport: AsyncSendmailTransport<Tokio1Executor>,
-        program: OsString,
-    },
+    /// lettre formats the message; the program runs through [`crate::process`] like
+    /// every child (lettre's own sendmail transport has no timeout and would leave the
+    /// program running when the send is dropped).
+    Sendmail { program: OsString },
 }
 
 /// Sends plain-text UTF-8 mails to the admins of `[mail]`.
@@ -90,12 +92,7 @@ impl Mailer {
         } else {
             match config.transport {
                 MailTransport::Smtp => smtp_transport(config)?,
-                MailTransport::Sendmail => Transport::Sendmail {
-                    transport: AsyncSendmailTransport::<Tokio1Executor>::new_with_command(
-                        program.clone(),
-                    ),
-                    program,
-                },
+                MailTransport::Sendmail => Transport::Sendmail { program },
             }
         };
         let deadline = match config.transport {
@@ -162,7 +159,7 @@ impl Mailer {
         let message = Message::builder()
             .from(self.from.clone())
             .to(to.clone())
-            .subject(one_line(subject))
+            .subject(printable(subject))
             .header(ContentType::TEXT_PLAIN)
             .body(body.to_owned())
             .context("building the message")?;
@@ -173,37 +170,27 @@ impl Mailer {
                 let sent = tokio::time::timeout(self.deadline, transport.send(message)).await;
                 sent.map_err(|_| expired())?
                     .map(drop)
-                    .map_err(|e| anyhow!(chain_once(&e)))
+                    .map_err(|e| anyhow!(one_line(&error_chain(&e))))
             }
-            Transport::Sendmail { transport, .. } => {
-                let sent = tokio::time::timeout(self.deadline, transport.send(message)).await;
-                sent.map_err(|_| expired())?
-                    .map_err(|e| anyhow!(chain_once(&e)))
+            Transport::Sendmail { program } => {
+                // As lettre's sendmail transport: `-i` (a line of one dot is no end),
+                // the envelope sender, then the recipients after `--`.
+                let envelope = message.envelope();
+                let mut cmd = Cmd::new(program).arg("-i");
+                if let Some(from) = envelope.from() {
+                    cmd = cmd.arg("-f").arg(from);
+                }
+                cmd.arg("--")
+                    .args(envelope.to())
+                    .input(message.formatted())
+                    .timeout(self.deadline)
+                    .run()
+                    .await
+                    .map(drop)
+                    .map_err(|e| anyhow!(one_line(&e.to_string())))
             }
         }
     }
-}
-
-/// An error and its sources on one line, each text once: lettre's errors print their
-/// source in their own message too (`STARTTLS is not supported…: STARTTLS is not
-/// supported…`, `os error 13` twice).
-fn chain_once(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string().trim().to_owned();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string().trim().to_owned();
-        if !part.is_empty() && !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    // A program's stderr may end lines inside the message: one line for the log.
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ")
 }
 
 fn smtp_transport(config: &MailConfig) -> Result<Transport> {
@@ -266,7 +253,7 @@ pub struct LiveStarted {
 
 /// `(subject, body)` of the mail sent when a live starts.
 pub fn live_started(info: &LiveStarted) -> (String, String) {
-    let name = one_line(&info.meeting_name);
+    let name = printable(&info.meeting_name);
     let subject = format!(
         "{SUBJECT_PREFIX} live {} started: {} (server {}, slot {})",
         info.live,
@@ -283,13 +270,13 @@ pub fn live_started(info: &LiveStarted) -> (String, String) {
     let _ = writeln!(
         body,
         "Server:       {} (server {}), slot {}",
-        one_line(&info.hostname),
+        printable(&info.hostname),
         info.server_number,
         info.slot
     );
-    let _ = writeln!(body, "Stream:       {}", one_line(&info.stream_url));
-    let _ = writeln!(body, "Viewers:      {}", one_line(&info.hls_url));
-    let _ = writeln!(body, "Broadcaster:  {}", one_line(&info.broadcaster_name));
+    let _ = writeln!(body, "Stream:       {}", printable(&info.stream_url));
+    let _ = writeln!(body, "Viewers:      {}", printable(&info.hls_url));
+    let _ = writeln!(body, "Broadcaster:  {}", printable(&info.broadcaster_name));
     let _ = writeln!(
         body,
         "Recording:    {}",
@@ -373,7 +360,7 @@ pub fn webinar_started(info: &WebinarStarted) -> (String, String) {
 /// `(subject, body)` of the mail listing this tick's problems worth mailing (see
 /// [`select`]), each with what failed, its live and what to do.
 pub fn error_digest(hostname: &str, server_number: u32, problems: &[Problem]) -> (String, String) {
-    let host = one_line(hostname);
+    let host = printable(hostname);
     let gave_up = problems.iter().filter(|p| p.gave_up).count();
     let plural = |n: usize, word: &str| {
         if n == 1 {
@@ -402,7 +389,7 @@ pub fn error_digest(hostname: &str, server_number: u32, problems: &[Problem]) ->
             None => "no live in particular".to_owned(),
         };
         let mark = if p.gave_up { " [GAVE UP]" } else { "" };
-        let _ = writeln!(body, "{}. {live}{mark} ({})", i + 1, one_line(&p.key));
+        let _ = writeln!(body, "{}. {live}{mark} ({})", i + 1, printable(&p.key));
         let _ = writeln!(body, "   What failed: {}", block(&p.what, 16));
         let _ = writeln!(body, "   What to do:  {}", block(&p.advice, 16));
         if p.gave_up {
@@ -422,8 +409,8 @@ pub fn error_digest(hostname: &str, server_number: u32, problems: &[Problem]) ->
 }
 
 /// Control characters (newlines included) become spaces: nothing a meeting name holds
-/// can break a header or a line. lettre encodes what is not ASCII.
-fn one_line(s: &str) -> String {
+/// can break a header or a line of the body. lettre encodes what is not ASCII.
+fn printable(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
@@ -442,19 +429,9 @@ fn block(s: &str, indent: usize) -> String {
     let pad = " ".repeat(indent);
     s.trim()
         .lines()
-        .map(one_line)
+        .map(printable)
         .collect::<Vec<_>>()
         .join(&format!("\n{pad}"))
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    if s.chars().count() <= max_chars {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max_chars.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -733,13 +710,13 @@ mod tests {
     }
 
     #[test]
-    fn one_line_removes_control_characters() {
+    fn printable_removes_control_characters() {
         assert_eq!(
-            one_line("a\nb\rc\td\0e\u{7f}f\u{85}g\u{2028}h"),
+            printable("a\nb\rc\td\0e\u{7f}f\u{85}g\u{2028}h"),
             "a b c d e f g h"
         );
-        assert_eq!(one_line("  padded\n"), "padded");
-        assert_eq!(one_line("réunion 会议"), "réunion 会议");
+        assert_eq!(printable("  padded\n"), "padded");
+        assert_eq!(printable("réunion 会议"), "réunion 会议");
     }
 
     // --- transport construction
@@ -951,25 +928,5 @@ mod tests {
         );
         assert!(msg.contains("no route"), "{msg}");
         assert_eq!(msg.matches("no route").count(), 1, "said twice: {msg}");
-    }
-
-    #[test]
-    fn an_error_chain_says_each_text_once() {
-        #[derive(Debug)]
-        struct Outer(std::io::Error);
-        impl fmt::Display for Outer {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "spawning sendmail: {}", self.0)
-            }
-        }
-        impl std::error::Error for Outer {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let e = Outer(std::io::Error::from_raw_os_error(13));
-        let text = chain_once(&e);
-        assert_eq!(text.matches("os error 13").count(), 1, "{text}");
-        assert!(text.starts_with("spawning sendmail"), "{text}");
     }
 }

@@ -20,8 +20,8 @@ use super::info::{
 };
 use super::meetings::{Presence, ReadError, Watch, read_watched};
 use crate::config::{ChecksumAlgorithm, Secret};
-use crate::error_chain::error_chain;
 use crate::model::{BbbMeeting, RoomInfo};
+use crate::text::error_chain;
 
 /// A getMeetings client. It keeps the signed URL, not the secret: getMeetings takes no
 /// parameter, so its checksum never changes.

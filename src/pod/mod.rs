@@ -47,7 +47,7 @@ use reqwest::{Method, StatusCode, Url, redirect};
 use serde_json::Value;
 
 use crate::config::Secret;
-use crate::error_chain::error_chain;
+use crate::text::error_chain;
 
 use errors::{json_body, redact, redirect_error, status_error};
 pub use webinars::meeting_pk;

@@ -11,14 +11,13 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use anyhow::{Context, Result, anyhow, bail};
-use tokio::process::Command;
-use tracing::{debug, info};
+use tracing::info;
 
 use crate::config::RecordingConfig;
 use crate::fsutil::sync_dir;
+use crate::process::Cmd;
 
 use super::pending::{Pending, PendingStore, mkv_files, read_handover, save_handover};
 
@@ -62,40 +61,19 @@ impl Joiner {
         .to_vec())
     }
 
-    /// Runs a tool to its end within the timeout (stdin null, own process group killed
-    /// on timeout); its stdout, or an error with the end of its stderr.
+    /// Runs a tool to its end within the timeout (see [`crate::process`]: stdin null,
+    /// its whole process group killed on timeout); its stdout, or an error with the
+    /// end of its stderr.
     async fn run(&self, program: &str, tool: &str, dir: &Path, args: &[String]) -> Result<String> {
         let cmd = self.command(program, tool, dir)?;
-        let what = format!("{} {}", cmd.join(" "), args.join(" "));
-        debug!(command = %what, "running");
-        let child = Command::new(&cmd[0])
+        let out = Cmd::new(&cmd[0])
             .args(&cmd[1..])
             .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting `{what}`"))?;
-        let timeout = self.cfg.join_timeout;
-        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(r) => r.with_context(|| format!("running `{what}`"))?,
-            Err(_) => bail!("`{what}` did not finish within {}s", timeout.as_secs()),
-        };
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let tail: String = err
-                .trim()
-                .lines()
-                .rev()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" / ");
-            bail!("`{what}` failed ({}): {tail}", out.status);
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            .dir(dir)
+            .timeout(self.cfg.join_timeout)
+            .run()
+            .await?;
+        Ok(out.stdout)
     }
 
     /// The duration of a media file, in seconds.
@@ -423,5 +401,42 @@ mod tests {
                 .expect("host"),
             ["ffmpeg"]
         );
+    }
+
+    #[test]
+    fn a_timed_out_docker_run_leaves_no_process_behind() {
+        // The fake docker starts a grandchild and waits for it, as `docker run` waits
+        // for its container: after the timeout, nothing of the run may be left.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let docker = crate::process::tests::script(
+            dir.path(),
+            "fake-docker",
+            "sleep 300 & echo \"$$ $!\" > pids.tmp; mv pids.tmp pids; wait",
+        );
+        let j = Joiner {
+            cfg: RecordingConfig {
+                ffmpeg: "/nonexistent/ffmpeg".into(),
+                join_timeout: std::time::Duration::from_secs(1),
+                ..RecordingConfig::default()
+            },
+            docker: docker.display().to_string(),
+            image: Some("aauzid/bbb-livestreaming:v2".into()),
+        };
+        // A script written a moment ago can fail to exec (ETXTBSY) while another test
+        // thread forks with its write descriptor still open: retry that race only.
+        let mut e = None;
+        for _ in 0..20 {
+            let err = block_on(j.run("/nonexistent/ffmpeg", "ffmpeg", dir.path(), &[]))
+                .expect_err("times out");
+            let busy = format!("{err:#}").contains("busy");
+            e = Some(err);
+            if !busy {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let e = format!("{:#}", e.expect("ran"));
+        assert!(e.contains("did not finish within 1s"), "{e}");
+        crate::process::tests::assert_nothing_left(&dir.path().join("pids"));
     }
 }

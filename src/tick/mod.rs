@@ -276,7 +276,7 @@ async fn dry_run_claims(ctx: &Ctx, decided: &Plan, report: &mut TickReport) {
             .to_string(),
             Err(e) => format!(
                 "live {live} would not start: the cluster Redis {shown} is unreachable ({})",
-                crate::error_chain::error_chain(e.as_ref())
+                crate::text::error_chain(e.as_ref())
             ),
         };
         if let Some(line) = report.plan_lines.iter_mut().find(|l| **l == planned) {

@@ -313,7 +313,7 @@ async fn playlist(client: &reqwest::Client, url: &str) -> Playlist {
             Playlist::NotHls
         }
         Err(e) => {
-            debug!(%url, "HLS playlist: {}", crate::error_chain::error_chain(&e));
+            debug!(%url, "HLS playlist: {}", crate::text::error_chain(&e));
             Playlist::NotHls
         }
     }
