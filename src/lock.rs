@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
+/// How long an operator command that changes slots or recordings (`stop`, `init`,
+/// `recordings deliver|discard`) waits for a running tick to release the lock: longer
+/// than a tick takes, short enough for an admin at the terminal.
+pub const COMMAND_WAIT: Duration = Duration::from_secs(300);
+
 /// Held while a tick or a stop acts; released on drop.
 #[derive(Debug)]
 pub struct Lock {

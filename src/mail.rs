@@ -129,6 +129,26 @@ impl Mailer {
         }
     }
 
+    /// Opens an SMTP session as a send would (TLS as `mail.smtp_tls` says, EHLO, the
+    /// login when configured), asks NOOP and ends it: nothing is sent. For `check`,
+    /// with an SMTP transport (an error otherwise).
+    pub async fn test_smtp(&self) -> Result<()> {
+        let Transport::Smtp { transport, .. } = &self.transport else {
+            return Err(anyhow!(
+                "mail is not sent by SMTP here ({})",
+                self.describe()
+            ));
+        };
+        let answered = tokio::time::timeout(self.deadline, transport.test_connection())
+            .await
+            .map_err(|_| anyhow!("no answer within {} s", self.deadline.as_secs()))?
+            .map_err(|e| anyhow!(one_line(&error_chain(&e))))?;
+        if !answered {
+            return Err(anyhow!("the session ended before NOOP was answered"));
+        }
+        Ok(())
+    }
+
     /// Sends one plain-text mail to each admin (one message each, so that an address the
     /// relay refuses does not keep the others from theirs). Fails when any could not be
     /// sent, naming the transport and the addresses (never a password).
@@ -484,7 +504,7 @@ pub fn select(memory: &mut MailMemory, problems: &[Problem], now: DateTime<Utc>)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::Secret;
     use chrono::TimeZone;
@@ -928,5 +948,84 @@ mod tests {
         );
         assert!(msg.contains("no route"), "{msg}");
         assert_eq!(msg.matches("no route").count(), 1, "said twice: {msg}");
+    }
+
+    /// A one-connection server: `greeting` first, then each read answered with the
+    /// next of `answers`; the connection stays open for one more read.
+    pub(crate) async fn line_server(
+        answers: Vec<&'static str>,
+        greeting: Option<&'static str>,
+    ) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            if let Some(g) = greeting {
+                s.write_all(g.as_bytes()).await.expect("greet");
+            }
+            let mut buf = [0u8; 512];
+            for a in answers {
+                if s.read(&mut buf).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                s.write_all(a.as_bytes()).await.expect("answer");
+            }
+            // Keep the connection open a moment for the client's last write.
+            let _ = s.read(&mut buf).await;
+        });
+        addr
+    }
+
+    fn smtp_at(addr: std::net::SocketAddr, timeout: Duration) -> Mailer {
+        let mut c = config(MailTransport::Smtp, SmtpTls::None, "");
+        c.smtp_host = addr.ip().to_string();
+        c.smtp_port = addr.port();
+        c.timeout = timeout;
+        Mailer::new(&c).expect("mailer")
+    }
+
+    #[tokio::test]
+    async fn test_smtp_reads_multiline_replies() {
+        let addr = line_server(
+            vec![
+                "250-mx.example\r\n250-SIZE 1000\r\n250 HELP\r\n",
+                "250 2.0.0 Ok\r\n",
+                "221 2.0.0 Bye\r\n",
+            ],
+            Some("220 mx.example ESMTP\r\n"),
+        )
+        .await;
+        smtp_at(addr, Duration::from_secs(5))
+            .test_smtp()
+            .await
+            .expect("EHLO accepted");
+    }
+
+    #[tokio::test]
+    async fn test_smtp_reports_a_refusal() {
+        let addr = line_server(vec![], Some("554 go away\r\n")).await;
+        let err = smtp_at(addr, Duration::from_secs(5))
+            .test_smtp()
+            .await
+            .expect_err("refused");
+        let text = format!("{err:#}");
+        assert!(text.contains("554") && text.contains("go away"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn test_smtp_times_out_on_a_silent_server() {
+        let addr = line_server(vec![], None).await;
+        let err = smtp_at(addr, Duration::from_millis(300))
+            .test_smtp()
+            .await
+            .expect_err("silent");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("timed out") || text.contains("no answer"),
+            "{text}"
+        );
     }
 }

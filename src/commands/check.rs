@@ -3,9 +3,11 @@
 //!
 //! It uses the same clients as the tick (so it proves the same URLs, token, checksum
 //! and docker command) but never changes anything: only GETs to Pod and BBB, a probe
-//! file created and removed in each directory, an SMTP session ended after EHLO (a
-//! mail only with `--send-test-mail`), a Redis PING. The network checks run at the
-//! same time, each bounded by its timeout, and are printed in a fixed order.
+//! file created and removed in each directory, an SMTP session opened as the mailer
+//! opens it (TLS, EHLO, login: lettre's connection test) and ended before any mail (a
+//! mail only with `--send-test-mail`), a Redis PING (the redis crate). The network
+//! checks run at the same time, each bounded by its timeout, and are printed in a
+//! fixed order.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -15,14 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 use crate::bbb::BbbError;
 use crate::config::{Config, MailTransport, SmtpTls};
 use crate::model::Phase;
 use crate::pod::PodError;
 use crate::slots::{STREAMER_UID, SlotStore};
+use crate::text::one_line;
 use crate::tick::Ctx;
 
 use super::outcome::{Fatal, Outcome, print_lines};
@@ -55,36 +56,24 @@ impl fmt::Display for Line {
     }
 }
 
-/// A report line stays one line, whatever an error's text holds (a program's stderr).
-fn one_line(text: String) -> String {
-    if !text.contains('\n') {
-        return text;
-    }
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
 fn ok(text: impl Into<String>) -> Line {
     Line {
         level: Level::Ok,
-        text: one_line(text.into()),
+        text: one_line(&text.into()),
     }
 }
 
 fn warn(text: impl Into<String>) -> Line {
     Line {
         level: Level::Warn,
-        text: one_line(text.into()),
+        text: one_line(&text.into()),
     }
 }
 
 fn fail(text: impl Into<String>) -> Line {
     Line {
         level: Level::Fail,
-        text: one_line(text.into()),
+        text: one_line(&text.into()),
     }
 }
 
@@ -129,18 +118,9 @@ pub async fn command(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, 
     ))
 }
 
-/// The file holds the Pod token, the BBB secret and maybe the SMTP password.
+/// Other users may read the secrets in the configuration file.
 fn config_file_mode(path: &Path) -> Option<Line> {
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then(|| {
-        warn(format!(
-            "configuration {} has mode {:04o}: other users can read the secrets in it; \
-             chmod 600 {}",
-            path.display(),
-            mode & 0o7777,
-            path.display()
-        ))
-    })
+    crate::config::readable_by_others(path).map(warn)
 }
 
 /// Where each secret came from, and the URLs a live gets from the base URLs (a missing
@@ -408,7 +388,7 @@ async fn streamer_image(ctx: &Ctx) -> Option<Line> {
         Err(e) => Some(daemon_failure(&format!("{e:#}")).unwrap_or_else(|| {
             warn(format!(
                 "streamer image {image}: docker could not say whether it is present: {}",
-                one_line(format!("{e:#}"))
+                one_line(&format!("{e:#}"))
             ))
         })),
     }
@@ -642,18 +622,17 @@ async fn mail(ctx: &Ctx, send_test_mail: bool) -> Line {
         },
         MailTransport::Smtp => {
             let (host, port) = (cfg.mail.smtp_host.as_str(), cfg.mail.smtp_port);
-            let implicit_tls = cfg.mail.smtp_tls == SmtpTls::Tls;
-            match smtp_ehlo(
-                host,
-                port,
-                &cfg.server.hostname,
-                implicit_tls,
-                cfg.mail.timeout,
-            )
-            .await
-            {
-                Ok(greeting) => ok(format!(
-                    "SMTP server {host}:{port} answers{greeting} (no mail sent: \
+            let mut note = match cfg.mail.smtp_tls {
+                SmtpTls::None => " to EHLO".to_owned(),
+                SmtpTls::StartTls => " to EHLO and STARTTLS".to_owned(),
+                SmtpTls::Tls => " over TLS to EHLO".to_owned(),
+            };
+            if !cfg.mail.smtp_user.is_empty() {
+                note.push_str(&format!(", accepts the login of {}", cfg.mail.smtp_user));
+            }
+            match ctx.mailer.test_smtp().await {
+                Ok(()) => ok(format!(
+                    "SMTP server {host}:{port} answers{note} (no mail sent: \
                      --send-test-mail sends one)"
                 )),
                 Err(e) => fail(format!(
@@ -672,66 +651,6 @@ fn executable(path: &Path) -> Result<()> {
         bail!("{} is not an executable file", path.display());
     }
     Ok(())
-}
-
-/// Connects, reads the 220 greeting, sends EHLO, expects 250, says QUIT. On an
-/// implicit-TLS port only the connection is checked (the session starts with TLS).
-/// Returns a note for the report.
-async fn smtp_ehlo(
-    host: &str,
-    port: u16,
-    hostname: &str,
-    implicit_tls: bool,
-    timeout: Duration,
-) -> Result<String> {
-    let session = async {
-        let stream = TcpStream::connect((host, port))
-            .await
-            .context("cannot connect")?;
-        if implicit_tls {
-            return Ok(" (TLS port: connection only)".to_owned());
-        }
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        let greeting = smtp_reply(&mut read)
-            .await
-            .context("reading the greeting")?;
-        if !greeting.starts_with("220") {
-            bail!("greeted with {greeting:?}, not 220");
-        }
-        write
-            .write_all(format!("EHLO {hostname}\r\n").as_bytes())
-            .await
-            .context("sending EHLO")?;
-        let reply = smtp_reply(&mut read)
-            .await
-            .context("reading the EHLO reply")?;
-        if !reply.starts_with("250") {
-            bail!("answered {reply:?} to EHLO");
-        }
-        // Courtesy only: the answer does not matter.
-        let _ = write.write_all(b"QUIT\r\n").await;
-        Ok(" to EHLO".to_owned())
-    };
-    tokio::time::timeout(timeout, session)
-        .await
-        .map_err(|_| anyhow!("no answer within {} s", timeout.as_secs()))?
-}
-
-/// One SMTP reply (the last line of a multi-line one).
-async fn smtp_reply<R: AsyncBufReadExt + Unpin>(read: &mut R) -> Result<String> {
-    for _ in 0..100 {
-        let mut line = String::new();
-        if read.read_line(&mut line).await? == 0 {
-            bail!("connection closed");
-        }
-        let line = line.trim_end().to_owned();
-        // `250-...` continues, `250 ...` (or a bare `250`) ends the reply.
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Ok(line);
-        }
-    }
-    bail!("reply longer than 100 lines")
 }
 
 /// PING the chat Redis of each slot whose live runs (port 6378+N on `redis_bind`).
@@ -769,26 +688,21 @@ async fn chat_redis(ctx: &Ctx) -> Vec<Line> {
     futures_util::future::join_all(pings).await
 }
 
+/// PING with the redis crate, bounded by [`REDIS_TIMEOUT`]. A Redis that wants a
+/// password refuses PING with `NOAUTH`: it answers, which is what is checked.
 async fn redis_ping(addr: SocketAddr) -> Result<()> {
     let ping = async {
-        let mut stream = TcpStream::connect(addr).await.context("cannot connect")?;
-        stream
-            .write_all(b"PING\r\n")
+        let client = redis::Client::open(format!("redis://{addr}/"))
+            .with_context(|| format!("redis://{addr}/ is no Redis URL"))?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
             .await
-            .context("sending PING")?;
-        let mut line = String::new();
-        BufReader::new(&mut stream)
-            .read_line(&mut line)
-            .await
-            .context("reading the answer")?;
-        let line = line.trim_end();
-        // `-NOAUTH`: a Redis that wants a password still answers.
-        if line == "+PONG" || line.starts_with("-NOAUTH") {
-            Ok(())
-        } else if line.is_empty() {
-            bail!("closed the connection without answering")
-        } else {
-            bail!("answered {line:?}, not +PONG")
+            .map_err(|e| not_redis(&e, "connecting"))?;
+        match redis::cmd("PING").query_async::<String>(&mut conn).await {
+            Ok(pong) if pong == "PONG" => Ok(()),
+            Ok(other) => bail!("answered {other:?}, not +PONG"),
+            Err(e) if e.code() == Some("NOAUTH") => Ok(()),
+            Err(e) => Err(not_redis(&e, "sending PING")),
         }
     };
     tokio::time::timeout(REDIS_TIMEOUT, ping)
@@ -796,10 +710,22 @@ async fn redis_ping(addr: SocketAddr) -> Result<()> {
         .map_err(|_| anyhow!("no answer within {} s", REDIS_TIMEOUT.as_secs()))?
 }
 
+/// A refused connection as such; any other failure once connected is an answer that
+/// is no Redis reply (another service on the port: the crate only says its
+/// connection ended) or a Redis error.
+fn not_redis(e: &redis::RedisError, doing: &str) -> anyhow::Error {
+    let text = crate::text::error_chain(e);
+    if e.is_connection_refusal() {
+        anyhow!("cannot connect: {text}")
+    } else {
+        anyhow!("{doing}: {text} (no Redis reply, not +PONG)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
 
     #[test]
@@ -848,86 +774,47 @@ mod tests {
         assert!(format!("{err:#}").contains("not a directory"));
     }
 
-    /// A one-connection server answering each line it reads with the next of `answers`.
-    async fn server(answers: Vec<&'static str>, greeting: Option<&'static str>) -> SocketAddr {
+    /// A one-connection Redis answering PING with `pong` and every other command (the
+    /// crate's CLIENT SETINFO on connecting) with `+OK`, or with `pong` too when it is
+    /// an error (a Redis wanting a password refuses everything).
+    async fn redis(pong: &'static str) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.expect("accept");
-            if let Some(g) = greeting {
-                s.write_all(g.as_bytes()).await.expect("greet");
-            }
-            let mut buf = [0u8; 512];
-            for a in answers {
-                if s.read(&mut buf).await.unwrap_or(0) == 0 {
+            let (s, _) = listener.accept().await.expect("accept");
+            let (read, mut write) = s.into_split();
+            let mut lines = BufReader::new(read).lines();
+            // RESP: `*<n>` then n times `$<len>` and the argument.
+            while let Ok(Some(head)) = lines.next_line().await {
+                let n: usize = head.trim_start_matches('*').parse().unwrap_or(0);
+                let mut args = Vec::new();
+                for _ in 0..n {
+                    let _len = lines.next_line().await;
+                    args.push(lines.next_line().await.ok().flatten().unwrap_or_default());
+                }
+                let answer = match args.first().map(String::as_str) {
+                    Some("PING") => pong,
+                    _ if pong.starts_with('-') => pong,
+                    _ => "+OK\r\n",
+                };
+                if write.write_all(answer.as_bytes()).await.is_err() {
                     return;
                 }
-                s.write_all(a.as_bytes()).await.expect("answer");
             }
-            // Keep the connection open a moment for the client's last write.
-            let _ = s.read(&mut buf).await;
         });
         addr
     }
 
     #[tokio::test]
-    async fn smtp_ehlo_reads_multiline_replies() {
-        let addr = server(
-            vec!["250-mx.example\r\n250-SIZE 1000\r\n250 HELP\r\n"],
-            Some("220 mx.example ESMTP\r\n"),
-        )
-        .await;
-        let note = smtp_ehlo(
-            "127.0.0.1",
-            addr.port(),
-            "live.example",
-            false,
-            Duration::from_secs(5),
-        )
-        .await
-        .expect("EHLO accepted");
-        assert_eq!(note, " to EHLO");
-    }
-
-    #[tokio::test]
-    async fn smtp_ehlo_reports_a_refusal() {
-        let addr = server(vec![], Some("554 go away\r\n")).await;
-        let err = smtp_ehlo(
-            "127.0.0.1",
-            addr.port(),
-            "live.example",
-            false,
-            Duration::from_secs(5),
-        )
-        .await
-        .expect_err("refused");
-        assert!(format!("{err:#}").contains("554 go away"), "{err:#}");
-    }
-
-    #[tokio::test]
-    async fn smtp_ehlo_times_out_on_a_silent_server() {
-        let addr = server(vec![], None).await;
-        let err = smtp_ehlo(
-            "127.0.0.1",
-            addr.port(),
-            "live.example",
-            false,
-            Duration::from_millis(300),
-        )
-        .await
-        .expect_err("silent");
-        assert!(format!("{err:#}").contains("no answer"), "{err:#}");
-    }
-
-    #[tokio::test]
     async fn redis_ping_wants_pong() {
-        let addr = server(vec!["+PONG\r\n"], None).await;
+        let addr = redis("+PONG\r\n").await;
         redis_ping(addr).await.expect("pong");
-        let addr = server(vec!["-NOAUTH Authentication required.\r\n"], None).await;
+        let addr = redis("-NOAUTH Authentication required.\r\n").await;
         redis_ping(addr)
             .await
             .expect("a Redis with a password answers too");
-        let addr = server(vec!["HTTP/1.1 400 Bad Request\r\n"], None).await;
+        let addr =
+            crate::mail::tests::line_server(vec!["HTTP/1.1 400 Bad Request\r\n"], None).await;
         let err = redis_ping(addr).await.expect_err("not redis");
         assert!(format!("{err:#}").contains("not +PONG"), "{err:#}");
         // Nothing listens on a port just freed.

@@ -106,18 +106,8 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
 
 /// The first tick of each (UTC) day warns when other users can read the secrets.
 fn warn_readable_config(cfg: &Config) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::metadata(&cfg.path) else {
-        return;
-    };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        warn!(
-            "the configuration {} has mode {mode:04o}: other users can read the secrets in \
-             it; chmod 600 {} (said once a day)",
-            cfg.path.display(),
-            cfg.path.display()
-        );
+    if let Some(text) = crate::config::readable_by_others(&cfg.path) {
+        warn!("the {text} (said once a day)");
     }
 }
 

@@ -4,7 +4,6 @@
 //! imports no subcommand.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -61,8 +60,11 @@ pub fn lock_waiting(cfg: &Config) -> Result<crate::lock::Lock> {
             let who = holder
                 .map(|h| format!(" (pid {})", h.pid))
                 .unwrap_or_default();
-            eprintln!("waiting for the running tick{who} to end (at most 5 minutes)…");
-            crate::lock::lock_within(&cfg.server.base_dir, Duration::from_secs(300))
+            eprintln!(
+                "waiting for the running tick{who} to end (at most {} minutes)…",
+                crate::lock::COMMAND_WAIT.as_secs() / 60
+            );
+            crate::lock::lock_within(&cfg.server.base_dir, crate::lock::COMMAND_WAIT)
         }
     }
 }

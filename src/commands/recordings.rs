@@ -11,7 +11,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use tracing::info;
@@ -21,9 +20,6 @@ use crate::cli::RecordingsAction;
 use crate::config::Config;
 use crate::model::LiveId;
 use crate::recording::{Pending, PendingState, PendingStore, human_size, mkv_files, valid_stem};
-
-/// How long `deliver`/`discard` wait for a running tick to release the lock.
-const LOCK_WAIT: Duration = Duration::from_secs(300);
 
 /// One kept mkv file, as `list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +189,7 @@ fn deliver(
         )));
     };
     let _lock = (!dry_run)
-        .then(|| crate::lock::lock_within(&cfg.server.base_dir, LOCK_WAIT))
+        .then(|| crate::lock::lock_within(&cfg.server.base_dir, crate::lock::COMMAND_WAIT))
         .transpose()?;
     let (pending, name) = resolve(store, file)?;
     if pending.handover.delivered.is_some() {
@@ -251,7 +247,7 @@ fn discard(
         )));
     }
     let _lock = (!dry_run)
-        .then(|| crate::lock::lock_within(&cfg.server.base_dir, LOCK_WAIT))
+        .then(|| crate::lock::lock_within(&cfg.server.base_dir, crate::lock::COMMAND_WAIT))
         .transpose()?;
     let (pending, name) = resolve(store, file)?;
     if dry_run {

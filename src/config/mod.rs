@@ -328,6 +328,22 @@ impl Config {
     }
 }
 
+/// What to tell the admin when other users may read the configuration file at `path`
+/// (it holds the Pod token, the BBB secret and maybe the SMTP password): `check` says
+/// it, and the first tick of each day logs it. `None` when only its owner may.
+pub fn readable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "configuration {} has mode {mode:04o}: other users can read the secrets in it; \
+             chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 /// Fails when a path is neither present nor creatable; used by `check` and `init`.
 pub fn ensure_absolute(p: &Path) -> Result<()> {
     if !p.is_absolute() {

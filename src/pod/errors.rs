@@ -89,7 +89,7 @@ pub(super) fn error_detail(answer: &Answer) -> String {
             None => what.into(),
         };
     }
-    let text = one_line(&String::from_utf8_lossy(&answer.body), 300);
+    let text = words(&String::from_utf8_lossy(&answer.body), 300);
     if text.is_empty() {
         match answer.status.canonical_reason() {
             Some(reason) => format!("{reason} (empty body)"),
@@ -122,7 +122,7 @@ pub(super) fn field_errors(map: &Map<String, Value>) -> String {
 
 pub(super) fn messages(value: &Value) -> Vec<String> {
     match value {
-        Value::String(text) => vec![one_line(text, 300)],
+        Value::String(text) => vec![words(text, 300)],
         Value::Array(items) => items.iter().flat_map(messages).collect(),
         Value::Object(map) => vec![format!("{{{}}}", field_errors(map))],
         other => vec![other.to_string()],
@@ -203,20 +203,15 @@ pub(super) fn html_title(body: &[u8]) -> Option<String> {
     let open = lower.find("<title")?;
     let start = open + lower[open..].find('>')? + 1;
     let end = start + lower[start..].find("</title")?;
-    let title = one_line(text.get(start..end)?, 200);
+    let title = words(text.get(start..end)?, 200);
     (!title.is_empty()).then_some(title)
 }
 
-/// Whitespace collapsed, at most `max` characters.
-pub(super) fn one_line(text: &str, max: usize) -> String {
+/// A text from Pod shown in a message: its words, each run of whitespace (newlines
+/// too) one space, cut after `max` characters (then marked with `…`).
+pub(super) fn words(text: &str, max: usize) -> String {
     let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if joined.chars().count() > max {
-        let mut cut: String = joined.chars().take(max).collect();
-        cut.push('…');
-        cut
-    } else {
-        joined
-    }
+    crate::text::truncate(&joined, max + 1)
 }
 
 pub(super) fn json_body(url: &Url, answer: &Answer) -> Result<Value, PodError> {

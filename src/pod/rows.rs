@@ -5,14 +5,14 @@
 
 use serde_json::{Map, Value};
 
-use super::errors::one_line;
+use super::errors::words;
 
 pub(super) fn kind(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("the string {:?}", one_line(s, 40)),
+        Value::String(s) => format!("the string {:?}", words(s, 40)),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
     }
