@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::text::{one_line, tail};
 
@@ -189,6 +189,29 @@ impl Cmd {
             .unwrap_or_default();
         tracing::debug!(command = %what, dir = %dir_shown, timeout_secs = self.timeout.as_secs(), "running");
         let started = Instant::now();
+        let mut child = self.command().spawn().map_err(|source| Error::Start {
+            what: what.clone(),
+            within: within.clone(),
+            source,
+        })?;
+        // Dropped unfinished (the tick interrupted by SIGTERM): the whole group is
+        // killed, as on a timeout; `kill_on_drop` alone would leave its children running.
+        let mut group = GroupKill(child.id().map(|id| Pid::from_raw(id as i32)));
+        let _registered = match (&self.registry, child.id()) {
+            (Some(dir), Some(pid)) => Registered::new(dir, pid),
+            _ => None,
+        };
+        let finished = tokio::time::timeout(self.timeout, self.collect(&mut child)).await;
+        let Ok(finished) = finished else {
+            drop(group);
+            return Err(Error::TimedOut {
+                what,
+                within,
+                timeout: self.timeout,
+            });
+        };
+        // Waited for: the group leader's id may be reused from now on.
+        group.0 = None;
         let io = |context: &'static str| {
             let (what, within) = (what.clone(), within.clone());
             move |source| Error::Io {
@@ -198,9 +221,37 @@ impl Cmd {
                 source,
             }
         };
-        // With a registry, the child waits at a gate (a shell reading one line) until
-        // its entry is written, then execs the program: a run killed between the spawn
-        // and the registration leaves no unregistered child (the gate reads EOF and exits).
+        let Finished {
+            status,
+            fed,
+            stdout,
+            stderr,
+        } = finished.map_err(|(context, e)| io(context)(e))?;
+        tracing::debug!(
+            command = %what,
+            dir = %dir_shown,
+            status = %status,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "finished"
+        );
+        if !status.success() {
+            return Err(Error::Failed {
+                what,
+                within,
+                status,
+                stderr: one_line(tail(stderr.trim(), STDERR_TAIL)),
+            });
+        }
+        // A program that succeeded without reading all its input did not get it.
+        fed.map_err(io("writing its input"))?;
+        Ok(Output { stdout, stderr })
+    }
+
+    /// The process to spawn, in its own process group. With a registry, the child
+    /// waits at a gate (a shell reading one line) until its entry is written, then
+    /// execs the program: a run killed between the spawn and the registration leaves
+    /// no unregistered child (the gate reads EOF and exits).
+    fn command(&self) -> Command {
         let mut command = match &self.registry {
             Some(_) => {
                 let gate = if self.input.is_some() {
@@ -234,87 +285,52 @@ impl Cmd {
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }
-        let mut child = command.spawn().map_err(|source| Error::Start {
-            what: what.clone(),
-            within: within.clone(),
-            source,
-        })?;
-        // Dropped unfinished (the tick interrupted by SIGTERM): the whole group is
-        // killed, as on a timeout; `kill_on_drop` alone would leave its children running.
-        let mut group = GroupKill(child.id().map(|id| Pid::from_raw(id as i32)));
-        let _registered = match (&self.registry, child.id()) {
-            (Some(dir), Some(pid)) => Registered::new(dir, pid),
-            _ => None,
-        };
+        command
+    }
+
+    /// Opens the gate, feeds the input, reads both outputs and waits for the exit, all
+    /// at once (a program may fill a pipe before it reads its input).
+    async fn collect(&self, child: &mut Child) -> Result<Finished, (&'static str, std::io::Error)> {
         let mut stdin = child.stdin.take();
         if self.registry.is_some()
             && let Some(gate) = stdin.as_mut()
         {
-            // A child already gone shows in its exit status below.
+            // A child already gone shows in its exit status.
             let _ = gate.write_all(b"go\n").await;
         }
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let input = self.input.as_deref();
-        let work = async {
-            let feed = async {
-                let (Some(mut pipe), Some(bytes)) = (stdin, input) else {
-                    return Ok(());
-                };
-                let written = pipe.write_all(bytes).await;
-                // Closed, so that the program sees the end of its input.
-                drop(pipe);
-                written
+        let feed = async {
+            let (Some(mut pipe), Some(bytes)) = (stdin, self.input.as_deref()) else {
+                return Ok(());
             };
-            let (fed, out, err, status) = tokio::join!(
-                feed,
-                bounded(stdout, STDOUT_MAX),
-                bounded(stderr, STDERR_MAX),
-                child.wait()
-            );
-            let status = status.map_err(io("waiting for it"))?;
-            let (out, err) = (
-                out.map_err(io("reading its output"))?,
-                err.map_err(io("reading its errors"))?,
-            );
-            Ok::<_, Error>((status, fed, out, err))
+            let written = pipe.write_all(bytes).await;
+            // Closed, so that the program sees the end of its input.
+            drop(pipe);
+            written
         };
-        let (status, fed, out, err) = match tokio::time::timeout(self.timeout, work).await {
-            Ok(done) => {
-                // Finished: the group leader was waited for, its id may be reused.
-                group.0 = None;
-                done?
-            }
-            Err(_) => {
-                drop(group);
-                return Err(Error::TimedOut {
-                    what,
-                    within,
-                    timeout: self.timeout,
-                });
-            }
-        };
-        let stdout = String::from_utf8_lossy(&out).into_owned();
-        let stderr = String::from_utf8_lossy(&err).into_owned();
-        tracing::debug!(
-            command = %what,
-            dir = %dir_shown,
-            status = %status,
-            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "finished"
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let (fed, out, err, status) = tokio::join!(
+            feed,
+            bounded(stdout, STDOUT_MAX),
+            bounded(stderr, STDERR_MAX),
+            child.wait()
         );
-        if !status.success() {
-            return Err(Error::Failed {
-                what,
-                within,
-                status,
-                stderr: one_line(tail(stderr.trim(), STDERR_TAIL)),
-            });
-        }
-        // A program that succeeded without reading all its input did not get it.
-        fed.map_err(io("writing its input"))?;
-        Ok(Output { stdout, stderr })
+        Ok(Finished {
+            status: status.map_err(|e| ("waiting for it", e))?,
+            fed,
+            stdout: String::from_utf8_lossy(&out.map_err(|e| ("reading its output", e))?)
+                .into_owned(),
+            stderr: String::from_utf8_lossy(&err.map_err(|e| ("reading its errors", e))?)
+                .into_owned(),
+        })
     }
+}
+
+/// A child that exited: its status, whether its input was written, its output.
+struct Finished {
+    status: ExitStatus,
+    fed: std::io::Result<()>,
+    stdout: String,
+    stderr: String,
 }
 
 /// Reads `pipe` to its end, keeping its last `max` bytes at most.

@@ -617,13 +617,28 @@ fn check_pings_the_chat_redis_of_running_slots() {
         .rev()
         .find(|n| std::net::TcpListener::bind(("127.0.0.1", 6378 + *n as u16)).is_ok())
         .expect("a free port nobody answers on");
+    // A Redis as far as check needs one: RESP commands (`*<n>`, then n `$<len>` lines
+    // each followed by the argument), PING answered +PONG, the client library's
+    // CLIENT SETINFO on connecting +OK.
     std::thread::spawn(move || {
         use std::io::{BufRead, Write};
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { return };
-            let mut line = String::new();
-            if std::io::BufReader::new(&s).read_line(&mut line).is_ok() && line == "PING\r\n" {
-                let _ = s.write_all(b"+PONG\r\n");
+            let Ok(read) = s.try_clone() else { return };
+            let mut lines = std::io::BufReader::new(read).lines();
+            while let Some(Ok(head)) = lines.next() {
+                let n: usize = head.trim_start_matches('*').parse().unwrap_or(0);
+                let args: Vec<String> = (0..n)
+                    .filter_map(|_| lines.nth(1).and_then(Result::ok))
+                    .collect();
+                let answer: &[u8] = if args.first().is_some_and(|a| a == "PING") {
+                    b"+PONG\r\n"
+                } else {
+                    b"+OK\r\n"
+                };
+                if s.write_all(answer).is_err() {
+                    break;
+                }
             }
         }
     });

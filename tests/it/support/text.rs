@@ -1,116 +1,64 @@
-//! Small text codecs the fakes need and the crate's dependencies do not offer to tests:
-//! base64, percent/form encoding as Python's `urllib.parse` does it, XML escaping.
+//! The text codecs the fakes need, over the crates that do them (base64,
+//! percent-encoding, form_urlencoded), shaped as Python's `urllib.parse` does it where
+//! Pod's answers depend on it; XML escaping and test ids.
 
-/// Standard base64 (RFC 4648) with padding.
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// Standard base64 (RFC 4648), padding written, and optional when read.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Standard base64 with padding.
 pub fn base64_encode(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
-        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            ALPHABET[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            ALPHABET[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+    BASE64.encode(data)
 }
 
 /// Decodes base64, ignoring whitespace (MIME bodies are wrapped). `None` if malformed.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            b' ' | b'\t' | b'\r' | b'\n' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    let compact: String = text.split_ascii_whitespace().collect();
+    BASE64.decode(compact).ok()
 }
 
-/// Decodes `%XX` escapes (and `+` as space when `plus` is set) into UTF-8, lossily.
+/// Decodes `%XX` escapes (and `+` as space when `plus` is set) into UTF-8, lossily; a
+/// `%` not followed by two hex digits stays as it is.
 pub fn percent_decode(text: &str, plus: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' if plus => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let text = if plus {
+        text.replace('+', " ")
+    } else {
+        text.to_owned()
+    };
+    percent_decode_str(&text).decode_utf8_lossy().into_owned()
 }
 
+/// The value of a hex digit (quoted-printable bodies).
 pub fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
-/// Python's `urllib.parse.quote_plus` (safe: letters, digits, `_.-~`).
+/// What Python's `quote_plus` leaves as it is: letters, digits and `_.-~`.
+const QUOTE_PLUS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
+
+/// Python's `urllib.parse.quote_plus`: a space is `+`.
 pub fn quote_plus(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    text.split(' ')
+        .map(|part| utf8_percent_encode(part, QUOTE_PLUS).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 /// `application/x-www-form-urlencoded` pairs, decoded, blanks kept (Python's
 /// `parse_qsl(keep_blank_values=True)`).
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k, true), percent_decode(v, true)),
-            None => (percent_decode(p, true), String::new()),
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
