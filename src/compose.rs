@@ -9,6 +9,11 @@
 //!   leaves strings such as `1_000` or `0X1F` plain, which docker compose's YAML
 //!   library (go-yaml v3) reads as numbers: a meeting id `1_000` would reach the
 //!   container as `1000`. A double-quoted scalar is a string for every YAML reader.
+//!   serde_yaml (0.9) has no option to quote its strings, so it cannot write this
+//!   file: tried on the template and on such values, it writes `1_000`, `0X1F`,
+//!   `yes` and `on` plain, and the template's `restart: "no"` as `restart: no` (a
+//!   boolean to YAML 1.1 readers). Hence the emitter below (`mod emit`), which writes
+//!   only what serde_yaml's `Value` can hold.
 //! - Compose interpolation: docker compose expands `$VAR` in the file, so each `$`
 //!   of a value we set is written `$$`.
 //!

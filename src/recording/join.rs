@@ -11,13 +11,14 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::RecordingConfig;
 use crate::fsutil::sync_dir;
-use crate::process::Cmd;
+use crate::process::{self, Cmd};
 
 use super::pending::{Pending, PendingStore, mkv_files, read_handover, save_handover};
 
@@ -66,14 +67,62 @@ impl Joiner {
     /// end of its stderr.
     async fn run(&self, program: &str, tool: &str, dir: &Path, args: &[String]) -> Result<String> {
         let cmd = self.command(program, tool, dir)?;
-        let out = Cmd::new(&cmd[0])
+        let ran = Cmd::new(&cmd[0])
             .args(&cmd[1..])
             .args(args)
             .dir(dir)
             .timeout(self.cfg.join_timeout)
             .run()
-            .await?;
-        Ok(out.stdout)
+            .await;
+        match ran {
+            Ok(out) => Ok(out.stdout),
+            Err(e) => {
+                if matches!(e, process::Error::TimedOut { .. }) && !present(program) {
+                    self.remove_containers(dir).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Killing a `docker run` client does not stop its container: the fallback's
+    /// containers still running over `dir` (a run that timed out, or one of a tick
+    /// killed meanwhile) are removed, found by their image and the directory they
+    /// mount (a streamer mounts its own `videodata`, never a pending directory).
+    async fn remove_containers(&self, dir: &Path) {
+        let Some(image) = &self.image else {
+            return;
+        };
+        let listed = Cmd::new(&self.docker)
+            .args(["ps", "--quiet", "--filter"])
+            .arg(format!("ancestor={image}"))
+            .arg("--filter")
+            .arg(format!("volume={}", dir.display()))
+            .timeout(Duration::from_secs(60))
+            .run()
+            .await;
+        let ids: Vec<&str> = match &listed {
+            Ok(out) => out.stdout.split_whitespace().collect(),
+            Err(e) => {
+                warn!(dir = %dir.display(), "listing the containers of a join: {e}");
+                return;
+            }
+        };
+        if ids.is_empty() {
+            return;
+        }
+        let removed = Cmd::new(&self.docker)
+            .args(["rm", "--force"])
+            .args(&ids)
+            .timeout(Duration::from_secs(60))
+            .run()
+            .await;
+        match removed {
+            Ok(_) => {
+                info!(dir = %dir.display(), containers = %ids.join(" "), "containers of a join removed")
+            }
+            Err(e) => warn!(dir = %dir.display(), "removing the containers of a join: {e}"),
+        }
     }
 
     /// The duration of a media file, in seconds.
@@ -223,6 +272,10 @@ async fn join_checked(dir: &Path, parts: &[PathBuf], joiner: &Joiner) -> Result<
     .chain(["-map", "0", "-c", "copy", "-f", "matroska", "-y"].map(str::to_owned))
     .chain([out.display().to_string()])
     .collect();
+    if !present(&joiner.cfg.ffmpeg) {
+        // A join of a killed tick may still run in its container, writing the file.
+        joiner.remove_containers(dir).await;
+    }
     joiner.run(&joiner.cfg.ffmpeg, "ffmpeg", dir, &args).await?;
     let mut sum = 0.0;
     let mut largest = 0;
@@ -404,14 +457,21 @@ mod tests {
     }
 
     #[test]
-    fn a_timed_out_docker_run_leaves_no_process_behind() {
+    fn a_timed_out_docker_run_leaves_no_process_nor_container_behind() {
         // The fake docker starts a grandchild and waits for it, as `docker run` waits
         // for its container: after the timeout, nothing of the run may be left.
         let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display();
         let docker = crate::process::tests::script(
             dir.path(),
             "fake-docker",
-            "sleep 300 & echo \"$$ $!\" > pids.tmp; mv pids.tmp pids; wait",
+            &format!(
+                "case \"$1\" in\n\
+                 ps) echo \"$@\" > '{d}/listed'; echo c0ffee ;;\n\
+                 rm) echo \"$@\" > '{d}/removed' ;;\n\
+                 *) sleep 300 & echo \"$$ $!\" > pids.tmp; mv pids.tmp pids; wait ;;\n\
+                 esac"
+            ),
         );
         let j = Joiner {
             cfg: RecordingConfig {
@@ -438,5 +498,15 @@ mod tests {
         let e = format!("{:#}", e.expect("ran"));
         assert!(e.contains("did not finish within 1s"), "{e}");
         crate::process::tests::assert_nothing_left(&dir.path().join("pids"));
+        // And its container, which the docker client's death does not stop, is removed.
+        let listed = fs::read_to_string(dir.path().join("listed")).expect("containers listed");
+        assert_eq!(
+            listed,
+            format!(
+                "ps --quiet --filter ancestor=aauzid/bbb-livestreaming:v2 --filter volume={d}\n"
+            )
+        );
+        let removed = fs::read_to_string(dir.path().join("removed")).expect("container removed");
+        assert_eq!(removed, "rm --force c0ffee\n");
     }
 }
