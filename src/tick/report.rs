@@ -12,6 +12,7 @@ use tracing::error;
 use super::Ctx;
 use crate::mail;
 use crate::model::{LiveId, MailMemory, Problem, ServerState, TickRecord};
+use crate::text::error_chain;
 
 /// What a tick did, for the exit code, the log and `status`.
 #[derive(Debug, Default)]
@@ -95,27 +96,13 @@ pub(super) fn summary(ctx: &Ctx, report: &TickReport, waiting: usize, started: I
 /// start whose undo failed too reads `<why the start failed>; undoing the start
 /// failed too: <why>`, not the other way round.
 pub(super) fn describe(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut undo = None;
-    for (i, cause) in err.chain().enumerate() {
-        if i == 0
-            && let Some(u) = err.downcast_ref::<super::start::UndoFailed>()
-        {
-            undo = Some(u.to_string());
-            continue;
+    match err.downcast_ref::<super::start::UndoFailed>() {
+        Some(undo) => {
+            let cause = err.chain().nth(1).map(error_chain).unwrap_or_default();
+            format!("{cause}; {undo}")
         }
-        let text = cause.to_string();
-        // Some errors repeat their source in their own text: say it once.
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
+        None => error_chain(err.as_ref()),
     }
-    let mut line = parts.join(": ");
-    if let Some(u) = undo {
-        line.push_str("; ");
-        line.push_str(&u);
-    }
-    line
 }
 
 pub(super) const ADVICE_POD: &str = "Check that Pod answers at pod.url and that pod.token belongs to a staff user; the next tick retries.";
