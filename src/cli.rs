@@ -57,6 +57,10 @@ pub enum Command {
     /// Recordings kept on this server that the tick does not hand over by itself (e.g.
     /// their meeting was deleted in Pod): list, deliver or discard them.
     Recordings(RecordingsArgs),
+    /// The webinar gateway for Pod 3.8.2 and later: an HTTP service answering the calls of
+    /// Pod's LiveGateways (start, stop, chat) until stopped; run by
+    /// bbb-pod-live-serve.service beside the tick. Needs [gateway] in the configuration.
+    Serve,
     /// Print a shell completion script on stdout (needs no configuration file).
     ///
     /// bash: `bbb-pod-live completions bash > /etc/bash_completion.d/bbb-pod-live`
@@ -78,7 +82,8 @@ impl Command {
     /// and it writes the day's log file).
     pub fn changes(&self) -> bool {
         match self {
-            Command::Run(_) | Command::Stop(_) | Command::Init(_) => true,
+            // `serve` starts and stops streamers; it refuses --dry-run itself.
+            Command::Run(_) | Command::Stop(_) | Command::Init(_) | Command::Serve => true,
             Command::Recordings(args) => matches!(
                 args.action,
                 RecordingsAction::Deliver { .. } | RecordingsAction::Discard { .. }
@@ -100,9 +105,11 @@ impl Command {
                 | RecordingsAction::Discard { dry_run, .. } => dry_run.dry_run,
                 RecordingsAction::List => false,
             },
-            Command::Check(_) | Command::Status(_) | Command::Completions(_) | Command::Man => {
-                false
-            }
+            Command::Check(_)
+            | Command::Status(_)
+            | Command::Serve
+            | Command::Completions(_)
+            | Command::Man => false,
         }
     }
 
@@ -114,6 +121,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::Stop(_) => "stop",
             Command::Init(_) => "init",
+            Command::Serve => "serve",
             Command::Recordings(_) => "recordings",
             Command::Completions(_) => "completions",
             Command::Man => "man",
@@ -317,6 +325,11 @@ const MAN_FILES: &[(&str, &str)] = &[
         "bbb-pod-live.timer, bbb-pod-live.service",
         "The systemd units that run `run` every minute (the Debian package installs \
          them without enabling them: systemctl enable --now bbb-pod-live.timer).",
+    ),
+    (
+        "bbb-pod-live-serve.service",
+        "The systemd unit that runs `serve`, the webinar gateway of Pod 3.8.2 and later \
+         (installed, not enabled: systemctl enable --now bbb-pod-live-serve.service).",
     ),
     (
         "/etc/cron.d/bbb-pod-live",

@@ -1,5 +1,5 @@
 //! The command line, one file per subcommand: `run` (the cron tick), `check`,
-//! `status`, `stop`, `init` and `recordings`; [`outcome`] below them holds how a
+//! `status`, `stop`, `init`, `recordings` and `serve`; [`outcome`] below them holds how a
 //! command ends. This file loads the configuration, starts logging (to the day's file
 //! when the command changes something) and dispatches; `main` maps the [`Outcome`]
 //! to the exit code.
@@ -9,6 +9,7 @@ pub mod init;
 pub mod outcome;
 pub mod recordings;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod stop;
 
@@ -119,6 +120,7 @@ async fn dispatch(cli: &Cli, cfg: Arc<Config>) -> Result<Outcome, Fatal> {
         Command::Status(args) => status::status(&cfg, args.json),
         Command::Check(args) => check::command(cfg, args.send_test_mail).await,
         Command::Recordings(args) => recordings::run(&cfg, &args.action, cli.dry_run()),
+        Command::Serve => serve::serve(cfg, cli.dry_run()).await,
         Command::Completions(_) | Command::Man => {
             print_generated(&cli.command).map_err(Fatal::Other)
         }

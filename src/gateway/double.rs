@@ -70,7 +70,7 @@ impl Webinars for Double {
         {
             return Ok(Started {
                 already: true,
-                slot: 1,
+                slot: Some(1),
                 meeting_running: false,
             });
         }
@@ -85,7 +85,7 @@ impl Webinars for Double {
         rooms.insert(req.room, (req.gateway_path, true));
         Ok(Started {
             already: false,
-            slot: rooms.len() as u32,
+            slot: Some(rooms.len() as u32),
             meeting_running: false,
         })
     }

@@ -1,66 +1,11 @@
 //! What the HTTP layer asks of the webinar engine: the [`Webinars`] trait, so that the
-//! handlers are tested against a double, and the agreed request, answer and refusal
-//! types (/work/coord/webinar-interface*.md).
+//! handlers are tested against a double, implemented here for the real
+//! [`crate::webinar::Engine`] (the API agreed with it: start, stop, toggle, chat, and
+//! its refusals, which the gateway maps to codes and sentences).
 
 use std::future::Future;
 
-/// A `start` as the HTTP layer parsed it (every field already checked, see `params.rs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartRequest {
-    /// The URL path before `/start`, normalised: `/gw/1` (`/` for none).
-    pub gateway_path: String,
-    /// Pod's room: the webinar's identity.
-    pub room: String,
-    /// The BBB meetingID (third segment of `domain`).
-    pub meeting_id: String,
-    /// `host[:port]` of the Pod that called (first segment of `domain`).
-    pub pod_host: String,
-    /// The RTMP URL to push to.
-    pub rtmp_dst: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Started {
-    /// The room was already live on this gateway path: nothing new started.
-    pub already: bool,
-    pub slot: u32,
-    /// BBB said the meeting runs (else the live waits for it).
-    pub meeting_running: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stopped {
-    pub was_live: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatPanel {
-    /// Whether the video shows the chat panel after the flip.
-    pub shown: bool,
-}
-
-/// Every reason the engine refuses; the HTTP layer maps each to a code and a sentence.
-#[derive(Debug)]
-pub enum Refusal {
-    /// This gateway path streams another room now.
-    GatewayBusy { room: String },
-    /// No free slot on this server (or in the cluster).
-    Full,
-    /// BBB answered notFound for the meeting, or it ended.
-    MeetingUnknown,
-    /// BBB did not answer, or answered garbage.
-    BbbUnreachable,
-    /// The room is not live on this server (toggle, chat).
-    NotLiveHere,
-    /// A parameter the engine rejects, with a short plain reason.
-    BadParameter(String),
-    /// Busy now (a lock held past a bounded wait, the cluster Redis down…).
-    Unavailable(String),
-    /// BBB or the slot's chat Redis did not take the message.
-    ChatFailed,
-    /// Anything else, with its chain.
-    Internal(anyhow::Error),
-}
+pub use crate::webinar::{ChatPanel, Refusal, StartRequest, Started, Stopped};
 
 /// The webinar engine as the handlers use it. Futures are `Send`: axum runs handlers
 /// on the multi-threaded runtime.
@@ -75,4 +20,29 @@ pub trait Webinars: Send + Sync + 'static {
     fn running(&self) -> usize;
     /// Finish or park in-flight work (bounded) once the server stopped taking requests.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The real engine: each method is its inherent one.
+impl Webinars for crate::webinar::Engine {
+    async fn start(&self, req: StartRequest) -> Result<Started, Refusal> {
+        crate::webinar::Engine::start(self, req).await
+    }
+    async fn stop(&self, room: &str) -> Result<Stopped, Refusal> {
+        crate::webinar::Engine::stop(self, room).await
+    }
+    async fn toggle_chat(&self, room: &str) -> Result<ChatPanel, Refusal> {
+        crate::webinar::Engine::toggle_chat(self, room).await
+    }
+    async fn chat(&self, room: &str, msg: &str) -> Result<(), Refusal> {
+        crate::webinar::Engine::chat(self, room, msg).await
+    }
+    fn is_live_here(&self, room: &str) -> bool {
+        crate::webinar::Engine::is_live_here(self, room)
+    }
+    fn running(&self) -> usize {
+        crate::webinar::Engine::running(self)
+    }
+    async fn shutdown(&self) {
+        crate::webinar::Engine::shutdown(self).await
+    }
 }

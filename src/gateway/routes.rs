@@ -159,7 +159,7 @@ impl<W: Webinars> App<W> {
         match tokio::time::timeout(limits::ENGINE_TIMEOUT, self.engine.start(req)).await {
             Ok(Ok(started)) => {
                 info!(
-                    room = %room, gateway = %path, meeting = %meeting, slot = started.slot,
+                    room = %room, gateway = %path, meeting = %meeting, slot = ?started.slot,
                     already = started.already, meeting_running = started.meeting_running,
                     "webinar start accepted"
                 );

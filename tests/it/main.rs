@@ -16,6 +16,7 @@ mod completions;
 mod crash;
 mod fakes_selftest;
 mod faults;
+mod gateway;
 mod health;
 mod hostile;
 mod operators;

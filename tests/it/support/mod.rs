@@ -15,6 +15,7 @@
 
 pub mod bbb;
 pub mod docker;
+pub mod gateway;
 mod net;
 pub mod pod;
 pub mod redis;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     child: Option<Child>,
+    host: String,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -26,13 +27,19 @@ impl RedisServer {
 
     /// Starts `redis-server` and waits until it answers PING.
     pub fn start() -> RedisServer {
+        RedisServer::start_at("127.0.0.1", free_port())
+    }
+
+    /// Starts `redis-server` on `host:port` (a slot's chat Redis has a fixed port,
+    /// 6378 + N: tests give it a loopback address of its own, e.g. 127.0.0.93).
+    pub fn start_at(host: &str, port: u16) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("bbb-pod-live-redis-")
             .tempdir()
             .expect("creating the Redis directory");
-        let port = free_port();
         let mut server = RedisServer {
             child: None,
+            host: host.to_owned(),
             port,
             dir,
         };
@@ -43,7 +50,7 @@ impl RedisServer {
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", &self.host, "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -63,7 +70,8 @@ impl RedisServer {
         while self.command(&["PING"]).as_deref() != Some("+PONG") {
             assert!(
                 Instant::now() < deadline,
-                "redis-server did not answer on port {} within 10s",
+                "redis-server did not answer on {}:{} within 10s",
+                self.host,
                 self.port
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -72,7 +80,7 @@ impl RedisServer {
 
     /// `redis://127.0.0.1:PORT/0`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis://{}:{}/0", self.host, self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -105,7 +113,7 @@ impl RedisServer {
     /// One command in RESP; the first line of the answer (`+OK`, `:1`, `$5`...) or, for
     /// a bulk string, its value; `None` if Redis cannot be reached.
     pub fn command(&self, args: &[&str]) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let mut s = TcpStream::connect((self.host.as_str(), self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         let mut req = format!("*{}\r\n", args.len());
         for a in args {
@@ -127,6 +135,40 @@ impl RedisServer {
             return Some(String::from_utf8_lossy(&buf).into_owned());
         }
         Some(line)
+    }
+
+    /// A connection subscribed to `channel` (its confirmation read): what Pod's chat
+    /// relay in the streamer listens to.
+    pub fn subscribe(&self, channel: &str) -> BufReader<TcpStream> {
+        let mut s = TcpStream::connect((self.host.as_str(), self.port)).expect("connecting");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let req = format!(
+            "*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n",
+            channel.len()
+        );
+        s.write_all(req.as_bytes()).expect("SUBSCRIBE");
+        let mut r = BufReader::new(s);
+        // *3, $9 subscribe, the channel, :1
+        for _ in 0..6 {
+            let mut line = String::new();
+            r.read_line(&mut line)
+                .expect("the subscription's confirmation");
+        }
+        r
+    }
+
+    /// The next message published on a [`RedisServer::subscribe`]d connection.
+    pub fn next_message(sub: &mut BufReader<TcpStream>) -> String {
+        // *3, $7 message, $<n> channel, $<n> payload.
+        let mut lines = Vec::new();
+        for _ in 0..7 {
+            let mut line = String::new();
+            sub.read_line(&mut line).expect("a published message");
+            lines.push(line.trim_end().to_owned());
+        }
+        assert_eq!(lines[2], "message", "{lines:?}");
+        lines[6].clone()
     }
 
     /// The value of `key` (`None` if it does not exist).
