@@ -6,7 +6,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Streams BigBlueButton rooms live to Esup-Pod: run `bbb-pod-live run` from cron every minute.
 #[derive(Debug, Parser)]
-#[command(name = "bbb-pod-live", version, about, long_about = None)]
+#[command(name = "bbb-pod-live", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Configuration file.
     #[arg(
@@ -34,6 +34,11 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// After the options in `--help`: how to see the tool work before configuring it.
+const AFTER_HELP: &str = "See it work first: in its source tree, `cargo run --example demo` runs \
+this binary's ticks against local stand-ins of Pod, BigBlueButton, docker and a mail server, \
+and shows each step (no network, no root, about 20 s).";
 
 impl Cli {
     /// `--dry-run`, given before or after the subcommand.
@@ -257,6 +262,7 @@ fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
         ],
     );
     tagged_section(&mut page, "FILES", MAN_FILES);
+    tagged_section(&mut page, "EXAMPLES", MAN_EXAMPLES);
     page.to_writer(out)?;
     man.render_version_section(out)
 }
@@ -334,6 +340,34 @@ const MAN_FILES: &[(&str, &str)] = &[
     (
         "/etc/cron.d/bbb-pod-live",
         "The cron alternative to the timer (commented out by the Debian package).",
+    ),
+];
+
+/// The EXAMPLES section of the man page.
+const MAN_EXAMPLES: &[(&str, &str)] = &[
+    (
+        "cargo run --example demo",
+        "In the source tree: the main job start to finish on this machine alone. The \
+         real binary's ticks run against local stand-ins (Pod, BigBlueButton, a docker \
+         that records with ffmpeg, a mail sink) in a temporary directory, showing each \
+         tick's plan and log, the slot's compose file, the mails, the recording handed \
+         over and status at each step (--keep keeps the directory).",
+    ),
+    (
+        "bbb-pod-live check",
+        "After editing the configuration: every dependency, one line each.",
+    ),
+    (
+        "bbb-pod-live --dry-run run",
+        "What the next tick would do, changing nothing.",
+    ),
+    (
+        "bbb-pod-live status",
+        "The slots of this server and the live in each.",
+    ),
+    (
+        "bbb-pod-live stop --live 42",
+        "Stop live 42 now, as its meeting's end would.",
     ),
 ];
 
@@ -584,6 +618,18 @@ mod tests {
         for option in ["\\-\\-config", "\\-\\-dry\\-run", "\\-\\-verbose"] {
             assert!(page.contains(option), "{option} missing");
         }
+    }
+
+    #[test]
+    fn help_and_man_page_point_at_the_demo() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("cargo run --example demo"), "{help}");
+        let page = String::from_utf8(man_page()).expect("utf-8");
+        let examples = &page[page.find(".SH EXAMPLES").expect("an EXAMPLES section")..];
+        assert!(
+            examples.contains("cargo run \\-\\-example demo"),
+            "{examples}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod bounds;
 mod cluster;
 mod completions;
 mod crash;
+mod demo;
 mod fakes_selftest;
 mod faults;
 mod gateway;

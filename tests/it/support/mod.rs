@@ -27,7 +27,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
@@ -42,8 +42,24 @@ pub use pod::{FakePod, Fault, LiveSpec, PodOptions, PodRequest, PodVersion};
 #[allow(unused_imports)]
 pub use smtp::{Mail, SmtpMode, SmtpOptions, SmtpSink};
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_bbb-pod-live");
+/// The binary under test: cargo names it to tests and benches. A program that is neither
+/// (the demo, `examples/demo/`) has no such variable and names it with [`use_binary`].
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_bbb-pod-live") {
+    Some(path) => path,
+    None => "",
+};
+
+static BINARY: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes every [`TestEnv`] of this process run `path` instead of [`BIN`] (first call wins).
+pub fn use_binary(path: &Path) {
+    let _ = BINARY.set(path.to_path_buf());
+}
+
+/// The binary [`TestEnv`] runs: [`use_binary`]'s, else [`BIN`].
+pub fn binary() -> &'static Path {
+    BINARY.get().map_or(Path::new(BIN), PathBuf::as_path)
+}
 /// The BBB shared secret of every `TestEnv`.
 pub const BBB_SECRET: &str = "bbb-secret-for-tests";
 /// Longest a single run of the binary may take before the harness kills it.
@@ -371,6 +387,11 @@ stop_grace_secs = 0
             .expect("chmod 0600 config.toml");
     }
 
+    /// Leaves the temporary directory in place when the environment is dropped.
+    pub fn keep_directory(&mut self) {
+        self._dir.disable_cleanup(true);
+    }
+
     /// The temporary directory holding everything.
     pub fn root(&self) -> &Path {
         &self.root
@@ -419,7 +440,7 @@ stop_grace_secs = 0
     /// A command for the binary: `--config <path>` then `args`, cwd = the test dir,
     /// environment cleared except PATH, HOME (the test's `home/`) and TZ=UTC.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(binary());
         c.env_clear()
             .env(
                 "PATH",
