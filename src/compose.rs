@@ -146,23 +146,41 @@ pub fn render(template: &str, params: &ComposeParams) -> Result<String> {
 /// is unset or empty: the image's default.
 pub const DEFAULT_STREAMER_NAME: &str = "Live";
 
+/// The chat relay's name in its meeting when `BBB_CHAT_NAME` is unset or empty: the
+/// image's default.
+pub const DEFAULT_CHAT_NAME: &str = "Chat";
+
 /// The streamer's attendee `fullName`: `BBB_USER_NAME` of a compose file as written
 /// by [`render`] (`$$` read back as `$`), or [`DEFAULT_STREAMER_NAME`].
 pub fn streamer_name(compose_file: &str) -> Result<String> {
+    own_users(compose_file).map(|[streamer, _]| streamer)
+}
+
+/// bbb-pod-live's own attendees in a slot's meeting, as a compose file written by
+/// [`render`] names them: the streamer (`BBB_USER_NAME`, default
+/// [`DEFAULT_STREAMER_NAME`]) and its chat relay (`BBB_CHAT_NAME`, default
+/// [`DEFAULT_CHAT_NAME`]; it joins only when the viewers' chat is on).
+pub fn own_users(compose_file: &str) -> Result<[String; 2]> {
     let mut doc: Value =
         serde_yaml::from_str(compose_file).context("the compose file is not valid YAML")?;
     let env = environment_mut(&mut doc)?;
-    let name = match env.get("BBB_USER_NAME") {
-        Some(Value::String(s)) => s.replace("$$", "$"),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Bool(b)) => b.to_string(),
-        _ => String::new(),
+    let name = |key: &str, default: &str| {
+        let name = match env.get(key) {
+            Some(Value::String(s)) => s.replace("$$", "$"),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Bool(b)) => b.to_string(),
+            _ => String::new(),
+        };
+        if name.is_empty() {
+            default.to_owned()
+        } else {
+            name
+        }
     };
-    Ok(if name.is_empty() {
-        DEFAULT_STREAMER_NAME.to_owned()
-    } else {
-        name
-    })
+    Ok([
+        name("BBB_USER_NAME", DEFAULT_STREAMER_NAME),
+        name("BBB_CHAT_NAME", DEFAULT_CHAT_NAME),
+    ])
 }
 
 /// The streamer's `image` in a compose template or file, if it names one.
@@ -410,6 +428,17 @@ mod tests {
         assert_eq!(streamer_name(&written).unwrap(), "Cours $ & Live");
         let list = "services:\n  bbb-streamer:\n    environment:\n      - BBB_USER_NAME=\n";
         assert_eq!(streamer_name(list).unwrap(), DEFAULT_STREAMER_NAME);
+        assert_eq!(
+            own_users(&written).unwrap(),
+            ["Cours $ & Live".to_owned(), "Chat".to_owned()]
+        );
+        let chat =
+            "services:\n  bbb-streamer:\n    environment:\n      BBB_CHAT_NAME: \"Relais $$\"\n";
+        assert_eq!(
+            own_users(chat).unwrap(),
+            ["Live".to_owned(), "Relais $".to_owned()]
+        );
+        assert_eq!(own_users(list).unwrap()[1], DEFAULT_CHAT_NAME);
         assert!(streamer_name("services: [").is_err());
     }
 

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    BbbMeeting, Live, LiveId, LiveStatus, Phase, PodMeeting, Sessions, SlotState, StopReason,
-    WaitReason, Waiting,
+    BbbMeeting, Company, Live, LiveId, LiveStatus, Phase, PodMeeting, Sessions, SlotState,
+    StopReason, WaitReason, Waiting,
 };
 
 /// What BBB told us this tick.
@@ -52,6 +52,11 @@ pub struct PlanInput<'a> {
     pub skipped: &'a BTreeSet<LiveId>,
     /// Consecutive earlier ticks that saw a waiting live's meeting absent or ended.
     pub stale_seen: &'a BTreeMap<LiveId, u32>,
+    /// `bbb.alone_ticks`: 0 never stops a live for an empty room.
+    pub alone_ticks: u32,
+    /// Who this tick found in the running session of each running slot's live, when
+    /// BBB said (absent: not read, not running, or our streamer not in it yet).
+    pub company: &'a BTreeMap<u32, Company>,
 }
 
 /// What a plan holds: the actions of [`crate::model::Action`], named here too since
@@ -357,10 +362,54 @@ fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut 
             });
         }
     } else if state.ended_seen > 0 {
+        // One action per slot and tick: the empty-room count waits for the next tick.
         out.actions.push(Action::SeenRunning {
             slot,
             live: state.live,
         });
+    } else {
+        watch_room(input, slot, state, out);
+    }
+}
+
+/// Stop rule for a running live whose meeting goes on: the `alone_ticks`-th tick in a
+/// row that found nobody in its session but our own users (streamer, chat relay) stops
+/// it as if the meeting had ended. Once our streamer is the last one in, BBB never ends
+/// the session by itself. Someone else in the room restarts the count; a tick that
+/// could not tell (BBB not read, the session not running, our streamer not in it yet)
+/// neither counts nor restarts it; a session nobody else was seen in since the start
+/// (the teacher has not arrived) is never counted empty.
+fn watch_room(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut Plan) {
+    if input.alone_ticks == 0 {
+        return;
+    }
+    let live = state.live;
+    match input.company.get(&slot) {
+        Some(Company::Others) if state.alone.ticks > 0 || !state.alone.begun => {
+            out.actions.push(Action::SeenCompany {
+                slot,
+                live,
+                was: state.alone.ticks,
+            });
+        }
+        Some(Company::OnlyUs) if state.alone.begun => {
+            let seen = state.alone.ticks.saturating_add(1);
+            if seen >= input.alone_ticks {
+                out.actions.push(Action::Stop {
+                    slot,
+                    live,
+                    reason: StopReason::RoomEmpty,
+                });
+            } else {
+                out.actions.push(Action::SeenAlone {
+                    slot,
+                    live,
+                    seen,
+                    needed: input.alone_ticks,
+                });
+            }
+        }
+        _ => {}
     }
 }
 
@@ -476,6 +525,8 @@ mod tests {
         waiting_meetings: HashMap<LiveId, PodMeeting>,
         skipped: BTreeSet<LiveId>,
         stale_seen: BTreeMap<LiveId, u32>,
+        alone_ticks: u32,
+        company: BTreeMap<u32, Company>,
     }
 
     impl World {
@@ -492,6 +543,8 @@ mod tests {
                 waiting_meetings: HashMap::new(),
                 skipped: BTreeSet::new(),
                 stale_seen: BTreeMap::new(),
+                alone_ticks: 10,
+                company: BTreeMap::new(),
             }
         }
         fn plan(&self) -> Plan {
@@ -508,8 +561,125 @@ mod tests {
                 waiting_meetings: &self.waiting_meetings,
                 skipped: &self.skipped,
                 stale_seen: &self.stale_seen,
+                alone_ticks: self.alone_ticks,
+                company: &self.company,
             })
         }
+
+        /// A world with live 1 running in slot 1, its meeting running, alone for
+        /// `ticks` ticks in a row after someone was seen (`begun`).
+        fn room(alone_ticks: u32, ticks: u32, begun: bool) -> World {
+            let mut w = World::new();
+            w.alone_ticks = alone_ticks;
+            w.lives = vec![live(1, LiveStatus::Running, Some("1/1"))];
+            let mut state = running_state(1, "m-1", 0);
+            state.alone.ticks = ticks;
+            state.alone.begun = begun;
+            w.states.insert(1, state);
+            w.meetings = MeetingsView::listed(vec![meeting("m-1", true, 0)]);
+            w
+        }
+    }
+
+    #[test]
+    fn the_alone_ticks_th_empty_tick_in_a_row_stops_the_live_as_ended() {
+        let mut w = World::room(3, 0, true);
+        w.company.insert(1, Company::OnlyUs);
+        let seen = |n| Action::SeenAlone {
+            slot: 1,
+            live: 1,
+            seen: n,
+            needed: 3,
+        };
+        assert_eq!(w.plan().actions, [seen(1)]);
+        w.states.get_mut(&1).unwrap().alone.ticks = 1;
+        assert_eq!(w.plan().actions, [seen(2)]);
+        w.states.get_mut(&1).unwrap().alone.ticks = 2;
+        let stop = Action::Stop {
+            slot: 1,
+            live: 1,
+            reason: StopReason::RoomEmpty,
+        };
+        assert_eq!(w.plan().actions, std::slice::from_ref(&stop));
+        assert_eq!(
+            stop.to_string(),
+            "stop live 1 in slot 1: its room stayed empty"
+        );
+        assert_eq!(
+            seen(2).to_string(),
+            "note live 1 (slot 1): nobody in the meeting but bbb-pod-live's own users (2/3)"
+        );
+        // alone_ticks = 1: the first empty tick stops it.
+        let mut w = World::room(1, 0, true);
+        w.company.insert(1, Company::OnlyUs);
+        assert_eq!(w.plan().actions, [stop]);
+    }
+
+    #[test]
+    fn someone_in_the_room_restarts_the_count_and_begins_the_session() {
+        let mut w = World::room(10, 4, true);
+        w.company.insert(1, Company::Others);
+        let back = Action::SeenCompany {
+            slot: 1,
+            live: 1,
+            was: 4,
+        };
+        assert_eq!(w.plan().actions, std::slice::from_ref(&back));
+        assert_eq!(
+            back.to_string(),
+            "note live 1 (slot 1): someone is in the meeting again (empty for 4 tick(s))"
+        );
+        // Nothing to note while the count is 0 and the session has begun.
+        w.states.get_mut(&1).unwrap().alone.ticks = 0;
+        assert!(w.plan().actions.is_empty());
+        // The first time someone else is seen, the session begins.
+        let mut w = World::room(10, 0, false);
+        w.company.insert(1, Company::Others);
+        assert_eq!(
+            w.plan().actions,
+            [Action::SeenCompany {
+                slot: 1,
+                live: 1,
+                was: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_room_nobody_else_was_in_yet_or_unread_is_never_counted() {
+        // Our streamer alone since the start: the teacher has not arrived.
+        let mut w = World::room(2, 0, false);
+        w.company.insert(1, Company::OnlyUs);
+        assert!(w.plan().actions.is_empty());
+        // Not running, streamer not in yet, nothing known: neither counted nor reset.
+        let mut w = World::room(2, 1, true);
+        assert!(w.plan().actions.is_empty());
+        for failed in [MeetingsView::Failed, MeetingsView::NotAsked] {
+            w.meetings = failed;
+            w.company.insert(1, Company::OnlyUs);
+            assert!(w.plan().actions.is_empty());
+        }
+    }
+
+    #[test]
+    fn alone_ticks_zero_never_stops_nor_counts() {
+        let mut w = World::room(0, 500, true);
+        w.company.insert(1, Company::OnlyUs);
+        assert!(w.plan().actions.is_empty());
+        w.company.insert(1, Company::Others);
+        assert!(w.plan().actions.is_empty());
+    }
+
+    #[test]
+    fn an_ended_meeting_is_judged_before_its_room() {
+        let mut w = World::room(1, 0, true);
+        w.company.insert(1, Company::OnlyUs);
+        w.meetings = MeetingsView::listed(vec![meeting("m-1", false, 1_700_000_000_000)]);
+        assert!(matches!(w.plan().actions[..], [Action::SeenEnded { .. }]));
+        // Running again after a sighting: the ended count restarts first.
+        w.meetings = MeetingsView::listed(vec![meeting("m-1", true, 0)]);
+        w.states.get_mut(&1).unwrap().ended_seen = 1;
+        assert_eq!(w.plan().actions, [Action::SeenRunning { slot: 1, live: 1 }]);
     }
 
     #[test]

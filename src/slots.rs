@@ -395,7 +395,7 @@ pub fn keep_mkv_files(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Phase, StopReason};
+    use crate::model::{Phase, StopProgress, StopReason};
     use chrono::Utc;
 
     #[test]
@@ -486,6 +486,36 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&server).expect("encode"),
             serde_json::to_string(&ServerState::default()).expect("encode")
+        );
+    }
+
+    #[test]
+    fn a_state_file_of_an_earlier_version_loads_with_fresh_room_and_playlist_memories() {
+        let old = r#"{"live":7,"phase":"running","since":"2026-03-02T09:00:00Z",
+            "meeting_url":null,"user_url":null,"meeting_id":"m","meeting_name":"x",
+            "stream_key":"k","broadcaster_name":null,"broadcaster":null,"download":false,
+            "ended_seen":1,"health":{"ticks":4,"fails":{"meeting":0,"hls":1}}}"#;
+        let s: SlotState = serde_json::from_str(old).expect("an old state file loads");
+        assert_eq!(s.alone, crate::model::Alone::default());
+        assert_eq!(s.health.playlist, None);
+        assert_eq!(s.health.fails.frozen, 0);
+        let mut s = s;
+        s.alone.ticks = 3;
+        s.alone.begun = true;
+        s.alone.since = Some(s.since);
+        s.stop = Some(StopProgress {
+            reason: StopReason::RoomEmpty,
+            since: s.since,
+            container_down: false,
+            recordings_parked: false,
+            pod_closed: false,
+            broadcaster_deleted: false,
+        });
+        let text = serde_json::to_string(&s).expect("json");
+        assert!(text.contains(r#""reason":"room_empty""#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<SlotState>(&text).expect("reads back"),
+            s
         );
     }
 

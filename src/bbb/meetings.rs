@@ -129,6 +129,8 @@ struct PartialMeeting {
     end_time: Option<u64>,
     /// Watched names among its attendees.
     streamers: Vec<String>,
+    /// Its attendees with another name.
+    others: u32,
 }
 
 /// Whom to look for among the attendees (the health's signal b): only the attendees of
@@ -142,7 +144,8 @@ pub struct Watch {
     pub names: HashSet<String>,
 }
 
-/// A watched meeting as listed: which of the watched names are among its attendees.
+/// A watched meeting as listed: which of the watched names are among its attendees,
+/// and how many attendees have another name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
     pub meeting_id: String,
@@ -150,6 +153,8 @@ pub struct Presence {
     pub running: bool,
     /// Watched `fullName`s found among its attendees (each once).
     pub names: Vec<String>,
+    /// Attendees whose `fullName` is not watched: people, not our streamers.
+    pub others: u32,
 }
 
 #[derive(Debug, Default)]
@@ -524,7 +529,9 @@ impl MeetingsParser {
             Field::ErrorMessage => put(&mut self.error.message, text.trim().to_owned()),
             Field::FullName => {
                 let watched = self.watch.as_ref().is_some_and(|w| w.names.contains(&text));
-                if watched && !self.meeting.streamers.contains(&text) {
+                if !watched {
+                    self.meeting.others = self.meeting.others.saturating_add(1);
+                } else if !self.meeting.streamers.contains(&text) {
                     self.meeting.streamers.push(text);
                 }
                 true
@@ -623,6 +630,7 @@ impl MeetingsParser {
                 internal_meeting_id: internal_meeting_id.clone(),
                 running,
                 names: m.streamers,
+                others: m.others,
             });
         }
         self.meetings.push(BbbMeeting {
@@ -865,12 +873,14 @@ mod tests {
                     internal_meeting_id: "here-1".into(),
                     running: true,
                     names: vec!["Live".into()],
+                    others: 1,
                 },
                 Presence {
                     meeting_id: "alone".into(),
                     internal_meeting_id: "alone-1".into(),
                     running: true,
                     names: vec![],
+                    others: 1,
                 },
             ]
         );
@@ -890,6 +900,7 @@ mod tests {
         );
         let (_, presence) = watched(&xml, &["m"], &["Live"]);
         assert_eq!(presence[0].names, Vec::<String>::new());
+        assert_eq!(presence[0].others, 1);
     }
 
     #[test]

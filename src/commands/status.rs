@@ -113,6 +113,8 @@ fn slot_entry(
         "recording": s.download,
         "recording_bytes": recording_bytes,
         "ended_seen": s.ended_seen,
+        "alone_seen": s.alone.ticks,
+        "alone_ticks": cfg.bbb.alone_ticks,
         "adopted": s.adopted,
         "stop_reason": s.stop.as_ref().map(|p| p.reason),
     });
@@ -206,7 +208,23 @@ fn status_text(
                 ))
             }),
     );
-    // Where each live's streamer log is (issue 11).
+    // A room counted empty, on its way to being stopped.
+    lines.extend(
+        doc["slots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let seen = s["alone_seen"].as_u64().filter(|&n| n > 0)?;
+                let needed = s["alone_ticks"].as_u64().filter(|&n| n > 0)?;
+                Some(format!(
+                    "slot {}: alone for {seen} of {needed} ticks (nobody in the meeting but \
+                     bbb-pod-live's own users; stopped as ended at {needed})",
+                    s["slot"]
+                ))
+            }),
+    );
+    // Where each live's streamer log is.
     lines.extend(
         doc["slots"]
             .as_array()

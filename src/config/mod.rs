@@ -178,6 +178,9 @@ pub struct BbbConfig {
     /// Where streamers push; [`BbbConfig::stream_url_of`] appends a stream key.
     pub stream_url: BaseUrl,
     pub end_confirmations: u32,
+    /// The N-th tick in a row finding nobody in a live's session but our own users
+    /// stops it as ended; 0 never does.
+    pub alone_ticks: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -398,6 +401,7 @@ hls_url = "https://live.univ.fr/hls/"
         assert_eq!(c.server.base_dir, PathBuf::from("/var/lib/bbb-pod-live"));
         assert_eq!(c.bbb.checksum, ChecksumAlgorithm::Sha1);
         assert_eq!(c.bbb.end_confirmations, 2);
+        assert_eq!(c.bbb.alone_ticks, 10);
         assert_eq!(c.bbb.url.as_str(), "https://bbb.univ.fr/bigbluebutton/api/");
         assert_eq!(c.pod.url.as_str(), "https://pod.univ.fr/");
         assert_eq!(c.pod.timeout, Duration::from_secs(20));
@@ -484,6 +488,7 @@ hls_url = "https://live.univ.fr/hls/"
                 "[bbb]\nend_confirmations = 0",
                 "bbb.end_confirmations",
             ),
+            ("[bbb]", "[bbb]\nalone_ticks = -1", "bbb.alone_ticks"),
             ("[pod]", "[pod]\ntimeout_secs = 0", "pod.timeout_secs"),
             ("[pod]", "[pod]\nmax_concurrency = 0", "pod.max_concurrency"),
             (

@@ -98,6 +98,8 @@ pub(super) struct RawBbb {
     pub(super) stream_url: Option<String>,
     #[serde(default = "default_end_confirmations")]
     pub(super) end_confirmations: i64,
+    #[serde(default = "default_alone_ticks")]
+    pub(super) alone_ticks: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,6 +303,9 @@ pub(super) fn default_bitrate() -> i64 {
 }
 pub(super) fn default_end_confirmations() -> i64 {
     2
+}
+pub(super) fn default_alone_ticks() -> i64 {
+    10
 }
 pub(super) fn default_timeout() -> i64 {
     20

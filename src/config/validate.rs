@@ -340,6 +340,7 @@ impl Validator {
         let stream_url = BaseUrl::checked(self.base_with_slash("bbb.stream_url", stream_url));
         let end_confirmations =
             self.range("bbb.end_confirmations", b.end_confirmations, 1, 60)? as u32;
+        let alone_ticks = self.range("bbb.alone_ticks", b.alone_ticks, 0, 10_000)? as u32;
         let bbb = BbbConfig {
             url: bbb_url,
             secret: Secret::new(bbb_secret),
@@ -351,6 +352,7 @@ impl Validator {
             threads,
             stream_url,
             end_confirmations,
+            alone_ticks,
         };
         Ok((bbb, source))
     }

@@ -30,6 +30,16 @@ pub enum Action {
     },
     /// The meeting runs again after having been seen ended: the count restarts.
     SeenRunning { slot: u32, live: LiveId },
+    /// Nobody but our own users in the room; not yet enough ticks in a row to stop.
+    SeenAlone {
+        slot: u32,
+        live: LiveId,
+        seen: u32,
+        needed: u32,
+    },
+    /// Someone else is in the room: the count of empty ticks (`was`) restarts, and the
+    /// session has begun (`was` 0: only that).
+    SeenCompany { slot: u32, live: LiveId, was: u32 },
     Stop {
         slot: u32,
         live: LiveId,
@@ -63,6 +73,8 @@ impl Action {
             | Action::Adopt { slot, .. }
             | Action::SeenEnded { slot, .. }
             | Action::SeenRunning { slot, .. }
+            | Action::SeenAlone { slot, .. }
+            | Action::SeenCompany { slot, .. }
             | Action::Stop { slot, .. }
             | Action::ResumeStop { slot, .. } => Some(slot),
             Action::GiveUp { .. }
@@ -122,6 +134,19 @@ impl fmt::Display for Action {
             Action::SeenRunning { slot, live } => {
                 write!(f, "note live {live} (slot {slot}): meeting running again")
             }
+            Action::SeenAlone {
+                slot,
+                live,
+                seen,
+                needed,
+            } => write!(
+                f,
+                "note live {live} (slot {slot}): nobody in the meeting but bbb-pod-live's own users ({seen}/{needed})"
+            ),
+            Action::SeenCompany { slot, live, was } => write!(
+                f,
+                "note live {live} (slot {slot}): someone is in the meeting again (empty for {was} tick(s))"
+            ),
             Action::Stop { slot, live, reason } => {
                 write!(f, "stop live {live} in slot {slot}: {}", reason.describe())
             }

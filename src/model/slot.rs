@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Broadcaster, Health, LiveId, Webinar};
+use super::{Alone, Broadcaster, Health, LiveId, Webinar};
 
 /// Where a live is in its life in this slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,9 @@ pub enum StopReason {
     PodAsked,
     /// The webinar's streamer could not be brought up (`WEBINAR_MAX_UPS` failures).
     UpFailed,
+    /// Nobody but our own streamer and chat relay was in the meeting for
+    /// `alone_ticks` ticks in a row: stopped as if the meeting had ended.
+    RoomEmpty,
 }
 
 impl StopReason {
@@ -52,6 +55,7 @@ impl StopReason {
             StopReason::ByHand => "stopped by hand",
             StopReason::PodAsked => "Pod asked to stop the webinar",
             StopReason::UpFailed => "its streamer could not be started",
+            StopReason::RoomEmpty => "its room stayed empty",
         }
     }
 }
@@ -100,6 +104,9 @@ pub struct SlotState {
     /// Consecutive ticks the meeting was seen ended.
     #[serde(default)]
     pub ended_seen: u32,
+    /// Who was in the meeting besides our own users, as the last ticks saw it.
+    #[serde(default)]
+    pub alone: Alone,
     /// Found running in Pod without a state file (e.g. started by bbb-pod-live.php).
     #[serde(default)]
     pub adopted: bool,
@@ -131,6 +138,7 @@ impl SlotState {
             broadcaster_id: None,
             download: false,
             ended_seen: 0,
+            alone: Alone::default(),
             adopted: false,
             stop: None,
             health: Default::default(),

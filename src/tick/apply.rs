@@ -10,13 +10,15 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use tokio::task::JoinSet;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::broadcaster::InUse;
 use super::gather::Snapshot;
 use super::report::{ADVICE_POD, ADVICE_START, TickReport, problem};
 use super::start::{abandon_start, adopt, finish_start, give_up, revert, start_in_slot};
-use super::stop::{close_duplicate, close_stale, note_ended_seen, stop_into, stop_planned};
+use super::stop::{
+    close_duplicate, close_stale, note_alone, note_ended_seen, stop_into, stop_planned,
+};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
 use crate::model::{
     Live, LiveId, PodMeeting, Problem, ServerState, SlotState, WaitReason, Waiting,
@@ -259,6 +261,22 @@ pub(super) async fn apply_slot(
         Action::SeenRunning { slot, live } => {
             info!(live, slot, "meeting running again");
             note_ended_seen(ctx, slot, state, 0, &mut out);
+        }
+        Action::SeenAlone {
+            slot,
+            live,
+            seen,
+            needed,
+        } => {
+            debug!(
+                live,
+                slot, seen, needed, "nobody in the meeting but bbb-pod-live's own users"
+            );
+            note_alone(ctx, slot, state, Some(seen), &mut out);
+        }
+        Action::SeenCompany { slot, live, was } => {
+            debug!(live, slot, was, "someone is in the meeting: not empty");
+            note_alone(ctx, slot, state, None, &mut out);
         }
         Action::Stop { slot, live, reason } => {
             let listed = lives.get(&live);

@@ -113,5 +113,6 @@ pub(super) fn snapshot(
         skipped_ids: BTreeSet::new(),
         prefetched: HashMap::new(),
         presence: Vec::new(),
+        company: BTreeMap::new(),
     }
 }

@@ -22,8 +22,8 @@ use crate::compose;
 use crate::config::Config;
 use crate::mail;
 use crate::model::{
-    BbbMeeting, Live, LiveId, LiveStatus, Livestreams, Phase, PodMeeting, Problem, ServerState,
-    SkippedRow, SlotState,
+    BbbMeeting, Company, Live, LiveId, LiveStatus, Livestreams, Phase, PodMeeting, Problem,
+    ServerState, SkippedRow, SlotState,
 };
 use crate::plan::{self, MeetingsView, PlanInput};
 
@@ -46,6 +46,8 @@ pub(super) struct Snapshot {
     pub prefetched: HashMap<LiveId, PodMeeting>,
     /// The streamers among the attendees of the lives' meetings (health signal b).
     pub presence: Vec<Presence>,
+    /// Who is in each running live's session besides our own users, where BBB said.
+    pub company: BTreeMap<u32, Company>,
 }
 
 impl Snapshot {
@@ -65,6 +67,8 @@ impl Snapshot {
             waiting_meetings: &self.prefetched,
             skipped: &self.skipped_ids,
             stale_seen: &server.stale_seen,
+            alone_ticks: cfg.bbb.alone_ticks,
+            company: &self.company,
         }
     }
 
@@ -121,6 +125,11 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
     );
     let (mut meetings, presence) = meetings_view(meetings, report);
     confirm_absences(ctx, &states, &mut meetings, report).await;
+    let company = if ctx.cfg.bbb.alone_ticks > 0 {
+        companies(ctx, &states, &presence)
+    } else {
+        BTreeMap::new()
+    };
     let mut skipped_ids: BTreeSet<LiveId> = skipped.iter().filter_map(|s| s.id).collect();
     if skipped.iter().any(|s| s.id.is_none()) {
         // A row without a usable id may be any live: none of our slots' lives missing
@@ -142,7 +151,65 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
         meetings,
         prefetched,
         presence,
+        company,
     }))
+}
+
+/// Who is in the running session of each running live besides our own users (as its
+/// compose file names them). A live whose session is not listed running, or holds
+/// none of our users and nobody else, is left out: nothing to judge this tick.
+fn companies(
+    ctx: &Ctx,
+    states: &BTreeMap<u32, SlotState>,
+    presence: &[Presence],
+) -> BTreeMap<u32, Company> {
+    states
+        .iter()
+        .filter(|(_, s)| s.phase == Phase::Running)
+        .filter_map(|(&slot, s)| {
+            let meeting = s.meeting_id.as_deref()?;
+            let own = streamer::own_users(ctx, slot);
+            let company = company_in(presence, meeting, s.session.as_deref(), &own)?;
+            Some((slot, company))
+        })
+        .collect()
+}
+
+/// Who is in `meeting`'s running session (with `session` unknown: its running
+/// sessions) besides `own`: someone else, or our own users only. `None` when it is not
+/// listed running (created and not joined yet, or ended), or when nobody is in it —
+/// not even our streamer yet.
+fn company_in(
+    presence: &[Presence],
+    meeting: &str,
+    session: Option<&str>,
+    own: &[String],
+) -> Option<Company> {
+    let mut running = presence
+        .iter()
+        .filter(|p| p.meeting_id == meeting && p.running)
+        .filter(|p| session.is_none_or(|s| p.internal_meeting_id == s))
+        .peekable();
+    running.peek()?;
+    let (mut others, mut ours) = (0u32, false);
+    for p in running {
+        others = others.saturating_add(p.others);
+        for name in &p.names {
+            if own.contains(name) {
+                ours = true;
+            } else {
+                // Another slot's streamer: not one of this live's users.
+                others = others.saturating_add(1);
+            }
+        }
+    }
+    if others > 0 {
+        Some(Company::Others)
+    } else if ours {
+        Some(Company::OnlyUs)
+    } else {
+        None
+    }
 }
 
 /// The slots' state files; an unreadable one is reported and its slot kept busy.
@@ -411,6 +478,62 @@ mod tests {
         );
     }
 
+    fn seen(meeting: &str, internal: &str, running: bool, names: &[&str], others: u32) -> Presence {
+        Presence {
+            meeting_id: meeting.into(),
+            internal_meeting_id: internal.into(),
+            running,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            others,
+        }
+    }
+
+    #[test]
+    fn a_room_is_empty_when_only_our_own_users_are_in_its_running_session() {
+        let own = ["Live".to_owned(), "Chat".to_owned()];
+        let company = |p: &[Presence], session: Option<&str>| company_in(p, "m", session, &own);
+        assert_eq!(
+            company(&[seen("m", "m-1", true, &["Live"], 0)], None),
+            Some(Company::OnlyUs)
+        );
+        assert_eq!(
+            company(&[seen("m", "m-1", true, &["Live", "Chat"], 0)], Some("m-1")),
+            Some(Company::OnlyUs)
+        );
+        assert_eq!(
+            company(&[seen("m", "m-1", true, &["Chat"], 0)], None),
+            Some(Company::OnlyUs),
+            "the chat relay alone keeps the session running too"
+        );
+        assert_eq!(
+            company(&[seen("m", "m-1", true, &["Live"], 1)], None),
+            Some(Company::Others)
+        );
+        assert_eq!(
+            company(&[seen("m", "m-1", true, &["Live", "Live 2"], 0)], None),
+            Some(Company::Others),
+            "another slot's streamer is not this live's"
+        );
+        // Nobody at all (our streamer not in yet), not running, another session, absent.
+        assert_eq!(company(&[seen("m", "m-1", true, &[], 0)], None), None);
+        assert_eq!(
+            company(&[seen("m", "m-1", false, &["Live"], 0)], None),
+            None
+        );
+        assert_eq!(
+            company(&[seen("m", "m-2", true, &["Live"], 0)], Some("m-1")),
+            None
+        );
+        assert_eq!(company(&[seen("x", "x-1", true, &["Live"], 0)], None), None);
+        assert_eq!(company(&[], None), None);
+        // The session's own entry decides, not another session of the room.
+        let both = [
+            seen("m", "m-1", true, &["Live"], 0),
+            seen("m", "m-2", true, &[], 3),
+        ];
+        assert_eq!(company(&both, Some("m-1")), Some(Company::OnlyUs));
+    }
+
     #[test]
     fn only_the_waiting_lives_are_waiting() {
         let snap = snapshot(
@@ -459,6 +582,7 @@ mod tests {
             internal_meeting_id: "a-i".into(),
             running: true,
             names: vec!["Live".into()],
+            others: 2,
         };
         let (listed, presence) = meetings_view(
             Some(Ok((vec![meeting("a", true, 0)], vec![seen.clone()]))),

@@ -232,9 +232,14 @@ fn decide(ctx: &Ctx, snapshot: &Snapshot, server: &ServerState, report: &mut Tic
     for w in &decided.warnings {
         warn!("{w}");
     }
-    report
-        .plan_lines
-        .extend(decided.actions.iter().map(ToString::to_string));
+    // A session's first sighting of its audience is bookkeeping, not news.
+    report.plan_lines.extend(
+        decided
+            .actions
+            .iter()
+            .filter(|a| !matches!(a, plan::Action::SeenCompany { was: 0, .. }))
+            .map(ToString::to_string),
+    );
     // A live waiting for a slot has no action line: say why it waits (one whose
     // meeting is not running already has its "leave live N waiting" line).
     report.plan_lines.extend(

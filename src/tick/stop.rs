@@ -252,9 +252,61 @@ pub(super) async fn stop_planned(
             }
         }
     }
-    if let Some(s) = state {
-        send(stop_into(ctx, slot, s, Some(reason), listed, out)).await;
+    let Some(s) = state else { return };
+    let empty_room = (reason == StopReason::RoomEmpty).then(|| {
+        let now = ctx.now();
+        let since = s.alone.since.unwrap_or(now);
+        let ticks = s.alone.ticks.saturating_add(1);
+        info!(
+            live,
+            slot,
+            ticks,
+            since = %crate::logging::local_time(since),
+            "nobody in the meeting but bbb-pod-live's own users: the room stayed empty"
+        );
+        room_empty_mail(
+            &ctx.cfg.server.hostname,
+            live,
+            slot,
+            s.meeting_name.as_deref().unwrap_or(""),
+            ticks,
+            (now - since).num_minutes().max(0),
+        )
+    });
+    send(stop_into(ctx, slot, s, Some(reason), listed, out)).await;
+    // Said once: a stop that could not finish is resumed as such, not planned again.
+    if let Some((subject, body)) = empty_room
+        && let Err(e) = ctx.mailer.send(&subject, &body).await
+    {
+        warn!(live, slot, "mailing the admins about an empty room: {e:#}");
     }
+}
+
+/// `(subject, body)` of the one mail about a live stopped because nobody but our own
+/// users was in its meeting for `ticks` ticks in a row, `minutes` from the first.
+fn room_empty_mail(
+    host: &str,
+    live: LiveId,
+    slot: u32,
+    meeting: &str,
+    ticks: u32,
+    minutes: i64,
+) -> (String, String) {
+    let subject = format!(
+        "{} {host}: live {live} stopped, its room stayed empty",
+        crate::mail::SUBJECT_PREFIX
+    );
+    let body = format!(
+        "Live {live} (slot {slot}, meeting {meeting:?}) was stopped because its room stayed \
+         empty: for {minutes} minute(s), {ticks} tick(s) in a row (bbb.alone_ticks), nobody was \
+         in its BBB meeting but bbb-pod-live's own streamer and chat relay. The teacher most \
+         likely left without ending the meeting, which our streamer alone kept running.\n\n\
+         It was stopped as if the meeting had ended: the live is closed in Pod, its \
+         broadcaster deleted, its recording (if asked for) handed over to Pod. The BBB \
+         meeting itself was not ended: BBB ends it once our streamer has left.\n\n\
+         bbb.alone_ticks = 0 turns this rule off.\n"
+    );
+    (subject, body)
 }
 
 pub(super) async fn stop_into(
@@ -289,6 +341,38 @@ pub(super) fn note_ended_seen(
 ) {
     let Some(mut s) = state else { return };
     s.ended_seen = seen;
+    if let Err(e) = ctx.slots.save(slot, &s) {
+        out.problems.push(problem(
+            format!("state:slot{slot}"),
+            Some(s.live),
+            &e,
+            ADVICE_STOP,
+        ));
+    }
+}
+
+/// Records who this tick found in the slot's room: `Some(n)`, the n-th tick in a row
+/// with nobody but our own users (the first one dated); `None`, someone else (the
+/// count restarts, the session has begun).
+pub(super) fn note_alone(
+    ctx: &Ctx,
+    slot: u32,
+    state: Option<SlotState>,
+    alone: Option<u32>,
+    out: &mut SlotOutcome,
+) {
+    let Some(mut s) = state else { return };
+    match alone {
+        Some(seen) => {
+            s.alone.ticks = seen;
+            s.alone.since.get_or_insert(ctx.now());
+        }
+        None => {
+            s.alone.ticks = 0;
+            s.alone.since = None;
+            s.alone.begun = true;
+        }
+    }
     if let Err(e) = ctx.slots.save(slot, &s) {
         out.problems.push(problem(
             format!("state:slot{slot}"),
@@ -429,4 +513,29 @@ pub(super) async fn close_if_waiting(ctx: &Ctx, live: LiveId) -> Result<Closing>
         .await
         .context("closing the live in Pod")?;
     Ok(Closing::Closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_room_mail_says_which_live_why_and_how_long() {
+        let (subject, body) = room_empty_mail("live1", 42, 2, "Cours d'amphi", 10, 9);
+        assert!(
+            subject.starts_with(crate::mail::SUBJECT_PREFIX)
+                && subject.contains("live 42")
+                && subject.contains("room stayed empty"),
+            "{subject}"
+        );
+        for needle in [
+            "slot 2",
+            "Cours d'amphi",
+            "9 minute(s)",
+            "10 tick(s)",
+            "alone_ticks = 0",
+        ] {
+            assert!(body.contains(needle), "{needle} not in {body}");
+        }
+    }
 }

@@ -41,31 +41,46 @@ pub(super) struct Watched {
 }
 
 /// What getMeetings should look for: the meetings of the lives running here and
-/// their streamers' names (the slots' `BBB_USER_NAME`). Empty when health is off.
+/// our own users' names in them (the slots' `BBB_USER_NAME` and `BBB_CHAT_NAME`).
+/// Empty when neither the health checks nor the empty-room rule need them.
 pub(super) fn watch(ctx: &Ctx, states: &std::collections::BTreeMap<u32, SlotState>) -> Watch {
     let mut watch = Watch::default();
-    if !ctx.cfg.health.enabled {
+    if !ctx.cfg.health.enabled && ctx.cfg.bbb.alone_ticks == 0 {
         return watch;
     }
     for (&slot, s) in states.iter().filter(|(_, s)| s.phase == Phase::Running) {
         if let Some(m) = &s.meeting_id {
             watch.meetings.insert(m.clone());
-            watch.names.insert(streamer_name(ctx, slot));
+            watch.names.extend(own_users(ctx, slot));
         }
     }
     watch
 }
 
-/// The streamer's attendee name in `slot` (the image's default when unreadable).
-fn streamer_name(ctx: &Ctx, slot: u32) -> String {
+/// The `fullName`s of our own users in `slot`'s meeting: its streamer, then its chat
+/// relay (the image's defaults when the compose file is unreadable).
+pub(super) fn own_users(ctx: &Ctx, slot: u32) -> [String; 2] {
     let path = ctx.slots.compose_file(slot);
     std::fs::read_to_string(&path)
         .map_err(anyhow::Error::from)
-        .and_then(|text| compose::streamer_name(&text))
+        .and_then(|text| compose::own_users(&text))
         .unwrap_or_else(|e| {
-            debug!(slot, "reading BBB_USER_NAME from {}: {e:#}", path.display());
-            compose::DEFAULT_STREAMER_NAME.to_owned()
+            debug!(
+                slot,
+                "reading BBB_USER_NAME and BBB_CHAT_NAME from {}: {e:#}",
+                path.display()
+            );
+            [
+                compose::DEFAULT_STREAMER_NAME.to_owned(),
+                compose::DEFAULT_CHAT_NAME.to_owned(),
+            ]
         })
+}
+
+/// The streamer's attendee name in `slot` (the image's default when unreadable).
+fn streamer_name(ctx: &Ctx, slot: u32) -> String {
+    let [streamer, _] = own_users(ctx, slot);
+    streamer
 }
 
 /// Lives running here whose meeting BBB still lists as not ended, left alone by this
@@ -75,7 +90,13 @@ pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<Watched> {
     let MeetingsView::Listed(listed) = &snapshot.meetings else {
         return Vec::new();
     };
-    let acted: HashSet<u32> = decided.actions.iter().filter_map(Action::slot).collect();
+    // Noting who is in the room changes nothing the streamer's check looks at.
+    let acted: HashSet<u32> = decided
+        .actions
+        .iter()
+        .filter(|a| !matches!(a, Action::SeenAlone { .. } | Action::SeenCompany { .. }))
+        .filter_map(Action::slot)
+        .collect();
     snapshot
         .states
         .iter()
@@ -462,6 +483,7 @@ mod tests {
             internal_meeting_id: format!("{meeting}-i"),
             running,
             names: names.iter().map(|s| s.to_string()).collect(),
+            others: 0,
         }
     }
 

@@ -10,6 +10,7 @@
 mod support;
 
 mod admin;
+mod alone;
 mod bounds;
 mod cluster;
 mod completions;

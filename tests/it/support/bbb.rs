@@ -84,6 +84,8 @@ struct BbbState {
     version: String,
     /// The sendChatMessage calls BBB 3.0 took: (meetingID, userName, message).
     chat_messages: Vec<(String, String, String)>,
+    /// The API calls asked for (`getMeetings`, `isMeetingRunning`…), in order.
+    calls: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -268,6 +270,7 @@ impl FakeBbb {
             hls_sequence: HashMap::new(),
             version: "2.7.3".into(),
             chat_messages: Vec::new(),
+            calls: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("bbb", serve_http(router));
@@ -468,6 +471,11 @@ impl FakeBbb {
         self.st().queries.clone()
     }
 
+    /// The API calls received (the path after `/bigbluebutton/api/`), in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.st().calls.clone()
+    }
+
     /// The streamers of a fake docker join their meetings and push their HLS streams
     /// here (every server of a cluster test adds its own).
     pub fn add_streamer_source(&self, source: StreamerSource) {
@@ -603,6 +611,7 @@ async fn handle(State(state): State<Arc<Mutex<BbbState>>>, req: Request) -> Resp
         let mut st = state.lock().expect("bbb state");
         st.requests += 1;
         st.queries.push(query.clone());
+        st.calls.push(call.clone());
         (st.mode.clone(), st.latency)
     };
     if !latency.is_zero() {

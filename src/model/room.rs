@@ -1,0 +1,33 @@
+//! Who is in a live's BBB session besides bbb-pod-live's own users (its streamer and
+//! chat relay): what one tick saw ([`Company`]) and what the slot remembers between
+//! ticks ([`Alone`]), for the rule that stops a live whose room stayed empty
+//! (`bbb.alone_ticks`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Who a tick found in a live's running session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Company {
+    /// Someone who is not one of our users: the room is not empty.
+    Others,
+    /// Our own users only (the streamer or its chat relay, at least one of them in):
+    /// nobody is left but what keeps BBB's session running.
+    OnlyUs,
+}
+
+/// A running live's room, as its slot remembers it between ticks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alone {
+    /// Consecutive ticks that found nobody but our own users.
+    #[serde(default)]
+    pub ticks: u32,
+    /// The first of those ticks.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// Someone else was seen in the session since the live started. Until then the
+    /// session has not begun for its audience (our streamer may keep BBB's session
+    /// "running" alone before the teacher arrives): it is never counted empty.
+    #[serde(default)]
+    pub begun: bool,
+}
