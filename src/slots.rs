@@ -437,6 +437,7 @@ mod tests {
         let state = store.load(1).expect("load").expect("busy");
         assert_eq!((state.live, state.phase), (42, Phase::Stopping));
         assert_eq!(state.health.fails.hls, 2);
+        assert_eq!((state.alone.ticks, state.alone.begun), (3, true));
         assert_eq!(
             state.stop.as_ref().map(|s| s.reason),
             Some(StopReason::MeetingEnded)
