@@ -377,6 +377,53 @@ pub fn webinar_started(info: &WebinarStarted) -> (String, String) {
     (subject, body)
 }
 
+/// What was stopped because its room stayed empty.
+#[derive(Debug, Clone)]
+pub enum EmptyRoom {
+    /// A live Pod asked for (`/rest/bbb_livestream/`).
+    Live(LiveId),
+    /// A webinar of `serve`, by its BBB room.
+    Webinar(String),
+}
+
+/// `(subject, body)` of the one mail about a live or webinar stopped because nobody
+/// but our own users was in its meeting for `ticks` ticks in a row, `minutes` from
+/// the first.
+pub fn room_empty(
+    host: &str,
+    what: &EmptyRoom,
+    slot: u32,
+    meeting: &str,
+    ticks: u32,
+    minutes: i64,
+) -> (String, String) {
+    let (name, stopped_as) = match what {
+        EmptyRoom::Live(live) => (
+            format!("live {live}"),
+            "the live is closed in Pod, its broadcaster deleted, its recording (if asked \
+             for) handed over to Pod.",
+        ),
+        EmptyRoom::Webinar(room) => (
+            format!("webinar {room}"),
+            "its streamer is stopped, Pod's page told the webinar ended, its recording \
+             (if [webinar] record is on) kept as for any webinar.",
+        ),
+    };
+    let subject = format!("{SUBJECT_PREFIX} {host}: {name} stopped, its room stayed empty");
+    let mut title = name.clone();
+    title[..1].make_ascii_uppercase();
+    let body = format!(
+        "{title} (slot {slot}, meeting {meeting:?}) was stopped because its room stayed \
+         empty: for {minutes} minute(s), {ticks} tick(s) in a row (bbb.alone_ticks), nobody was \
+         in its BBB meeting but bbb-pod-live's own streamer and chat relay. The teacher most \
+         likely left without ending the meeting, which our streamer alone kept running.\n\n\
+         It was stopped as if the meeting had ended: {stopped_as} The BBB \
+         meeting itself was not ended: BBB ends it once our streamer has left.\n\n\
+         bbb.alone_ticks = 0 turns this rule off.\n"
+    );
+    (subject, body)
+}
+
 /// `(subject, body)` of the mail listing this tick's problems worth mailing (see
 /// [`select`]), each with what failed, its live and what to do.
 pub fn error_digest(hostname: &str, server_number: u32, problems: &[Problem]) -> (String, String) {
@@ -545,6 +592,32 @@ pub(crate) mod tests {
     }
 
     // --- throttling
+
+    #[test]
+    fn the_empty_room_mail_says_which_live_or_webinar_why_and_how_long() {
+        let (subject, body) = room_empty("live1", &EmptyRoom::Live(42), 2, "Cours d'amphi", 10, 9);
+        assert!(
+            subject.starts_with(SUBJECT_PREFIX)
+                && subject.contains("live 42")
+                && subject.contains("room stayed empty"),
+            "{subject}"
+        );
+        for needle in [
+            "Live 42 (slot 2",
+            "Cours d'amphi",
+            "9 minute(s)",
+            "10 tick(s)",
+            "alone_ticks = 0",
+            "its broadcaster deleted",
+        ] {
+            assert!(body.contains(needle), "{needle} not in {body}");
+        }
+        let (subject, body) =
+            room_empty("live1", &EmptyRoom::Webinar("amphi-a".into()), 3, "m", 4, 3);
+        assert!(subject.contains("webinar amphi-a stopped"), "{subject}");
+        assert!(body.starts_with("Webinar amphi-a (slot 3"), "{body}");
+        assert!(!body.contains("broadcaster"), "{body}");
+    }
 
     #[test]
     fn a_lasting_problem_is_mailed_once_an_hour() {

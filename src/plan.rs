@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    BbbMeeting, Company, Live, LiveId, LiveStatus, Phase, PodMeeting, Sessions, SlotState,
+    Alone, BbbMeeting, Company, Live, LiveId, LiveStatus, Phase, PodMeeting, Sessions, SlotState,
     StopReason, WaitReason, Waiting,
 };
 
@@ -380,36 +380,61 @@ fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut 
 /// neither counts nor restarts it; a session nobody else was seen in since the start
 /// (the teacher has not arrived) is never counted empty.
 fn watch_room(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut Plan) {
-    if input.alone_ticks == 0 {
-        return;
-    }
     let live = state.live;
-    match input.company.get(&slot) {
-        Some(Company::Others) if state.alone.ticks > 0 || !state.alone.begun => {
-            out.actions.push(Action::SeenCompany {
-                slot,
-                live,
-                was: state.alone.ticks,
-            });
+    let company = input.company.get(&slot).copied();
+    match room_step(input.alone_ticks, company, &state.alone) {
+        Some(RoomStep::Company { was }) => {
+            out.actions.push(Action::SeenCompany { slot, live, was })
         }
-        Some(Company::OnlyUs) if state.alone.begun => {
-            let seen = state.alone.ticks.saturating_add(1);
-            if seen >= input.alone_ticks {
-                out.actions.push(Action::Stop {
-                    slot,
-                    live,
-                    reason: StopReason::RoomEmpty,
-                });
+        Some(RoomStep::Alone { seen, needed }) => out.actions.push(Action::SeenAlone {
+            slot,
+            live,
+            seen,
+            needed,
+        }),
+        Some(RoomStep::Empty) => out.actions.push(Action::Stop {
+            slot,
+            live,
+            reason: StopReason::RoomEmpty,
+        }),
+        None => {}
+    }
+}
+
+/// What one tick's look at a running session's company means for the empty-room
+/// rule (the same for Pod's lives and `serve`'s webinars).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomStep {
+    /// Someone else is in: the count restarts (`was` the count), the session has begun.
+    Company { was: u32 },
+    /// Our own users only, the `seen`-th tick in a row of `needed`.
+    Alone { seen: u32, needed: u32 },
+    /// The `alone_ticks`-th such tick: stop as if the meeting had ended.
+    Empty,
+}
+
+/// The empty-room rule: `None` when nothing changes (rule off, nothing seen, or the
+/// same as remembered).
+pub fn room_step(alone_ticks: u32, company: Option<Company>, alone: &Alone) -> Option<RoomStep> {
+    if alone_ticks == 0 {
+        return None;
+    }
+    match company? {
+        Company::Others if alone.ticks > 0 || !alone.begun => {
+            Some(RoomStep::Company { was: alone.ticks })
+        }
+        Company::OnlyUs if alone.begun => {
+            let seen = alone.ticks.saturating_add(1);
+            Some(if seen >= alone_ticks {
+                RoomStep::Empty
             } else {
-                out.actions.push(Action::SeenAlone {
-                    slot,
-                    live,
+                RoomStep::Alone {
                     seen,
-                    needed: input.alone_ticks,
-                });
-            }
+                    needed: alone_ticks,
+                }
+            })
         }
-        _ => {}
+        _ => None,
     }
 }
 
@@ -436,6 +461,8 @@ pub enum WebinarStep {
     },
     /// Its meeting runs again after having been seen ended.
     SeenRunning,
+    /// The empty-room rule's count moved (see [`room_step`]).
+    Room(RoomStep),
 }
 
 impl WebinarStep {
@@ -453,6 +480,13 @@ impl WebinarStep {
             WebinarStep::SeenRunning => {
                 format!("note webinar {room} (slot {slot}): meeting running again")
             }
+            WebinarStep::Room(RoomStep::Alone { seen, needed }) => format!(
+                "note webinar {room} (slot {slot}): nobody in the meeting but our streamer \
+                 ({seen}/{needed})"
+            ),
+            WebinarStep::Room(_) => {
+                format!("note webinar {room} (slot {slot}): someone is in the meeting")
+            }
         }
     }
 }
@@ -460,14 +494,17 @@ impl WebinarStep {
 /// The tick's step for a webinar's slot: a stop Pod asked for first, then the held
 /// `up` once due (`now` past its `up_after`; three failed `up`s stop it), then the
 /// meeting's end, seen `end_confirmations` ticks in a row in a successful getMeetings
-/// (created and not yet joined is not ended). `None`: nothing to do.
+/// (created and not yet joined is not ended), then the empty-room rule over `company`
+/// (who the tick saw in its running session). `None`: nothing to do.
 pub fn webinar_step(
     state: &SlotState,
     stop_requested: bool,
     meetings: &MeetingsView,
     now: chrono::DateTime<chrono::Utc>,
-    end_confirmations: u32,
+    rules: WebinarRules,
+    company: Option<Company>,
 ) -> Option<WebinarStep> {
+    let end_confirmations = rules.end_confirmations;
     let w = state.webinar.as_ref()?;
     match state.phase {
         Phase::Stopping => return Some(WebinarStep::ResumeStop),
@@ -498,7 +535,23 @@ pub fn webinar_step(
             WebinarStep::SeenEnded { seen, needed }
         });
     }
-    (state.ended_seen > 0).then_some(WebinarStep::SeenRunning)
+    if state.ended_seen > 0 {
+        return Some(WebinarStep::SeenRunning);
+    }
+    if state.phase != Phase::Running {
+        return None;
+    }
+    match room_step(rules.alone_ticks, company, &state.alone)? {
+        RoomStep::Empty => Some(WebinarStep::Stop(StopReason::RoomEmpty)),
+        step => Some(WebinarStep::Room(step)),
+    }
+}
+
+/// The `[bbb]` rules a webinar's slot is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct WebinarRules {
+    pub end_confirmations: u32,
+    pub alone_ticks: u32,
 }
 
 #[cfg(test)]
@@ -702,8 +755,13 @@ mod tests {
             meeting_running: false,
         });
         let created = MeetingsView::listed(vec![meeting("room", false, 0)]);
-        let step =
-            |s: &SlotState, asked, view: &MeetingsView, at| webinar_step(s, asked, view, at, 2);
+        let rules = WebinarRules {
+            end_confirmations: 2,
+            alone_ticks: 3,
+        };
+        let step = |s: &SlotState, asked, view: &MeetingsView, at| {
+            webinar_step(s, asked, view, at, rules, None)
+        };
         assert_eq!(step(&s, false, &created, now), None, "held");
         assert_eq!(
             step(&s, true, &created, now),
@@ -764,6 +822,63 @@ mod tests {
             p.actions
         );
         assert_eq!(p.standby, vec![9]);
+    }
+
+    #[test]
+    fn a_running_webinar_follows_the_empty_room_rule() {
+        let now = Utc::now();
+        let mut s = fixtures::running_state(1, "room");
+        s.webinar = Some(crate::model::Webinar {
+            room: "r".into(),
+            gateway_path: "/gw/1".into(),
+            pod_host: "pod.test".into(),
+            rtmp_dst: "rtmp://gw/live/1".into(),
+            chat_shown: Some(true),
+            chat: None,
+            up_after: now,
+            up_failures: 0,
+            meeting_running: true,
+        });
+        let running = MeetingsView::listed(vec![meeting("room", true, 0)]);
+        let rules = WebinarRules {
+            end_confirmations: 2,
+            alone_ticks: 2,
+        };
+        let step = |s: &SlotState, company| webinar_step(s, false, &running, now, rules, company);
+        // Nobody else seen yet: not begun, never empty.
+        assert_eq!(step(&s, Some(Company::OnlyUs)), None);
+        assert_eq!(
+            step(&s, Some(Company::Others)),
+            Some(WebinarStep::Room(RoomStep::Company { was: 0 }))
+        );
+        s.alone.seen_company();
+        assert_eq!(step(&s, Some(Company::Others)), None);
+        assert_eq!(
+            step(&s, Some(Company::OnlyUs)),
+            Some(WebinarStep::Room(RoomStep::Alone { seen: 1, needed: 2 }))
+        );
+        s.alone.seen_alone(1, now);
+        assert_eq!(
+            step(&s, None),
+            None,
+            "BBB not read: neither counts nor resets"
+        );
+        assert_eq!(
+            step(&s, Some(Company::OnlyUs)),
+            Some(WebinarStep::Stop(StopReason::RoomEmpty))
+        );
+        assert_eq!(
+            step(&s, Some(Company::Others)),
+            Some(WebinarStep::Room(RoomStep::Company { was: 1 }))
+        );
+        let off = WebinarRules {
+            alone_ticks: 0,
+            ..rules
+        };
+        assert_eq!(
+            webinar_step(&s, false, &running, now, off, Some(Company::OnlyUs)),
+            None
+        );
     }
 
     #[test]

@@ -31,3 +31,18 @@ pub struct Alone {
     #[serde(default)]
     pub begun: bool,
 }
+
+impl Alone {
+    /// The `seen`-th tick in a row that found nobody but our own users.
+    pub fn seen_alone(&mut self, seen: u32, now: DateTime<Utc>) {
+        self.ticks = seen;
+        self.since.get_or_insert(now);
+    }
+
+    /// Someone else is in the meeting: the count restarts, and the session has begun.
+    pub fn seen_company(&mut self) {
+        self.ticks = 0;
+        self.since = None;
+        self.begun = true;
+    }
+}

@@ -175,8 +175,10 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     let mut waiting_lives = 0;
     // Without Pod's list, the webinars (which do not depend on Pod) are still tended.
     let mut meetings = plan::MeetingsView::NotAsked;
+    let mut company = BTreeMap::new();
     if let Some(snapshot) = gather::gather(&ctx, &mut report).await? {
         meetings = snapshot.meetings.clone();
+        company.clone_from(&snapshot.company);
         gather::report_skipped(&snapshot.skipped, &mut server_state, &mut report);
         let decided = decide(&ctx, &snapshot, &server_state, &mut report);
         if dry_run {
@@ -195,7 +197,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
             .start_failures
             .retain(|id, _| waiting.contains(id));
     }
-    tend_webinars(&ctx, &meetings, dry_run, &mut report).await;
+    tend_webinars(&ctx, &meetings, &company, dry_run, &mut report).await;
     hand_over_recordings(&ctx, dry_run, &mut report).await;
     if dry_run {
         return Ok(report);
@@ -210,10 +212,11 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
 async fn tend_webinars(
     ctx: &Ctx,
     meetings: &plan::MeetingsView,
+    company: &BTreeMap<u32, crate::model::Company>,
     dry_run: bool,
     report: &mut TickReport,
 ) {
-    let tended = ctx.webinars.tend(meetings, dry_run).await;
+    let tended = ctx.webinars.tend(meetings, company, dry_run).await;
     if dry_run {
         report.plan_lines.extend(tended.lines);
         return;

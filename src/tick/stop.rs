@@ -264,9 +264,9 @@ pub(super) async fn stop_planned(
             since = %crate::logging::local_time(since),
             "nobody in the meeting but bbb-pod-live's own users: the room stayed empty"
         );
-        room_empty_mail(
+        crate::mail::room_empty(
             &ctx.cfg.server.hostname,
-            live,
+            &crate::mail::EmptyRoom::Live(live),
             slot,
             s.meeting_name.as_deref().unwrap_or(""),
             ticks,
@@ -280,33 +280,6 @@ pub(super) async fn stop_planned(
     {
         warn!(live, slot, "mailing the admins about an empty room: {e:#}");
     }
-}
-
-/// `(subject, body)` of the one mail about a live stopped because nobody but our own
-/// users was in its meeting for `ticks` ticks in a row, `minutes` from the first.
-fn room_empty_mail(
-    host: &str,
-    live: LiveId,
-    slot: u32,
-    meeting: &str,
-    ticks: u32,
-    minutes: i64,
-) -> (String, String) {
-    let subject = format!(
-        "{} {host}: live {live} stopped, its room stayed empty",
-        crate::mail::SUBJECT_PREFIX
-    );
-    let body = format!(
-        "Live {live} (slot {slot}, meeting {meeting:?}) was stopped because its room stayed \
-         empty: for {minutes} minute(s), {ticks} tick(s) in a row (bbb.alone_ticks), nobody was \
-         in its BBB meeting but bbb-pod-live's own streamer and chat relay. The teacher most \
-         likely left without ending the meeting, which our streamer alone kept running.\n\n\
-         It was stopped as if the meeting had ended: the live is closed in Pod, its \
-         broadcaster deleted, its recording (if asked for) handed over to Pod. The BBB \
-         meeting itself was not ended: BBB ends it once our streamer has left.\n\n\
-         bbb.alone_ticks = 0 turns this rule off.\n"
-    );
-    (subject, body)
 }
 
 pub(super) async fn stop_into(
@@ -363,15 +336,8 @@ pub(super) fn note_alone(
 ) {
     let Some(mut s) = state else { return };
     match alone {
-        Some(seen) => {
-            s.alone.ticks = seen;
-            s.alone.since.get_or_insert(ctx.now());
-        }
-        None => {
-            s.alone.ticks = 0;
-            s.alone.since = None;
-            s.alone.begun = true;
-        }
+        Some(seen) => s.alone.seen_alone(seen, ctx.now()),
+        None => s.alone.seen_company(),
     }
     if let Err(e) = ctx.slots.save(slot, &s) {
         out.problems.push(problem(
@@ -513,29 +479,4 @@ pub(super) async fn close_if_waiting(ctx: &Ctx, live: LiveId) -> Result<Closing>
         .await
         .context("closing the live in Pod")?;
     Ok(Closing::Closed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_empty_room_mail_says_which_live_why_and_how_long() {
-        let (subject, body) = room_empty_mail("live1", 42, 2, "Cours d'amphi", 10, 9);
-        assert!(
-            subject.starts_with(crate::mail::SUBJECT_PREFIX)
-                && subject.contains("live 42")
-                && subject.contains("room stayed empty"),
-            "{subject}"
-        );
-        for needle in [
-            "slot 2",
-            "Cours d'amphi",
-            "9 minute(s)",
-            "10 tick(s)",
-            "alone_ticks = 0",
-        ] {
-            assert!(body.contains(needle), "{needle} not in {body}");
-        }
-    }
 }

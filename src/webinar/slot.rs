@@ -11,9 +11,11 @@ use super::{Engine, chat};
 use crate::compose::{self, ComposeParams};
 use crate::config::Config;
 use crate::fsutil::write_atomic;
-use crate::model::{ChatRoute, LiveId, Problem, Webinar};
+use std::collections::BTreeMap;
+
+use crate::model::{ChatRoute, Company, LiveId, Problem, Webinar};
 use crate::model::{Phase, SlotState, StopProgress, StopReason};
-use crate::plan::{self, MeetingsView, WebinarStep};
+use crate::plan::{self, MeetingsView, RoomStep, WebinarRules, WebinarStep};
 use crate::slots::keep_mkv_files;
 
 /// What a tick's pass over the webinars did.
@@ -31,7 +33,12 @@ impl Engine {
     /// step `plan::webinar_step` decides (a held `up` `serve` left undone, a stop Pod
     /// asked for, the meeting's end), then the meeting's running flag for `status` and
     /// the cluster claim renewed. With `dry_run`, only the lines.
-    pub async fn tend(&self, meetings: &MeetingsView, dry_run: bool) -> Tended {
+    pub async fn tend(
+        &self,
+        meetings: &MeetingsView,
+        company: &BTreeMap<u32, Company>,
+        dry_run: bool,
+    ) -> Tended {
         let mut out = Tended::default();
         let inner = &self.inner;
         let states = match inner.slots.load_all() {
@@ -41,14 +48,16 @@ impl Engine {
                 return out;
             }
         };
-        let needed = inner.cfg.bbb.end_confirmations;
+        let rules = self.rules();
         for (slot, state) in states {
             let Some(room) = state.webinar.as_ref().map(|w| w.room.clone()) else {
                 continue;
             };
             if dry_run {
                 let asked = inner.slots.stop_requested(slot);
-                if let Some(step) = plan::webinar_step(&state, asked, meetings, Utc::now(), needed)
+                let seen = company.get(&slot).copied();
+                if let Some(step) =
+                    plan::webinar_step(&state, asked, meetings, Utc::now(), rules, seen)
                 {
                     out.lines.push(step.line(&room, slot));
                 }
@@ -66,7 +75,8 @@ impl Engine {
                     continue;
                 }
             };
-            if let Err(e) = self.tend_slot(slot, meetings, &mut out).await {
+            let seen = company.get(&slot).copied();
+            if let Err(e) = self.tend_slot(slot, meetings, seen, &mut out).await {
                 let live = state.live;
                 error!(slot, room, "webinar: {e:#}");
                 out.problems
@@ -77,7 +87,13 @@ impl Engine {
     }
 
     /// One webinar's slot, its lock held: reread, decide, act.
-    async fn tend_slot(&self, slot: u32, meetings: &MeetingsView, out: &mut Tended) -> Result<()> {
+    async fn tend_slot(
+        &self,
+        slot: u32,
+        meetings: &MeetingsView,
+        company: Option<Company>,
+        out: &mut Tended,
+    ) -> Result<()> {
         let inner = &self.inner;
         let Some(mut state) = inner.slots.load(slot)? else {
             return Ok(());
@@ -86,13 +102,7 @@ impl Engine {
             return Ok(());
         };
         let asked = inner.slots.stop_requested(slot);
-        let step = plan::webinar_step(
-            &state,
-            asked,
-            meetings,
-            Utc::now(),
-            inner.cfg.bbb.end_confirmations,
-        );
+        let step = plan::webinar_step(&state, asked, meetings, Utc::now(), self.rules(), company);
         if let Some(step) = step {
             out.lines.push(step.line(&room, slot));
         }
@@ -103,6 +113,9 @@ impl Engine {
                 return Ok(());
             }
             Some(WebinarStep::Stop(reason)) => {
+                if reason == StopReason::RoomEmpty {
+                    self.mail_room_empty(slot, &state, &room).await;
+                }
                 out.problems.extend(self.stop_in(slot, reason).await?);
                 out.stopped.push(state.live);
                 return Ok(());
@@ -120,6 +133,20 @@ impl Engine {
             Some(WebinarStep::SeenRunning) => {
                 info!(slot, room, "webinar's meeting running again");
                 state.ended_seen = 0;
+            }
+            Some(WebinarStep::Room(RoomStep::Alone { seen, needed })) => {
+                debug!(
+                    slot,
+                    room,
+                    seen,
+                    needed,
+                    "nobody in the webinar's meeting but bbb-pod-live's own users"
+                );
+                state.alone.seen_alone(seen, Utc::now());
+            }
+            Some(WebinarStep::Room(_)) => {
+                debug!(slot, room, "someone is in the webinar's meeting: not empty");
+                state.alone.seen_company();
             }
             None => {}
         }
@@ -413,6 +440,44 @@ impl Engine {
                     gave_up: false,
                 })
             }
+        }
+    }
+
+    /// The `[bbb]` rules webinars are judged by.
+    fn rules(&self) -> WebinarRules {
+        let bbb = &self.inner.cfg.bbb;
+        WebinarRules {
+            end_confirmations: bbb.end_confirmations,
+            alone_ticks: bbb.alone_ticks,
+        }
+    }
+
+    /// The one mail and INFO line of a webinar stopped because its room stayed empty.
+    async fn mail_room_empty(&self, slot: u32, state: &SlotState, room: &str) {
+        let now = Utc::now();
+        let since = state.alone.since.unwrap_or(now);
+        let ticks = state.alone.ticks.saturating_add(1);
+        info!(
+            slot,
+            room,
+            ticks,
+            since = %crate::logging::local_time(since),
+            "nobody in the webinar's meeting but bbb-pod-live's own users: the room stayed empty"
+        );
+        let mailer = &self.inner.mailer;
+        if !mailer.enabled() {
+            return;
+        }
+        let (subject, body) = crate::mail::room_empty(
+            &self.inner.cfg.server.hostname,
+            &crate::mail::EmptyRoom::Webinar(room.to_owned()),
+            slot,
+            state.meeting_id.as_deref().unwrap_or(""),
+            ticks,
+            (now - since).num_minutes().max(0),
+        );
+        if let Err(e) = mailer.send(&subject, &body).await {
+            warn!(room, "mailing the admins about an empty room: {e:#}");
         }
     }
 

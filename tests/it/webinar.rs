@@ -391,3 +391,44 @@ fn a_webinar_only_server_reads_no_pod_lives() {
             .all(|r| !r.path.contains("bbb_livestream"))
     );
 }
+
+#[test]
+fn a_webinar_whose_room_stays_empty_is_stopped_after_alone_ticks_with_one_mail() {
+    let env = webinar_env(2, 0, "[bbb]\nalone_ticks = 2");
+    env.bbb.set_running(MEETING, true);
+    {
+        // `serve` answers start and is gone before its up: the ticks do the rest.
+        let rt = runtime();
+        let engine = engine(&env);
+        rt.block_on(engine.start(request("3319bf5aed", "/gw/1")))
+            .expect("started");
+        rt.shutdown_background();
+    }
+    env.tick_ok();
+    assert_eq!(state(&env, 1).expect("state")["phase"], "running");
+    // The teacher is seen: the session has begun.
+    env.tick_ok();
+    assert_eq!(state(&env, 1).expect("state")["alone"]["begun"], true);
+    env.bbb.everyone_leaves(MEETING);
+    env.tick_ok();
+    assert_eq!(state(&env, 1).expect("state")["alone"]["ticks"], 1);
+    let dry = env.run(&["--dry-run", "run"]);
+    assert!(
+        dry.stdout
+            .contains("stop webinar 3319bf5aed in slot 1: its room stayed empty"),
+        "{}",
+        dry.stdout
+    );
+    env.tick_ok();
+    assert!(state(&env, 1).is_none(), "{}", env.log_text());
+    assert!(!env.docker.running(&env.slot_dir(1)));
+    let mails = env.mails_with_subject("webinar 3319bf5aed stopped, its room stayed empty");
+    assert_eq!(mails.len(), 1, "{}", env.log_text());
+    assert!(env.log_text().contains("the room stayed empty"));
+    env.tick_ok();
+    assert_eq!(
+        env.mails_with_subject("room stayed empty").len(),
+        1,
+        "said once"
+    );
+}
