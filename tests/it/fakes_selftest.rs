@@ -142,6 +142,60 @@ async fn pod_paginates_41_lives_over_4_pages_with_absolute_links() {
 }
 
 #[tokio::test]
+async fn pod_lists_lives_by_start_date_answers_page_last_and_restores_a_backup() {
+    for version in [PodVersion::V2_8, PodVersion::V3_8] {
+        let (pod, ids) = pod_with_lives(version, 26);
+        let c = client();
+        let list = format!("{}/rest/bbb_livestream/", pod.url());
+        let ids_of = |page: &Value| -> Vec<u64> {
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_u64().unwrap())
+                .collect()
+        };
+        // `?page=last` is the last page, with DRF's links.
+        let (s, last) = get_json(&c, &format!("{list}?page=last"), &pod.token()).await;
+        assert_eq!(s, 200);
+        assert_eq!(last["count"], 26);
+        assert_eq!(ids_of(&last), ids[24..]);
+        assert_eq!(last["next"], Value::Null);
+        assert_eq!(last["previous"], json!(format!("{list}?page=2")));
+        // A row whose start_date an admin moved back sorts by it, not by its id.
+        let earlier = pod.live(ids[3])["start_date"].clone();
+        pod.set_live(ids[25], json!({ "start_date": earlier }));
+        let (_, first) = get_json(&c, &list, &pod.token()).await;
+        assert_eq!(
+            ids_of(&first)[..5],
+            [ids[0], ids[1], ids[2], ids[3], ids[25]]
+        );
+        let (_, last) = get_json(&c, &format!("{list}?page=last"), &pod.token()).await;
+        assert_eq!(ids_of(&last), ids[23..25]);
+        // An invalid page: DRF's 404, in the French of that DRF version.
+        let (s, body) = get_json(&c, &format!("{list}?page=4"), &pod.token()).await;
+        assert_eq!(s, 404);
+        let detail = match version {
+            PodVersion::V2_8 => "Page invalide.",
+            PodVersion::V3_8 => "Page non valide.",
+        };
+        assert_eq!(body, json!({ "detail": detail }));
+        // A backup restored: later rows gone, their ids given again.
+        let backup = pod.backup();
+        let m = pod.add_meeting("m-2", "def-1700000000000", "Après la sauvegarde");
+        let after = pod.add_live(LiveSpec::waiting(m));
+        pod.restore(&backup);
+        assert_eq!(pod.live_ids().len(), 26);
+        let m = pod.add_meeting("m-3", "0af-1700000000000", "Après la restauration");
+        assert_eq!(
+            pod.add_live(LiveSpec::waiting(m)),
+            after,
+            "the sequence restored"
+        );
+    }
+}
+
+#[tokio::test]
 async fn pod_2_8_filters_lives_and_3_8_ignores_the_filters() {
     let c = client();
     let (pod2, _) = pod_with_lives(PodVersion::V2_8, 30);

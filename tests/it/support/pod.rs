@@ -210,6 +210,7 @@ impl FakePod {
             in_flight: 0,
             max_in_flight: 0,
             corrupt: BTreeMap::new(),
+            last_created: DateTime::<Utc>::MIN_UTC,
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("pod", serve_http(router));
@@ -301,12 +302,13 @@ impl FakePod {
         }
         let id = st.next_id.live;
         st.next_id.live += 1;
+        let start_date = st.creation_time();
         st.lives.insert(
             id,
             Live {
                 id,
                 meeting: spec.meeting,
-                start_date: now_micros(),
+                start_date,
                 end_date: None,
                 show_chat: spec.show_chat,
                 download_meeting: spec.download_meeting,
@@ -449,6 +451,27 @@ impl FakePod {
             .push((field.to_string(), value));
     }
 
+    /// A backup of Pod's database: its rows and its id sequences.
+    pub fn backup(&self) -> PodBackup {
+        let st = self.st();
+        PodBackup {
+            meetings: st.meetings.clone(),
+            lives: st.lives.clone(),
+            broadcasters: st.broadcasters.clone(),
+            next_id: st.next_id.clone(),
+        }
+    }
+
+    /// Pod's database restored from `backup`: the rows made since are gone and, the
+    /// sequences being restored too, their ids are given again to the next rows.
+    pub fn restore(&self, backup: &PodBackup) {
+        let mut st = self.st();
+        st.meetings = backup.meetings.clone();
+        st.lives = backup.lives.clone();
+        st.broadcasters = backup.broadcasters.clone();
+        st.next_id = backup.next_id.clone();
+    }
+
     /// Deletes a broadcaster row by slug (as an admin would).
     pub fn delete_broadcaster(&self, slug: &str) {
         self.st().broadcasters.retain(|_, b| b.slug != slug);
@@ -574,6 +597,15 @@ impl FakePod {
 // State and models
 // ---------------------------------------------------------------------------
 
+/// What [`FakePod::backup`] saved.
+pub struct PodBackup {
+    meetings: BTreeMap<u64, Meeting>,
+    lives: BTreeMap<u64, Live>,
+    broadcasters: BTreeMap<u64, Broadcaster>,
+    next_id: Ids,
+}
+
+#[derive(Clone)]
 struct Ids {
     user: u64,
     building: u64,
@@ -673,6 +705,8 @@ struct PodState {
     max_in_flight: usize,
     /// Fields rendered in place of a livestream's own ([`FakePod::corrupt_live`]).
     corrupt: BTreeMap<u64, Vec<(String, Option<Value>)>>,
+    /// The `start_date` of the last livestream made.
+    last_created: DateTime<Utc>,
 }
 
 /// The open wave of [`FakePod::count_round_trips`].
@@ -972,6 +1006,16 @@ const BLANK: &str = "Ce champ ne peut être vide.";
 const NOT_PROVIDED: &str = "Informations d'authentification non fournies.";
 
 impl PodState {
+    /// The `start_date` of a livestream made now: Pod's `timezone.now`, a microsecond
+    /// after the last one made at the latest (two requests of a teacher are never made
+    /// in the same microsecond; rows made in a loop here could be, and their order
+    /// would then rest on the tie-break).
+    fn creation_time(&mut self) -> DateTime<Utc> {
+        let t = now_micros().max(self.last_created + chrono::TimeDelta::microseconds(1));
+        self.last_created = t;
+        t
+    }
+
     fn take_fault(&mut self, method: &str, path: &str, query: &str) -> Option<Fault> {
         let with_query = format!("{path}?{query}");
         let i = self.faults.iter().position(|f| {
@@ -1129,11 +1173,14 @@ impl PodState {
         let base = format!("http://{}", r.host);
         let items: Vec<String> = match kind {
             Kind::Livestream => {
+                // `Livestream.Meta.ordering = ["start_date"]` (pod/bbb/models.py, 2.8 to
+                // 3.8.1). Postgres leaves ties in any order; the fake breaks them by id.
                 let mut lives: Vec<&Live> = self
                     .lives
                     .values()
                     .filter(|l| !self.hidden.contains(&l.id))
                     .collect();
+                lives.sort_by_key(|l| (l.start_date, l.id));
                 if self.version == PodVersion::V2_8 {
                     // django-filter 1.1 honours `filter_fields = ("status", "server")`.
                     let params = parse_query(&r.query);
@@ -1197,7 +1244,17 @@ impl PodState {
             Some((_, v)) if v == "last" => num_pages,
             Some((_, v)) => match v.trim().parse::<i64>() {
                 Ok(n) if n >= 1 && (n as usize) <= num_pages => n as usize,
-                _ => return Reply::detail(404, "Page non valide."),
+                // DRF's `invalid_page_message`, in Pod's French: DRF 3.11 (Pod 2.8)
+                // and 3.14 (Pod 3.1+) translate it differently.
+                _ => {
+                    return Reply::detail(
+                        404,
+                        match self.version {
+                            PodVersion::V2_8 => "Page invalide.",
+                            PodVersion::V3_8 => "Page non valide.",
+                        },
+                    );
+                }
             },
         };
         let start = (page - 1) * self.page_size;
@@ -1377,7 +1434,7 @@ impl PodState {
         let live = Live {
             id: self.next_id.live,
             meeting: 0,
-            start_date: now_micros(),
+            start_date: self.creation_time(),
             end_date: None,
             show_chat: true,
             download_meeting: false,
