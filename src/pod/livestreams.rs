@@ -53,6 +53,12 @@ impl PodClient {
     /// parse are returned apart (as [`PodClient::livestreams`]); any other failure fails
     /// the whole read.
     pub async fn current_livestreams(&self, ours: &[LiveId]) -> Result<Livestreams, PodError> {
+        Ok(ListedLive::split(self.current_rows(ours).await?.rows))
+    }
+
+    /// [`PodClient::current_livestreams`]'s rows, and the whole list in Pod's order
+    /// when that is what was read (Pod ignores the filter).
+    pub(super) async fn current_rows(&self, ours: &[LiveId]) -> Result<Current, PodError> {
         let permits = Semaphore::new(self.max_concurrency);
         let filtered = |status: &str| {
             let mut url = self.endpoint(&["rest", "bbb_livestream"]);
@@ -61,38 +67,41 @@ impl PodClient {
         };
         let (waiting, running) = (filtered("0"), filtered("1"));
         let (first_waiting, first_running) = tokio::try_join!(
-            self.page_within::<ListedLive>(&waiting, &permits),
-            self.page_within::<ListedLive>(&running, &permits),
+            self.page_within::<Dated<ListedLive>>(&waiting, &permits),
+            self.page_within::<Dated<ListedLive>>(&running, &permits),
         )?;
         // A skipped row (its status unknown) proves nothing about the filter.
-        let other = |rows: &[ListedLive], status| {
+        let other = |rows: &[Dated<ListedLive>], status| {
             rows.iter()
-                .any(|r| matches!(r, ListedLive::Live(l) if l.status != status))
+                .any(|r| matches!(&r.row, ListedLive::Live(l) if l.status != status))
         };
         if other(&first_waiting.rows, LiveStatus::Waiting)
             || other(&first_running.rows, LiveStatus::Running)
         {
             tracing::debug!("Pod ignores ?status= (Pod 3.1 to 3.8.1): reading the whole list");
+            let page_size = page_size(&first_waiting);
             let rows = self.list_from(&waiting, first_waiting, &permits).await?;
-            return Ok(ListedLive::split(rows));
+            return Ok(Current::whole(rows, page_size));
         }
-        let (mut lives, running_rows) = tokio::try_join!(
+        let (waiting_size, running_size) = (page_size(&first_waiting), page_size(&first_running));
+        let (waiting_rows, running_rows) = tokio::try_join!(
             self.list_from(&waiting, first_waiting, &permits),
             self.list_from(&running, first_running, &permits),
         )?;
         // Later pages showing other statuses (Pod upgraded during the read): that list
         // was read whole and consistent, so it is every live.
-        if other(&lives, LiveStatus::Waiting) {
-            return Ok(ListedLive::split(lives));
+        if other(&waiting_rows, LiveStatus::Waiting) {
+            return Ok(Current::whole(waiting_rows, waiting_size));
         }
         if other(&running_rows, LiveStatus::Running) {
-            return Ok(ListedLive::split(running_rows));
+            return Ok(Current::whole(running_rows, running_size));
         }
+        let mut lives: Vec<ListedLive> = waiting_rows.into_iter().map(|r| r.row).collect();
         // A live whose status changed between the two answers may be in both lists
         // (read it again) or in neither (read it if it is ours).
         let waiting_ids: HashSet<LiveId> = lives.iter().map(Row::id).collect();
         let mut by_id = Vec::new();
-        for row in running_rows {
+        for Dated { row, .. } in running_rows {
             match &row {
                 ListedLive::Live(l) if waiting_ids.contains(&l.id) => by_id.push(l.id),
                 // The same bad row in both lists: skipped once, not read again.
@@ -105,30 +114,41 @@ impl PodClient {
         by_id.extend(ours.iter().filter(|id| !listed.contains(id)));
         by_id.sort_unstable();
         by_id.dedup();
-        let read = try_join_all(by_id.iter().map(|&id| {
-            let permits = &permits;
-            async move {
-                // Never closed, so a permit always comes.
-                let _permit = permits.acquire().await.ok();
-                tracing::debug!(live = id, "not in Pod's filtered lists; reading it by id");
-                match self.livestream(id).await {
-                    Ok(live) => Ok(live.map(ListedLive::Live)),
-                    // The row does not parse: skipped like a bad row of the list.
-                    Err(PodError::Garbage { reason, .. }) => Ok(Some(ListedLive::Skipped(
-                        SkippedRow {
-                            id: Some(id),
-                            reason: format!("livestream {id}: {reason}"),
-                        },
-                        id,
-                    ))),
-                    Err(e) => Err(e),
-                }
-            }
-        }))
-        .await?;
+        let read = self.lives_by_id(&by_id, &permits).await?;
         lives.extend(read.into_iter().flatten());
         lives.sort_by_key(Row::id);
-        Ok(ListedLive::split(lives))
+        Ok(Current {
+            rows: lives,
+            whole: None,
+        })
+    }
+
+    /// Lives read by id, together (at most `permits` in flight), in `ids`' order:
+    /// `None` for a live Pod no longer has; a row that does not parse is skipped as a
+    /// bad row of the list is.
+    pub(super) async fn lives_by_id(
+        &self,
+        ids: &[LiveId],
+        permits: &Semaphore,
+    ) -> Result<Vec<Option<ListedLive>>, PodError> {
+        try_join_all(ids.iter().map(|&id| async move {
+            // Never closed, so a permit always comes.
+            let _permit = permits.acquire().await.ok();
+            tracing::debug!(live = id, "reading it by id");
+            match self.livestream(id).await {
+                Ok(live) => Ok(live.map(ListedLive::Live)),
+                // The row does not parse: skipped like a bad row of the list.
+                Err(PodError::Garbage { reason, .. }) => Ok(Some(ListedLive::Skipped(
+                    SkippedRow {
+                        id: Some(id),
+                        reason: format!("livestream {id}: {reason}"),
+                    },
+                    id,
+                ))),
+                Err(e) => Err(e),
+            }
+        }))
+        .await
     }
 
     /// One livestream by id; `Ok(None)` on Pod's 404 (a DRF JSON 404, not an HTML page:
@@ -201,16 +221,66 @@ impl PodClient {
     }
 }
 
+/// What [`PodClient::current_rows`] read.
+pub(super) struct Current {
+    /// Sorted by id.
+    pub(super) rows: Vec<ListedLive>,
+    /// The whole list in Pod's order, and its page size (`None`: one page), when the
+    /// filter was ignored.
+    pub(super) whole: Option<(Vec<Dated<ListedLive>>, Option<u64>)>,
+}
+
+impl Current {
+    fn whole(rows: Vec<Dated<ListedLive>>, page_size: Option<u64>) -> Current {
+        let mut sorted: Vec<ListedLive> = rows.iter().map(|r| r.row.clone()).collect();
+        sorted.sort_by_key(Row::id);
+        Current {
+            rows: sorted,
+            whole: Some((rows, page_size)),
+        }
+    }
+}
+
+/// The page size a list's first page shows: its length when more pages follow.
+fn page_size<T>(first: &super::pages::Page<T>) -> Option<u64> {
+    let len = first.rows.len() as u64;
+    (first.count > len && len > 0).then_some(len)
+}
+
 /// A row of the livestream list: a live, or a row skipped with why (and a stand-in id
 /// for the list's consistency check when it has no usable id of its own).
-enum ListedLive {
+#[derive(Debug, Clone)]
+pub(super) enum ListedLive {
     Live(Live),
     Skipped(SkippedRow, u64),
 }
 
+/// A row with its `start_date` as Pod wrote it (absent if it has none): with the id,
+/// what names a row of a list ordered by it.
+#[derive(Debug, Clone)]
+pub(super) struct Dated<T> {
+    pub(super) row: T,
+    pub(super) start_date: Option<String>,
+}
+
+impl<T: Row> Row for Dated<T> {
+    fn parse(value: &Value) -> Result<Self, String> {
+        Ok(Dated {
+            row: T::parse(value)?,
+            start_date: value
+                .get("start_date")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+    fn id(&self) -> u64 {
+        self.row.id()
+    }
+}
+
 impl ListedLive {
     /// The lives and the skipped rows, each in the rows' order.
-    fn split(rows: Vec<ListedLive>) -> Livestreams {
+    pub(super) fn split(rows: Vec<ListedLive>) -> Livestreams {
         let mut out = Livestreams::default();
         for row in rows {
             match row {

@@ -25,6 +25,8 @@
 //! - `errors.rs`: Pod's error answers made readable (DRF details, field errors, HTML
 //!   pages, hints for the admin), and the token blanked out of every answer;
 //! - `pages.rs`: reading a whole DRF list, all pages, consistently;
+//! - `tail.rs`: the tick's read, whose cost does not grow with Pod's history (the end
+//!   of the list when the filter is ignored), and `memory.rs`, what it remembers;
 //! - `rows.rs`: the field readers every row parser shares;
 //! - `livestreams.rs`, `meetings.rs`, `broadcasters.rs`: the calls on each resource and
 //!   the parsing of its rows.
@@ -33,8 +35,10 @@ mod broadcasters;
 mod errors;
 mod livestreams;
 mod meetings;
+mod memory;
 mod pages;
 mod rows;
+mod tail;
 #[cfg(test)]
 mod test_support;
 mod webinars;
@@ -54,7 +58,9 @@ pub use webinars::meeting_pk;
 
 pub use broadcasters::{CreateBroadcaster, NewBroadcaster};
 pub use livestreams::StartFields;
+pub use memory::{FULL_READ_EVERY, LIST_MEMORY_FILE, ListMemory};
 pub use pages::DEFAULT_MAX_CONCURRENCY;
+pub use tail::{ListRead, TickLives, TickRead};
 
 /// Largest answer we read. Pod's pages are a few KB; its HTML error pages ~13 KB.
 const MAX_BODY: usize = 16 << 20;

@@ -36,29 +36,29 @@ impl PodClient {
     pub(super) async fn list<T: Row>(&self, first: Url) -> Result<Vec<T>, PodError> {
         let permits = Semaphore::new(self.max_concurrency);
         let page1 = self.page_within::<T>(&first, &permits).await?;
-        self.list_from(&first, page1, &permits).await
+        let mut rows = self.list_from(&first, page1, &permits).await?;
+        rows.sort_by_key(T::id);
+        Ok(rows)
     }
 
-    /// The list whose first page, read from `first`, is `page1`: the other pages at
-    /// once, each holding one of `permits` while in flight.
+    /// The list whose first page, read from `first`, is `page1`, in the list's order:
+    /// the other pages at once, each holding one of `permits` while in flight.
     pub(super) async fn list_from<T: Row>(
         &self,
         first: &Url,
         page1: Page<T>,
         permits: &Semaphore,
     ) -> Result<Vec<T>, PodError> {
-        let mut rows = match self.rest_of_list(page1, permits).await? {
-            Some(rows) => rows,
+        match self.rest_of_list(page1, permits).await? {
+            Some(rows) => Ok(rows),
             None => {
                 tracing::debug!(
                     url = %shown(first),
                     "pod list changed while being read; reading it again page by page"
                 );
-                self.sequential_list(first).await?
+                self.sequential_list(first).await
             }
-        };
-        rows.sort_by_key(T::id);
-        Ok(rows)
+        }
     }
 
     /// Pages 2.. of a list, concurrently; `None` if the pages are not consistent.

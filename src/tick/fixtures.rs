@@ -114,5 +114,6 @@ pub(super) fn snapshot(
         prefetched: HashMap::new(),
         presence: Vec::new(),
         company: BTreeMap::new(),
+        unread_waiting: BTreeSet::new(),
     }
 }

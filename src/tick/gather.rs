@@ -23,9 +23,10 @@ use crate::config::Config;
 use crate::mail;
 use crate::model::{
     BbbMeeting, Company, Live, LiveId, LiveStatus, Livestreams, Phase, PodMeeting, Problem,
-    ServerState, SkippedRow, SlotState,
+    ServerState, SkippedRow, SlotState, WaitReason, Waiting,
 };
 use crate::plan::{self, MeetingsView, PlanInput};
+use crate::pod::{ListMemory, TickRead};
 
 /// What Pod, BBB and the slots said at the start of a tick (Pod's list was read).
 #[derive(Debug)]
@@ -48,6 +49,9 @@ pub(super) struct Snapshot {
     pub presence: Vec<Presence>,
     /// Who is in each running live's session besides our own users, where BBB said.
     pub company: BTreeMap<u32, Company>,
+    /// Lives remembered waiting on older pages of Pod's list and not read this tick
+    /// (no slot was free): nothing is decided on them, they are only listed waiting.
+    pub unread_waiting: BTreeSet<LiveId>,
 }
 
 impl Snapshot {
@@ -72,13 +76,26 @@ impl Snapshot {
         }
     }
 
-    /// The lives Pod shows waiting.
+    /// The lives Pod shows waiting (or showed, for those not read this tick).
     pub fn waiting(&self) -> HashSet<LiveId> {
         self.lives
             .iter()
             .filter(|l| l.status == LiveStatus::Waiting)
             .map(|l| l.id)
+            .chain(self.unread_waiting.iter().copied())
             .collect()
+    }
+
+    /// The lives not read this tick that wait for a slot, as the plan lists the others.
+    pub fn unread_waiting(&self, server: &ServerState) -> impl Iterator<Item = Waiting> + '_ {
+        let failures = server.start_failures.clone();
+        self.unread_waiting.iter().map(move |&live| Waiting {
+            live,
+            reason: WaitReason::NoFreeSlot {
+                failed: failures.get(&live).copied().unwrap_or(0),
+                max: MAX_START_ATTEMPTS,
+            },
+        })
     }
 }
 
@@ -103,7 +120,9 @@ pub(super) fn server_state(ctx: &Ctx, report: &mut TickReport) -> ServerState {
 pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<Snapshot>> {
     let (mut states, broken) = slot_states(ctx, report)?;
     ctx.reclaim_slugs(&states);
-    let Some(Livestreams { lives, skipped }) = pod_lives(ctx, &states, report).await else {
+    let Some((Livestreams { lives, skipped }, unread_waiting)) =
+        pod_lives(ctx, &states, report).await
+    else {
         return Ok(None);
     };
     learn_sessions(ctx, &mut states).await;
@@ -152,6 +171,7 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
         prefetched,
         presence,
         company,
+        unread_waiting,
     }))
 }
 
@@ -303,20 +323,45 @@ pub(super) fn report_skipped(
     report.notices.extend(due);
 }
 
-/// Pod's waiting and running livestreams, and those of our slots whatever their
-/// status (read by id where Pod's filter hides them); `None` (reported) when they
-/// cannot be read.
+/// The livestreams this tick decides on (`PodClient::tick_lives`: Pod's waiting and
+/// running lives, and those of our slots whatever their status), and the waiting ones
+/// remembered but not read; `None` (reported) when they cannot be read. What Pod's
+/// list leaves for the next tick is kept in `base_dir`.
 async fn pod_lives(
     ctx: &Ctx,
     states: &BTreeMap<u32, SlotState>,
     report: &mut TickReport,
-) -> Option<Livestreams> {
+) -> Option<(Livestreams, BTreeSet<LiveId>)> {
     if !ctx.cfg.pod.livestreams {
-        return Some(without_pod_lives(states));
+        return Some((without_pod_lives(states), BTreeSet::new()));
     }
     let ours: Vec<LiveId> = states.values().map(|s| s.live).collect();
-    match ctx.pod.current_livestreams(&ours).await {
-        Ok(l) => Some(l),
+    let base_dir = &ctx.cfg.server.base_dir;
+    let read = TickRead {
+        ours: &ours,
+        number: ctx.cfg.server.number,
+        now: ctx.now(),
+        slot_free: (1..=ctx.cfg.server.slots).any(|s| !states.contains_key(&s)),
+    };
+    match ctx.pod.tick_lives(&read, ListMemory::load(base_dir)).await {
+        Ok(read) => {
+            debug!(
+                how = ?read.how,
+                lives = read.livestreams.lives.len(),
+                unread_waiting = read.unread_waiting.len(),
+                "Pod's livestreams read"
+            );
+            match &read.memory {
+                Some(memory) => {
+                    if let Err(e) = memory.save(base_dir) {
+                        // Only costs a whole read next tick.
+                        warn!("saving what Pod's list showed: {e:#}");
+                    }
+                }
+                None => ListMemory::remove(base_dir),
+            }
+            Some((read.livestreams, read.unread_waiting))
+        }
         Err(e) => {
             let e = anyhow!(e)
                 .context("reading the livestreams from Pod (nothing started or stopped this tick)");

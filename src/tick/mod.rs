@@ -228,7 +228,10 @@ async fn tend_webinars(
 
 /// The plan of this tick, its notes and warnings logged, its lines in the report.
 fn decide(ctx: &Ctx, snapshot: &Snapshot, server: &ServerState, report: &mut TickReport) -> Plan {
-    let decided = plan::plan(snapshot.plan_input(&ctx.cfg, server));
+    let mut decided = plan::plan(snapshot.plan_input(&ctx.cfg, server));
+    // Waiting lives not read this tick wait for a slot, as far as we know.
+    decided.waiting.extend(snapshot.unread_waiting(server));
+    decided.waiting.sort_by_key(|w| w.live);
     for n in &decided.notes {
         info!("{n}");
     }

@@ -20,6 +20,7 @@ mod fakes_selftest;
 mod faults;
 mod gateway;
 mod health;
+mod history;
 mod hostile;
 mod operators;
 mod pace;

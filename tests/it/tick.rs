@@ -402,7 +402,9 @@ fn a_failed_page_decides_nothing() {
     let (r, slot) = start_one(&env, "Page manquante");
     env.bbb.end_meeting(&r.meeting_id);
     let w = env.request_live("Attend");
-    // Page 2 of 3 fails: nothing may be stopped nor started (defect 2's other half).
+    // Page 2 of 3 of a whole read fails: nothing may be stopped nor started (defect
+    // 2's other half).
+    crate::pace::forget_pod_list(&env);
     env.pod.clear_requests();
     env.pod
         .fail_next("GET", "/rest/bbb_livestream/?page=2", Fault::Html500, 1);
