@@ -12,65 +12,15 @@ use anyhow::anyhow;
 use tokio::task::JoinSet;
 use tracing::{debug, info};
 
-use super::broadcaster::InUse;
+use super::close::{close_duplicate, close_stale, give_up};
 use super::gather::Snapshot;
-use super::report::{ADVICE_POD, ADVICE_START, TickReport, problem};
-use super::start::{abandon_start, adopt, finish_start, give_up, revert, start_in_slot};
-use super::stop::{
-    close_duplicate, close_stale, note_alone, note_ended_seen, stop_into, stop_planned,
-};
+use super::outcome::{ADVICE_POD, SlotOutcome, TickReport, problem};
+use super::shared::{InUse, Shared};
+use super::start::{abandon_start, adopt, finish_start, revert, start_in_slot};
+use super::stop::{note_alone, note_ended_seen, stop_into, stop_planned};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
-use crate::model::{
-    Live, LiveId, PodMeeting, Problem, ServerState, SlotState, WaitReason, Waiting,
-};
+use crate::model::{Live, LiveId, ServerState, SlotState};
 use crate::plan::{self, Action};
-
-/// Result of the work in one slot.
-#[derive(Default)]
-pub(super) struct SlotOutcome {
-    pub(super) problems: Vec<Problem>,
-    pub(super) started: Option<LiveId>,
-    pub(super) stopped: Option<LiveId>,
-    /// (live, start succeeded?) for the failure counts.
-    pub(super) attempt: Option<(LiveId, bool)>,
-    /// Lives this slot did not start after all, and why (claimed elsewhere).
-    pub(super) waiting: Vec<Waiting>,
-}
-
-impl SlotOutcome {
-    pub(super) fn waits(&mut self, live: LiveId, reason: WaitReason) {
-        self.waiting.push(Waiting { live, reason });
-    }
-
-    pub(super) fn start_failed(&mut self, live: LiveId, e: &anyhow::Error) {
-        self.problems.push(problem(
-            format!("start:{live}"),
-            Some(live),
-            e,
-            ADVICE_START,
-        ));
-    }
-}
-
-/// What the concurrent slot actions of one tick share.
-pub(super) struct Shared {
-    pub(super) lives: HashMap<LiveId, Live>,
-    pub(super) in_use: InUse,
-    /// Waiting lives the plan found no slot for, oldest first: with `[cluster]`, a slot
-    /// whose planned live was claimed by another server takes the next of these.
-    pub(super) standby: std::sync::Mutex<std::collections::VecDeque<LiveId>>,
-    /// Meetings of waiting lives read before planning (the start path reuses them).
-    pub(super) prefetched: HashMap<LiveId, PodMeeting>,
-}
-
-impl Shared {
-    pub(super) fn next_standby(&self) -> Option<LiveId> {
-        self.standby
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop_front()
-    }
-}
 
 /// Runs the plan: the actions without a slot in order, those of each slot as a task
 /// of its own; then closes the lives given up (planned, or whose last allowed
@@ -301,6 +251,7 @@ pub(super) async fn apply_slot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tick::outcome::ADVICE_START;
 
     fn failed_start(live: LiveId) -> SlotOutcome {
         let mut out = SlotOutcome::default();

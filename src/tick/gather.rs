@@ -1,8 +1,9 @@
 //! Gather: everything the tick reads before deciding, into one [`Snapshot`] that
 //! the plan and the actions take — the server state, the slots' state files, Pod's
 //! lives, BBB's meetings (only when a live runs here or a free slot could start
-//! one) with the absences confirmed, and the meetings of the waiting lives a free
-//! slot could take (read from Pod beside getMeetings, reused by their start).
+//! one) with the absences confirmed and the running streamers looked for among the
+//! attendees, and the meetings of the waiting lives a free slot could take (read
+//! from Pod beside getMeetings, reused by their start).
 //!
 //! It reads and reports what it could not read; it decides nothing and changes
 //! nothing in Pod, BBB or docker. Deciding is `plan.rs`; acting is `apply`.
@@ -13,17 +14,15 @@ use anyhow::{Result, anyhow};
 use chrono::Utc;
 use tracing::{debug, warn};
 
-use super::report::{ADVICE_BBB, ADVICE_POD, TickReport};
-use super::stop::confirm_absences;
-use super::streamer;
+use super::outcome::{ADVICE_BBB, ADVICE_POD, TickReport};
 use super::{Ctx, MAX_START_ATTEMPTS};
-use crate::bbb::{BbbError, Presence};
+use crate::bbb::{BbbError, Presence, Watch};
 use crate::compose;
 use crate::config::Config;
 use crate::mail;
 use crate::model::{
     BbbMeeting, Company, Live, LiveId, LiveStatus, Livestreams, Phase, PodMeeting, Problem,
-    ServerState, SkippedRow, SlotState, WaitReason, Waiting,
+    RoomInfo, ServerState, SkippedRow, SlotState, WaitReason, Waiting,
 };
 use crate::plan::{self, MeetingsView, PlanInput};
 use crate::pod::{ListMemory, TickRead};
@@ -131,7 +130,7 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
     // run is never started, and the start path reuses what was read.
     let candidates = start_candidates(&lives, &states, ctx.cfg.server.slots);
     let ask_bbb = plan::needs_meetings(&states) || !candidates.is_empty();
-    let watch = streamer::watch(ctx, &states);
+    let watch = watch(ctx, &states);
     let (meetings, prefetched) = tokio::join!(
         async {
             if ask_bbb {
@@ -188,7 +187,7 @@ fn companies(
         .filter(|(_, s)| s.phase == Phase::Running)
         .filter_map(|(&slot, s)| {
             let meeting = s.meeting_id.as_deref()?;
-            let own = streamer::own_users(ctx, slot);
+            let own = ctx.own_users(slot);
             let company = company_in(presence, meeting, s.session.as_deref(), &own)?;
             Some((slot, company))
         })
@@ -229,6 +228,94 @@ fn company_in(
         Some(Company::OnlyUs)
     } else {
         None
+    }
+}
+
+/// What getMeetings should look for: the meetings of the lives running here and
+/// our own users' names in them (the slots' `BBB_USER_NAME` and `BBB_CHAT_NAME`).
+/// Empty when neither the health checks nor the empty-room rule need them.
+fn watch(ctx: &Ctx, states: &BTreeMap<u32, SlotState>) -> Watch {
+    let mut watch = Watch::default();
+    if !ctx.cfg.health.enabled && ctx.cfg.bbb.alone_ticks == 0 {
+        return watch;
+    }
+    for (&slot, s) in states.iter().filter(|(_, s)| s.phase == Phase::Running) {
+        if let Some(m) = &s.meeting_id {
+            watch.meetings.insert(m.clone());
+            watch.names.extend(ctx.own_users(slot));
+        }
+    }
+    watch
+}
+
+/// A session absent from getMeetings is asked for by itself (`getMeetingInfo`) before
+/// the sighting that would stop its live: Scalelite silently leaves out the meetings
+/// of a node it finds offline. The answer names the session BBB holds for the room now:
+/// ours and running → counted as listed and running; another session, or unknown to
+/// BBB → stays absent (ended); any error → counted as running this tick (nothing is
+/// stopped on a doubt) and reported.
+async fn confirm_absences(
+    ctx: &Ctx,
+    states: &BTreeMap<u32, SlotState>,
+    meetings: &mut MeetingsView,
+    report: &mut TickReport,
+) {
+    let MeetingsView::Listed(listed) = meetings else {
+        return;
+    };
+    let needed = ctx.cfg.bbb.end_confirmations.max(1);
+    let doubtful: Vec<(LiveId, String, Option<String>)> = states
+        .values()
+        .filter(|s| s.phase == Phase::Running && s.ended_seen + 1 >= needed)
+        .filter_map(|s| Some((s.live, s.meeting_id.clone()?, s.session.clone())))
+        .filter(|(_, m, session)| !listed.lists(m, session.as_deref()))
+        .collect();
+    let asks = doubtful
+        .iter()
+        .map(|(live, meeting_id, session)| async move {
+            let answer = ctx.bbb.meeting_info(meeting_id).await;
+            (*live, meeting_id, session, answer)
+        });
+    for (live, meeting_id, session, answer) in futures_util::future::join_all(asks).await {
+        let session = session.as_deref();
+        let entry = match answer {
+            Ok(info) if info.runs(session) => {
+                warn!(
+                    live,
+                    meeting_id, "session missing from getMeetings but running: not stopped"
+                );
+                running_entry(meeting_id, session)
+            }
+            Ok(RoomInfo::Session(other)) => {
+                debug!(live, meeting_id, now = %other.internal_meeting_id,
+                    "session missing from getMeetings; BBB holds another (or ended) session for its room");
+                other
+            }
+            Ok(RoomInfo::NotFound) => continue,
+            Err(e) => {
+                let e = anyhow!(e).context(format!(
+                    "meeting {meeting_id:?} of live {live} is missing from getMeetings and getMeetingInfo failed (not stopped this tick)"
+                ));
+                report.problem(
+                    format!("bbb:getMeetingInfo:{live}"),
+                    Some(live),
+                    &e,
+                    ADVICE_BBB,
+                );
+                running_entry(meeting_id, session)
+            }
+        };
+        listed.add(entry);
+    }
+}
+
+/// A listed, running entry for a live's session (or, unknown, its room).
+fn running_entry(meeting_id: &str, session: Option<&str>) -> BbbMeeting {
+    BbbMeeting {
+        meeting_id: meeting_id.to_owned(),
+        internal_meeting_id: session.unwrap_or_default().to_owned(),
+        running: true,
+        end_time: 0,
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tracing::{error, info, warn};
 
 use super::Ctx;
-use super::report::{ADVICE_RECORDING, TickReport};
+use super::outcome::{ADVICE_RECORDING, TickReport};
 use crate::recording::{Joiner, Pending};
 
 /// Hands the parked recordings over to `pod.recordings_dir` (with `dry_run`, only

@@ -7,24 +7,30 @@
 //! tick collects them, and [`TickReport::ok`] maps them to the exit code.
 //!
 //! This room owns [`Ctx`] and the order of the phases; each phase has its own room:
-//! `gather` (what Pod, BBB and the slots say), `apply` (one task per slot),
-//! `start` and `broadcaster` (a live's start), `stop` (a live's stop),
-//! `streamer` (the running streamers), `handover` (recordings to Pod) and
-//! `report` (problems, exit code, digest mail). Deciding is not here: `plan.rs`.
+//! `gather` (what Pod, BBB and the slots say, absences confirmed, streamers watched),
+//! `apply` (one task per slot), `start` and `broadcaster` (a live's start), `stop`
+//! (a live's stop), `close` (waiting lives closed in Pod), `streamer` (the running
+//! streamers' health), `handover` (recordings to Pod) and `report` (the end: log,
+//! digest mail, the server state's record). Below them all, imported by each and
+//! importing none: `outcome` (the report, a slot's outcome, problems and their
+//! advice) and `shared` (what the slot tasks share). Deciding is not here: `plan.rs`.
 
 mod apply;
 mod broadcaster;
+mod close;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod gather;
 mod handover;
+mod outcome;
 mod report;
+mod shared;
 mod start;
 mod stop;
 mod streamer;
 
 pub use handover::hand_over_recordings;
-pub use report::TickReport;
+pub use outcome::TickReport;
 pub use stop::stop;
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,10 +40,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::bbb::BbbClient;
 use crate::cluster::Claimer;
+use crate::compose;
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::mail::Mailer;
@@ -148,6 +155,32 @@ impl Ctx {
                 claimed.insert(names::django_slugify(n), slot);
             }
         }
+    }
+
+    /// The `fullName`s of our own users in `slot`'s meeting: its streamer, then its chat
+    /// relay (the image's defaults when the compose file is unreadable).
+    fn own_users(&self, slot: u32) -> [String; 2] {
+        let path = self.slots.compose_file(slot);
+        std::fs::read_to_string(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| compose::own_users(&text))
+            .unwrap_or_else(|e| {
+                debug!(
+                    slot,
+                    "reading BBB_USER_NAME and BBB_CHAT_NAME from {}: {e:#}",
+                    path.display()
+                );
+                [
+                    compose::DEFAULT_STREAMER_NAME.to_owned(),
+                    compose::DEFAULT_CHAT_NAME.to_owned(),
+                ]
+            })
+    }
+
+    /// The streamer's attendee name in `slot` (the image's default when unreadable).
+    fn streamer_name(&self, slot: u32) -> String {
+        let [streamer, _] = self.own_users(slot);
+        streamer
     }
 
     /// Claims a broadcaster slug for `slot`; false if another slot holds it.

@@ -1,8 +1,9 @@
-//! What a tick did: [`TickReport`], the problems with their advice for the admin,
-//! the exit code ([`TickReport::ok`]) and the digest mail of the problems.
+//! The end of a tick that acted: its problems logged and mailed to the admins (the
+//! digest), its counters and record added to the server state, its one summary line.
 //!
-//! It owns the wording of the advice; it does not decide what is a problem (the
-//! stage that failed does) nor when a mail is due (`mail::select`).
+//! The report itself and the wording of the advice are `outcome`'s; it does not
+//! decide what is a problem (the stage that failed does) nor when a mail is due
+//! (`mail::select`).
 
 use std::time::{Duration, Instant};
 
@@ -10,67 +11,9 @@ use chrono::{DateTime, Utc};
 use tracing::error;
 
 use super::Ctx;
+use super::outcome::TickReport;
 use crate::mail;
-use crate::model::{LiveId, MailMemory, Problem, ServerState, TickRecord};
-use crate::text::error_chain;
-
-/// What a tick did, for the exit code, the log and `status`.
-#[derive(Debug, Default)]
-pub struct TickReport {
-    pub problems: Vec<Problem>,
-    pub started: Vec<LiveId>,
-    pub stopped: Vec<LiveId>,
-    pub delivered: usize,
-    /// The plan, one line per action (printed by `--dry-run`).
-    pub plan_lines: Vec<String>,
-    /// Streamers restarted (or started again) by the health check.
-    pub streamer_restarts: u64,
-    /// Warnings due a mail this tick (already throttled, e.g. a skipped row of Pod's
-    /// list): mailed with the problems, not counted as failures.
-    pub notices: Vec<Problem>,
-}
-
-impl TickReport {
-    pub fn ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    /// One ERROR line per problem, with its key (and live).
-    pub fn log_problems(&self) {
-        for p in &self.problems {
-            match p.live {
-                Some(live) => error!(key = %p.key, live, "{}", p.what),
-                None => error!(key = %p.key, "{}", p.what),
-            }
-        }
-    }
-
-    /// A problem of this tick: what failed (the cause chain) and what the admin can do.
-    pub(super) fn problem(
-        &mut self,
-        key: impl Into<String>,
-        live: Option<LiveId>,
-        err: &anyhow::Error,
-        advice: &str,
-    ) {
-        self.problems.push(problem(key, live, err, advice));
-    }
-}
-
-pub(super) fn problem(
-    key: impl Into<String>,
-    live: Option<LiveId>,
-    err: &anyhow::Error,
-    advice: &str,
-) -> Problem {
-    Problem {
-        key: key.into(),
-        live,
-        what: describe(err),
-        advice: advice.to_owned(),
-        gave_up: false,
-    }
-}
+use crate::model::{MailMemory, Problem, ServerState, TickRecord};
 
 /// The tick's one INFO line in the day log, so that a quiet night shows the cron ran:
 /// lives running and waiting, started and stopped, problems, duration. Never on stdout
@@ -91,26 +34,6 @@ pub(super) fn summary(ctx: &Ctx, report: &TickReport, waiting: usize, started: I
         "tick done"
     );
 }
-
-/// An error as the admin reads it, on one line: the cause first, each text once. A
-/// start whose undo failed too reads `<why the start failed>; undoing the start
-/// failed too: <why>`, not the other way round.
-pub(super) fn describe(err: &anyhow::Error) -> String {
-    match err.downcast_ref::<super::start::UndoFailed>() {
-        Some(undo) => {
-            let cause = err.chain().nth(1).map(error_chain).unwrap_or_default();
-            format!("{cause}; {undo}")
-        }
-        None => error_chain(err.as_ref()),
-    }
-}
-
-pub(super) const ADVICE_POD: &str = "Check that Pod answers at pod.url and that pod.token belongs to a staff user; the next tick retries.";
-pub(super) const ADVICE_BBB: &str = "Nothing was stopped. Check BBB/Scalelite at bbb.url and bbb.secret/bbb.checksum; the next tick retries.";
-pub(super) const ADVICE_START: &str = "The start was undone and is retried at the next tick; after 3 failures the live is closed in Pod.";
-pub(super) const ADVICE_STOP: &str =
-    "The stop resumes at the next tick from the step it reached; the slot stays busy until then.";
-pub(super) const ADVICE_RECORDING: &str = "The recording is kept on local disk and handed over at a later tick; check pod.recordings_dir (mounted, writable, space).";
 
 /// The end of a tick that acted: problems logged and mailed, counters and the tick's
 /// record added to the server state, which is saved.
@@ -205,7 +128,8 @@ async fn report_problems(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::Outcome;
+    use crate::model::LiveId;
+    use crate::tick::outcome::ADVICE_POD;
     use anyhow::anyhow;
 
     fn failed(report: &mut TickReport, key: &str, live: Option<LiveId>) {
@@ -215,33 +139,6 @@ mod tests {
             &anyhow!("it broke").context("doing it"),
             ADVICE_POD,
         );
-    }
-
-    #[test]
-    fn a_report_without_problems_exits_0_and_any_problem_exits_1() {
-        let mut report = TickReport {
-            started: vec![1],
-            stopped: vec![2],
-            delivered: 1,
-            ..TickReport::default()
-        };
-        assert!(report.ok());
-        assert!(matches!(Outcome::from_ok(report.ok()), Outcome::Done));
-        failed(&mut report, "stop:2", Some(2));
-        assert!(!report.ok());
-        assert!(matches!(Outcome::from_ok(report.ok()), Outcome::Failed));
-    }
-
-    #[test]
-    fn a_problem_carries_its_key_live_cause_chain_and_advice() {
-        let mut report = TickReport::default();
-        failed(&mut report, "start:9", Some(9));
-        let p = &report.problems[0];
-        assert_eq!(p.key, "start:9");
-        assert_eq!(p.live, Some(9));
-        assert_eq!(p.what, "doing it: it broke");
-        assert_eq!(p.advice, ADVICE_POD);
-        assert!(!p.gave_up);
     }
 
     #[test]
@@ -333,29 +230,5 @@ mod tests {
             digest(&[], &[], &mut memory, Utc::now(), "live1.univ.fr", 1),
             None
         );
-    }
-}
-
-#[cfg(test)]
-mod describe_tests {
-    use super::*;
-    use anyhow::anyhow;
-
-    #[test]
-    fn a_failed_undo_comes_after_the_cause_and_nothing_is_said_twice() {
-        let e = anyhow!("connection refused")
-            .context("`docker compose up -d` in /x failed")
-            .context(super::super::start::UndoFailed(
-                "`docker compose down` in /x failed".into(),
-            ));
-        assert_eq!(
-            describe(&e),
-            "`docker compose up -d` in /x failed: connection refused; undoing the start \
-             failed too: `docker compose down` in /x failed"
-        );
-        let e = anyhow!("Permission denied (os error 13)")
-            .context("writing /x: Permission denied (os error 13)");
-        assert_eq!(describe(&e), "writing /x: Permission denied (os error 13)");
-        assert_eq!(describe(&anyhow!("plain")), "plain");
     }
 }

@@ -1,19 +1,19 @@
 //! A live's start, step by step (each step recorded in the slot's state before the
 //! next): leftovers kept aside, the meeting read, the compose file, then the
-//! broadcaster and `docker compose up` together, the cluster claim renewed, Pod told. Also what undoes or
-//! finishes a start: undo, revert, adopt, finish an interrupted start, give up.
+//! broadcaster and `docker compose up` together, the cluster claim renewed, Pod told.
+//! Also what undoes or finishes a start: undo, revert, adopt, finish an interrupted
+//! start. How a start failed is a [`StartError`], which the slot's outcome matches.
 //!
-//! It does not choose the broadcaster's name (`broadcaster`) nor which live starts
-//! where (`plan.rs`).
+//! It does not choose the broadcaster's name (`broadcaster`), which live starts where
+//! (`plan.rs`), nor close a live given up (`close`).
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
-use super::apply::{Shared, SlotOutcome};
-use super::broadcaster::{InUse, ensure_broadcaster};
-use super::report::problem;
-use super::stop::{Closing, close_if_waiting};
+use super::broadcaster::ensure_broadcaster;
+use super::outcome::{SlotOutcome, describe, problem};
+use super::shared::{InUse, Shared};
 use super::{Ctx, send};
 use crate::cluster::{Claim, Claimer};
 use crate::compose::{self, ComposeParams};
@@ -102,18 +102,29 @@ pub(super) async fn start_in_slot(
 
 /// What a start's result means for the slot's outcome: started, lost to another
 /// server, waiting for a slot taken meanwhile, or failed (counted unless Pod was down).
-fn record_start(live: LiveId, slot: u32, result: Result<Option<Problem>>, out: &mut SlotOutcome) {
-    match result {
+fn record_start(
+    live: LiveId,
+    slot: u32,
+    result: Result<Option<Problem>, FailedStart>,
+    out: &mut SlotOutcome,
+) {
+    let failed = match result {
         Ok(mail_problem) => {
             out.started = Some(live);
             out.attempt = Some((live, true));
             out.problems.extend(mail_problem);
+            return;
         }
-        Err(e) if e.chain().any(|c| c.is::<ClaimLost>()) => {
-            warn!(live, slot, "{e:#}");
+        Err(failed) => failed,
+    };
+    // Logged once, with the tick's other problems (report::log_problems).
+    match &failed.error {
+        StartError::ClaimLost(lost) => {
+            warn!(live, slot, "{}", failed.undo_before(lost));
+            return;
         }
-        Err(e) if e.is::<SlotTaken>() => {
-            info!(live, slot, "{e:#}");
+        StartError::SlotTaken(taken) => {
+            info!(live, slot, "{taken}");
             out.waits(
                 live,
                 WaitReason::NoFreeSlot {
@@ -121,20 +132,17 @@ fn record_start(live: LiveId, slot: u32, result: Result<Option<Problem>>, out: &
                     max: super::MAX_START_ATTEMPTS,
                 },
             );
+            return;
         }
-        Err(e) => {
-            // Logged once, with the tick's other problems (report::log_problems).
-            // Pod down or restarting is not this live's fault: such an attempt is
-            // not counted towards closing the live (it is retried, mailed hourly).
-            out.attempt = if pod_unavailable(&e) {
-                warn!(live, "Pod was unavailable: not counted as a failed attempt");
-                None
-            } else {
-                Some((live, false))
-            };
-            out.start_failed(live, &e);
+        // Pod down or restarting is not this live's fault: such an attempt is not
+        // counted towards closing the live (it is retried, mailed hourly).
+        StartError::PodUnavailable(_) => {
+            warn!(live, "Pod was unavailable: not counted as a failed attempt");
+            out.attempt = None;
         }
+        StartError::Failed(_) => out.attempt = Some((live, false)),
     }
+    out.start_failed_saying(live, failed.what());
 }
 
 /// A claim another holds: the live's (another server starts it) or its session's
@@ -239,9 +247,9 @@ pub(super) async fn start(
     mut state: SlotState,
     running: &InUse,
     prefetched: Option<&PodMeeting>,
-) -> Result<Option<Problem>> {
+) -> Result<Option<Problem>, FailedStart> {
     let mut told_pod = false;
-    match start_steps(
+    if let Err(error) = start_steps(
         ctx,
         slot,
         live,
@@ -252,16 +260,16 @@ pub(super) async fn start(
     )
     .await
     {
-        Ok(()) => {}
-        // Nothing of this attempt exists: the slot is another live's.
-        Err(e) if e.is::<SlotTaken>() => return Err(e),
-        Err(e) => {
-            if let Err(undo) = undo_start(ctx, slot, state, told_pod).await {
-                // Shown after the cause (report::describe), not before it.
-                return Err(e.context(UndoFailed(format!("{undo:#}"))));
-            }
-            return Err(e);
-        }
+        // Nothing of this attempt exists when the slot was another live's.
+        let undo = if matches!(error, StartError::SlotTaken(_)) {
+            None
+        } else {
+            undo_start(ctx, slot, state, told_pod)
+                .await
+                .err()
+                .map(|undo| UndoFailed(format!("{undo:#}")))
+        };
+        return Err(FailedStart { error, undo });
     }
     info!(
         live = live.id,
@@ -316,7 +324,7 @@ pub(super) async fn start_steps(
     running: &InUse,
     told_pod: &mut bool,
     prefetched: Option<&PodMeeting>,
-) -> Result<()> {
+) -> Result<(), StartError> {
     prepare_slot(ctx, slot, live, state).await?;
     let (meeting, key) = read_meeting(ctx, slot, live, state, prefetched).await?;
     write_compose(ctx, slot, live, state, &meeting, &key)?;
@@ -332,7 +340,12 @@ pub(super) async fn start_steps(
 /// Step 1: the slot is the live's (state saved), its leftovers kept aside. The slot
 /// is taken under the reservation lock: `serve` may have given it to a webinar since
 /// the tick read the slots ([`SlotTaken`]: nothing is undone, the live waits).
-async fn prepare_slot(ctx: &Ctx, slot: u32, live: &Live, state: &mut SlotState) -> Result<()> {
+async fn prepare_slot(
+    ctx: &Ctx,
+    slot: u32,
+    live: &Live,
+    state: &mut SlotState,
+) -> Result<(), StartError> {
     state.phase = Phase::Starting;
     state.meeting_url = live.meeting_url.clone();
     state.user_url = live.user_url.clone();
@@ -340,11 +353,10 @@ async fn prepare_slot(ctx: &Ctx, slot: u32, live: &Live, state: &mut SlotState) 
     let _reserving = ctx.slots.lock_slots().await?;
     let now = ctx.slots.load(slot)?;
     if let Some(other) = now.as_ref().filter(|s| s.live != live.id) {
-        return Err(SlotTaken {
+        return Err(StartError::SlotTaken(SlotTaken {
             slot,
             by: other.live,
-        }
-        .into());
+        }));
     }
     // Files left by an earlier live (e.g. a crash before its stop) are not this live's.
     // Only before this live's state file exists: a resumed start may already have
@@ -362,7 +374,7 @@ async fn prepare_slot(ctx: &Ctx, slot: u32, live: &Live, state: &mut SlotState) 
             );
         }
     }
-    ctx.slots.save(slot, state)
+    Ok(ctx.slots.save(slot, state)?)
 }
 
 /// Step 2: the live's meeting (read before planning, or now) with a usable BBB id,
@@ -485,7 +497,7 @@ async fn tell_pod(
     state: &mut SlotState,
     broadcaster_id: u64,
     told_pod: &mut bool,
-) -> Result<()> {
+) -> Result<(), StartError> {
     let cfg = &ctx.cfg;
     // The point of no return: the claim must still be ours (it may have run out
     // during a long `up`, and another server claimed the live).
@@ -499,7 +511,7 @@ async fn tell_pod(
         // Same live, same broadcaster name: the other server reuses it.
         state.broadcaster = None;
         ctx.slots.save(slot, state)?;
-        return Err(ClaimLost(live.id).into());
+        return Err(StartError::ClaimLost(ClaimLost(live.id)));
     }
     *told_pod = true;
     ctx.pod
@@ -621,6 +633,63 @@ pub(super) async fn adopt(ctx: &Ctx, slot: u32, live: &Live) -> Result<()> {
     Ok(())
 }
 
+/// Why a start did not run: each way is handled on its own by [`start_in_slot`].
+#[derive(Debug)]
+pub(super) enum StartError {
+    /// Another server claimed the live meanwhile: undone, neither counted nor reported.
+    ClaimLost(ClaimLost),
+    /// `serve` gave the slot to a webinar since the tick read the slots: nothing of the
+    /// attempt exists, nothing is undone; the live waits for a free slot.
+    SlotTaken(SlotTaken),
+    /// Pod was unreachable, too slow or behind a failing gateway: reported, not counted
+    /// towards closing the live.
+    PodUnavailable(anyhow::Error),
+    /// Anything else: reported and counted.
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for StartError {
+    /// A failed step, sorted by its cause: Pod's own outage or anything else.
+    fn from(e: anyhow::Error) -> Self {
+        if pod_unavailable(&e) {
+            StartError::PodUnavailable(e)
+        } else {
+            StartError::Failed(e)
+        }
+    }
+}
+
+/// A start that failed, and, if the undo of what it had made failed too, why.
+#[derive(Debug)]
+pub(super) struct FailedStart {
+    pub error: StartError,
+    pub undo: Option<UndoFailed>,
+}
+
+impl FailedStart {
+    /// The problem's text: the start's cause first, then the undo's, each text once.
+    pub(super) fn what(&self) -> String {
+        let mut line = match &self.error {
+            StartError::ClaimLost(lost) => lost.to_string(),
+            StartError::SlotTaken(taken) => taken.to_string(),
+            StartError::PodUnavailable(e) | StartError::Failed(e) => describe(e),
+        };
+        if let Some(undo) = &self.undo {
+            line.push_str("; ");
+            line.push_str(&undo.to_string());
+        }
+        line
+    }
+
+    /// `cause` as the log says it: after the failed undo, if any.
+    fn undo_before(&self, cause: &impl std::fmt::Display) -> String {
+        match &self.undo {
+            Some(undo) => format!("{undo}: {cause}"),
+            None => cause.to_string(),
+        }
+    }
+}
+
 /// A start given up because another server holds the live's cluster claim: not a
 /// failure of the live (it is being started there), so not counted nor reported.
 #[derive(Debug, thiserror::Error)]
@@ -655,8 +724,8 @@ pub(super) fn pod_unavailable(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The context of a failed start whose undo failed too; its text goes after the
-/// start's own cause (see `report::describe`).
+/// Why the undo of a failed start failed too; its text goes after the start's own
+/// cause ([`FailedStart::what`]).
 #[derive(Debug)]
 pub(super) struct UndoFailed(pub String);
 
@@ -664,47 +733,6 @@ impl std::fmt::Display for UndoFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "undoing the start failed too: {}", self.0)
     }
-}
-
-/// Closes a live whose start failed too often.
-pub(super) async fn give_up(
-    ctx: &Ctx,
-    live: LiveId,
-    attempts: u32,
-    meeting_url: Option<&str>,
-) -> Result<Option<Problem>> {
-    match close_if_waiting(ctx, live).await? {
-        Closing::Closed => {}
-        Closing::NotWaiting(l) => {
-            info!(live, status = ?l.status, server = l.server.as_deref().unwrap_or(""),
-                "the live failed to start here {attempts} times but is no longer waiting; left as it is");
-            return Ok(None);
-        }
-        Closing::Gone => return Ok(None),
-    }
-    // The admin reading the mail knows the course, not the live id: name it if Pod
-    // still answers (best effort, the live is closed either way).
-    let name = match meeting_url {
-        Some(url) => ctx.pod.meeting(url).await.ok().map(|m| m.meeting_name),
-        None => None,
-    };
-    let label = match &name {
-        Some(n) => format!("live {live} ({:?})", n),
-        None => format!("live {live}"),
-    };
-    error!(
-        live,
-        attempts,
-        meeting = name.as_deref().unwrap_or(""),
-        "start failed too often; live closed in Pod"
-    );
-    Ok(Some(Problem {
-        key: format!("start:{live}"),
-        live: Some(live),
-        what: format!("{label} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
-        advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),
-        gave_up: true,
-    }))
 }
 
 #[cfg(test)]
@@ -750,6 +778,35 @@ mod tests {
         ] {
             assert!(!pod_unavailable(&e), "{e:#}");
         }
+    }
+
+    #[test]
+    fn a_failed_undo_comes_after_the_cause_and_nothing_is_said_twice() {
+        let failed = FailedStart {
+            error: StartError::from(
+                anyhow!("connection refused").context("`docker compose up -d` in /x failed"),
+            ),
+            undo: Some(UndoFailed("`docker compose down` in /x failed".into())),
+        };
+        assert_eq!(
+            failed.what(),
+            "`docker compose up -d` in /x failed: connection refused; undoing the start \
+             failed too: `docker compose down` in /x failed"
+        );
+    }
+
+    #[test]
+    fn a_lost_claim_whose_undo_failed_is_logged_as_its_error_chain_was() {
+        let failed = FailedStart {
+            error: StartError::ClaimLost(ClaimLost(3)),
+            undo: Some(UndoFailed("`docker compose down` in /x failed".into())),
+        };
+        let StartError::ClaimLost(lost) = &failed.error else {
+            unreachable!()
+        };
+        let chain = anyhow::Error::new(ClaimLost(3))
+            .context(UndoFailed("`docker compose down` in /x failed".into()));
+        assert_eq!(failed.undo_before(lost), format!("{chain:#}"));
     }
 
     #[test]

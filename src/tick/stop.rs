@@ -1,25 +1,17 @@
 //! A live's stop, step by step (container down, recordings parked, Pod closed,
 //! broadcaster deleted; each recorded before the next, so an interrupted stop
-//! resumes where it was). Also what leads to a stop: the sightings of an ended
-//! meeting, the confirmation of a meeting absent from getMeetings, and the closing
-//! of waiting lives whose meeting never ran.
+//! resumes where it was), and the sightings of an ended meeting that lead to it.
 //!
-//! It does not hand recordings over to Pod (`handover`, after the actions).
-
-use std::collections::BTreeMap;
+//! It does not confirm a meeting absent from getMeetings (`gather`), close waiting
+//! lives (`close`) nor hand recordings over to Pod (`handover`, after the actions).
 
 use anyhow::{Context, Result, anyhow};
 use chrono::Utc;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
-use super::apply::SlotOutcome;
-use super::report::{ADVICE_BBB, ADVICE_POD, ADVICE_STOP, TickReport, problem};
+use super::outcome::{ADVICE_POD, ADVICE_STOP, SlotOutcome, problem};
 use super::{Ctx, send};
-use crate::model::{
-    BbbMeeting, Live, LiveId, LiveStatus, Phase, Problem, RoomInfo, SlotState, StopProgress,
-    StopReason,
-};
-use crate::plan::MeetingsView;
+use crate::model::{Live, LiveId, LiveStatus, Phase, Problem, SlotState, StopProgress, StopReason};
 use crate::slots::keep_mkv_files;
 
 /// Stops the live of `slot` (or resumes its stop when `reason` is None). Each step
@@ -347,136 +339,4 @@ pub(super) fn note_alone(
             ADVICE_STOP,
         ));
     }
-}
-
-/// A session absent from getMeetings is asked for by itself (`getMeetingInfo`) before
-/// the sighting that would stop its live: Scalelite silently leaves out the meetings
-/// of a node it finds offline. The answer names the session BBB holds for the room now:
-/// ours and running → counted as listed and running; another session, or unknown to
-/// BBB → stays absent (ended); any error → counted as running this tick (nothing is
-/// stopped on a doubt) and reported.
-pub(super) async fn confirm_absences(
-    ctx: &Ctx,
-    states: &BTreeMap<u32, SlotState>,
-    meetings: &mut MeetingsView,
-    report: &mut TickReport,
-) {
-    let MeetingsView::Listed(listed) = meetings else {
-        return;
-    };
-    let needed = ctx.cfg.bbb.end_confirmations.max(1);
-    let doubtful: Vec<(LiveId, String, Option<String>)> = states
-        .values()
-        .filter(|s| s.phase == Phase::Running && s.ended_seen + 1 >= needed)
-        .filter_map(|s| Some((s.live, s.meeting_id.clone()?, s.session.clone())))
-        .filter(|(_, m, session)| !listed.lists(m, session.as_deref()))
-        .collect();
-    let asks = doubtful
-        .iter()
-        .map(|(live, meeting_id, session)| async move {
-            let answer = ctx.bbb.meeting_info(meeting_id).await;
-            (*live, meeting_id, session, answer)
-        });
-    for (live, meeting_id, session, answer) in futures_util::future::join_all(asks).await {
-        let session = session.as_deref();
-        let entry = match answer {
-            Ok(info) if info.runs(session) => {
-                warn!(
-                    live,
-                    meeting_id, "session missing from getMeetings but running: not stopped"
-                );
-                running_entry(meeting_id, session)
-            }
-            Ok(RoomInfo::Session(other)) => {
-                debug!(live, meeting_id, now = %other.internal_meeting_id,
-                    "session missing from getMeetings; BBB holds another (or ended) session for its room");
-                other
-            }
-            Ok(RoomInfo::NotFound) => continue,
-            Err(e) => {
-                let e = anyhow!(e).context(format!(
-                    "meeting {meeting_id:?} of live {live} is missing from getMeetings and getMeetingInfo failed (not stopped this tick)"
-                ));
-                report.problem(
-                    format!("bbb:getMeetingInfo:{live}"),
-                    Some(live),
-                    &e,
-                    ADVICE_BBB,
-                );
-                running_entry(meeting_id, session)
-            }
-        };
-        listed.add(entry);
-    }
-}
-
-/// A listed, running entry for a live's session (or, unknown, its room).
-fn running_entry(meeting_id: &str, session: Option<&str>) -> BbbMeeting {
-    BbbMeeting {
-        meeting_id: meeting_id.to_owned(),
-        internal_meeting_id: session.unwrap_or_default().to_owned(),
-        running: true,
-        end_time: 0,
-    }
-}
-
-/// Closes a waiting live for a session `kept` already streams (a double request), if
-/// Pod still shows it waiting. No broadcaster was made for it; nothing else to undo.
-pub(super) async fn close_duplicate(ctx: &Ctx, live: LiveId, kept: LiveId) -> Result<()> {
-    let closing = close_if_waiting(ctx, live)
-        .await
-        .context("closing in Pod a second request for a session already streamed")?;
-    if let Closing::Closed = closing {
-        info!(
-            live,
-            kept,
-            "live closed in Pod without being started: live {kept} streams the same BBB session"
-        );
-    }
-    Ok(())
-}
-
-/// Closes a waiting live whose meeting has not been running in BBB for `seen` ticks,
-/// if Pod still shows it waiting.
-pub(super) async fn close_stale(ctx: &Ctx, live: LiveId, seen: u32) -> Result<()> {
-    let closing = close_if_waiting(ctx, live)
-        .await
-        .context("closing in Pod a live whose meeting is not running")?;
-    if let Closing::Closed = closing {
-        info!(
-            live,
-            seen, "live closed in Pod without being started: its meeting is not running in BBB"
-        );
-    }
-    Ok(())
-}
-
-/// What [`close_if_waiting`] did.
-pub(super) enum Closing {
-    Closed,
-    /// Pod shows it no longer waiting (started, maybe by another server): left alone.
-    NotWaiting(Live),
-    /// Deleted from Pod: nothing to close.
-    Gone,
-}
-
-/// Closes `live` in Pod (status 2, end date now) only if Pod still shows it waiting:
-/// without `[cluster]`, another server may have started it meanwhile, and closing it
-/// would cut a running live.
-pub(super) async fn close_if_waiting(ctx: &Ctx, live: LiveId) -> Result<Closing> {
-    match ctx
-        .pod
-        .livestream(live)
-        .await
-        .context("reading the live before closing it")?
-    {
-        Some(l) if l.status == LiveStatus::Waiting => {}
-        Some(l) => return Ok(Closing::NotWaiting(l)),
-        None => return Ok(Closing::Gone),
-    }
-    ctx.pod
-        .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
-        .await
-        .context("closing the live in Pod")?;
-    Ok(Closing::Closed)
 }

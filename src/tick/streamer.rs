@@ -1,9 +1,10 @@
 //! The running streamers' health (README, "A live's health"): for each
 //! live running here whose session runs (getMeetings answered and lists it with
 //! `running=true`), (a) its container runs (`docker compose ps`), (b) its streamer is
-//! among the session's attendees (read from the same getMeetings answer, see
-//! [`watch`]), (c) its HLS playlist answers (`GET <hls_url><key>.m3u8`, all lives at
-//! once, short timeout, no token), (d) that playlist moves between ticks. [`crate::health`] counts the ticks and decides;
+//! among the session's attendees (read from the same getMeetings answer, which
+//! `gather` asks to watch for it), (c) its HLS playlist answers (`GET <hls_url><key>.m3u8`,
+//! all lives at once, short timeout, no token), (d) that playlist moves between ticks.
+//! [`crate::health`] counts the ticks and decides;
 //! this room asks, repairs (`up -d`, or a restart of the streamer service), mails the
 //! admins and saves the health in the slot's state file. Also the streamer's own log,
 //! kept before `down` ([`save_log`]).
@@ -19,8 +20,8 @@ use tracing::{debug, error, info, warn};
 
 use super::Ctx;
 use super::gather::Snapshot;
-use super::report::{TickReport, problem};
-use crate::bbb::{Presence, Watch};
+use super::outcome::{TickReport, problem};
+use crate::bbb::Presence;
 use crate::compose;
 use crate::health::{self, Observation, Verdict};
 use crate::hls::{self, Playlist};
@@ -38,49 +39,6 @@ pub(super) struct Watched {
     /// The watched names among the attendees of its running session; `None` when its
     /// session is listed but not running (created, nobody in it yet): not checked.
     pub present: Option<Vec<String>>,
-}
-
-/// What getMeetings should look for: the meetings of the lives running here and
-/// our own users' names in them (the slots' `BBB_USER_NAME` and `BBB_CHAT_NAME`).
-/// Empty when neither the health checks nor the empty-room rule need them.
-pub(super) fn watch(ctx: &Ctx, states: &std::collections::BTreeMap<u32, SlotState>) -> Watch {
-    let mut watch = Watch::default();
-    if !ctx.cfg.health.enabled && ctx.cfg.bbb.alone_ticks == 0 {
-        return watch;
-    }
-    for (&slot, s) in states.iter().filter(|(_, s)| s.phase == Phase::Running) {
-        if let Some(m) = &s.meeting_id {
-            watch.meetings.insert(m.clone());
-            watch.names.extend(own_users(ctx, slot));
-        }
-    }
-    watch
-}
-
-/// The `fullName`s of our own users in `slot`'s meeting: its streamer, then its chat
-/// relay (the image's defaults when the compose file is unreadable).
-pub(super) fn own_users(ctx: &Ctx, slot: u32) -> [String; 2] {
-    let path = ctx.slots.compose_file(slot);
-    std::fs::read_to_string(&path)
-        .map_err(anyhow::Error::from)
-        .and_then(|text| compose::own_users(&text))
-        .unwrap_or_else(|e| {
-            debug!(
-                slot,
-                "reading BBB_USER_NAME and BBB_CHAT_NAME from {}: {e:#}",
-                path.display()
-            );
-            [
-                compose::DEFAULT_STREAMER_NAME.to_owned(),
-                compose::DEFAULT_CHAT_NAME.to_owned(),
-            ]
-        })
-}
-
-/// The streamer's attendee name in `slot` (the image's default when unreadable).
-fn streamer_name(ctx: &Ctx, slot: u32) -> String {
-    let [streamer, _] = own_users(ctx, slot);
-    streamer
 }
 
 /// Lives running here whose meeting BBB still lists as not ended, left alone by this
@@ -301,7 +259,7 @@ async fn observe(
             (Some(true), state.health.playlist_moved(&media, ctx.now()))
         }
     };
-    let name = streamer_name(ctx, w.slot);
+    let name = ctx.streamer_name(w.slot);
     Observation {
         container,
         in_meeting: w.present.as_ref().map(|names| names.contains(&name)),
