@@ -456,7 +456,12 @@ pub fn error_digest(hostname: &str, server_number: u32, problems: &[Problem]) ->
             None => "no live in particular".to_owned(),
         };
         let mark = if p.gave_up { " [GAVE UP]" } else { "" };
-        let _ = writeln!(body, "{}. {live}{mark} ({})", i + 1, printable(&p.key));
+        let _ = writeln!(
+            body,
+            "{}. {live}{mark} ({})",
+            i + 1,
+            printable(&p.key.to_string())
+        );
         let _ = writeln!(body, "   What failed: {}", block(&p.what, 16));
         let _ = writeln!(body, "   What to do:  {}", block(&p.advice, 16));
         if p.gave_up {
@@ -515,11 +520,13 @@ fn block(s: &str, indent: usize) -> String {
 /// Problems sharing a key are mailed together or not at all. Persist the updated memory
 /// only once the mail is sent, so that a failed send is retried at the next tick.
 pub fn select(memory: &mut MailMemory, problems: &[Problem], now: DateTime<Utc>) -> Vec<Problem> {
-    let present: BTreeSet<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    // The memory keeps each key as its text, as the state file holds it.
+    let keys: Vec<String> = problems.iter().map(|p| p.key.to_string()).collect();
+    let present: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
     memory.0.retain(|key, _| present.contains(key.as_str()));
     let mut due: BTreeSet<&str> = BTreeSet::new();
-    for p in problems {
-        let mail = match memory.0.get_mut(&p.key) {
+    for (p, key) in problems.iter().zip(&keys) {
+        let mail = match memory.0.get_mut(key) {
             None => true,
             Some(r) => {
                 if r.last_mailed > now {
@@ -530,7 +537,7 @@ pub fn select(memory: &mut MailMemory, problems: &[Problem], now: DateTime<Utc>)
             }
         };
         if mail {
-            due.insert(&p.key);
+            due.insert(key);
         }
     }
     for key in &due {
@@ -545,8 +552,9 @@ pub fn select(memory: &mut MailMemory, problems: &[Problem], now: DateTime<Utc>)
     }
     problems
         .iter()
-        .filter(|p| due.contains(p.key.as_str()))
-        .cloned()
+        .zip(&keys)
+        .filter(|(_, key)| due.contains(key.as_str()))
+        .map(|(p, _)| p.clone())
         .collect()
 }
 
@@ -554,11 +562,12 @@ pub fn select(memory: &mut MailMemory, problems: &[Problem], now: DateTime<Utc>)
 pub(crate) mod tests {
     use super::*;
     use crate::config::Secret;
+    use crate::model::ProblemKey;
     use chrono::TimeZone;
 
     fn problem(key: &str, gave_up: bool) -> Problem {
         Problem {
-            key: key.to_owned(),
+            key: key.parse().expect("any text is a key"),
             live: Some(42),
             what: format!("{key} failed"),
             advice: "look".to_owned(),
@@ -769,14 +778,14 @@ pub(crate) mod tests {
     fn error_digest_lists_each_problem_with_advice() {
         let problems = [
             Problem {
-                key: "bbb:getMeetings".into(),
+                key: ProblemKey::Meetings,
                 live: None,
                 what: "getMeetings failed: checksumError\ncaused by: bad secret".into(),
                 advice: "check bbb.secret".into(),
                 gave_up: false,
             },
             Problem {
-                key: "start:42".into(),
+                key: ProblemKey::Start(42),
                 live: Some(42),
                 what: "starting live 42: docker compose up failed".into(),
                 advice: "look at `docker compose logs` in the slot directory".into(),

@@ -24,7 +24,7 @@ pub use action::Action;
 pub use bbb::{BbbMeeting, RoomInfo, Sessions};
 pub use health::{Fails, Health, PlaylistSeen, Signal};
 pub use pod::{Broadcaster, Live, LiveId, LiveStatus, Livestreams, PodMeeting, SkippedRow};
-pub use problem::{Problem, WaitReason, Waiting};
+pub use problem::{Problem, ProblemKey, WaitReason, Waiting};
 pub use room::{Alone, Company};
 pub use server::{Counters, MailMemory, Remembered, ServerState, TickRecord};
 pub use slot::{Phase, SlotState, StopProgress, StopReason};

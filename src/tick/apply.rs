@@ -19,7 +19,7 @@ use super::shared::{InUse, Shared};
 use super::start::{abandon_start, adopt, finish_start, revert, start_in_slot};
 use super::stop::{note_alone, note_ended_seen, stop_into, stop_planned};
 use super::{Ctx, MAX_START_ATTEMPTS, send};
-use crate::model::{Live, LiveId, ServerState, SlotState};
+use crate::model::{Live, LiveId, ProblemKey, ServerState, SlotState};
 use crate::plan::{self, Action};
 
 /// Runs the plan: the actions without a slot in order, those of each slot as a task
@@ -67,13 +67,13 @@ pub(super) async fn apply(
             Action::CloseStale { live, seen } => {
                 match close_stale(ctx, live, seen).await {
                     Ok(()) => {}
-                    Err(e) => report.problem(format!("stale:{live}"), Some(live), &e, ADVICE_POD),
+                    Err(e) => report.problem(ProblemKey::Stale(live), Some(live), &e, ADVICE_POD),
                 }
                 continue;
             }
             Action::CloseDuplicate { live, kept } => {
                 if let Err(e) = close_duplicate(ctx, live, kept).await {
-                    report.problem(format!("duplicate:{live}"), Some(live), &e, ADVICE_POD);
+                    report.problem(ProblemKey::Duplicate(live), Some(live), &e, ADVICE_POD);
                 }
                 continue;
             }
@@ -94,7 +94,7 @@ pub(super) async fn apply(
             Err(e) => {
                 let e = anyhow!("a slot task failed: {e}");
                 report.problem(
-                    "internal:task",
+                    ProblemKey::Task,
                     None,
                     &e,
                     "This is a bug; the slot's state file is intact.",
@@ -112,7 +112,7 @@ pub(super) async fn apply(
                 server_state.start_failures.remove(&live);
                 report.problems.extend(p);
             }
-            Err(e) => report.problem(format!("giveup:{live}"), Some(live), &e, ADVICE_POD),
+            Err(e) => report.problem(ProblemKey::GiveUp(live), Some(live), &e, ADVICE_POD),
         }
     }
 }
@@ -184,7 +184,7 @@ pub(super) async fn apply_slot(
                 && let Err(e) = send(revert(ctx, slot, s, lives.get(&live))).await
             {
                 out.problems.push(problem(
-                    format!("revert:{live}"),
+                    ProblemKey::Revert(live),
                     Some(live),
                     &e,
                     ADVICE_POD,
@@ -196,7 +196,7 @@ pub(super) async fn apply_slot(
                 && let Err(e) = send(adopt(ctx, slot, l)).await
             {
                 out.problems
-                    .push(problem(format!("adopt:{live}"), Some(live), &e, ADVICE_POD));
+                    .push(problem(ProblemKey::Adopt(live), Some(live), &e, ADVICE_POD));
             }
         }
         Action::SeenEnded {

@@ -10,7 +10,7 @@ use chrono::Utc;
 use tracing::{error, info};
 
 use super::Ctx;
-use crate::model::{Live, LiveId, LiveStatus, Problem};
+use crate::model::{Live, LiveId, LiveStatus, Problem, ProblemKey};
 
 /// Closes a waiting live for a session `kept` already streams (a double request), if
 /// Pod still shows it waiting. No broadcaster was made for it; nothing else to undo.
@@ -106,7 +106,7 @@ pub(super) async fn give_up(
         "start failed too often; live closed in Pod"
     );
     Ok(Some(Problem {
-        key: format!("start:{live}"),
+        key: ProblemKey::Start(live),
         live: Some(live),
         what: format!("{label} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
         advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::mail;
 use crate::model::{
     BbbMeeting, Company, Live, LiveId, LiveStatus, Livestreams, Phase, PodMeeting, Problem,
-    RoomInfo, ServerState, SkippedRow, SlotState, WaitReason, Waiting,
+    ProblemKey, RoomInfo, ServerState, SkippedRow, SlotState, WaitReason, Waiting,
 };
 use crate::plan::{self, MeetingsView, PlanInput};
 use crate::pod::{ListMemory, TickRead};
@@ -104,7 +104,7 @@ pub(super) fn server_state(ctx: &Ctx, report: &mut TickReport) -> ServerState {
         Ok(s) => s,
         Err(e) => {
             report.problem(
-                "state:server",
+                ProblemKey::ServerState,
                 None,
                 &e,
                 "The failure counts and mail memory start afresh.",
@@ -296,12 +296,7 @@ async fn confirm_absences(
                 let e = anyhow!(e).context(format!(
                     "meeting {meeting_id:?} of live {live} is missing from getMeetings and getMeetingInfo failed (not stopped this tick)"
                 ));
-                report.problem(
-                    format!("bbb:getMeetingInfo:{live}"),
-                    Some(live),
-                    &e,
-                    ADVICE_BBB,
-                );
+                report.problem(ProblemKey::MeetingInfo(live), Some(live), &e, ADVICE_BBB);
                 running_entry(meeting_id, session)
             }
         };
@@ -329,7 +324,7 @@ fn slot_states(
     for (slot, e) in broken_list {
         broken.insert(slot);
         report.problem(
-            format!("state:slot{slot}"),
+            ProblemKey::SlotState(slot),
             None,
             &e,
             "Repair or remove the file; the slot stays busy meanwhile.",
@@ -382,8 +377,8 @@ pub(super) fn report_skipped(
         .iter()
         .map(|s| Problem {
             key: match s.id {
-                Some(id) => format!("row:{id}"),
-                None => format!("row:{}", s.reason),
+                Some(id) => ProblemKey::Row(id),
+                None => ProblemKey::RowWithoutId(s.reason.clone()),
             },
             live: s.id,
             what: format!(
@@ -452,7 +447,7 @@ async fn pod_lives(
         Err(e) => {
             let e = anyhow!(e)
                 .context("reading the livestreams from Pod (nothing started or stopped this tick)");
-            report.problem("pod:livestreams", None, &e, ADVICE_POD);
+            report.problem(ProblemKey::Livestreams, None, &e, ADVICE_POD);
             None
         }
     }
@@ -514,7 +509,7 @@ fn meetings_view(
         }
         Some(Err(e)) => {
             let e = anyhow!(e).context("asking BBB for its meetings (no live stopped this tick)");
-            report.problem("bbb:getMeetings", None, &e, ADVICE_BBB);
+            report.problem(ProblemKey::Meetings, None, &e, ADVICE_BBB);
             MeetingsView::Failed
         }
         None => MeetingsView::NotAsked,

@@ -9,6 +9,7 @@ use tracing::{error, info, warn};
 
 use super::Ctx;
 use super::outcome::{ADVICE_RECORDING, TickReport};
+use crate::model::ProblemKey;
 use crate::recording::{Joiner, Pending};
 
 /// Hands the parked recordings over to `pod.recordings_dir` (with `dry_run`, only
@@ -18,7 +19,7 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
     let scan = match ctx.pending.list() {
         Ok(l) => l,
         Err(e) => {
-            report.problem("recording:list", None, &e, ADVICE_RECORDING);
+            report.problem(ProblemKey::RecordingList, None, &e, ADVICE_RECORDING);
             return;
         }
     };
@@ -29,7 +30,7 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
             u.error
         );
         report.problem(
-            format!("recording:{}", u.live.unwrap_or(0)),
+            ProblemKey::Recording(u.live.unwrap_or(0)),
             u.live,
             &e,
             "Nothing in it is touched; repair its handover.json or move the files by hand.",
@@ -100,7 +101,7 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
                     "the recording of live {id} cannot be handed over: its meeting was deleted in Pod"
                 );
                 report.problem(
-                    format!("recording:{id}"),
+                    ProblemKey::Recording(id),
                     Some(id),
                     &e,
                     ADVICE_MEETING_DELETED,
@@ -109,7 +110,7 @@ pub async fn hand_over_recordings(ctx: &Ctx, dry_run: bool, report: &mut TickRep
             Err(e) => {
                 error!(live = id, "recording hand-over failed: {e:#}");
                 let advice = crate::recording::advice(&e);
-                report.problem(format!("recording:{id}"), Some(id), &e, &advice);
+                report.problem(ProblemKey::Recording(id), Some(id), &e, &advice);
             }
         }
     }
@@ -169,7 +170,7 @@ async fn join_parts(ctx: &Ctx, pending: &Pending, report: &mut TickReport) {
             parts.join(", ")
         ));
         error!(live = id, "joining the recording parts failed: {e:#}");
-        report.problem(format!("recording-join:{id}"), Some(id), &e, ADVICE_JOIN);
+        report.problem(ProblemKey::RecordingJoin(id), Some(id), &e, ADVICE_JOIN);
     }
 }
 

@@ -7,7 +7,7 @@
 
 use tracing::error;
 
-use crate::model::{LiveId, Problem, WaitReason, Waiting};
+use crate::model::{LiveId, Problem, ProblemKey, WaitReason, Waiting};
 use crate::text::error_chain;
 
 /// What a tick did, for the exit code, the log and `status`.
@@ -44,7 +44,7 @@ impl TickReport {
     /// A problem of this tick: what failed (the cause chain) and what the admin can do.
     pub(super) fn problem(
         &mut self,
-        key: impl Into<String>,
+        key: ProblemKey,
         live: Option<LiveId>,
         err: &anyhow::Error,
         advice: &str,
@@ -55,7 +55,7 @@ impl TickReport {
 
 /// A problem: what failed (the cause chain of `err`) and what the admin can do.
 pub(super) fn problem(
-    key: impl Into<String>,
+    key: ProblemKey,
     live: Option<LiveId>,
     err: &anyhow::Error,
     advice: &str,
@@ -65,13 +65,13 @@ pub(super) fn problem(
 
 /// A problem whose text is already written (see [`problem`]).
 pub(super) fn problem_saying(
-    key: impl Into<String>,
+    key: ProblemKey,
     live: Option<LiveId>,
     what: String,
     advice: &str,
 ) -> Problem {
     Problem {
-        key: key.into(),
+        key,
         live,
         what,
         advice: advice.to_owned(),
@@ -115,7 +115,7 @@ impl SlotOutcome {
     /// A failed start whose text is already written (its undo failed too).
     pub(super) fn start_failed_saying(&mut self, live: LiveId, what: String) {
         self.problems.push(problem_saying(
-            format!("start:{live}"),
+            ProblemKey::Start(live),
             Some(live),
             what,
             ADVICE_START,
@@ -131,7 +131,7 @@ mod tests {
 
     fn failed(report: &mut TickReport, key: &str, live: Option<LiveId>) {
         report.problem(
-            key,
+            key.parse().expect("any text is a key"),
             live,
             &anyhow!("it broke").context("doing it"),
             ADVICE_POD,

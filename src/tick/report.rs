@@ -13,7 +13,7 @@ use tracing::error;
 use super::Ctx;
 use super::outcome::TickReport;
 use crate::mail;
-use crate::model::{MailMemory, Problem, ServerState, TickRecord};
+use crate::model::{MailMemory, Problem, ProblemKey, ServerState, TickRecord};
 
 /// The tick's one INFO line in the day log, so that a quiet night shows the cron ran:
 /// lives running and waiting, started and stopped, problems, duration. Never on stdout
@@ -48,7 +48,7 @@ pub(super) async fn finish(
     if let Err(e) = ctx.slots.save_server_state(server_state) {
         error!("saving the server state: {e:#}");
         report.problem(
-            "state:server-save",
+            ProblemKey::ServerStateSave,
             None,
             &e,
             "Check that base_dir is writable.",
@@ -117,7 +117,7 @@ async fn report_problems(
         // Not mailed: the next tick tries again instead of waiting an hour.
         server_state.mail = before;
         report.problem(
-            "mail:digest",
+            ProblemKey::DigestMail,
             None,
             &e,
             "Check the [mail] settings with `bbb-pod-live check`.",
@@ -134,7 +134,7 @@ mod tests {
 
     fn failed(report: &mut TickReport, key: &str, live: Option<LiveId>) {
         report.problem(
-            key,
+            key.parse().expect("any text is a key"),
             live,
             &anyhow!("it broke").context("doing it"),
             ADVICE_POD,

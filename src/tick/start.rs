@@ -20,7 +20,7 @@ use crate::compose::{self, ComposeParams};
 use crate::config::Config;
 use crate::fsutil::write_atomic;
 use crate::mail;
-use crate::model::{Live, LiveId, Phase, PodMeeting, Problem, SlotState, WaitReason};
+use crate::model::{Live, LiveId, Phase, PodMeeting, Problem, ProblemKey, SlotState, WaitReason};
 use crate::names;
 use crate::pod::StartFields;
 use crate::slots::keep_mkv_files;
@@ -48,7 +48,7 @@ pub(super) async fn start_in_slot(
             Ok(Some(lost)) => lost,
             Err(e) => {
                 out.problems.push(problem(
-                    "cluster:claim",
+                    ProblemKey::ClusterClaim,
                     Some(live),
                     &e,
                     "No live is started while the cluster Redis is unreachable; check cluster.redis_url.",
@@ -304,7 +304,7 @@ pub(super) async fn start(
         Err(e) => {
             warn!(live = live.id, "mailing the start failed: {e:#}");
             Ok(Some(problem(
-                "mail:start",
+                ProblemKey::StartMail,
                 Some(live.id),
                 &e,
                 "Check the [mail] settings with `bbb-pod-live check`.",

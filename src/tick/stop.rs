@@ -11,7 +11,9 @@ use tracing::{error, info, warn};
 
 use super::outcome::{ADVICE_POD, ADVICE_STOP, SlotOutcome, problem};
 use super::{Ctx, send};
-use crate::model::{Live, LiveId, LiveStatus, Phase, Problem, SlotState, StopProgress, StopReason};
+use crate::model::{
+    Live, LiveId, LiveStatus, Phase, Problem, ProblemKey, SlotState, StopProgress, StopReason,
+};
 use crate::slots::keep_mkv_files;
 
 /// Stops the live of `slot` (or resumes its stop when `reason` is None). Each step
@@ -123,7 +125,7 @@ fn park_recordings(ctx: &Ctx, slot: u32, state: &SlotState) -> Result<Option<Pro
     );
     warn!("{e:#}");
     Ok(Some(problem(
-        format!("recording:{id}"),
+        ProblemKey::Recording(id),
         Some(id),
         &e,
         "Look at the container's output (server.debug = true); check that videodata is writable by uid 1001.",
@@ -239,7 +241,7 @@ pub(super) async fn stop_planned(
             Err(e) => {
                 let e = anyhow!(e).context("confirming that the live was deleted from Pod");
                 out.problems
-                    .push(problem(format!("stop:{live}"), Some(live), &e, ADVICE_POD));
+                    .push(problem(ProblemKey::Stop(live), Some(live), &e, ADVICE_POD));
                 return;
             }
         }
@@ -291,7 +293,7 @@ pub(super) async fn stop_into(
         Err(e) => {
             error!(live = id, slot, "stop failed: {e:#}");
             out.problems
-                .push(problem(format!("stop:{id}"), Some(id), &e, ADVICE_STOP));
+                .push(problem(ProblemKey::Stop(id), Some(id), &e, ADVICE_STOP));
         }
     }
 }
@@ -308,7 +310,7 @@ pub(super) fn note_ended_seen(
     s.ended_seen = seen;
     if let Err(e) = ctx.slots.save(slot, &s) {
         out.problems.push(problem(
-            format!("state:slot{slot}"),
+            ProblemKey::SlotState(slot),
             Some(s.live),
             &e,
             ADVICE_STOP,
@@ -333,7 +335,7 @@ pub(super) fn note_alone(
     }
     if let Err(e) = ctx.slots.save(slot, &s) {
         out.problems.push(problem(
-            format!("state:slot{slot}"),
+            ProblemKey::SlotState(slot),
             Some(s.live),
             &e,
             ADVICE_STOP,

@@ -25,7 +25,7 @@ use crate::bbb::Presence;
 use crate::compose;
 use crate::health::{self, Observation, Verdict};
 use crate::hls::{self, Playlist};
-use crate::model::{LiveId, Phase, Problem, Signal, SlotState};
+use crate::model::{LiveId, Phase, Problem, ProblemKey, Signal, SlotState};
 use crate::plan::{Action, MeetingsView, Plan};
 
 /// Longest wait for an HLS playlist.
@@ -97,7 +97,7 @@ pub(super) async fn check_streamers(ctx: &Ctx, watched: &[Watched], report: &mut
         Ok(c) => c,
         Err(e) => {
             let e = anyhow!("building the HTTP client for the HLS check: {e}");
-            report.problem("health:hls-client", None, &e, "Report this as a bug.");
+            report.problem(ProblemKey::HlsClient, None, &e, "Report this as a bug.");
             return;
         }
     };
@@ -178,7 +178,7 @@ async fn check_one(ctx: &Ctx, client: &reqwest::Client, w: &Watched) -> Outcome 
                 Err(e) => {
                     state.health.repaired(false);
                     out.problems.push(problem(
-                        format!("health:{live}"),
+                        ProblemKey::Health(live),
                         Some(live),
                         &e.context(format!("repairing the streamer of live {live} ({why})")),
                         "The next tick tries again, up to health.max_restarts times.",
@@ -206,7 +206,7 @@ async fn check_one(ctx: &Ctx, client: &reqwest::Client, w: &Watched) -> Outcome 
     }
     if let Err(e) = ctx.slots.save(slot, &state) {
         out.problems.push(problem(
-            format!("state:slot{slot}"),
+            ProblemKey::SlotState(slot),
             Some(live),
             &e.context("saving the streamer's health"),
             "Check that base_dir is writable.",
@@ -362,7 +362,7 @@ async fn report_dead(ctx: &Ctx, watched: &[Watched], report: &mut TickReport) {
                     "the streamer of live {live} (slot {slot}) is not running while its meeting goes on: viewers see nothing"
                 );
                 report.problem(
-                    format!("streamer:{live}"),
+                    ProblemKey::Streamer(live),
                     Some(live),
                     &e,
                     &format!(

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::fsutil::write_atomic;
 use std::collections::BTreeMap;
 
-use crate::model::{ChatRoute, Company, LiveId, Problem, Webinar};
+use crate::model::{ChatRoute, Company, LiveId, Problem, ProblemKey, Webinar};
 use crate::model::{Phase, SlotState, StopProgress, StopReason};
 use crate::plan::{self, MeetingsView, RoomStep, WebinarRules, WebinarStep};
 use crate::slots::keep_mkv_files;
@@ -44,7 +44,8 @@ impl Engine {
         let states = match inner.slots.load_all() {
             Ok((states, _)) => states,
             Err(e) => {
-                out.problems.push(problem("webinar:slots", None, &e));
+                out.problems
+                    .push(problem(ProblemKey::WebinarSlots, None, &e));
                 return out;
             }
         };
@@ -71,7 +72,7 @@ impl Engine {
                 }
                 Err(e) => {
                     out.problems
-                        .push(problem(&format!("webinar:{room}"), None, &e));
+                        .push(problem(ProblemKey::Webinar(room.clone()), None, &e));
                     continue;
                 }
             };
@@ -80,7 +81,7 @@ impl Engine {
                 let live = state.live;
                 error!(slot, room, "webinar: {e:#}");
                 out.problems
-                    .push(problem(&format!("webinar:{room}"), Some(live), &e));
+                    .push(problem(ProblemKey::Webinar(room.clone()), Some(live), &e));
             }
         }
         out
@@ -431,7 +432,7 @@ impl Engine {
                 ));
                 warn!("{e:#}");
                 Some(Problem {
-                    key: format!("webinar-pod:{}", w.room),
+                    key: ProblemKey::WebinarPod(w.room.clone()),
                     live: Some(state.live),
                     what: format!("{e:#}"),
                     advice: "Pod's page may still say the webinar is in progress: set its \
@@ -521,9 +522,9 @@ fn same_pod(url: &reqwest::Url, pod_host: &str) -> bool {
     ours.eq_ignore_ascii_case(theirs)
 }
 
-fn problem(key: &str, live: Option<LiveId>, e: &anyhow::Error) -> Problem {
+fn problem(key: ProblemKey, live: Option<LiveId>, e: &anyhow::Error) -> Problem {
     Problem {
-        key: key.to_owned(),
+        key,
         live,
         what: format!("{e:#}"),
         advice: "See the day's log for the webinar; the next tick tries again.".into(),
