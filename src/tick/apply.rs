@@ -13,12 +13,12 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::close::{close_duplicate, close_stale, give_up};
+use super::ctx::{Ctx, MAX_START_ATTEMPTS, send};
 use super::gather::Snapshot;
 use super::outcome::{ADVICE_POD, SlotOutcome, TickReport, problem};
 use super::shared::{InUse, Shared};
 use super::start::{abandon_start, adopt, finish_start, revert, start_in_slot};
 use super::stop::{note_alone, note_ended_seen, stop_into, stop_planned};
-use super::{Ctx, MAX_START_ATTEMPTS, send};
 use crate::model::{Live, LiveId, ProblemKey, ServerState, SlotState};
 use crate::plan::{self, Action};
 

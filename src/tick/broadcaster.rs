@@ -6,7 +6,7 @@
 use anyhow::{Result, anyhow, bail};
 use tracing::{debug, info, warn};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::shared::InUse;
 use crate::model::{Broadcaster, Live, SlotState};
 use crate::names;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use tracing::{error, info};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::model::{Live, LiveId, LiveStatus, Problem, ProblemKey};
 
 /// Closes a waiting live for a session `kept` already streams (a double request), if

@@ -14,8 +14,8 @@ use anyhow::{Result, anyhow};
 use chrono::Utc;
 use tracing::{debug, warn};
 
+use super::ctx::{Ctx, MAX_START_ATTEMPTS};
 use super::outcome::{ADVICE_BBB, ADVICE_POD, TickReport};
-use super::{Ctx, MAX_START_ATTEMPTS};
 use crate::bbb::{BbbError, Presence, Watch};
 use crate::compose;
 use crate::config::Config;

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use tracing::{error, info, warn};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::outcome::{ADVICE_RECORDING, TickReport};
 use crate::model::ProblemKey;
 use crate::recording::{Joiner, Pending};

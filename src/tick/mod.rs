@@ -6,18 +6,20 @@
 //! One live failing never stops the tick: per-slot work returns its problems, the
 //! tick collects them, and [`TickReport::ok`] maps them to the exit code.
 //!
-//! This room owns [`Ctx`] and the order of the phases; each phase has its own room:
+//! This room owns the order of the phases; each phase has its own room:
 //! `gather` (what Pod, BBB and the slots say, absences confirmed, streamers watched),
 //! `apply` (one task per slot), `start` and `broadcaster` (a live's start), `stop`
 //! (a live's stop), `close` (waiting lives closed in Pod), `streamer` (the running
 //! streamers' health), `handover` (recordings to Pod) and `report` (the end: log,
 //! digest mail, the server state's record). Below them all, imported by each and
-//! importing none: `outcome` (the report, a slot's outcome, problems and their
-//! advice) and `shared` (what the slot tasks share). Deciding is not here: `plan.rs`.
+//! importing none: `ctx` ([`Ctx`], what a tick acts with), `outcome` (the report, a
+//! slot's outcome, problems and their advice) and `shared` (what the slot tasks
+//! share). Deciding is not here: `plan.rs`.
 
 mod apply;
 mod broadcaster;
 mod close;
+mod ctx;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod gather;
@@ -29,172 +31,22 @@ mod start;
 mod stop;
 mod streamer;
 
+pub use ctx::{Ctx, ENV_NOW, MAX_START_ATTEMPTS};
 pub use handover::hand_over_recordings;
 pub use outcome::TickReport;
 pub use stop::stop;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
-use tracing::{debug, info, warn};
+use anyhow::Result;
+use tracing::{info, warn};
 
-use crate::bbb::BbbClient;
-use crate::cluster::Claimer;
-use crate::compose;
-use crate::config::Config;
-use crate::docker::Docker;
-use crate::mail::Mailer;
-use crate::model::{ServerState, SlotState, WaitReason, Waiting};
-use crate::names;
+use crate::model::{ServerState, WaitReason, Waiting};
 use crate::plan::{self, Plan};
-use crate::pod::PodClient;
-use crate::recording::PendingStore;
-use crate::slots::SlotStore;
 
 use gather::Snapshot;
-
-/// Failed start attempts after which a live is closed in Pod and the admins told why:
-/// never retried forever (docs/php-script.md, defect 10).
-pub const MAX_START_ATTEMPTS: u32 = 3;
-
-/// The time the tick takes as "now" where it judges time between ticks (how long a room
-/// stayed empty, how long a playlist stood still), RFC 3339. For the tests, which cannot
-/// wait minutes between ticks; unset, the clock.
-pub const ENV_NOW: &str = "BBB_POD_LIVE_NOW";
-
-/// Everything a tick acts with. Built once per process.
-pub struct Ctx {
-    pub cfg: Arc<Config>,
-    pub pod: PodClient,
-    pub bbb: BbbClient,
-    pub docker: Docker,
-    pub mailer: Mailer,
-    pub slots: SlotStore,
-    pub pending: PendingStore,
-    pub claimer: Option<Claimer>,
-    /// [`ENV_NOW`], when set.
-    now: Option<DateTime<Utc>>,
-    /// The webinars of `serve` in this server's slots (`webinar/`): the tick brings
-    /// up a held streamer `serve` left, stops ended ones, renews their claims.
-    pub webinars: crate::webinar::Engine,
-    /// Broadcaster slugs in use by this server's slots or claimed by a start of this
-    /// tick, with the slot that holds them: two starts never pick the same name.
-    claimed_slugs: Mutex<HashMap<String, u32>>,
-}
-
-impl Ctx {
-    pub fn new(cfg: Arc<Config>) -> Result<Ctx> {
-        let pod = PodClient::new(&cfg.pod.url, &cfg.pod.token, cfg.pod.timeout)?
-            .with_max_concurrency(cfg.pod.max_concurrency)
-            .with_token_source(cfg.sources.pod_token.to_string());
-        let bbb = BbbClient::new(
-            &cfg.bbb.url,
-            &cfg.bbb.secret,
-            cfg.bbb.checksum,
-            cfg.pod.timeout,
-        )?;
-        let mailer = Mailer::new(&cfg.mail)?;
-        let slots = SlotStore::new(&cfg.server.base_dir, cfg.server.slots);
-        let pending = PendingStore::new(&cfg.server.base_dir);
-        let claimer = match &cfg.cluster {
-            Some(c) if cfg.server.count > 1 => Some(Claimer::new(c, cfg.server.number)?),
-            _ => None,
-        };
-        let now = match std::env::var(ENV_NOW) {
-            Ok(t) => Some(
-                DateTime::parse_from_rfc3339(&t)
-                    .with_context(|| format!("{ENV_NOW}={t:?} is not an RFC 3339 time"))?
-                    .with_timezone(&Utc),
-            ),
-            Err(_) => None,
-        };
-        Ok(Ctx {
-            webinars: crate::webinar::Engine::new(Arc::clone(&cfg))?,
-            docker: Docker::new(&cfg.docker)
-                .with_registry(cfg.server.base_dir.join(".docker-running")),
-            cfg,
-            pod,
-            bbb,
-            mailer,
-            slots,
-            pending,
-            claimer,
-            now,
-            claimed_slugs: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// Now, as the tick judges time between ticks ([`ENV_NOW`]).
-    pub fn now(&self) -> DateTime<Utc> {
-        self.now.unwrap_or_else(Utc::now)
-    }
-
-    /// Where recordings nobody asked to hand over are kept (never deleted).
-    fn kept_dir(&self, what: &str) -> PathBuf {
-        self.cfg
-            .server
-            .base_dir
-            .join("recordings")
-            .join("kept")
-            .join(what)
-    }
-
-    /// Starts the tick's slug claims afresh from the slots' states: the broadcasters
-    /// they hold or are creating.
-    fn reclaim_slugs(&self, states: &BTreeMap<u32, SlotState>) {
-        let mut claimed = self.claimed_slugs.lock().unwrap_or_else(|p| p.into_inner());
-        claimed.clear();
-        for (&slot, s) in states {
-            if let Some(b) = &s.broadcaster {
-                claimed.insert(b.slug.clone(), slot);
-            } else if let Some(n) = &s.broadcaster_name {
-                claimed.insert(names::django_slugify(n), slot);
-            }
-        }
-    }
-
-    /// The `fullName`s of our own users in `slot`'s meeting: its streamer, then its chat
-    /// relay (the image's defaults when the compose file is unreadable).
-    fn own_users(&self, slot: u32) -> [String; 2] {
-        let path = self.slots.compose_file(slot);
-        std::fs::read_to_string(&path)
-            .map_err(anyhow::Error::from)
-            .and_then(|text| compose::own_users(&text))
-            .unwrap_or_else(|e| {
-                debug!(
-                    slot,
-                    "reading BBB_USER_NAME and BBB_CHAT_NAME from {}: {e:#}",
-                    path.display()
-                );
-                [
-                    compose::DEFAULT_STREAMER_NAME.to_owned(),
-                    compose::DEFAULT_CHAT_NAME.to_owned(),
-                ]
-            })
-    }
-
-    /// The streamer's attendee name in `slot` (the image's default when unreadable).
-    fn streamer_name(&self, slot: u32) -> String {
-        let [streamer, _] = self.own_users(slot);
-        streamer
-    }
-
-    /// Claims a broadcaster slug for `slot`; false if another slot holds it.
-    fn claim_slug(&self, slug: &str, slot: u32) -> bool {
-        let mut claimed = self.claimed_slugs.lock().unwrap_or_else(|p| p.into_inner());
-        match claimed.get(slug) {
-            Some(&holder) => holder == slot,
-            None => {
-                claimed.insert(slug.to_owned(), slot);
-                true
-            }
-        }
-    }
-}
 
 /// One `run`: everything but creating the slot directories, the lock and the
 /// stagger, which the caller does first (the lock file lives in `base_dir`).
@@ -327,13 +179,4 @@ async fn dry_run_claims(ctx: &Ctx, decided: &Plan, report: &mut TickReport) {
             *line = instead;
         }
     }
-}
-
-/// Boxes a future as `Send`: checking `Send` here, at a concrete lifetime, avoids
-/// rustc's "implementation of `Send` is not general enough" on spawned async fns
-/// that borrow (rust-lang/rust#102211).
-fn send<'a, T>(
-    f: impl std::future::Future<Output = T> + Send + 'a,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
-    Box::pin(f)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tracing::error;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::outcome::TickReport;
 use crate::mail;
 use crate::model::{MailMemory, Problem, ProblemKey, ServerState, TickRecord};

@@ -12,9 +12,9 @@ use chrono::Utc;
 use tracing::{debug, info, warn};
 
 use super::broadcaster::ensure_broadcaster;
+use super::ctx::{Ctx, send};
 use super::outcome::{SlotOutcome, describe, problem};
 use super::shared::{InUse, Shared};
-use super::{Ctx, send};
 use crate::cluster::{Claim, Claimer};
 use crate::compose::{self, ComposeParams};
 use crate::config::Config;

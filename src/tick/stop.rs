@@ -9,8 +9,8 @@ use anyhow::{Context, Result, anyhow};
 use chrono::Utc;
 use tracing::{error, info, warn};
 
+use super::ctx::{Ctx, send};
 use super::outcome::{ADVICE_POD, ADVICE_STOP, SlotOutcome, problem};
-use super::{Ctx, send};
 use crate::model::{
     Live, LiveId, LiveStatus, Phase, Problem, ProblemKey, SlotState, StopProgress, StopReason,
 };

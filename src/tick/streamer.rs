@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use tracing::{debug, error, info, warn};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::gather::Snapshot;
 use super::outcome::{TickReport, problem};
 use crate::bbb::Presence;
