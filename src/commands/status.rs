@@ -186,8 +186,35 @@ fn status_text(
             text("hls_url"),
         ));
     }
+    lines.extend(slot_notes(doc));
+    if recordings.is_empty() {
+        lines.push("recordings waiting: none".into());
+    } else {
+        lines.push("recordings waiting:".into());
+        lines.extend(recordings.iter().map(|r| format!("  {r}")));
+    }
+    lines.push(match last_tick {
+        Some(t) => format!(
+            "last tick: {} ({} ms), {}",
+            crate::logging::local_time(t.at),
+            t.duration_ms,
+            if t.ok {
+                "ok".to_owned()
+            } else {
+                format!("{} problem(s), see the log", t.problems)
+            }
+        ),
+        None => "last tick: never".into(),
+    });
+    lines
+}
+
+/// The lines under the table about some slots: the webinars of `serve` (room, gateway
+/// path, meeting, what they wait for), the rooms counted empty, the streamers' logs.
+fn slot_notes(doc: &serde_json::Value) -> Vec<String> {
+    let mut notes = Vec::new();
     // The webinars of `serve`: room, gateway path, meeting, and what they wait for.
-    lines.extend(
+    notes.extend(
         doc["slots"]
             .as_array()
             .into_iter()
@@ -209,7 +236,7 @@ fn status_text(
             }),
     );
     // A room counted empty, on its way to being stopped.
-    lines.extend(
+    notes.extend(
         doc["slots"]
             .as_array()
             .into_iter()
@@ -225,7 +252,7 @@ fn status_text(
             }),
     );
     // Where each live's streamer log is.
-    lines.extend(
+    notes.extend(
         doc["slots"]
             .as_array()
             .into_iter()
@@ -235,24 +262,5 @@ fn status_text(
                 Some(format!("slot {} streamer log: {log}", s["slot"]))
             }),
     );
-    if recordings.is_empty() {
-        lines.push("recordings waiting: none".into());
-    } else {
-        lines.push("recordings waiting:".into());
-        lines.extend(recordings.iter().map(|r| format!("  {r}")));
-    }
-    lines.push(match last_tick {
-        Some(t) => format!(
-            "last tick: {} ({} ms), {}",
-            crate::logging::local_time(t.at),
-            t.duration_ms,
-            if t.ok {
-                "ok".to_owned()
-            } else {
-                format!("{} problem(s), see the log", t.problems)
-            }
-        ),
-        None => "last tick: never".into(),
-    });
-    lines
+    notes
 }
