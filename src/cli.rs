@@ -38,7 +38,7 @@ pub struct Cli {
 /// After the options in `--help`: how to see the tool work before configuring it.
 const AFTER_HELP: &str = "See it work first: in its source tree, `cargo run --example demo` runs \
 this binary's ticks against local stand-ins of Pod, BigBlueButton, docker and a mail server, \
-and shows each step (no network, no root, about 20 s).";
+and shows each step (a few seconds, no network, no root).";
 
 impl Cli {
     /// `--dry-run`, given before or after the subcommand.
@@ -351,7 +351,8 @@ const MAN_EXAMPLES: &[(&str, &str)] = &[
          real binary's ticks run against local stand-ins (Pod, BigBlueButton, a docker \
          that records with ffmpeg, a mail sink) in a temporary directory, showing each \
          tick's plan and log, the slot's compose file, the mails, the recording handed \
-         over and status at each step (--keep keeps the directory).",
+         over and status at each step, then a webinar started and stopped through serve \
+         with Pod 4.1's requests (--keep keeps the directory).",
     ),
     (
         "bbb-pod-live check",

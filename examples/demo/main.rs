@@ -23,12 +23,13 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 /// Runs bbb-pod-live's main job start to finish against local stand-ins (no network,
@@ -48,20 +49,25 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Before any thread starts, so that every thread inherits the mask and the
-    // signals reach only the watcher (children get a clean mask from std).
-    let signals = termination_signals();
-    if let Err(e) = signals.thread_block() {
-        eprintln!("demo: blocking signals: {e}");
-        return ExitCode::FAILURE;
-    }
     // Processes orphaned by the ones the demo runs (a fake docker's children, say) are
     // re-parented here rather than to init, so that the cleanup still finds them.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         eprintln!("demo: becoming a child subreaper: {e}");
     }
     let dir: Arc<Mutex<Option<PathBuf>>> = Arc::default();
-    watch_signals(signals, Arc::clone(&dir), args.keep);
+    if let Err(e) = watch_signals(Arc::clone(&dir), args.keep) {
+        eprintln!("demo: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    // A harness call failing because the watcher stopped its process is no news: that
+    // thread waits for the watcher to end the process.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            park_forever();
+        }
+        report_panic(info);
+    }));
     // Dropped last, on every way out of main including a panic's unwinding.
     let _reaper = Reaper;
 
@@ -77,6 +83,11 @@ fn main() -> ExitCode {
         ensure!(left.is_empty(), "processes left running (killed): {left:?}");
         Ok(())
     });
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        // The watcher is cleaning up and ends the process with the signal's status; a
+        // child that failed because of the same signal is not the demo's failure.
+        park_forever();
+    }
     match result {
         Ok(()) => {
             println!("\n{}", scenario::DONE);
@@ -90,20 +101,51 @@ fn main() -> ExitCode {
     }
 }
 
-fn termination_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(s);
+/// Waits for the signal watcher to end the process.
+fn park_forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
     }
-    set
 }
 
-/// On a termination signal: stop every process the demo started, remove its directory
-/// (unless kept) and exit 128 + the signal. The fakes are threads of this process and
-/// end with it.
-fn watch_signals(signals: SigSet, dir: Arc<Mutex<Option<PathBuf>>>, keep: bool) {
+/// Set by the signal watcher before it cleans up.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// On SIGINT, SIGTERM or SIGHUP: stop every process the demo started, remove its
+/// directory (unless kept) and exit 128 + the signal. The fakes are threads of this
+/// process and end with it. Handlers, not a blocked mask and sigwait: a child inherits
+/// a blocked mask (`serve` would never see its SIGTERM), while exec resets handlers.
+fn watch_signals(dir: Arc<Mutex<Option<PathBuf>>>, keep: bool) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal watcher")?;
+    // Registered before the demo starts anything.
+    let mut streams = runtime
+        .block_on(async {
+            [
+                (SignalKind::interrupt(), Signal::SIGINT),
+                (SignalKind::terminate(), Signal::SIGTERM),
+                (SignalKind::hangup(), Signal::SIGHUP),
+            ]
+            .into_iter()
+            .map(|(kind, name)| signal(kind).map(|s| (s, name)))
+            .collect::<std::io::Result<Vec<_>>>()
+        })
+        .context("handling SIGINT, SIGTERM and SIGHUP")?;
     std::thread::spawn(move || {
-        let Ok(signal) = signals.wait() else { return };
+        let signal = runtime.block_on(async {
+            let waits = streams.iter_mut().map(|(s, name)| {
+                let name = *name;
+                Box::pin(async move {
+                    s.recv().await;
+                    name
+                })
+            });
+            futures_util::future::select_all(waits).await.0
+        });
+        INTERRUPTED.store(true, Ordering::SeqCst);
         eprintln!("\ndemo: {signal}: stopping what the demo started");
         stop_descendants();
         let dir = dir.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -118,6 +160,7 @@ fn watch_signals(signals: SigSet, dir: Arc<Mutex<Option<PathBuf>>>, keep: bool) 
         // that is gone now, and the process must end with the signal's status.
         std::process::exit(128 + signal as i32);
     });
+    Ok(())
 }
 
 /// Stops every process the demo left, on any way out (see [`stop_descendants`]).

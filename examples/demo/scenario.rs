@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 
+use crate::support::gateway::{Gateway, Reply, TOKEN};
 use crate::support::{BBB_SECRET, Requested, RunOutput, TestEnv, binary};
 
 /// The last line of a demo that ended well, printed by its `main` once nothing it
@@ -24,6 +25,19 @@ pub const DONE: &str = "demo: done, every step above went as it should";
 
 /// Seconds of the recording the fake streamer writes (a real mkv, by ffmpeg).
 const RECORDING_SECS: u32 = 2;
+/// The webinar as Pod 4.1 names it: the BBB meetingID Pod's meeting app created
+/// (`<id>-<slug>`), the room (the end of the meeting's hashkey), the rest of the
+/// hashkey in `domain`, and the LiveGateway's RTMP destination.
+const WEBINAR_MEETING: &str = "0002-webinaire-demo";
+const WEBINAR_INTERNAL: &str = "5f1e7a9c0d2b4e6f8a1c3e5b7d9f0a2c4e6b8d0f-1765000000000";
+const ROOM: &str = "3319bf5aed";
+const HASH: &str = "99ff0c1e0a4e1b7d2a33c9d8e5f60718293a4b5c6d7e8f90a1b2c3d4e5";
+/// The LiveGateway's URL path in Pod (one per webinar at a time).
+const GATEWAY_PATH: &str = "/gw/1";
+/// The state file of a slot in use (`slots.rs`).
+const SLOT_STATE: &str = "live-state.json";
+/// Longest wait for what `serve` does in the background (the streamer's up, its stop).
+const LONG: Duration = Duration::from_secs(60);
 
 /// What the reader has seen already: new log lines, mails and Pod writes are shown once.
 pub struct Demo<'a> {
@@ -39,9 +53,10 @@ pub struct Demo<'a> {
 /// then runs the story. The directory goes with the environment unless `keep`.
 pub fn run(out: &mut dyn Write, keep: bool, on_dir: impl FnOnce(&Path)) -> Result<()> {
     // debug = false: the day log as an admin reads it (info and above).
+    // hold_secs = 1: the webinar's up waits 1 s for Pod's chat toggle (5 by default).
     let mut env = TestEnv::builder()
         .slots(2)
-        .extra_toml("[server]\ndebug = false")
+        .extra_toml("[server]\ndebug = false\n[webinar]\nhold_secs = 1")
         .build();
     if keep {
         env.keep_directory();
@@ -57,6 +72,7 @@ pub fn run(out: &mut dyn Write, keep: bool, on_dir: impl FnOnce(&Path)) -> Resul
     };
     demo.intro(keep)?;
     demo.pod_live()?;
+    demo.webinar()?;
     Ok(())
 }
 
@@ -158,6 +174,144 @@ impl Demo<'_> {
         self.mails(0)?;
         self.status()?;
         Ok(())
+    }
+
+    /// A webinar of Pod 3.8.2 and later (Pod's own meeting app), through the gateway
+    /// `serve` answers: started, its chat panel hidden, a viewer's message, stopped, with
+    /// exactly the requests Pod 4.1 sends.
+    fn webinar(&mut self) -> Result<()> {
+        self.step("Pod 4.1: a teacher's webinar, through the gateway (`bbb-pod-live serve`)")?;
+        self.env
+            .bbb
+            .add_meeting(WEBINAR_MEETING, WEBINAR_INTERNAL, "Webinaire démo", false);
+        // BBB 3.0 takes viewers' messages through sendChatMessage.
+        self.env.bbb.set_version("3.0");
+        writeln!(
+            self.out,
+            "  BBB: meeting {WEBINAR_MEETING:?} created by Pod's meeting app, nobody in it yet"
+        )?;
+        let gateway = Gateway::spawn(&self.env);
+        writeln!(
+            self.out,
+            "\n$ bbb-pod-live serve    (in the background: [gateway] listen = \"127.0.0.1:{port}\")\n  \
+             Pod's LiveGateway: URL http://127.0.0.1:{port}{GATEWAY_PATH}, token {TOKEN:?}, \
+             RTMP destination rtmp://rtmp.example/live/webinaire-1",
+            port = gateway.port
+        )?;
+
+        self.step("The teacher starts the webinar in Pod; Pod calls the gateway")?;
+        let start = format!(
+            "{GATEWAY_PATH}/start?room={ROOM}&domain=pod.example%3A443%2Fmeeting%2F\
+             {WEBINAR_MEETING}%2F{HASH}&rtmpDst=rtmp%3A%2F%2Frtmp.example%2Flive%2Fwebinaire-1"
+        );
+        let reply = gateway.get_ok(&start);
+        self.exchange(&format!("GET {start}"), &reply)?;
+        ensure!(reply.status() == "success", "start refused: {reply:?}");
+        // The meeting's chat is off in Pod (enable_chat False, its default): Pod hides
+        // the panel right after start.
+        let toggle = format!("{GATEWAY_PATH}/chat?room={ROOM}&toggle=True");
+        let reply = gateway.get_ok(&toggle);
+        self.exchange(&format!("GET {toggle}"), &reply)?;
+        ensure!(reply.res() == "ok", "toggle refused: {reply:?}");
+        self.env.bbb.set_running(WEBINAR_MEETING, true);
+        writeln!(
+            self.out,
+            "\n  BBB: Pod sends the teacher into the meeting; it runs"
+        )?;
+        let slot = self.wait_for("the webinar's streamer up", |env| {
+            (1..=2).find(|&n| env.docker.running(&env.slot_dir(n)))
+        })?;
+        writeln!(
+            self.out,
+            "\n  the streamer is up in slot {slot}, its panel hidden, pushing to Pod's RTMP destination:"
+        )?;
+        let compose = fs::read_to_string(self.env.slot_dir(slot).join("docker-compose.yml"))?;
+        let lines: Vec<&str> = compose
+            .lines()
+            .filter(|l| {
+                ["BBB_MEETING_ID:", "BBB_STREAM_URL:", "BBB_SHOW_CHAT:"]
+                    .iter()
+                    .any(|k| l.trim_start().starts_with(k))
+            })
+            .collect();
+        self.indented(&indent(&lines.join("\n")))?;
+        self.log_lines()?;
+        self.mails(1)?;
+
+        self.step("Cron's next minute: the tick tends the webinar beside serve")?;
+        self.tick()?;
+        self.status()?;
+
+        self.step("A viewer writes in Pod's chat; Pod posts it to the gateway")?;
+        let message = "Bonjour l’équipe";
+        let reply = gateway.post_chat(&format!("{GATEWAY_PATH}/chat"), ROOM, message);
+        self.exchange(
+            &format!("POST {GATEWAY_PATH}/chat {{\"room\": \"{ROOM}\", \"msg\": \"{message}\"}}"),
+            &reply,
+        )?;
+        ensure!(reply.res().contains("ok"), "message refused: {reply:?}");
+        for (meeting, from, msg) in self.env.bbb.chat_messages() {
+            writeln!(
+                self.out,
+                "  BBB: sendChatMessage in {meeting:?} from {from:?}: {msg:?}"
+            )?;
+        }
+
+        self.step("The teacher stops the webinar in Pod; Pod calls the gateway")?;
+        let stop = format!("{GATEWAY_PATH}/stop?room={ROOM}");
+        let reply = gateway.get_ok(&stop);
+        self.exchange(&format!("GET {stop}"), &reply)?;
+        ensure!(reply.status() == "success", "stop refused: {reply:?}");
+        // Answered at once, done behind: the slot is free once its state file is gone.
+        let dir = self.env.slot_dir(slot);
+        self.wait_for("the webinar's slot free", |env| {
+            (!env.docker.running(&dir) && !dir.join(SLOT_STATE).exists()).then_some(())
+        })?;
+        writeln!(
+            self.out,
+            "\n  the streamer of slot {slot} is down, the slot free"
+        )?;
+        self.log_lines()?;
+        self.status()?;
+
+        self.step("serve stops on SIGTERM (systemd's stop)")?;
+        let out = gateway.terminate(&self.env);
+        ensure!(
+            out.code == Some(0),
+            "serve exited {:?} on SIGTERM\n{}",
+            out.code,
+            out.stderr
+        );
+        writeln!(self.out, "  serve exited 0")?;
+        self.log_lines()
+    }
+
+    /// A request as Pod sends it and the gateway's answer, as Pod reads it (JSON).
+    fn exchange(&mut self, request: &str, reply: &Reply) -> Result<()> {
+        writeln!(self.out, "\n  Pod → {request}")?;
+        writeln!(
+            self.out,
+            "  gateway ← {} {}",
+            reply.code,
+            serde_json::to_string(&reply.json)?
+        )?;
+        Ok(())
+    }
+
+    /// Polls `what` every 50 ms until it gives a value; an error after [`LONG`].
+    fn wait_for<T>(&self, what: &str, mut found: impl FnMut(&TestEnv) -> Option<T>) -> Result<T> {
+        let deadline = std::time::Instant::now() + LONG;
+        loop {
+            if let Some(v) = found(&self.env) {
+                return Ok(v);
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "no {what} after {LONG:?}\n--- log ---\n{}",
+                self.env.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn step(&mut self, title: &str) -> Result<()> {

@@ -6,7 +6,7 @@
 mod scenario;
 
 #[test]
-fn the_demo_shows_a_live_from_request_to_recording() {
+fn the_demo_shows_a_live_from_request_to_recording_and_a_webinar_through_serve() {
     let mut out = Vec::new();
     let mut dir = None;
     let result = scenario::run(&mut out, false, |root| dir = Some(root.to_path_buf()));
@@ -26,6 +26,14 @@ fn the_demo_shows_a_live_from_request_to_recording() {
         "INFO recording handed over to Pod live=1",
         "format_name=matroska",
         "$ bbb-pod-live status",
+        "Pod → GET /gw/1/start?room=3319bf5aed&domain=",
+        "Pod → GET /gw/1/chat?room=3319bf5aed&toggle=True",
+        "BBB_STREAM_URL: \"rtmp://rtmp.example/live/webinaire-1\"",
+        "BBB_SHOW_CHAT: \"false\"",
+        "webinar 3319bf5aed started",
+        "BBB: sendChatMessage in \"0002-webinaire-demo\"",
+        "Pod → GET /gw/1/stop?room=3319bf5aed",
+        "serve exited 0",
     ] {
         assert!(
             text.contains(shown),
