@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    Alone, BbbMeeting, Company, Live, LiveId, LiveStatus, Phase, PodMeeting, Sessions, SlotState,
-    StopReason, WaitReason, Waiting,
+    Alone, BbbMeeting, Company, InternalMeetingId, Live, LiveId, LiveStatus, Phase, PodMeeting,
+    Sessions, SlotState, StopReason, WaitReason, Waiting,
 };
 
 /// What BBB told us this tick.
@@ -280,7 +280,7 @@ fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mu
 /// lives Pod shows running on any server, and the waiting lives kept this tick.
 struct Streamed {
     by_meeting: HashMap<String, LiveId>,
-    by_session: HashMap<String, LiveId>,
+    by_session: HashMap<InternalMeetingId, LiveId>,
 }
 
 impl Streamed {
@@ -334,7 +334,7 @@ fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut 
     let MeetingsView::Listed(meetings) = input.meetings else {
         return;
     };
-    let Some(meeting_id) = state.meeting_id.as_deref() else {
+    let Some(meeting_id) = &state.meeting_id else {
         out.warnings.push(format!(
             "live {} (slot {slot}): its BBB meeting id is unknown, so its end cannot be seen; stop it by hand",
             state.live
@@ -343,7 +343,7 @@ fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut 
     };
     // Its own session: another session of the same room (the next lecture, listed
     // alone or beside the ended one) does not keep it running.
-    let ended = meetings.session_over(meeting_id, state.session.as_deref());
+    let ended = meetings.session_over(meeting_id, state.session.as_ref());
     if ended {
         let seen = state.ended_seen + 1;
         let needed = input.end_confirmations.max(1);
@@ -522,11 +522,10 @@ pub fn webinar_step(
             return Some(WebinarStep::Up);
         }
     }
-    let (MeetingsView::Listed(listed), Some(meeting_id)) = (meetings, state.meeting_id.as_deref())
-    else {
+    let (MeetingsView::Listed(listed), Some(meeting_id)) = (meetings, &state.meeting_id) else {
         return None;
     };
-    if listed.session_over(meeting_id, state.session.as_deref()) {
+    if listed.session_over(meeting_id, state.session.as_ref()) {
         let seen = state.ended_seen + 1;
         let needed = end_confirmations.max(1);
         return Some(if seen >= needed {

@@ -20,7 +20,7 @@ use super::info::{
 };
 use super::meetings::{Presence, ReadError, Watch, read_watched};
 use crate::config::{ChecksumAlgorithm, Secret};
-use crate::model::{BbbMeeting, RoomInfo};
+use crate::model::{BbbMeeting, MeetingId, RoomInfo};
 use crate::text::error_chain;
 
 /// A getMeetings client. It keeps the signed URL, not the secret: getMeetings takes no
@@ -180,8 +180,8 @@ impl BbbClient {
     /// (its `internalMeetingID`, running, `endTime`), or [`RoomInfo::NotFound`]. Asked
     /// before a live whose session vanished from getMeetings is stopped: unlike
     /// isMeetingRunning it tells one session of a recurring room from the next.
-    pub async fn meeting_info(&self, meeting_id: &str) -> Result<RoomInfo, BbbError> {
-        self.ask("getMeetingInfo", meeting_id, parse_meeting_info)
+    pub async fn meeting_info(&self, meeting_id: &MeetingId) -> Result<RoomInfo, BbbError> {
+        self.ask("getMeetingInfo", meeting_id.as_str(), parse_meeting_info)
             .await
     }
 
@@ -189,9 +189,9 @@ impl BbbClient {
     /// meeting with that id).
     pub async fn meeting_details(
         &self,
-        meeting_id: &str,
+        meeting_id: &MeetingId,
     ) -> Result<Option<MeetingDetails>, BbbError> {
-        self.ask("getMeetingInfo", meeting_id, parse_meeting_details)
+        self.ask("getMeetingInfo", meeting_id.as_str(), parse_meeting_details)
             .await
     }
 
@@ -226,18 +226,23 @@ impl BbbClient {
     /// under `user_name`. `Ok(false)` when BBB does not know the call (older than 3.0).
     pub async fn send_chat_message(
         &self,
-        meeting_id: &str,
+        meeting_id: &MeetingId,
         user_name: &str,
         message: &str,
     ) -> Result<bool, BbbError> {
         let query = format!(
             "meetingID={}&message={}&userName={}",
-            url_encode(meeting_id),
+            url_encode(meeting_id.as_str()),
             url_encode(message),
             url_encode(user_name)
         );
         match self
-            .ask_query("sendChatMessage", meeting_id, query, parse_chat_sent)
+            .ask_query(
+                "sendChatMessage",
+                meeting_id.as_str(),
+                query,
+                parse_chat_sent,
+            )
             .await
         {
             // An older BBB may answer an unknown call with its HTML 404 page.

@@ -87,8 +87,8 @@ fn parse_answer_info(answer: Answer) -> Result<RoomInfo, BbbError> {
         ));
     }
     Ok(RoomInfo::Session(BbbMeeting {
-        meeting_id: answer.meeting_id,
-        internal_meeting_id: answer.internal_meeting_id,
+        meeting_id: answer.meeting_id.into(),
+        internal_meeting_id: answer.internal_meeting_id.into(),
         running: answer.running.as_deref() == Some("true"),
         end_time: answer.end_time.parse().unwrap_or(0),
     }))

@@ -16,7 +16,7 @@ use quick_xml::events::{BytesStart, BytesText, Event};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::BbbError;
-use crate::model::BbbMeeting;
+use crate::model::{BbbMeeting, InternalMeetingId, MeetingId};
 
 /// Parses a whole getMeetings answer held in memory.
 pub fn parse_meetings(xml: &[u8]) -> Result<Vec<BbbMeeting>, BbbError> {
@@ -139,7 +139,7 @@ struct PartialMeeting {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Watch {
     /// External `meetingID`s of the sessions whose streamers run here.
-    pub meetings: HashSet<String>,
+    pub meetings: HashSet<MeetingId>,
     /// The streamers' `fullName`s (the slots' `BBB_USER_NAME`).
     pub names: HashSet<String>,
 }
@@ -148,8 +148,8 @@ pub struct Watch {
 /// and how many attendees have another name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
-    pub meeting_id: String,
-    pub internal_meeting_id: String,
+    pub meeting_id: MeetingId,
+    pub internal_meeting_id: InternalMeetingId,
     pub running: bool,
     /// Watched `fullName`s found among its attendees (each once).
     pub names: Vec<String>,
@@ -609,13 +609,18 @@ impl MeetingsParser {
         let n = self.meetings.len() + 1;
         let m = std::mem::take(&mut self.meeting);
         let meeting_id = match m.meeting_id {
-            Some(id) if !id.trim().is_empty() => id,
+            Some(id) if !id.trim().is_empty() => MeetingId::from(id),
             Some(_) => return Err(garbage(format!("meeting #{n} has a blank <meetingID>"))),
             None => return Err(garbage(format!("meeting #{n} has no <meetingID>"))),
         };
-        let missing = |tag: &str| garbage(format!("meeting #{n} ({meeting_id:?}) has no <{tag}>"));
+        let missing = |tag: &str| {
+            garbage(format!(
+                "meeting #{n} ({:?}) has no <{tag}>",
+                meeting_id.as_str()
+            ))
+        };
         let internal_meeting_id = match m.internal_meeting_id {
-            Some(id) if !id.trim().is_empty() => id,
+            Some(id) if !id.trim().is_empty() => InternalMeetingId::from(id),
             _ => return Err(missing("internalMeetingID")),
         };
         let running = m.running.ok_or_else(|| missing("running"))?;
@@ -824,7 +829,7 @@ mod tests {
 
     fn watched(xml: &str, meetings: &[&str], names: &[&str]) -> (Vec<BbbMeeting>, Vec<Presence>) {
         let watch = Watch {
-            meetings: meetings.iter().map(|s| s.to_string()).collect(),
+            meetings: meetings.iter().map(|&s| MeetingId::from(s)).collect(),
             names: names.iter().map(|s| s.to_string()).collect(),
         };
         let mut parser = MeetingsParser::watching(watch);
@@ -1881,8 +1886,8 @@ mod hostile_props {
         meetings
             .iter()
             .map(|m| BbbMeeting {
-                meeting_id: m.meeting_id.clone(),
-                internal_meeting_id: m.internal_meeting_id.clone(),
+                meeting_id: m.meeting_id.clone().into(),
+                internal_meeting_id: m.internal_meeting_id.clone().into(),
                 running: m.running,
                 end_time: m.end_time,
             })

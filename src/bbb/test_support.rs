@@ -26,8 +26,8 @@ pub(super) fn secret() -> Secret {
 
 pub(super) fn meeting(id: &str, internal: &str, running: bool, end_time: u64) -> BbbMeeting {
     BbbMeeting {
-        meeting_id: id.to_owned(),
-        internal_meeting_id: internal.to_owned(),
+        meeting_id: id.into(),
+        internal_meeting_id: internal.into(),
         running,
         end_time,
     }

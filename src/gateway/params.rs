@@ -132,7 +132,7 @@ pub fn start(gateway_path: &str, q: &HashMap<String, String>) -> Result<StartReq
     Ok(StartRequest {
         gateway_path: gateway_path.to_owned(),
         room,
-        meeting_id: meeting_id.to_owned(),
+        meeting_id: meeting_id.into(),
         pod_host: pod_host.to_owned(),
         rtmp_dst: rtmp_dst.to_owned(),
     })

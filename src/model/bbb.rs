@@ -5,12 +5,15 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{InternalMeetingId, MeetingId};
+
 /// One meeting of a getMeetings answer, reduced to what the tick needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BbbMeeting {
-    /// External `meetingID`.
-    pub meeting_id: String,
-    pub internal_meeting_id: String,
+    /// External `meetingID`: the room.
+    pub meeting_id: MeetingId,
+    /// `internalMeetingID`: this session of the room.
+    pub internal_meeting_id: InternalMeetingId,
     pub running: bool,
     /// `endTime` in ms since the epoch, 0 while the meeting has not ended.
     pub end_time: u64,
@@ -31,12 +34,13 @@ impl BbbMeeting {
 /// to one session, and another session of its room says nothing about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sessions {
-    by_room: HashMap<String, Vec<BbbMeeting>>,
+    by_room: HashMap<MeetingId, Vec<BbbMeeting>>,
 }
 
 impl Sessions {
     pub fn new(meetings: Vec<BbbMeeting>) -> Sessions {
-        let mut by_room: HashMap<String, Vec<BbbMeeting>> = HashMap::with_capacity(meetings.len());
+        let mut by_room: HashMap<MeetingId, Vec<BbbMeeting>> =
+            HashMap::with_capacity(meetings.len());
         for m in meetings {
             by_room.entry(m.meeting_id.clone()).or_default().push(m);
         }
@@ -44,7 +48,7 @@ impl Sessions {
     }
 
     /// Every listed entry of the room `meeting_id` (any session).
-    pub fn of_room(&self, meeting_id: &str) -> &[BbbMeeting] {
+    pub fn of_room(&self, meeting_id: &MeetingId) -> &[BbbMeeting] {
         self.by_room.get(meeting_id).map_or(&[], Vec::as_slice)
     }
 
@@ -52,19 +56,19 @@ impl Sessions {
     /// `internalMeetingID`, and not ended (a created, not yet joined session runs).
     /// With the session unknown (`None`: a live adopted before it learned it), any
     /// entry of the room that has not ended counts.
-    pub fn runs(&self, meeting_id: &str, session: Option<&str>) -> bool {
+    pub fn runs(&self, meeting_id: &MeetingId, session: Option<&InternalMeetingId>) -> bool {
         self.of_room(meeting_id)
             .iter()
-            .filter(|m| session.is_none_or(|s| m.internal_meeting_id == s))
+            .filter(|m| session.is_none_or(|s| m.internal_meeting_id == *s))
             .any(|m| !m.has_ended())
     }
 
     /// Whether the session (with `session` unknown: the room) is listed at all, ended
     /// or not.
-    pub fn lists(&self, meeting_id: &str, session: Option<&str>) -> bool {
+    pub fn lists(&self, meeting_id: &MeetingId, session: Option<&InternalMeetingId>) -> bool {
         self.of_room(meeting_id)
             .iter()
-            .any(|m| session.is_none_or(|s| m.internal_meeting_id == s))
+            .any(|m| session.is_none_or(|s| m.internal_meeting_id == *s))
     }
 
     /// Adds an entry learnt otherwise (getMeetingInfo, for a session getMeetings left out).
@@ -81,7 +85,11 @@ impl Sessions {
     /// running a session of unknown age keeps an unlisted one running (Pod's and BBB's
     /// ids may not compare; nothing is stopped on a doubt). With `session` unknown, the
     /// room decides.
-    pub fn session_over(&self, meeting_id: &str, session: Option<&str>) -> bool {
+    pub fn session_over(
+        &self,
+        meeting_id: &MeetingId,
+        session: Option<&InternalMeetingId>,
+    ) -> bool {
         let Some(session) = session else {
             return !self.runs(meeting_id, None);
         };
@@ -91,13 +99,13 @@ impl Sessions {
         if self.lists(meeting_id, Some(session)) || !self.runs(meeting_id, None) {
             return true;
         }
-        let Some(ours) = created_ms(session) else {
+        let Some(ours) = session.created_ms() else {
             return false;
         };
         self.of_room(meeting_id)
             .iter()
             .filter(|m| !m.has_ended())
-            .any(|m| created_ms(&m.internal_meeting_id).is_some_and(|t| t > ours))
+            .any(|m| m.internal_meeting_id.created_ms().is_some_and(|t| t > ours))
     }
 
     /// Number of listed entries (all rooms, all sessions).
@@ -108,11 +116,6 @@ impl Sessions {
     pub fn is_empty(&self) -> bool {
         self.by_room.is_empty()
     }
-}
-
-/// The creation time BBB puts at the end of an `internalMeetingID` (`<sha1>-<ms>`).
-fn created_ms(internal_meeting_id: &str) -> Option<u64> {
-    internal_meeting_id.rsplit_once('-')?.1.parse().ok()
 }
 
 /// What BBB's getMeetingInfo says about a room, asked when a session vanished from
@@ -127,11 +130,11 @@ pub enum RoomInfo {
 
 impl RoomInfo {
     /// Whether this answer shows `session` (or, unknown, the room) still running.
-    pub fn runs(&self, session: Option<&str>) -> bool {
+    pub fn runs(&self, session: Option<&InternalMeetingId>) -> bool {
         match self {
             RoomInfo::NotFound => false,
             RoomInfo::Session(m) => {
-                session.is_none_or(|s| m.internal_meeting_id == s) && !m.has_ended()
+                session.is_none_or(|s| m.internal_meeting_id == *s) && !m.has_ended()
             }
         }
     }
@@ -142,6 +145,14 @@ mod tests {
     use super::*;
     use crate::tick::fixtures::session;
 
+    fn m(id: &str) -> MeetingId {
+        MeetingId::new(id)
+    }
+
+    fn i(id: &str) -> InternalMeetingId {
+        InternalMeetingId::new(id)
+    }
+
     #[test]
     fn a_session_is_judged_apart_from_the_other_sessions_of_its_room() {
         // The lecture ended (still listed) and the room was opened again.
@@ -150,44 +161,44 @@ mod tests {
             session("room", "s2", true, 0),
             session("other", "o1", false, 0),
         ]);
-        assert!(!s.runs("room", Some("s1")));
-        assert!(s.runs("room", Some("s2")));
-        assert!(s.session_over("room", Some("s1")), "listed, ended");
-        assert!(!s.session_over("room", Some("s2")));
-        assert!(!s.session_over("room", None));
+        assert!(!s.runs(&m("room"), Some(&i("s1"))));
+        assert!(s.runs(&m("room"), Some(&i("s2"))));
+        assert!(s.session_over(&m("room"), Some(&i("s1"))), "listed, ended");
+        assert!(!s.session_over(&m("room"), Some(&i("s2"))));
+        assert!(!s.session_over(&m("room"), None));
         // Not listed: over when the room runs nothing, or a newer session.
         let next = Sessions::new(vec![session("room", "abc-2000", true, 0)]);
-        assert!(next.session_over("room", Some("abc-1000")));
+        assert!(next.session_over(&m("room"), Some(&i("abc-1000"))));
         assert!(
-            !next.session_over("room", Some("abc-3000")),
+            !next.session_over(&m("room"), Some(&i("abc-3000"))),
             "older than ours"
         );
         assert!(
-            !next.session_over("room", Some("..")),
+            !next.session_over(&m("room"), Some(&i(".."))),
             "of unknown age: kept"
         );
-        assert!(next.session_over("gone", Some("abc-1000")));
-        assert!(next.session_over("gone", None));
+        assert!(next.session_over(&m("gone"), Some(&i("abc-1000"))));
+        assert!(next.session_over(&m("gone"), None));
         // Unknown session: the room runs.
-        assert!(s.runs("room", None));
+        assert!(s.runs(&m("room"), None));
         // Created, nobody joined yet: runs.
-        assert!(s.runs("other", Some("o1")));
+        assert!(s.runs(&m("other"), Some(&i("o1"))));
         // Another session listed alone does not keep s1 running.
         let alone = Sessions::new(vec![session("room", "s2", true, 0)]);
-        assert!(!alone.runs("room", Some("s1")));
-        assert!(!alone.runs("absent", None));
+        assert!(!alone.runs(&m("room"), Some(&i("s1"))));
+        assert!(!alone.runs(&m("absent"), None));
         assert_eq!(s.len(), 3);
     }
 
     #[test]
     fn get_meeting_info_is_compared_by_session() {
         let now = RoomInfo::Session(session("room", "s2", true, 0));
-        assert!(!now.runs(Some("s1")));
-        assert!(now.runs(Some("s2")));
+        assert!(!now.runs(Some(&i("s1"))));
+        assert!(now.runs(Some(&i("s2"))));
         assert!(now.runs(None));
         assert!(!RoomInfo::NotFound.runs(None));
         let ended = RoomInfo::Session(session("room", "s1", false, 5));
-        assert!(!ended.runs(Some("s1")));
+        assert!(!ended.runs(Some(&i("s1"))));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Plain data the tick reasons about and the state files hold: lives as Pod stores
-//! them, meetings as BBB reports them, broadcasters, the actions a plan decides, the
+//! them, meetings as BBB reports them (a room's and a session's ids apart), broadcasters, the actions a plan decides, the
 //! problems a tick reports, a slot's state (with the streamer's health) and the
 //! server's state (with the mail memory). No I/O and no clients here: `plan.rs` decides
 //! over these types only, so everything that decides can be tested without a network.
@@ -13,6 +13,7 @@
 mod action;
 mod bbb;
 mod health;
+mod ids;
 mod pod;
 mod problem;
 mod room;
@@ -23,6 +24,7 @@ mod webinar;
 pub use action::Action;
 pub use bbb::{BbbMeeting, RoomInfo, Sessions};
 pub use health::{Fails, Health, PlaylistSeen, Signal};
+pub use ids::{InternalMeetingId, MeetingId};
 pub use pod::{Broadcaster, Live, LiveId, LiveStatus, Livestreams, PodMeeting, SkippedRow};
 pub use problem::{Problem, ProblemKey, WaitReason, Waiting};
 pub use room::{Alone, Company};

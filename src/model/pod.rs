@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{InternalMeetingId, MeetingId};
+
 /// Pod's livestream id (`/rest/bbb_livestream/<id>/`).
 pub type LiveId = u64;
 
@@ -92,9 +94,9 @@ pub struct Livestreams {
 pub struct PodMeeting {
     pub id: u64,
     /// BBB's external `meetingID`: what getMeetings lists and the streamer joins.
-    pub meeting_id: String,
+    pub meeting_id: MeetingId,
     /// BBB's `internalMeetingID`: the file stem Pod's cron looks for in recordings_dir.
-    pub internal_meeting_id: String,
+    pub internal_meeting_id: InternalMeetingId,
     pub meeting_name: String,
 }
 

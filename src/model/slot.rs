@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Alone, Broadcaster, Health, LiveId, Webinar};
+use super::{Alone, Broadcaster, Health, InternalMeetingId, LiveId, MeetingId, Webinar};
 
 /// Where a live is in its life in this slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,12 +84,12 @@ pub struct SlotState {
     pub meeting_url: Option<String>,
     pub user_url: Option<String>,
     /// BBB's external meeting id, once read from Pod.
-    pub meeting_id: Option<String>,
+    pub meeting_id: Option<MeetingId>,
     /// The BBB session the live streams: its Pod meeting's `internal_meeting_id`. Absent
     /// in state files of older versions and of lives adopted from bbb-pod-live.php:
     /// learnt from Pod's meeting row at the next tick.
     #[serde(default)]
-    pub session: Option<String>,
+    pub session: Option<InternalMeetingId>,
     pub meeting_name: Option<String>,
     pub stream_key: Option<String>,
     /// The broadcaster name chosen before the POST, so a retry uses the same one.

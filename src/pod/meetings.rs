@@ -47,8 +47,8 @@ pub(super) fn parse_meeting(value: &Value) -> Result<PodMeeting, String> {
         let text = |key| optional_string(map, key).map(Option::unwrap_or_default);
         Ok(PodMeeting {
             id,
-            meeting_id: text("meeting_id")?,
-            internal_meeting_id: text("internal_meeting_id")?,
+            meeting_id: text("meeting_id")?.into(),
+            internal_meeting_id: text("internal_meeting_id")?.into(),
             meeting_name: text("meeting_name")?,
         })
     })
@@ -76,7 +76,7 @@ mod tests {
             PodMeeting {
                 id: 1,
                 meeting_id: "m".into(),
-                internal_meeting_id: String::new(),
+                internal_meeting_id: "".into(),
                 meeting_name: "Cours d'amphi".into(),
             }
         );

@@ -771,8 +771,8 @@ mod tests {
             })).unwrap();
             prop_assert_eq!(meeting, PodMeeting {
                 id,
-                meeting_id: texts[0].clone(),
-                internal_meeting_id: texts[1].clone(),
+                meeting_id: texts[0].clone().into(),
+                internal_meeting_id: texts[1].clone().into(),
                 meeting_name: texts[2].clone(),
             });
         }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::pages::Row;
 use super::rows::{object_with_id, required_int, required_string};
 use super::{Payload, PodClient, PodError};
+use crate::model::MeetingId;
 
 /// A row of `/rest/meeting_livestream/`, with what closing it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +58,11 @@ impl PodClient {
 
     /// Sets to 2 ("Live stopped") every webinar livestream Pod shows in progress for
     /// the meeting whose BBB meetingID is `meeting_id`; answers how many were set.
-    pub async fn close_webinar_livestreams(&self, meeting_id: &str) -> Result<usize, PodError> {
-        let Some(pk) = meeting_pk(meeting_id) else {
+    pub async fn close_webinar_livestreams(
+        &self,
+        meeting_id: &MeetingId,
+    ) -> Result<usize, PodError> {
+        let Some(pk) = meeting_pk(meeting_id.as_str()) else {
             return Ok(0);
         };
         let mut url = self.endpoint(&["rest", "meeting_livestream"]);

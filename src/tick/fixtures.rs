@@ -72,7 +72,7 @@ pub fn running_state(id: LiveId, meeting: &str) -> SlotState {
 pub fn meeting(id: &str, running: bool, end_time: u64) -> BbbMeeting {
     BbbMeeting {
         meeting_id: id.into(),
-        internal_meeting_id: format!("{id}-internal"),
+        internal_meeting_id: format!("{id}-internal").into(),
         running,
         end_time,
     }
@@ -93,7 +93,7 @@ pub fn pod_meeting(pk: u64, room: &str) -> PodMeeting {
     PodMeeting {
         id: pk,
         meeting_id: room.into(),
-        internal_meeting_id: format!("{room}-internal"),
+        internal_meeting_id: format!("{room}-internal").into(),
         meeting_name: room.into(),
     }
 }

@@ -21,8 +21,9 @@ use crate::compose;
 use crate::config::Config;
 use crate::mail;
 use crate::model::{
-    BbbMeeting, Company, Live, LiveId, LiveStatus, Livestreams, Phase, PodMeeting, Problem,
-    ProblemKey, RoomInfo, ServerState, SkippedRow, SlotState, WaitReason, Waiting,
+    BbbMeeting, Company, InternalMeetingId, Live, LiveId, LiveStatus, Livestreams, MeetingId,
+    Phase, PodMeeting, Problem, ProblemKey, RoomInfo, ServerState, SkippedRow, SlotState,
+    WaitReason, Waiting,
 };
 use crate::plan::{self, MeetingsView, PlanInput};
 use crate::pod::{ListMemory, TickRead};
@@ -186,9 +187,9 @@ fn companies(
         .iter()
         .filter(|(_, s)| s.phase == Phase::Running)
         .filter_map(|(&slot, s)| {
-            let meeting = s.meeting_id.as_deref()?;
+            let meeting = s.meeting_id.as_ref()?;
             let own = ctx.own_users(slot);
-            let company = company_in(presence, meeting, s.session.as_deref(), &own)?;
+            let company = company_in(presence, meeting, s.session.as_ref(), &own)?;
             Some((slot, company))
         })
         .collect()
@@ -200,14 +201,14 @@ fn companies(
 /// not even our streamer yet.
 fn company_in(
     presence: &[Presence],
-    meeting: &str,
-    session: Option<&str>,
+    meeting: &MeetingId,
+    session: Option<&InternalMeetingId>,
     own: &[String],
 ) -> Option<Company> {
     let mut running = presence
         .iter()
-        .filter(|p| p.meeting_id == meeting && p.running)
-        .filter(|p| session.is_none_or(|s| p.internal_meeting_id == s))
+        .filter(|p| p.meeting_id == *meeting && p.running)
+        .filter(|p| session.is_none_or(|s| p.internal_meeting_id == *s))
         .peekable();
     running.peek()?;
     let (mut others, mut ours) = (0u32, false);
@@ -264,11 +265,11 @@ async fn confirm_absences(
         return;
     };
     let needed = ctx.cfg.bbb.end_confirmations.max(1);
-    let doubtful: Vec<(LiveId, String, Option<String>)> = states
+    let doubtful: Vec<(LiveId, MeetingId, Option<InternalMeetingId>)> = states
         .values()
         .filter(|s| s.phase == Phase::Running && s.ended_seen + 1 >= needed)
         .filter_map(|s| Some((s.live, s.meeting_id.clone()?, s.session.clone())))
-        .filter(|(_, m, session)| !listed.lists(m, session.as_deref()))
+        .filter(|(_, m, session)| !listed.lists(m, session.as_ref()))
         .collect();
     let asks = doubtful
         .iter()
@@ -277,17 +278,18 @@ async fn confirm_absences(
             (*live, meeting_id, session, answer)
         });
     for (live, meeting_id, session, answer) in futures_util::future::join_all(asks).await {
-        let session = session.as_deref();
+        let session = session.as_ref();
         let entry = match answer {
             Ok(info) if info.runs(session) => {
                 warn!(
                     live,
-                    meeting_id, "session missing from getMeetings but running: not stopped"
+                    meeting_id = %meeting_id,
+                    "session missing from getMeetings but running: not stopped"
                 );
                 running_entry(meeting_id, session)
             }
             Ok(RoomInfo::Session(other)) => {
-                debug!(live, meeting_id, now = %other.internal_meeting_id,
+                debug!(live, meeting_id = %meeting_id, now = %other.internal_meeting_id,
                     "session missing from getMeetings; BBB holds another (or ended) session for its room");
                 other
             }
@@ -305,10 +307,10 @@ async fn confirm_absences(
 }
 
 /// A listed, running entry for a live's session (or, unknown, its room).
-fn running_entry(meeting_id: &str, session: Option<&str>) -> BbbMeeting {
+fn running_entry(meeting_id: &MeetingId, session: Option<&InternalMeetingId>) -> BbbMeeting {
     BbbMeeting {
-        meeting_id: meeting_id.to_owned(),
-        internal_meeting_id: session.unwrap_or_default().to_owned(),
+        meeting_id: meeting_id.clone(),
+        internal_meeting_id: session.cloned().unwrap_or_default(),
         running: true,
         end_time: 0,
     }
@@ -530,7 +532,7 @@ async fn prefetch_meetings(ctx: &Ctx, lives: &[&Live]) -> HashMap<LiveId, PodMee
     .buffer_unordered(8)
     .filter_map(|(id, read)| async move {
         match read {
-            Ok(m) if compose::usable_meeting_id(m.meeting_id.trim()) => Some((id, m)),
+            Ok(m) if compose::usable_meeting_id(m.meeting_id.as_str().trim()) => Some((id, m)),
             Ok(_) => None,
             Err(e) => {
                 debug!(live = id, "reading the meeting of a waiting live: {e}");
@@ -571,7 +573,7 @@ mod tests {
         assert_eq!(input.end_confirmations, cfg.bbb.end_confirmations);
         assert_eq!(input.max_attempts, MAX_START_ATTEMPTS);
         assert_eq!(input.lives, &snap.lives[..]);
-        assert!(matches!(input.meetings, MeetingsView::Listed(m) if m.runs("m7", None)));
+        assert!(matches!(input.meetings, MeetingsView::Listed(m) if m.runs(&"m7".into(), None)));
         assert_eq!(input.states.keys().collect::<Vec<_>>(), [&1]);
         assert_eq!(input.broken, &BTreeSet::from([3]));
         assert_eq!(input.start_failures, &BTreeMap::from([(8, 2)]));
@@ -618,7 +620,10 @@ mod tests {
     #[test]
     fn a_room_is_empty_when_only_our_own_users_are_in_its_running_session() {
         let own = ["Live".to_owned(), "Chat".to_owned()];
-        let company = |p: &[Presence], session: Option<&str>| company_in(p, "m", session, &own);
+        let company = |p: &[Presence], session: Option<&str>| {
+            let session = session.map(InternalMeetingId::new);
+            company_in(p, &MeetingId::new("m"), session.as_ref(), &own)
+        };
         assert_eq!(
             company(&[seen("m", "m-1", true, &["Live"], 0)], None),
             Some(Company::OnlyUs)

@@ -398,8 +398,7 @@ async fn read_meeting(
             .await
             .with_context(|| format!("reading the meeting of live {}", live.id))?,
     };
-    let meeting_id = meeting.meeting_id.trim();
-    if !compose::usable_meeting_id(meeting_id) {
+    if !compose::usable_meeting_id(meeting.meeting_id.as_str().trim()) {
         bail!(
             "the meeting of live {} ({meeting_url}) has no usable BBB meeting id ({:?}); no container started",
             live.id,
@@ -431,7 +430,7 @@ fn write_compose(
     let params = ComposeParams {
         bbb_url: cfg.bbb.url.as_str().trim_end_matches('/').to_owned(),
         bbb_secret: cfg.bbb.secret.expose().to_owned(),
-        meeting_id: meeting.meeting_id.clone(),
+        meeting_id: meeting.meeting_id.to_string(),
         attendee_password: cfg.bbb.attendee_password.expose().to_owned(),
         moderator_password: cfg.bbb.moderator_password.expose().to_owned(),
         title: meeting.meeting_name.clone(),

@@ -25,7 +25,7 @@ use crate::bbb::Presence;
 use crate::compose;
 use crate::health::{self, Observation, Verdict};
 use crate::hls::{self, Playlist};
-use crate::model::{LiveId, Phase, Problem, ProblemKey, Signal, SlotState};
+use crate::model::{LiveId, MeetingId, Phase, Problem, ProblemKey, Signal, SlotState};
 use crate::plan::{Action, MeetingsView, Plan};
 
 /// Longest wait for an HLS playlist.
@@ -60,8 +60,8 @@ pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<Watched> {
         .iter()
         .filter(|(slot, s)| s.phase == Phase::Running && !acted.contains(slot))
         .filter_map(|(&slot, s)| {
-            let meeting = s.meeting_id.as_deref()?;
-            if !listed.runs(meeting, s.session.as_deref()) {
+            let meeting = s.meeting_id.as_ref()?;
+            if !listed.runs(meeting, s.session.as_ref()) {
                 return None;
             }
             Some(Watched {
@@ -74,10 +74,10 @@ pub(super) fn watched(snapshot: &Snapshot, decided: &Plan) -> Vec<Watched> {
 }
 
 /// The watched names in the running sessions of `meeting`; `None` if none runs.
-fn present_in(presence: &[Presence], meeting: &str) -> Option<Vec<String>> {
+fn present_in(presence: &[Presence], meeting: &MeetingId) -> Option<Vec<String>> {
     let mut running = presence
         .iter()
-        .filter(|p| p.meeting_id == meeting && p.running)
+        .filter(|p| p.meeting_id == *meeting && p.running)
         .peekable();
     running.peek()?;
     Some(running.flat_map(|p| p.names.iter().cloned()).collect())
@@ -438,7 +438,7 @@ mod tests {
     fn presence(meeting: &str, running: bool, names: &[&str]) -> Presence {
         Presence {
             meeting_id: meeting.into(),
-            internal_meeting_id: format!("{meeting}-i"),
+            internal_meeting_id: format!("{meeting}-i").into(),
             running,
             names: names.iter().map(|s| s.to_string()).collect(),
             others: 0,
@@ -453,14 +453,14 @@ mod tests {
             presence("c", false, &[]),
             presence("c", true, &[]),
         ];
-        assert_eq!(present_in(&p, "a"), Some(vec!["Live".to_owned()]));
+        assert_eq!(present_in(&p, &"a".into()), Some(vec!["Live".to_owned()]));
         assert_eq!(
-            present_in(&p, "b"),
+            present_in(&p, &"b".into()),
             None,
             "created, not running: the streamer waits"
         );
-        assert_eq!(present_in(&p, "c"), Some(vec![]));
-        assert_eq!(present_in(&p, "absent"), None);
+        assert_eq!(present_in(&p, &"c".into()), Some(vec![]));
+        assert_eq!(present_in(&p, &"absent".into()), None);
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(super) async fn send(
     msg: &str,
 ) -> Result<(), Refusal> {
     let w = state.webinar.as_ref().ok_or(Refusal::NotLiveHere)?;
-    let meeting_id = state.meeting_id.as_deref().ok_or(Refusal::NotLiveHere)?;
+    let meeting_id = state.meeting_id.as_ref().ok_or(Refusal::NotLiveHere)?;
     let text: String = msg.chars().take(MAX_CHARS).collect();
     match w.chat {
         Some(ChatRoute::Redis) => publish(inner, slot, &text).await.map_err(|e| {

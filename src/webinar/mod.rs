@@ -30,7 +30,7 @@ use crate::cluster::{Claim, Claimer};
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::mail::Mailer;
-use crate::model::{Phase, SlotState, StopReason};
+use crate::model::{MeetingId, Phase, SlotState, StopReason};
 use crate::model::{Webinar, webinar_live_id};
 use crate::pod::PodClient;
 use crate::slots::SlotStore;
@@ -52,7 +52,7 @@ pub struct StartRequest {
     pub gateway_path: String,
     pub room: String,
     /// BBB's meetingID: the third `/`-segment of Pod's `domain`.
-    pub meeting_id: String,
+    pub meeting_id: MeetingId,
     /// `host[:port]` of the Pod: the first segment of `domain`.
     pub pod_host: String,
     pub rtmp_dst: String,
@@ -478,7 +478,7 @@ fn already(slot: u32, state: &SlotState) -> Result<Started, Refusal> {
 
 /// What the gateway's parsing cannot know: values the streamer could not use.
 fn check_start(req: &StartRequest) -> Result<(), Refusal> {
-    if !crate::compose::usable_meeting_id(&req.meeting_id) {
+    if !crate::compose::usable_meeting_id(req.meeting_id.as_str()) {
         return Err(Refusal::BadParameter("the meeting id is empty".into()));
     }
     if req.room.is_empty() {

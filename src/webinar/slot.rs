@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::fsutil::write_atomic;
 use std::collections::BTreeMap;
 
-use crate::model::{ChatRoute, Company, LiveId, Problem, ProblemKey, Webinar};
+use crate::model::{ChatRoute, Company, LiveId, MeetingId, Problem, ProblemKey, Webinar};
 use crate::model::{Phase, SlotState, StopProgress, StopReason};
 use crate::plan::{self, MeetingsView, RoomStep, WebinarRules, WebinarStep};
 use crate::slots::keep_mkv_files;
@@ -151,17 +151,15 @@ impl Engine {
             }
             None => {}
         }
-        if let (MeetingsView::Listed(listed), Some(meeting_id), Some(w)) = (
-            meetings,
-            state.meeting_id.as_deref(),
-            state.webinar.as_mut(),
-        ) {
+        if let (MeetingsView::Listed(listed), Some(meeting_id), Some(w)) =
+            (meetings, &state.meeting_id, state.webinar.as_mut())
+        {
             w.meeting_running = listed.of_room(meeting_id).iter().any(|m| {
                 m.running
                     && state
                         .session
-                        .as_deref()
-                        .is_none_or(|s| s == m.internal_meeting_id)
+                        .as_ref()
+                        .is_none_or(|s| *s == m.internal_meeting_id)
             });
         }
         inner.slots.save(slot, &state)?;
@@ -218,7 +216,7 @@ impl Engine {
             room = %w.room,
             slot,
             gateway = %w.gateway_path,
-            meeting = state.meeting_id.as_deref().unwrap_or(""),
+            meeting = state.meeting_id.as_ref().map_or("", MeetingId::as_str),
             chat_panel = shown,
             chat = ?w.chat,
             "webinar started"
@@ -288,7 +286,7 @@ impl Engine {
         let params = ComposeParams {
             bbb_url: cfg.bbb.url.as_str().trim_end_matches('/').to_owned(),
             bbb_secret: cfg.bbb.secret.expose().to_owned(),
-            meeting_id,
+            meeting_id: meeting_id.into_string(),
             attendee_password,
             moderator_password: String::new(),
             title: state.meeting_name.clone().unwrap_or_default(),
@@ -419,10 +417,10 @@ impl Engine {
         if reason == StopReason::PodAsked || !same_pod(&cfg.pod.url, &w.pod_host) {
             return None;
         }
-        let meeting_id = state.meeting_id.as_deref()?;
+        let meeting_id = state.meeting_id.as_ref()?;
         match self.inner.pod.close_webinar_livestreams(meeting_id).await {
             Ok(n) => {
-                info!(room = %w.room, meeting = meeting_id, closed = n, "webinar's Livestream set to stopped in Pod");
+                info!(room = %w.room, meeting = %meeting_id, closed = n, "webinar's Livestream set to stopped in Pod");
                 None
             }
             Err(e) => {
@@ -473,7 +471,7 @@ impl Engine {
             &self.inner.cfg.server.hostname,
             &crate::mail::EmptyRoom::Webinar(room.to_owned()),
             slot,
-            state.meeting_id.as_deref().unwrap_or(""),
+            state.meeting_id.as_ref().map_or("", MeetingId::as_str),
             ticks,
             (now - since).num_minutes().max(0),
         );
@@ -491,7 +489,11 @@ impl Engine {
         let (subject, body) = crate::mail::webinar_started(&crate::mail::WebinarStarted {
             room: w.room.clone(),
             gateway_path: w.gateway_path.clone(),
-            meeting_id: state.meeting_id.clone().unwrap_or_default(),
+            meeting_id: state
+                .meeting_id
+                .as_ref()
+                .map(MeetingId::to_string)
+                .unwrap_or_default(),
             pod_host: w.pod_host.clone(),
             slot,
             hostname: cfg.server.hostname.clone(),
