@@ -306,7 +306,10 @@ fn no_bbb_outage_of_any_kind_stops_a_live() {
         assert_eq!(
             out.code,
             Some(1),
-            "{mode:?}: a failed getMeetings fails the tick"
+            "{mode:?}: a failed getMeetings fails the tick\nstdout:\n{}\nstderr:\n{}\nlog:\n{}",
+            out.stdout,
+            out.stderr,
+            env.log_text()
         );
         assert_eq!(env.live_status(r.live), 1, "{mode:?} stopped the live");
         assert!(env.docker.running(&env.slot_dir(slot)), "{mode:?}");
