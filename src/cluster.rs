@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::config::ClusterConfig;
-use crate::model::LiveId;
+use crate::model::{LiveId, ServerNumber};
 
 /// Bound on one Redis exchange: a dead coordinator must not hold the tick.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,10 +53,10 @@ impl Claim {
     }
 
     /// The server number holding a live's claim (`None`: not a number we wrote).
-    pub fn server(&self) -> Option<u32> {
+    pub fn server(&self) -> Option<ServerNumber> {
         match self {
             Claim::Won => None,
-            Claim::Held(h) => h.parse().ok(),
+            Claim::Held(h) => h.parse().ok().map(ServerNumber),
         }
     }
 
@@ -73,11 +73,11 @@ impl Claim {
 pub struct Claimer {
     client: redis::Client,
     ttl: Duration,
-    number: u32,
+    number: ServerNumber,
 }
 
 impl Claimer {
-    pub fn new(cfg: &ClusterConfig, number: u32) -> Result<Claimer> {
+    pub fn new(cfg: &ClusterConfig, number: ServerNumber) -> Result<Claimer> {
         let client =
             redis::Client::open(cfg.redis_url.expose()).context("opening cluster.redis_url")?;
         Ok(Claimer {
@@ -241,7 +241,7 @@ mod tests {
     fn a_held_claim_names_its_server_or_its_live() {
         assert!(Claim::Won.won());
         assert_eq!(Claim::Won.server(), None);
-        assert_eq!(Claim::Held("2".into()).server(), Some(2));
+        assert_eq!(Claim::Held("2".into()).server(), Some(ServerNumber(2)));
         assert_eq!(Claim::Held("by hand".into()).server(), None);
         assert_eq!(Claim::Held("live 42".into()).live(), Some(42));
         assert_eq!(Claim::Held("2".into()).live(), None);

@@ -21,7 +21,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tracing::{debug, info};
 
 use crate::config::{MailConfig, MailTransport, SmtpTls};
-use crate::model::{LiveId, MailMemory, Problem, Remembered};
+use crate::model::{LiveId, MailMemory, Problem, Remembered, ServerNumber};
 use crate::process::Cmd;
 use crate::text::{error_chain, one_line, truncate};
 
@@ -261,7 +261,7 @@ pub struct LiveStarted {
     pub slot: u32,
     /// This server (`server.hostname`).
     pub hostname: String,
-    pub server_number: u32,
+    pub server_number: ServerNumber,
     /// The RTMP URL the streamer publishes to.
     pub stream_url: String,
     /// Where viewers watch (`<hls_url><key>.m3u8`).
@@ -325,7 +325,7 @@ pub struct WebinarStarted {
     pub pod_host: String,
     pub slot: u32,
     pub hostname: String,
-    pub server_number: u32,
+    pub server_number: ServerNumber,
     pub chat_panel: bool,
     pub recording: bool,
 }
@@ -426,7 +426,11 @@ pub fn room_empty(
 
 /// `(subject, body)` of the mail listing this tick's problems worth mailing (see
 /// [`select`]), each with what failed, its live and what to do.
-pub fn error_digest(hostname: &str, server_number: u32, problems: &[Problem]) -> (String, String) {
+pub fn error_digest(
+    hostname: &str,
+    server_number: ServerNumber,
+    problems: &[Problem],
+) -> (String, String) {
     let host = printable(hostname);
     let gave_up = problems.iter().filter(|p| p.gave_up).count();
     let plural = |n: usize, word: &str| {
@@ -731,7 +735,7 @@ pub(crate) mod tests {
             meeting_name: "Cours d'amphi\nL1 \u{0}droit\r\t".to_owned(),
             slot: 2,
             hostname: "live1.univ.fr".to_owned(),
-            server_number: 1,
+            server_number: ServerNumber(1),
             stream_url: "rtmp://live.univ.fr/live/cours-d-amphi".to_owned(),
             hls_url: "https://live.univ.fr/hls/cours-d-amphi.m3u8".to_owned(),
             broadcaster_name: "[BBB] Cours d'amphi L1 droit".to_owned(),
@@ -792,7 +796,7 @@ pub(crate) mod tests {
                 gave_up: true,
             },
         ];
-        let (subject, body) = error_digest("live1.univ.fr\n", 1, &problems);
+        let (subject, body) = error_digest("live1.univ.fr\n", ServerNumber(1), &problems);
         assert_eq!(
             subject,
             "[BBB-POD-LIVE] live1.univ.fr (server 1): 2 errors, gave up on 1"
@@ -807,7 +811,7 @@ pub(crate) mod tests {
         ] {
             assert!(body.contains(needle), "{needle:?} not in {body}");
         }
-        let (subject, _) = error_digest("live1", 3, &problems[..1]);
+        let (subject, _) = error_digest("live1", ServerNumber(3), &problems[..1]);
         assert_eq!(subject, "[BBB-POD-LIVE] live1 (server 3): 1 error");
     }
 
@@ -986,7 +990,11 @@ pub(crate) mod tests {
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let c = config(MailTransport::Sendmail, SmtpTls::None, "");
         let m = Mailer::with_sendmail_program(&c, &program).expect("sendmail");
-        let (subject, body) = error_digest("live1.univ.fr", 1, &[problem("stop:9", false)]);
+        let (subject, body) = error_digest(
+            "live1.univ.fr",
+            ServerNumber(1),
+            &[problem("stop:9", false)],
+        );
         // A script written a moment ago can fail to exec (ETXTBSY) while another test
         // thread forks with its write descriptor still open: retry that race only.
         let mut sent = m.send(&subject, &body).await;

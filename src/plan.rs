@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
     Alone, BbbMeeting, Company, InternalMeetingId, Live, LiveId, LiveStatus, Phase, PodMeeting,
-    Sessions, SlotState, StopReason, WaitReason, Waiting,
+    ServerNumber, Sessions, SlotState, StopReason, WaitReason, Waiting,
 };
 
 /// What BBB told us this tick.
@@ -31,7 +31,7 @@ impl MeetingsView {
 #[derive(Debug, Clone, Copy)]
 pub struct PlanInput<'a> {
     /// `server.number`.
-    pub number: u32,
+    pub number: ServerNumber,
     /// `server.slots`: new lives only go to slots 1..=slots.
     pub slots: u32,
     pub end_confirmations: u32,
@@ -601,7 +601,7 @@ mod tests {
         }
         fn plan(&self) -> Plan {
             plan(PlanInput {
-                number: self.number,
+                number: ServerNumber(self.number),
                 slots: self.slots,
                 end_confirmations: self.end_confirmations,
                 max_attempts: 3,

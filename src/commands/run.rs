@@ -46,7 +46,7 @@ async fn tick_under_lock(cfg: Arc<Config>, dry_run: bool) -> Result<Outcome, Fat
     // their reads (see README, "Several servers"). Before the lock, as the PHP slept:
     // a long previous tick then delays this one instead of making it skip.
     if cfg.server.count > 1 && cfg.cluster.is_none() {
-        let delay = u64::from(cfg.server.number - 1) * 60 / u64::from(cfg.server.count);
+        let delay = u64::from(cfg.server.number.0 - 1) * 60 / u64::from(cfg.server.count);
         tracing::debug!(
             "staggered tick: waiting {delay} s (server {} of {}, no [cluster])",
             cfg.server.number,

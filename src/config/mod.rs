@@ -11,6 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::Url;
 
+use crate::model::ServerNumber;
+
 mod base_url;
 mod gateway;
 mod health;
@@ -150,7 +152,7 @@ pub struct SecretSources {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub hostname: String,
-    pub number: u32,
+    pub number: ServerNumber,
     pub count: u32,
     pub slots: u32,
     pub base_dir: PathBuf,

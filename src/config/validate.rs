@@ -206,6 +206,7 @@ impl Validator {
                     format!("{} must be between 1 and server.count ({count})", s.number),
                 )
             })? as u32;
+        let number = ServerNumber(number);
         // 6378 + slot must stay a port; 100 lives on one host is already far beyond a streamer's CPU.
         let slots = self.range("server.slots", s.slots, 1, 100)? as u32;
         let base_dir = self.absolute_dir("server.base_dir", &s.base_dir)?;

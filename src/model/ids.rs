@@ -1,7 +1,8 @@
-//! Ids that are written alike but name different things, each its own type so that one
-//! cannot be passed for the other: BBB's `meetingID` (a room) and `internalMeetingID`
-//! (one session of it). Each is kept in the state files as the bare text it wraps
-//! (`#[serde(transparent)]`), so those files read and write as before.
+//! Ids and numbers that are written alike but name different things, each its own
+//! type so that one cannot be passed for the other: BBB's `meetingID` (a room) and
+//! `internalMeetingID` (one session of it); a server's number in a cluster and a slot's
+//! number on a server. Each is kept in the state files as the bare text or number it
+//! wraps (`#[serde(transparent)]`), so those files read and write as before.
 
 use std::fmt;
 
@@ -96,6 +97,30 @@ impl InternalMeetingId {
     }
 }
 
+/// A server's number in a cluster (`server.number`, 1 to `server.count`): the part
+/// before the slash of Pod's `server` field, `"<server>/<slot>"`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServerNumber(pub u32);
+
+impl fmt::Debug for ServerNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq<u32> for ServerNumber {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for ServerNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,8 +131,10 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).expect("json"), r#""room-1""#);
         let back: InternalMeetingId = serde_json::from_str(r#""abc-1700""#).expect("json");
         assert_eq!(back, InternalMeetingId::new("abc-1700"));
+        assert_eq!(serde_json::to_string(&ServerNumber(2)).expect("json"), "2");
         assert_eq!(id.to_string(), "room-1");
         assert_eq!(format!("{id:?}"), r#""room-1""#);
+        assert_eq!(format!("{:?}", ServerNumber(2)), "2");
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod webinar;
 pub use action::Action;
 pub use bbb::{BbbMeeting, RoomInfo, Sessions};
 pub use health::{Fails, Health, PlaylistSeen, Signal};
-pub use ids::{InternalMeetingId, MeetingId};
+pub use ids::{InternalMeetingId, MeetingId, ServerNumber};
 pub use pod::{Broadcaster, Live, LiveId, LiveStatus, Livestreams, PodMeeting, SkippedRow};
 pub use problem::{Problem, ProblemKey, WaitReason, Waiting};
 pub use room::{Alone, Company};

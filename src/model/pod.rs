@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{InternalMeetingId, MeetingId};
+use super::{InternalMeetingId, MeetingId, ServerNumber};
 
 /// Pod's livestream id (`/rest/bbb_livestream/<id>/`).
 pub type LiveId = u64;
@@ -51,10 +51,10 @@ impl Live {
     /// The slot this live runs in on server `number`, if Pod says it runs there.
     /// Exact match on `"<number>/<slot>"`: `"11/1"` is not server 1 (PHP defect 3,
     /// docs/php-script.md).
-    pub fn slot_on(&self, number: u32) -> Option<u32> {
+    pub fn slot_on(&self, number: ServerNumber) -> Option<u32> {
         let server = self.server.as_deref()?;
         let (n, slot) = server.split_once('/')?;
-        if n.parse::<u32>().ok()? != number || n.starts_with('+') || n.starts_with('0') {
+        if ServerNumber(n.parse().ok()?) != number || n.starts_with('+') || n.starts_with('0') {
             return None;
         }
         if slot.starts_with('+') || slot.starts_with('0') {
@@ -64,7 +64,7 @@ impl Live {
     }
 
     /// Whether Pod shows this live running in `slot` of server `number`.
-    pub fn runs_in(&self, number: u32, slot: u32) -> bool {
+    pub fn runs_in(&self, number: ServerNumber, slot: u32) -> bool {
         self.status == LiveStatus::Running && self.slot_on(number) == Some(slot)
     }
 }
@@ -133,17 +133,17 @@ mod tests {
 
     #[test]
     fn server_field_is_matched_exactly() {
-        assert_eq!(live(Some("1/1")).slot_on(1), Some(1));
-        assert_eq!(live(Some("1/2")).slot_on(1), Some(2));
-        assert_eq!(live(Some("11/1")).slot_on(1), None);
-        assert_eq!(live(Some("11/1")).slot_on(11), Some(1));
-        assert_eq!(live(Some("1/1")).slot_on(11), None);
-        assert_eq!(live(Some("01/1")).slot_on(1), None);
-        assert_eq!(live(Some("1/01")).slot_on(1), None);
-        assert_eq!(live(Some("1/")).slot_on(1), None);
-        assert_eq!(live(Some("1")).slot_on(1), None);
-        assert_eq!(live(Some("1/x")).slot_on(1), None);
-        assert_eq!(live(Some(" 1/1")).slot_on(1), None);
-        assert_eq!(live(None).slot_on(1), None);
+        assert_eq!(live(Some("1/1")).slot_on(ServerNumber(1)), Some(1));
+        assert_eq!(live(Some("1/2")).slot_on(ServerNumber(1)), Some(2));
+        assert_eq!(live(Some("11/1")).slot_on(ServerNumber(1)), None);
+        assert_eq!(live(Some("11/1")).slot_on(ServerNumber(11)), Some(1));
+        assert_eq!(live(Some("1/1")).slot_on(ServerNumber(11)), None);
+        assert_eq!(live(Some("01/1")).slot_on(ServerNumber(1)), None);
+        assert_eq!(live(Some("1/01")).slot_on(ServerNumber(1)), None);
+        assert_eq!(live(Some("1/")).slot_on(ServerNumber(1)), None);
+        assert_eq!(live(Some("1")).slot_on(ServerNumber(1)), None);
+        assert_eq!(live(Some("1/x")).slot_on(ServerNumber(1)), None);
+        assert_eq!(live(Some(" 1/1")).slot_on(ServerNumber(1)), None);
+        assert_eq!(live(None).slot_on(ServerNumber(1)), None);
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::LiveId;
+use super::{LiveId, ServerNumber};
 
 /// A failure found during a tick, reported in the log, the exit code and the error mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,7 +238,7 @@ pub enum WaitReason {
     MeetingNotRunning { seen: u32, needed: u32 },
     /// With `[cluster]`: another server claimed it and starts it (`None`: the claim's
     /// holder is not a server number, e.g. written by hand).
-    ClaimedByServer { server: Option<u32> },
+    ClaimedByServer { server: Option<ServerNumber> },
     /// With `[cluster]`: live `by` holds the claim on the same BBB session and streams
     /// it (one streamer per session).
     SessionStreamedBy { by: LiveId },
@@ -375,8 +375,10 @@ mod tests {
         );
         assert!(says(WaitReason::NoFreeSlot { failed: 2, max: 3 }).ends_with("failed 2/3 times)"));
         assert!(
-            says(WaitReason::ClaimedByServer { server: Some(2) })
-                .starts_with("live 7 waits: claimed by server 2, which starts it")
+            says(WaitReason::ClaimedByServer {
+                server: Some(ServerNumber(2))
+            })
+            .starts_with("live 7 waits: claimed by server 2, which starts it")
         );
         assert!(
             says(WaitReason::ClaimedByServer { server: None })

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Live, LiveId, LiveStatus};
+use crate::model::{Live, LiveId, LiveStatus, ServerNumber};
 
 use super::livestreams::{Dated, ListedLive};
 use super::pages::Row;
@@ -131,13 +131,13 @@ impl ListMemory {
     /// [`FULL_READ_EVERY`] after the last, and each server also reads the whole list in
     /// its own minute of every ten (minute ≡ number − 1 mod 10), so that servers
     /// spread their whole reads instead of making them together.
-    pub fn trusted(&self, pod: &str, now: DateTime<Utc>, number: u32) -> bool {
+    pub fn trusted(&self, pod: &str, now: DateTime<Utc>, number: ServerNumber) -> bool {
         let age = now.signed_duration_since(self.full_read_at);
         if self.pod != pod || age < TimeDelta::zero() || age >= FULL_READ_EVERY {
             return false;
         }
         let every = FULL_READ_EVERY.num_minutes() as u32;
-        let own_minute = now.minute() % every == number.saturating_sub(1) % every;
+        let own_minute = now.minute() % every == number.0.saturating_sub(1) % every;
         !(own_minute && age >= TimeDelta::minutes(1))
     }
 
@@ -224,7 +224,7 @@ mod tests {
     fn a_whole_read_is_due_ten_minutes_after_the_last_and_in_each_servers_own_minute() {
         // Read at 10:00:05 by server 1 (its minutes: :00, :10, :20...).
         let m = memory(at(10, 0, 5));
-        let trusted = |h, min, s, n| m.trusted("https://pod/", at(h, min, s), n);
+        let trusted = |h, min, s, n| m.trusted("https://pod/", at(h, min, s), ServerNumber(n));
         assert!(trusted(10, 1, 5, 1));
         assert!(trusted(10, 9, 59, 1));
         assert!(!trusted(10, 10, 5, 1), "its own minute");
@@ -239,7 +239,7 @@ mod tests {
         // A tick missed: the bound still holds.
         assert!(!trusted(10, 10, 6, 3));
         // Another Pod, or a clock gone back.
-        assert!(!m.trusted("https://other/", at(10, 1, 5), 1));
+        assert!(!m.trusted("https://other/", at(10, 1, 5), ServerNumber(1)));
         assert!(!trusted(9, 59, 0, 1));
     }
 

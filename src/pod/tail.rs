@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
 
-use crate::model::{LiveId, LiveStatus, Livestreams};
+use crate::model::{LiveId, LiveStatus, Livestreams, ServerNumber};
 
 use super::livestreams::{Dated, ListedLive};
 use super::memory::{ListMemory, last_page_len, page_of};
@@ -34,7 +34,7 @@ pub struct TickRead<'a> {
     /// The lives in this server's slots.
     pub ours: &'a [LiveId],
     /// `server.number`.
-    pub number: u32,
+    pub number: ServerNumber,
     pub now: DateTime<Utc>,
     /// Whether a slot is free: only then can a waiting live start, so only then are
     /// the waiting lives remembered on older pages read again.

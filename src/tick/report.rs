@@ -13,7 +13,7 @@ use tracing::error;
 use super::ctx::Ctx;
 use super::outcome::TickReport;
 use crate::mail;
-use crate::model::{MailMemory, Problem, ProblemKey, ServerState, TickRecord};
+use crate::model::{MailMemory, Problem, ProblemKey, ServerNumber, ServerState, TickRecord};
 
 /// The tick's one INFO line in the day log, so that a quiet night shows the cron ran:
 /// lives running and waiting, started and stopped, problems, duration. Never on stdout
@@ -82,7 +82,7 @@ fn digest(
     memory: &mut MailMemory,
     now: DateTime<Utc>,
     hostname: &str,
-    number: u32,
+    number: ServerNumber,
 ) -> Option<(String, String)> {
     let mut to_mail = mail::select(memory, problems, now);
     to_mail.extend(notices.iter().cloned());
@@ -173,8 +173,15 @@ mod tests {
         failed(&mut report, "start:7", Some(7));
         let mut memory = MailMemory::default();
         let now = Utc::now();
-        let (subject, body) =
-            digest(&report.problems, &[], &mut memory, now, "live1.univ.fr", 2).expect("mailed");
+        let (subject, body) = digest(
+            &report.problems,
+            &[],
+            &mut memory,
+            now,
+            "live1.univ.fr",
+            ServerNumber(2),
+        )
+        .expect("mailed");
         assert!(
             subject.contains("live1.univ.fr (server 2): 2 errors"),
             "{subject}"
@@ -192,7 +199,7 @@ mod tests {
                 &mut memory,
                 later,
                 "live1.univ.fr",
-                2
+                ServerNumber(2)
             ),
             None
         );
@@ -204,7 +211,7 @@ mod tests {
             &mut memory,
             later,
             "live1.univ.fr",
-            2,
+            ServerNumber(2),
         )
         .expect("mailed");
         assert!(subject.ends_with("1 error"), "{subject}");
@@ -214,8 +221,15 @@ mod tests {
         );
         // An hour after the first mail, its two problems again; the third waits its hour.
         let hour = now + mail::RESEND_AFTER;
-        let (subject, body) =
-            digest(&report.problems, &[], &mut memory, hour, "live1.univ.fr", 2).expect("mailed");
+        let (subject, body) = digest(
+            &report.problems,
+            &[],
+            &mut memory,
+            hour,
+            "live1.univ.fr",
+            ServerNumber(2),
+        )
+        .expect("mailed");
         assert!(subject.ends_with("2 errors"), "{subject}");
         assert!(
             body.contains("start:7") && !body.contains("stop:8"),
@@ -227,7 +241,14 @@ mod tests {
     fn a_report_without_problems_mails_nothing() {
         let mut memory = MailMemory::default();
         assert_eq!(
-            digest(&[], &[], &mut memory, Utc::now(), "live1.univ.fr", 1),
+            digest(
+                &[],
+                &[],
+                &mut memory,
+                Utc::now(),
+                "live1.univ.fr",
+                ServerNumber(1)
+            ),
             None
         );
     }
