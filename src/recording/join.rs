@@ -344,7 +344,7 @@ mod tests {
         real_mkv(&f.videodata.join("meeting-20250101100000.mkv"), 1);
         real_mkv(&f.videodata.join("meeting-20250101100500.mkv"), 2);
         let p = f.park(42);
-        f.store.set_internal_id(&p, ID).expect("set id");
+        f.store.set_internal_id(&p, &ID.into()).expect("set id");
         f.store.find(42).expect("find").expect("pending")
     }
 

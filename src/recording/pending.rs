@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{sync_dir, write_atomic};
-use crate::model::LiveId;
+use crate::model::{InternalMeetingId, LiveId};
 
 use super::{
     HANDOVER_FILE, HANDOVER_MODE, HandoverError, PENDING_DIR_MODE, human_size, valid_stem,
@@ -273,8 +273,10 @@ impl PendingStore {
 
     /// Persists the `internal_meeting_id` Pod answered. Refuses an invalid one, and a
     /// different one once set (a delivery may already be under way under the old name).
-    pub fn set_internal_id(&self, pending: &Pending, id: &str) -> Result<()> {
+    /// It is kept in `handover.json` as the text, the file stem it becomes.
+    pub fn set_internal_id(&self, pending: &Pending, id: &InternalMeetingId) -> Result<()> {
         let live = pending.live;
+        let id = id.as_str();
         valid_stem(id).map_err(|reason| HandoverError::BadInternalId {
             live,
             id: id.to_owned(),
@@ -397,14 +399,14 @@ mod tests {
         let p = f.park(42);
         let e = f
             .store
-            .set_internal_id(&p, "../etc/passwd")
+            .set_internal_id(&p, &"../etc/passwd".into())
             .expect_err("bad");
         assert!(format!("{e}").contains("refused"), "{e}");
-        f.store.set_internal_id(&p, ID).expect("set");
-        f.store.set_internal_id(&p, ID).expect("same again");
+        f.store.set_internal_id(&p, &ID.into()).expect("set");
+        f.store.set_internal_id(&p, &ID.into()).expect("same again");
         let e = f
             .store
-            .set_internal_id(&p, "other-id")
+            .set_internal_id(&p, &"other-id".into())
             .expect_err("changed");
         assert!(matches!(
             e.downcast_ref::<HandoverError>(),

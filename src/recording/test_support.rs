@@ -66,7 +66,7 @@ impl Fixture {
             write(&self.videodata.join(name), content);
         }
         let p = self.park(42);
-        self.store.set_internal_id(&p, ID).expect("set id");
+        self.store.set_internal_id(&p, &ID.into()).expect("set id");
         self.store.find(42).expect("find").expect("pending")
     }
 

@@ -140,7 +140,7 @@ async fn publish(ctx: &Ctx, pending: &Pending) -> Result<Option<Pending>> {
         return Ok(None);
     };
     ctx.pending
-        .set_internal_id(pending, meeting.internal_meeting_id.as_str())?;
+        .set_internal_id(pending, &meeting.internal_meeting_id)?;
     let pending = ctx
         .pending
         .find(id)?
