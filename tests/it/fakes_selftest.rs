@@ -242,6 +242,66 @@ async fn pod_2_8_filters_lives_and_3_8_ignores_the_filters() {
 }
 
 #[tokio::test]
+async fn pod_4_1_serves_webinar_livestreams_filtered_paginated_and_patched() {
+    let c = client();
+    let pod = FakePod::start(PodOptions::default());
+    let base = pod.url();
+    assert_eq!(
+        pod.add_webinar_meeting(2, "webinaire-demo"),
+        "0002-webinaire-demo"
+    );
+    let ids: Vec<u64> = (0..14)
+        .map(|i| pod.add_webinar_live(2, if i % 2 == 0 { 1 } else { 2 }))
+        .collect();
+    let list = format!("{base}/rest/meeting_livestream/");
+    let (s, body) = get_json(&c, &format!("{list}?status=1"), &pod.token()).await;
+    assert_eq!(s, 200);
+    assert_eq!(body["count"], 7);
+    assert!(body["next"].is_null(), "7 fit in one page of 12");
+    let first = &body["results"][0];
+    assert_eq!(
+        first.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["event", "id", "live_gateway_id", "meeting", "status"]
+    );
+    assert_eq!(first["id"], ids[0]);
+    assert_eq!(
+        first["meeting"].as_str().unwrap(),
+        format!("{base}/rest/meeting_session/2/")
+    );
+    assert_eq!(first["live_gateway_id"], 1);
+    let (_, all) = get_json(&c, &list, &pod.token()).await;
+    assert_eq!(all["count"], 14);
+    assert_eq!(
+        all["next"].as_str().unwrap(),
+        format!("{base}/rest/meeting_livestream/?page=2")
+    );
+    let (s, bad) = get_json(&c, &format!("{list}?status=7"), &pod.token()).await;
+    assert_eq!(s, 400);
+    assert!(bad["status"][0].as_str().unwrap().contains('7'));
+    let (s, session) = get_json(&c, &format!("{base}/rest/meeting_session/2/"), &pod.token()).await;
+    assert_eq!(
+        (s.as_u16(), &session["meeting_id"]),
+        (200, &json!("0002-webinaire-demo"))
+    );
+
+    let one = format!("{list}{}/", ids[0]);
+    let (s, text) = patch_json(&c, &one, &pod.token(), json!({ "status": 2 })).await;
+    assert_eq!(s, 200);
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (answer["id"].clone(), answer["status"].clone()),
+        (json!(ids[0]), json!(2))
+    );
+    assert_eq!(pod.webinar_live_status(ids[0]), 2);
+    let (s, text) = patch_json(&c, &one, &pod.token(), json!({ "status": 5 })).await;
+    assert_eq!(s, 400);
+    assert!(text.contains("n'est pas un choix valide"), "{text}");
+    let (s, _) = patch_json(&c, &one, "wrong", json!({ "status": 1 })).await;
+    assert_eq!(s, 401);
+    assert_eq!(pod.webinar_live_status(ids[0]), 2);
+}
+
+#[tokio::test]
 async fn pod_authenticates_like_drf() {
     let pod = FakePod::start(PodOptions::default());
     let c = client();

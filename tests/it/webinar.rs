@@ -46,6 +46,81 @@ fn webinar_env(slots: u32, hold: u32, extra: &str) -> TestEnv {
     env
 }
 
+/// `request` as the Pod of `[pod] url` sends it (its `domain` is that Pod's host).
+fn request_from_pod(env: &TestEnv, room: &str, path: &str) -> StartRequest {
+    let mut req = request(room, path);
+    req.pod_host = env.pod.url().trim_start_matches("http://").into();
+    req
+}
+
+/// Pod's webinar Livestreams: meeting 2's (`MEETING`) in progress, an earlier one of
+/// it already stopped, and meeting 3's (`OTHER_MEETING`) in progress.
+struct PodRows {
+    ours: u64,
+    earlier: u64,
+    other: u64,
+}
+
+const OTHER_MEETING: &str = "0003-autre-webinaire";
+
+fn pod_rows(env: &TestEnv) -> PodRows {
+    assert_eq!(env.pod.add_webinar_meeting(2, "webinaire-demo"), MEETING);
+    assert_eq!(
+        env.pod.add_webinar_meeting(3, "autre-webinaire"),
+        OTHER_MEETING
+    );
+    PodRows {
+        earlier: env.pod.add_webinar_live(2, 2),
+        ours: env.pod.add_webinar_live(2, 1),
+        other: env.pod.add_webinar_live(3, 1),
+    }
+}
+
+/// The writes to Pod's webinar Livestreams: `(method, path, body)`.
+fn livestream_writes(env: &TestEnv) -> Vec<(String, String, String)> {
+    env.pod
+        .writes()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/rest/meeting_livestream/"))
+        .map(|r| (r.method, r.path, r.body))
+        .collect()
+}
+
+/// Only meeting 2's running Livestream set to 2, by one PATCH.
+fn assert_only_ours_closed(env: &TestEnv, rows: &PodRows) {
+    assert_eq!(
+        env.pod.webinar_live_status(rows.ours),
+        2,
+        "{}",
+        env.log_text()
+    );
+    assert_eq!(env.pod.webinar_live_status(rows.earlier), 2);
+    assert_eq!(
+        env.pod.webinar_live_status(rows.other),
+        1,
+        "another meeting's"
+    );
+    let writes = livestream_writes(env);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].0, "PATCH");
+    assert_eq!(
+        writes[0].1,
+        format!("/rest/meeting_livestream/{}/", rows.ours)
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&writes[0].2).expect("json"),
+        serde_json::json!({ "status": 2 })
+    );
+}
+
+/// `serve` answers `req` and is gone before its up: the ticks do the rest.
+fn started_then_serve_gone(env: &TestEnv, req: StartRequest) {
+    let rt = runtime();
+    let engine = engine(env);
+    rt.block_on(engine.start(req)).expect("started");
+    rt.shutdown_background();
+}
+
 fn state(env: &TestEnv, slot: u32) -> Option<serde_json::Value> {
     let text = std::fs::read(env.slot_dir(slot).join("live-state.json")).ok()?;
     serde_json::from_slice(&text).ok()
@@ -395,15 +470,10 @@ fn a_webinar_only_server_reads_no_pod_lives() {
 #[test]
 fn a_webinar_whose_room_stays_empty_is_stopped_after_alone_ticks_with_one_mail() {
     let env = webinar_env(2, 0, "[bbb]\nalone_ticks = 2");
+    let rows = pod_rows(&env);
     env.bbb.set_running(MEETING, true);
-    {
-        // `serve` answers start and is gone before its up: the ticks do the rest.
-        let rt = runtime();
-        let engine = engine(&env);
-        rt.block_on(engine.start(request("3319bf5aed", "/gw/1")))
-            .expect("started");
-        rt.shutdown_background();
-    }
+    // `serve` answers start and is gone before its up: the ticks do the rest.
+    started_then_serve_gone(&env, request_from_pod(&env, "3319bf5aed", "/gw/1"));
     env.tick_ok();
     assert_eq!(state(&env, 1).expect("state")["phase"], "running");
     // The teacher is seen: the session has begun.
@@ -425,10 +495,133 @@ fn a_webinar_whose_room_stays_empty_is_stopped_after_alone_ticks_with_one_mail()
     let mails = env.mails_with_subject("webinar 3319bf5aed stopped, its room stayed empty");
     assert_eq!(mails.len(), 1, "{}", env.log_text());
     assert!(env.log_text().contains("the room stayed empty"));
+    assert_only_ours_closed(&env, &rows);
     env.tick_ok();
     assert_eq!(
         env.mails_with_subject("room stayed empty").len(),
         1,
         "said once"
     );
+}
+
+#[test]
+fn the_meeting_ending_without_pods_stop_sets_only_its_running_livestream_to_stopped() {
+    let env = webinar_env(2, 0, "");
+    let rows = pod_rows(&env);
+    started_then_serve_gone(&env, request_from_pod(&env, "3319bf5aed", "/gw/1"));
+    env.tick_ok();
+    assert_eq!(state(&env, 1).expect("state")["phase"], "running");
+    assert!(livestream_writes(&env).is_empty());
+    env.bbb.end_meeting(MEETING);
+    env.tick_ok();
+    assert!(state(&env, 1).is_none(), "{}", env.log_text());
+    assert_only_ours_closed(&env, &rows);
+    assert!(
+        env.log_text()
+            .contains("webinar's Livestream set to stopped in Pod")
+    );
+}
+
+#[test]
+fn a_streamer_that_never_comes_up_sets_its_livestream_to_stopped() {
+    let env = webinar_env(2, 0, "");
+    let rows = pod_rows(&env);
+    env.docker.fail_up(100);
+    started_then_serve_gone(&env, request_from_pod(&env, "3319bf5aed", "/gw/1"));
+    for _ in 0..6 {
+        if state(&env, 1).is_none() {
+            break;
+        }
+        env.tick();
+    }
+    assert!(state(&env, 1).is_none(), "{}", env.log_text());
+    assert!(env.log_text().contains("its streamer could not be started"));
+    assert_only_ours_closed(&env, &rows);
+}
+
+#[test]
+fn pods_own_stop_and_a_webinar_of_another_pod_set_no_livestream() {
+    let env = webinar_env(2, 0, "");
+    let rows = pod_rows(&env);
+    env.bbb
+        .add_meeting(OTHER_MEETING, "other-internal-1", "Autre", true);
+    let rt = runtime();
+    let engine = engine(&env);
+    rt.block_on(engine.start(request_from_pod(&env, "3319bf5aed", "/gw/1")))
+        .expect("ours");
+    // Another Pod's webinar on a meeting whose pk this Pod also has.
+    let mut theirs = request("aaaaaaaaaa", "/gw/2");
+    theirs.meeting_id = OTHER_MEETING.into();
+    rt.block_on(engine.start(theirs)).expect("theirs");
+    wait_until("both streamers up", LONG, || {
+        [1, 2]
+            .iter()
+            .all(|&s| state(&env, s).is_some_and(|s| s["phase"] == "running"))
+    });
+    // Pod's own stop: its Livestream is Pod's to set (it already did).
+    rt.block_on(engine.stop("3319bf5aed")).expect("stop");
+    wait_until("stopped", LONG, || state(&env, 1).is_none());
+    rt.block_on(engine.shutdown());
+    drop(rt);
+    // The other Pod's meeting ends: not ours to write to.
+    env.bbb.end_meeting(OTHER_MEETING);
+    env.tick_ok();
+    assert!(state(&env, 2).is_none(), "{}", env.log_text());
+    assert!(
+        livestream_writes(&env).is_empty(),
+        "{:?}",
+        livestream_writes(&env)
+    );
+    assert_eq!(env.pod.webinar_live_status(rows.ours), 1);
+    assert_eq!(env.pod.webinar_live_status(rows.other), 1);
+}
+
+#[test]
+fn pod_refusing_the_livestreams_patch_still_stops_the_webinar_with_one_problem() {
+    use crate::support::pod::Fault;
+    let env = webinar_env(1, 0, "");
+    assert_eq!(env.pod.add_webinar_meeting(2, "webinaire-demo"), MEETING);
+    let faults = [
+        Fault::Status(401, r#"{"detail":"Token non valide."}"#.into()),
+        Fault::Html500,
+        Fault::Garbage(r#"{"id":1,"meeting":"http://"#.into()),
+    ];
+    for (i, fault) in faults.into_iter().enumerate() {
+        let live = env.pod.add_webinar_live(2, 1);
+        let internal = format!("{INTERNAL}{i}");
+        env.bbb
+            .add_meeting(MEETING, &internal, "Webinaire démo", true);
+        let room = format!("room{i:06}");
+        started_then_serve_gone(&env, request_from_pod(&env, &room, "/gw/1"));
+        env.tick_ok();
+        assert_eq!(state(&env, 1).expect("state")["phase"], "running");
+        env.pod
+            .fail_next("PATCH", "/rest/meeting_livestream/", fault.clone(), 1);
+        env.bbb.end_meeting(MEETING);
+        let out = env.tick();
+        assert_eq!(out.code, Some(1), "{fault:?}: {}", env.log_text());
+        assert!(state(&env, 1).is_none(), "{fault:?}: the stop completed");
+        assert!(!env.docker.running(&env.slot_dir(1)));
+        let key = format!("webinar-pod:{room}");
+        let log = env.log_text();
+        assert_eq!(
+            log.lines()
+                .filter(|l| l.contains("ERROR") && l.contains(&key))
+                .count(),
+            1,
+            "{fault:?}: one problem\n{log}"
+        );
+        let mail = env
+            .mails_with_subject("1 error")
+            .into_iter()
+            .find(|m| m.body.contains(&key))
+            .unwrap_or_else(|| panic!("{fault:?}: no mail about {key}\n{log}"));
+        assert!(
+            mail.body
+                .contains("set its Livestream to \"Live stopped\" in Pod's admin"),
+            "{}",
+            mail.body
+        );
+        assert_eq!(env.pod.webinar_live_status(live), 1, "{fault:?}");
+    }
 }

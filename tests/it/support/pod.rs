@@ -4,7 +4,9 @@
 //! building and user endpoints with DRF's validation and French error bodies, the
 //! version differences of the broadcaster serializer (Pod 2.8–2.9.2 vs 2.9.3–3.8.1), the
 //! 301 on a missing trailing slash and the HTML 500 pages Pod answers when a
-//! broadcaster's slug or stream URL collides. Tests read its state, record every request
+//! broadcaster's slug or stream URL collides, and Pod 3.6+'s meeting module as Pod 4.1
+//! serves it (`/rest/meeting_session/`, `/rest/meeting_livestream/` with its working
+//! `?status=` filter). Tests read its state, record every request
 //! and inject faults. It does not implement: Basic auth success, `Accept-Language`
 //! (always French), creating meetings/buildings/users over HTTP, the browsable API.
 
@@ -211,6 +213,8 @@ impl FakePod {
             max_in_flight: 0,
             corrupt: BTreeMap::new(),
             last_created: DateTime::<Utc>::MIN_UTC,
+            sessions: BTreeMap::new(),
+            webinar_lives: BTreeMap::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = Background::start("pod", serve_http(router));
@@ -287,6 +291,49 @@ impl FakePod {
             },
         );
         id
+    }
+
+    /// Adds a meeting of Pod's meeting module with primary key `pk`, its BBB
+    /// meetingID `"%04d-<slug>"` as Pod names it; returns that meetingID.
+    pub fn add_webinar_meeting(&self, pk: u64, slug: &str) -> String {
+        let meeting_id = format!("{pk:04}-{slug}");
+        self.st().sessions.insert(
+            pk,
+            Session {
+                id: pk,
+                name: slug.to_string(),
+                meeting_id: meeting_id.clone(),
+                created_at: now_micros(),
+            },
+        );
+        meeting_id
+    }
+
+    /// Adds a webinar Livestream (`/rest/meeting_livestream/`) of meeting `pk` with
+    /// `status`, on live gateway 1; returns its id.
+    pub fn add_webinar_live(&self, meeting: u64, status: i64) -> u64 {
+        let mut st = self.st();
+        assert!(
+            st.sessions.contains_key(&meeting),
+            "add_webinar_live: no meeting session {meeting}"
+        );
+        let id = st.webinar_lives.keys().last().map_or(1, |k| k + 1);
+        st.webinar_lives.insert(
+            id,
+            WebinarLive {
+                id,
+                meeting,
+                status,
+                event: id,
+                live_gateway: 1,
+            },
+        );
+        id
+    }
+
+    /// The status of webinar Livestream `id`.
+    pub fn webinar_live_status(&self, id: u64) -> i64 {
+        self.st().webinar_lives[&id].status
     }
 
     /// Adds a Livestream row; returns its id.
@@ -707,6 +754,30 @@ struct PodState {
     corrupt: BTreeMap<u64, Vec<(String, Option<Value>)>>,
     /// The `start_date` of the last livestream made.
     last_created: DateTime<Utc>,
+    /// Pod 3.6+'s meeting module: `/rest/meeting_session/` and its webinar
+    /// livestreams, `/rest/meeting_livestream/`.
+    sessions: BTreeMap<u64, Session>,
+    webinar_lives: BTreeMap<u64, WebinarLive>,
+}
+
+/// A meeting of Pod's meeting module (`pod/meeting/models.py` `Meeting`); its BBB
+/// meetingID is `"%04d-<slug>"` of its pk.
+#[derive(Clone)]
+struct Session {
+    id: u64,
+    name: String,
+    meeting_id: String,
+    created_at: DateTime<Utc>,
+}
+
+/// A webinar's `meeting.Livestream` (status 0 not started, 1 in progress, 2 stopped).
+#[derive(Clone)]
+struct WebinarLive {
+    id: u64,
+    meeting: u64,
+    status: i64,
+    event: u64,
+    live_gateway: u64,
 }
 
 /// The open wave of [`FakePod::count_round_trips`].
@@ -940,6 +1011,9 @@ enum Kind {
     Broadcaster,
     Building,
     User,
+    /// Pod 3.6+'s meeting module.
+    Session,
+    WebinarLivestream,
 }
 
 impl Kind {
@@ -951,6 +1025,8 @@ impl Kind {
             "broadcasters" => Kind::Broadcaster,
             "buildings" => Kind::Building,
             "users" => Kind::User,
+            "meeting_session" => Kind::Session,
+            "meeting_livestream" => Kind::WebinarLivestream,
             _ => return None,
         })
     }
@@ -962,6 +1038,8 @@ impl Kind {
             Kind::Broadcaster => "broadcasters",
             Kind::Building => "buildings",
             Kind::User => "users",
+            Kind::Session => "meeting_session",
+            Kind::WebinarLivestream => "meeting_livestream",
         }
     }
 }
@@ -1150,6 +1228,8 @@ impl PodState {
                     Kind::Building,
                     Kind::Broadcaster,
                     Kind::User,
+                    Kind::Session,
+                    Kind::WebinarLivestream,
                 ] {
                     fields.push((k.prefix(), json!(format!("{base}/rest/{}/", k.prefix()))));
                 }
@@ -1231,6 +1311,34 @@ impl PodState {
                     .collect()
             }
             Kind::User => self.users.values().map(|u| render_user(u, &base)).collect(),
+            Kind::Session => self.sessions.values().map(render_session).collect(),
+            Kind::WebinarLivestream => {
+                // `Livestream.Meta.ordering = ["id"]`; `filterset_fields = ["status"]`
+                // works (Pod 3.8.2+, django-filter 24.3).
+                let params = parse_query(&r.query);
+                let status = params
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == "status")
+                    .map(|(_, v)| v.clone())
+                    .filter(|s| !s.is_empty());
+                let want = match status.as_deref() {
+                    None => None,
+                    Some(s @ ("0" | "1" | "2")) => s.parse::<i64>().ok(),
+                    Some(s) => {
+                        return Reply::json(
+                            400,
+                            json!({ "status": [format!("Sélectionnez un choix valide. {s} n’en fait pas partie.")] })
+                                .to_string(),
+                        );
+                    }
+                };
+                self.webinar_lives
+                    .values()
+                    .filter(|l| want.is_none_or(|w| l.status == w))
+                    .map(|l| render_webinar_live(l, &base))
+                    .collect()
+            }
         };
         self.paginate(r, items)
     }
@@ -1333,6 +1441,10 @@ impl PodState {
             Kind::User => pk
                 .and_then(|pk| self.users.get(&pk))
                 .map(|u| render_user(u, &base)),
+            Kind::Session => pk.and_then(|pk| self.sessions.get(&pk)).map(render_session),
+            Kind::WebinarLivestream => pk
+                .and_then(|pk| self.webinar_lives.get(&pk))
+                .map(|l| render_webinar_live(l, &base)),
         };
         match body {
             Some(b) => Reply::json(200, b),
@@ -1387,6 +1499,44 @@ impl PodState {
                     Err(reply) => return reply,
                 };
                 self.save_broadcaster(r, &input, partial, b, 200)
+            }
+            Kind::WebinarLivestream => {
+                let Some(mut live) = pk.and_then(|pk| self.webinar_lives.get(&pk)).cloned() else {
+                    return Reply::not_found();
+                };
+                let input = match parse_body(r) {
+                    Ok(i) => i,
+                    Err(reply) => return reply,
+                };
+                // `id` and `live_gateway_id` are read-only; `meeting` and `event` are
+                // required hyperlinks, `status` a choice with a default.
+                let mut errs: Errors = Vec::new();
+                match input.get("meeting") {
+                    Some(v) => match to_link(v, "meeting_session", false, |id| {
+                        self.sessions.contains_key(&id)
+                    }) {
+                        Ok(Some(id)) => live.meeting = id,
+                        Ok(None) => {}
+                        Err(e) => errs.push(("meeting".into(), vec![e])),
+                    },
+                    None if !partial => errs.push(("meeting".into(), vec![REQUIRED.into()])),
+                    None => {}
+                }
+                if let Some(v) = input.get("status") {
+                    match to_choice(v, &[0, 1, 2]) {
+                        Ok(s) => live.status = s,
+                        Err(e) => errs.push(("status".into(), vec![e])),
+                    }
+                }
+                if input.get("event").is_none() && !partial {
+                    errs.push(("event".into(), vec![REQUIRED.into()]));
+                }
+                if !errs.is_empty() {
+                    return Reply::json(400, render_errors(&errs));
+                }
+                let body = render_webinar_live(&live, &format!("http://{}", r.host));
+                self.webinar_lives.insert(live.id, live);
+                Reply::json(200, body)
             }
             _ => Reply::detail(405, &format!("Méthode « {method} » non autorisée.")),
         }
@@ -1763,6 +1913,36 @@ fn render_user(u: &User, base: &str) -> String {
         ("last_name", json!(format!("Nom{}", u.id))),
         ("email", json!(format!("{}@univ.example", u.username))),
         ("groups", json!([])),
+    ])
+}
+
+/// `pod/meeting/rest_views.py` `MeetingModelSerializer` (only the fields it lists).
+fn render_session(m: &Session) -> String {
+    obj(&[
+        ("id", json!(m.id)),
+        ("name", json!(m.name)),
+        ("meeting_id", json!(m.meeting_id)),
+        ("start_at", json!(fmt_dt(&m.created_at))),
+        ("created_at", json!(fmt_dt(&m.created_at))),
+        ("owner_id", json!(1)),
+        ("is_personal", json!(false)),
+        ("is_webinar", json!(true)),
+        ("site_id", json!(1)),
+    ])
+}
+
+/// `pod/meeting/rest_views.py` `LivestreamModelSerializer`: `meeting` and `event`
+/// are hyperlinks, `live_gateway_id` the bare key.
+fn render_webinar_live(l: &WebinarLive, base: &str) -> String {
+    obj(&[
+        ("id", json!(l.id)),
+        (
+            "meeting",
+            json!(format!("{base}/rest/meeting_session/{}/", l.meeting)),
+        ),
+        ("status", json!(l.status)),
+        ("event", json!(format!("{base}/rest/events/{}/", l.event))),
+        ("live_gateway_id", json!(l.live_gateway)),
     ])
 }
 
