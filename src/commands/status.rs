@@ -175,11 +175,18 @@ fn status_text(
                 || "-".to_owned(),
                 |t| crate::logging::local_time(t.with_timezone(&Utc)),
             );
+        // A webinar's `live` is an internal number (`--json` keeps it): its room is
+        // in the notes under the table.
+        let live = if s["webinar"].is_object() {
+            "webinar".to_owned()
+        } else {
+            text("live")
+        };
         lines.push(format!(
             "{:<5} {:<10} {:<6} {:<30} {:<22} {:<19} {}",
             text("slot"),
             text("state"),
-            text("live"),
+            live,
             name,
             since,
             text("health"),

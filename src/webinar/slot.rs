@@ -201,7 +201,11 @@ impl Engine {
             inner.slots.save(slot, &state)?;
         }
         let shown = inner.slots.chat_panel_request(slot)?.unwrap_or(true);
-        self.write_compose(slot, &state, &w, shown).await?;
+        // What getMeetingInfo says now is recorded with the `up`: `status` is right
+        // at once, not after the next tick.
+        if let Some(running) = self.write_compose(slot, &state, &w, shown).await? {
+            w.meeting_running = running;
+        }
         if let Err(e) = inner.docker.up(&inner.slots.dir(slot)).await {
             w.up_failures += 1;
             state.webinar = Some(w);
@@ -249,7 +253,9 @@ impl Engine {
             "recreating the webinar's streamer with the chat panel {} (a short cut in the stream)",
             if wanted { "shown" } else { "hidden" }
         );
-        self.write_compose(slot, &state, &w, wanted).await?;
+        if let Some(running) = self.write_compose(slot, &state, &w, wanted).await? {
+            w.meeting_running = running;
+        }
         inner
             .docker
             .up(&inner.slots.dir(slot))
@@ -261,26 +267,35 @@ impl Engine {
     }
 
     /// The slot's compose file for the webinar, with the attendee password BBB gives
-    /// for Pod's meeting (Pod's meetings have their own passwords).
+    /// for Pod's meeting (Pod's meetings have their own passwords). Answers whether
+    /// that getMeetingInfo found the meeting's session running (`None`: BBB did not
+    /// answer).
     async fn write_compose(
         &self,
         slot: u32,
         state: &SlotState,
         w: &Webinar,
         show_chat: bool,
-    ) -> Result<()> {
+    ) -> Result<Option<bool>> {
         let cfg = &self.inner.cfg;
         let meeting_id = state
             .meeting_id
             .clone()
             .context("the webinar's state has no meeting id")?;
-        let attendee_password = match self.inner.bbb.meeting_details(&meeting_id).await {
-            Ok(Some(d)) => d.attendee_password,
-            Ok(None) => String::new(),
+        let (attendee_password, running) = match self.inner.bbb.meeting_details(&meeting_id).await {
+            Ok(Some(d)) => {
+                let running = d.session.running
+                    && state
+                        .session
+                        .as_ref()
+                        .is_none_or(|s| *s == d.session.internal_meeting_id);
+                (d.attendee_password, Some(running))
+            }
+            Ok(None) => (String::new(), Some(false)),
             Err(e) => {
                 // The streamer reads it from getMeetingInfo itself when it joins.
                 debug!(slot, "getMeetingInfo for the attendee password: {e}");
-                String::new()
+                (String::new(), None)
             }
         };
         let params = ComposeParams {
@@ -306,7 +321,8 @@ impl Engine {
         };
         let yaml =
             compose::render(&cfg.server.template, &params).context("rendering the compose file")?;
-        write_atomic(&self.inner.slots.compose_file(slot), yaml.as_bytes(), 0o600)
+        write_atomic(&self.inner.slots.compose_file(slot), yaml.as_bytes(), 0o600)?;
+        Ok(running)
     }
 
     /// Stops the webinar of `slot` (its lock held), or goes on with its stop: the

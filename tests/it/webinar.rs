@@ -625,3 +625,53 @@ fn pod_refusing_the_livestreams_patch_still_stops_the_webinar_with_one_problem()
         assert_eq!(env.pod.webinar_live_status(live), 1, "{fault:?}");
     }
 }
+
+#[test]
+fn status_knows_at_once_that_the_meeting_runs_when_serve_brings_the_streamer_up() {
+    let env = webinar_env(2, 1, "");
+    let rt = runtime();
+    let engine = engine(&env);
+    let started = rt
+        .block_on(engine.start(request("3319bf5aed", "/gw/1")))
+        .expect("started");
+    assert!(!started.meeting_running);
+    let before = env.run(&["status"]);
+    assert!(
+        before
+            .stdout
+            .contains("waits: its streamer starts after the hold"),
+        "{}",
+        before.stdout
+    );
+    // The teacher opens the meeting during the hold; no tick runs.
+    env.bbb.set_running(MEETING, true);
+    wait_until("serve's up", LONG, || {
+        state(&env, 1).is_some_and(|s| s["phase"] == "running")
+    });
+    let doc = env.status_json();
+    let slot = &doc["slots"][0];
+    assert_eq!(slot["webinar"]["meeting_running"], true, "{doc}");
+    assert!(slot["webinar"]["waiting"].is_null(), "{doc}");
+    assert!(
+        slot["live"].as_u64().is_some(),
+        "--json keeps the number: {doc}"
+    );
+    let text = env.run(&["status"]).stdout;
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("1 "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(row.split_whitespace().nth(2), Some("webinar"), "{text}");
+    assert!(
+        !row.split_whitespace()
+            .any(|w| w.len() >= 12 && w.bytes().all(|b| b.is_ascii_digit())),
+        "no internal number in the table: {text}"
+    );
+    assert!(
+        text.contains(
+            "slot 1 webinar room 3319bf5aed (gateway /gw/1, meeting 0002-webinaire-demo): streams"
+        ),
+        "{text}"
+    );
+    rt.block_on(engine.shutdown());
+}
