@@ -332,6 +332,19 @@ impl FakeBbb {
         m.attendees.clear();
     }
 
+    /// Someone joined the created session `internal_id`: it runs (by session, where
+    /// [`FakeBbb::set_running`] takes a room).
+    pub fn start_session(&self, internal_id: &str) {
+        let mut st = self.st();
+        let m = find_session(&mut st.meetings, internal_id);
+        m.running = true;
+        m.has_user_joined = true;
+        m.end_time = 0;
+        if m.attendees.is_empty() {
+            m.attendees = sample_attendees(7, 2);
+        }
+    }
+
     /// BBB forgot the session `internal_id` (other sessions of its room stay listed).
     pub fn remove_session(&self, internal_id: &str) {
         self.st().meetings.retain(|m| m.internal_id != internal_id);

@@ -68,6 +68,9 @@ pub struct FakeMkv {
     /// Whether ffmpeg was stopped with SIGINT (an `exec` on the streamer) before `down`.
     pub finalized: bool,
     pub len: u64,
+    /// When the streamer began this part (`YYYYMMDDHHMMSS`, its file name's stamp): with
+    /// `cwd`, which part a delivered file is.
+    pub started: String,
 }
 
 /// Header line of every fake mkv.
@@ -97,6 +100,7 @@ pub fn read_mkv(path: &Path) -> FakeMkv {
         cwd: PathBuf::from(field("cwd=")),
         finalized: text.trim_end().ends_with(MKV_TRAILER),
         len: data.len() as u64,
+        started: field("started="),
     }
 }
 
@@ -314,6 +318,8 @@ pub struct FakeStreamer {
     /// `BBB_CHAT_NAME` (`Chat` when unset) when `BBB_ENABLE_CHAT` is `true`: its chat
     /// relay is a second attendee of the meeting.
     pub chat_name: Option<String>,
+    /// The mkv part it writes (a recording streamer), in the slot's `videodata`.
+    pub mkv: Option<PathBuf>,
 }
 
 /// What the fake BBB asks the fake dockers (of all servers) for: the streamers running now.
@@ -431,6 +437,9 @@ fn read_streamers(ctl: &Path) -> Vec<FakeStreamer> {
                 hls: !hls_404,
                 hls_frozen,
                 chat_name: Some(field("chat_name=")).filter(|n| !n.is_empty()),
+                mkv: Some(field("mkv="))
+                    .filter(|m| !m.is_empty())
+                    .map(PathBuf::from),
             })
         })
         .filter(|s| !s.meeting_id.is_empty())

@@ -68,6 +68,11 @@ pub enum Fault {
     /// Apply the request as usual (a write reaches Pod's database), then never answer:
     /// the client cannot tell whether its write happened ("applied, connection lost").
     ApplyThenHang,
+    /// Apply the request, then answer 200 with the first half of the JSON body (a
+    /// proxy cutting the answer; `{"detail":` when the answer had no body).
+    ApplyThenCut,
+    /// Apply the request, then reset the connection without a byte of answer.
+    ApplyThenDrop,
     /// 200 with this body and a JSON content type.
     Garbage(String),
     /// Close the connection without a byte of answer.
@@ -78,16 +83,25 @@ pub enum Fault {
 
 /// Holds the requests given [`Fault::Held`] until [`Gate::release`].
 #[derive(Clone, Debug, Default)]
-pub struct Gate(Arc<AtomicBool>);
+pub struct Gate {
+    open: Arc<AtomicBool>,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 impl Gate {
     /// Lets the held requests (and later ones) through.
     pub fn release(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.open.store(true, Ordering::SeqCst);
+    }
+
+    /// How many requests reached the gate so far.
+    pub fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
     }
 
     async fn wait(&self) {
-        while !self.0.load(Ordering::SeqCst) {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        while !self.open.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -556,7 +570,23 @@ impl FakePod {
             prefix: path_prefix.to_string(),
             fault,
             remaining: times,
+            skip: 0,
         });
+    }
+
+    /// Holds the request that comes after the next `skip` requests (any method and
+    /// path) until the returned gate is released: how a test stops the binary at the
+    /// n-th step of a tick it cannot name in advance (the soak's SIGKILL).
+    pub fn hold_after(&self, skip: usize) -> Gate {
+        let gate = Gate::default();
+        self.st().faults.push(FaultRule {
+            method: "*".into(),
+            prefix: String::new(),
+            fault: Fault::Held(gate.clone()),
+            remaining: 1,
+            skip,
+        });
+        gate
     }
 
     /// How many requests got `Fault::ApplyThenHang` and were applied so far (the
@@ -574,6 +604,22 @@ impl FakePod {
         } else {
             st.hidden.remove(&id);
         }
+    }
+
+    /// How many fault rules wait for their requests (holds left out).
+    pub fn pending_faults(&self) -> usize {
+        self.st()
+            .faults
+            .iter()
+            .filter(|f| !matches!(f.fault, Fault::Held(_)))
+            .count()
+    }
+
+    /// Removes the holds still waiting for their request ([`FakePod::hold_after`]).
+    pub fn drop_holds(&self) {
+        self.st()
+            .faults
+            .retain(|f| !matches!(f.fault, Fault::Held(_)));
     }
 
     /// Removes every pending fault.
@@ -666,6 +712,8 @@ struct FaultRule {
     prefix: String,
     fault: Fault,
     remaining: usize,
+    /// Matching requests let through before the fault applies.
+    skip: usize,
 }
 
 #[derive(Clone)]
@@ -951,11 +999,13 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
         tokio::time::sleep(latency).await;
     }
     let apply_then_hang = matches!(fault, Some(Fault::ApplyThenHang));
+    let apply_then_cut = matches!(fault, Some(Fault::ApplyThenCut));
+    let apply_then_drop = matches!(fault, Some(Fault::ApplyThenDrop));
     match fault {
         None => {}
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Hang) => std::future::pending::<()>().await,
-        Some(Fault::ApplyThenHang) => {}
+        Some(Fault::ApplyThenHang | Fault::ApplyThenCut | Fault::ApplyThenDrop) => {}
         Some(Fault::Held(gate)) => gate.wait().await,
         Some(Fault::Drop) => {
             if let Some(c) = conn {
@@ -995,6 +1045,25 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
     if apply_then_hang {
         drop(reply);
         return std::future::pending::<Response>().await;
+    }
+    if apply_then_drop {
+        if let Some(c) = conn {
+            c.cut();
+        }
+        return Reply::html(500, String::new()).into_response();
+    }
+    if apply_then_cut {
+        let mut body = if reply.body.is_empty() {
+            "{\"detail\":".to_string()
+        } else {
+            reply.body.clone()
+        };
+        let mut half = body.len() / 2;
+        while !body.is_char_boundary(half) {
+            half -= 1;
+        }
+        body.truncate(half.max(1));
+        return Reply::json(200, body).into_response();
     }
     reply.into_response()
 }
@@ -1107,6 +1176,10 @@ impl PodState {
                 && target.starts_with(&f.prefix)
         })?;
         let rule = &mut self.faults[i];
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         rule.remaining -= 1;
         let fault = rule.fault.clone();
         if rule.remaining == 0 {
