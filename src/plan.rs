@@ -156,6 +156,16 @@ fn plan_slots(
                     Some(l) if l.status == LiveStatus::Stopped => Some(StopReason::ClosedInPod),
                     Some(_) => Some(StopReason::NoLongerOurs),
                 };
+                // Closed or deleted in Pod while its streamer showed the room's next
+                // class (seen only now: Pod or BBB could not be read meanwhile).
+                let reason = match reason {
+                    Some(StopReason::ClosedInPod | StopReason::RemovedFromPod)
+                        if in_other_session(input.meetings, state) =>
+                    {
+                        Some(StopReason::OtherSession)
+                    }
+                    other => other,
+                };
                 if let Some(reason) = reason {
                     out.actions.push(Action::Stop {
                         slot,
@@ -213,7 +223,9 @@ fn plan_adoptions(pod_running: &BTreeMap<u32, Vec<&Live>>, taken: &mut Taken, ou
 /// Stage 3, waiting lives, oldest first: close the duplicates and the stale ones, give
 /// up on those that failed too often, start the others in the free slots.
 fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mut Plan) {
-    let mut free = (1..=input.slots).filter(|s| !taken.slots.contains(s));
+    let mut free = (1..=input.slots)
+        .filter(|s| !taken.slots.contains(s))
+        .peekable();
     let mut streamed = Streamed::new(input, sorted);
     for l in sorted.iter().filter(|l| l.status == LiveStatus::Waiting) {
         if taken.lives.contains(&l.id) {
@@ -257,21 +269,59 @@ fn plan_waiting(input: &PlanInput<'_>, sorted: &[&Live], taken: &Taken, out: &mu
             });
             continue;
         }
-        match free.next() {
-            Some(slot) => out.actions.push(Action::Start { slot, live: l.id }),
-            None => {
-                let waiting = Waiting {
-                    live: l.id,
-                    reason: WaitReason::NoFreeSlot {
-                        failed: attempts,
-                        max: input.max_attempts,
-                    },
-                };
-                out.notes.push(waiting.to_string());
-                out.waiting.push(waiting);
-                out.standby.push(l.id);
+        let shown = session_shown(input.meetings, l, meeting);
+        let reason = match (shown, free.peek()) {
+            (Ok(()), Some(&slot)) => {
+                free.next();
+                out.actions.push(Action::Start { slot, live: l.id });
+                continue;
             }
-        }
+            (Err(reason), Some(_)) => reason,
+            (judged, None) => {
+                if judged.is_ok() {
+                    // Started instead of a planned live another server claimed first.
+                    out.standby.push(l.id);
+                }
+                WaitReason::NoFreeSlot {
+                    failed: attempts,
+                    max: input.max_attempts,
+                }
+            }
+        };
+        let waiting = Waiting { live: l.id, reason };
+        out.notes.push(waiting.to_string());
+        out.waiting.push(waiting);
+    }
+}
+
+/// Whether BBB, read this tick, shows the waiting live's own session (its Pod meeting's
+/// `internal_meeting_id`) created or running: only then may a streamer be started. It
+/// waits on the room's meeting id, so a streamer started for a session that is over
+/// would show the room's next class under this live's name. A live whose meeting was
+/// not read before planning is judged by its start, once the start has read it (an
+/// unreadable meeting is the start's error, reported and counted as such); one without
+/// a meeting link is left to its start too, which fails (it can never run).
+pub fn session_shown(
+    meetings: &MeetingsView,
+    live: &Live,
+    meeting: Option<&PodMeeting>,
+) -> Result<(), WaitReason> {
+    if live.meeting_url.is_none() {
+        return Ok(());
+    }
+    let MeetingsView::Listed(listed) = meetings else {
+        return Err(WaitReason::BbbUnreadable);
+    };
+    let Some(m) = meeting else {
+        return Ok(());
+    };
+    // A meeting row without its session id (never written by Pod's `bbb` module) is
+    // judged by its room.
+    let session = Some(&m.internal_meeting_id).filter(|s| !s.is_empty());
+    if listed.runs(&m.meeting_id, session) {
+        Ok(())
+    } else {
+        Err(WaitReason::SessionNotShown)
     }
 }
 
@@ -341,6 +391,17 @@ fn watch_meeting(input: &PlanInput<'_>, slot: u32, state: &SlotState, out: &mut 
         ));
         return;
     };
+    // Its own session over while its room runs another (the next class): the streamer
+    // waits on the room's meeting id, so it shows that class now. Stopped at once, not
+    // after the end confirmations.
+    if in_other_session(input.meetings, state) {
+        out.actions.push(Action::Stop {
+            slot,
+            live: state.live,
+            reason: StopReason::OtherSession,
+        });
+        return;
+    }
     // Its own session: another session of the same room (the next lecture, listed
     // alone or beside the ended one) does not keep it running.
     let ended = meetings.session_over(meeting_id, state.session.as_ref());
@@ -436,6 +497,18 @@ pub fn room_step(alone_ticks: u32, company: Option<Company>, alone: &Alone) -> O
         }
         _ => None,
     }
+}
+
+/// Whether BBB, read this tick, shows that the slot's streamer (waiting on its room's
+/// meeting id) may have shown another session than its live's: its recording then
+/// holds another class and is kept for the admin, whatever the stop's reason.
+fn in_other_session(meetings: &MeetingsView, state: &SlotState) -> bool {
+    let (MeetingsView::Listed(listed), Some(room), Some(session)) =
+        (meetings, state.meeting_id.as_ref(), state.session.as_ref())
+    else {
+        return false;
+    };
+    listed.other_session_shown(room, session)
 }
 
 /// Whether this tick needs BBB's meeting list: only when a live runs here (a webinar
@@ -599,18 +672,61 @@ mod tests {
                 company: BTreeMap::new(),
             }
         }
+        /// The plan of this world. A waiting live the test gave no Pod meeting gets one
+        /// (room `room-<id>`) that BBB shows running, unless BBB could not be read: a
+        /// live only starts when BBB shows its session, and most tests are about
+        /// something else.
         fn plan(&self) -> Plan {
+            let mut waiting_meetings = self.waiting_meetings.clone();
+            let mut shown = Vec::new();
+            for l in self
+                .lives
+                .iter()
+                .filter(|l| l.status == LiveStatus::Waiting)
+            {
+                if let std::collections::hash_map::Entry::Vacant(e) = waiting_meetings.entry(l.id) {
+                    let room = format!("room-{}", l.id);
+                    e.insert(pod_meeting(l.id, &room));
+                    shown.push(meeting(&room, true, 0));
+                }
+            }
+            let meetings = match &self.meetings {
+                MeetingsView::NotAsked if shown.is_empty() => MeetingsView::NotAsked,
+                MeetingsView::Failed => MeetingsView::Failed,
+                // Asked because a slot is free: the running lives' sessions run.
+                MeetingsView::NotAsked => MeetingsView::listed(
+                    self.states
+                        .values()
+                        .filter_map(|st| {
+                            let room = st.meeting_id.as_ref()?.as_str();
+                            let internal = st
+                                .session
+                                .as_ref()
+                                .map_or_else(|| format!("{room}-internal"), ToString::to_string);
+                            Some(session(room, &internal, true, 0))
+                        })
+                        .chain(shown)
+                        .collect(),
+                ),
+                MeetingsView::Listed(listed) => {
+                    let mut listed = listed.clone();
+                    for m in shown {
+                        listed.add(m);
+                    }
+                    MeetingsView::Listed(listed)
+                }
+            };
             plan(PlanInput {
                 number: ServerNumber(self.number),
                 slots: self.slots,
                 end_confirmations: self.end_confirmations,
                 max_attempts: 3,
                 lives: &self.lives,
-                meetings: &self.meetings,
+                meetings: &meetings,
                 states: &self.states,
                 broken: &self.broken,
                 start_failures: &self.failures,
-                waiting_meetings: &self.waiting_meetings,
+                waiting_meetings: &waiting_meetings,
                 skipped: &self.skipped,
                 stale_seen: &self.stale_seen,
                 alone_ticks: self.alone_ticks,
@@ -883,7 +999,9 @@ mod tests {
     #[test]
     fn a_live_stops_when_its_session_ended_though_its_room_runs_another() {
         let mut w = World::new();
-        w.end_confirmations = 1;
+        // At once, whatever end_confirmations says: its streamer, waiting on the room's
+        // meeting id, shows the next class.
+        w.end_confirmations = 3;
         w.lives = vec![live(1, LiveStatus::Running, Some("1/1"))];
         let mut state = running_state(1, "room", 0);
         state.session = Some("room-100".into());
@@ -891,7 +1009,7 @@ mod tests {
         let stop = Action::Stop {
             slot: 1,
             live: 1,
-            reason: StopReason::MeetingEnded,
+            reason: StopReason::OtherSession,
         };
         // The ended session beside the new one, and the new one alone.
         for listed in [
@@ -914,6 +1032,87 @@ mod tests {
         w.states.get_mut(&1).unwrap().session = None;
         w.meetings = MeetingsView::listed(vec![session("room", "room-200", true, 0)]);
         assert!(w.plan().actions.is_empty());
+    }
+
+    #[test]
+    fn a_live_closed_in_pod_while_its_room_ran_the_next_class_stops_as_such() {
+        let mut w = World::new();
+        w.lives = vec![live(1, LiveStatus::Stopped, Some("1/1"))];
+        let mut state = running_state(1, "room", 0);
+        state.session = Some("room-100".into());
+        w.states.insert(1, state);
+        let stop = |reason| Action::Stop {
+            slot: 1,
+            live: 1,
+            reason,
+        };
+        // The next class ran (ended since) while Pod could not be read.
+        w.meetings = MeetingsView::listed(vec![
+            session("room", "room-100", false, 5),
+            session("room", "room-200", false, 6),
+        ]);
+        assert_eq!(w.plan().actions, vec![stop(StopReason::OtherSession)]);
+        // Its own session still runs: closed by hand, as usual.
+        w.meetings = MeetingsView::listed(vec![session("room", "room-100", true, 0)]);
+        assert_eq!(w.plan().actions, vec![stop(StopReason::ClosedInPod)]);
+        w.meetings = MeetingsView::Failed;
+        assert_eq!(w.plan().actions, vec![stop(StopReason::ClosedInPod)]);
+    }
+
+    #[test]
+    fn a_waiting_live_starts_only_when_bbb_shows_its_own_session() {
+        let mut w = World::new();
+        w.slots = 3;
+        w.lives = vec![waiting(1), waiting(2), waiting(3)];
+        w.waiting_meetings.insert(1, pod_meeting(1, "created"));
+        // Live 2's room runs a session of unknown age, not its own.
+        let mut other = pod_meeting(2, "busy");
+        other.internal_meeting_id = "busy-..".into();
+        w.waiting_meetings.insert(2, other);
+        // Live 3's Pod meeting could not be read before planning: its start reads it
+        // and judges it then (planned directly, since `World::plan` gives a meeting to
+        // every live left without).
+        w.meetings = MeetingsView::listed(vec![
+            meeting("created", false, 0),
+            session("busy", "busy-x", true, 0),
+        ]);
+        let input_meetings = w.waiting_meetings.clone();
+        let p = plan(PlanInput {
+            number: ServerNumber(1),
+            slots: 3,
+            end_confirmations: 2,
+            max_attempts: 3,
+            lives: &w.lives,
+            meetings: &w.meetings,
+            states: &w.states,
+            broken: &w.broken,
+            start_failures: &w.failures,
+            waiting_meetings: &input_meetings,
+            skipped: &w.skipped,
+            stale_seen: &w.stale_seen,
+            alone_ticks: w.alone_ticks,
+            company: &w.company,
+        });
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::Start { slot: 1, live: 1 },
+                Action::Start { slot: 2, live: 3 }
+            ]
+        );
+        assert_eq!(
+            p.waiting
+                .iter()
+                .map(|x| (x.live, x.reason))
+                .collect::<Vec<_>>(),
+            vec![(2, WaitReason::SessionNotShown)]
+        );
+        let judged = |m: &PodMeeting| session_shown(&w.meetings, &w.lives[2], Some(m));
+        assert_eq!(judged(&pod_meeting(3, "created")), Ok(()));
+        assert_eq!(
+            judged(&pod_meeting(3, "elsewhere")),
+            Err(WaitReason::SessionNotShown)
+        );
     }
 
     #[test]
@@ -1043,9 +1242,25 @@ mod tests {
                 Action::CloseStale { live: 2, seen: 2 },
             ]
         );
-        // Without a successful getMeetings nothing is judged: the oldest starts.
+        // Without a successful getMeetings nothing shows a session runs: none starts
+        // (a streamer started blind could show the room's next class), each says why.
         w.meetings = MeetingsView::Failed;
-        assert_eq!(w.plan().actions, vec![Action::Start { slot: 1, live: 1 }]);
+        let p = w.plan();
+        assert_eq!(p.actions, vec![]);
+        assert_eq!(
+            p.waiting
+                .iter()
+                .map(|x| (x.live, x.reason))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, WaitReason::BbbUnreadable),
+                (2, WaitReason::BbbUnreadable)
+            ]
+        );
+        assert!(
+            p.standby.is_empty(),
+            "never started in a claimed slot either"
+        );
         // A meeting created but not yet joined is running enough to start.
         w.meetings = MeetingsView::listed(vec![meeting("old-1", false, 0)]);
         assert_eq!(w.plan().actions[0], Action::Start { slot: 1, live: 1 });

@@ -108,6 +108,23 @@ impl Sessions {
             .any(|m| m.internal_meeting_id.created_ms().is_some_and(|t| t > ours))
     }
 
+    /// Whether a streamer waiting on the room `meeting_id` for `session` may have shown
+    /// another session: its own does not run, and the room lists another one that has
+    /// not ended, or a newer one (the next class, ended since).
+    pub fn other_session_shown(&self, meeting_id: &MeetingId, session: &InternalMeetingId) -> bool {
+        if self.runs(meeting_id, Some(session)) {
+            return false;
+        }
+        let ours = session.created_ms();
+        self.of_room(meeting_id).iter().any(|m| {
+            m.internal_meeting_id != *session
+                && (!m.has_ended()
+                    || ours
+                        .zip(m.internal_meeting_id.created_ms())
+                        .is_some_and(|(o, t)| t > o))
+        })
+    }
+
     /// Number of listed entries (all rooms, all sessions).
     pub fn len(&self) -> usize {
         self.by_room.values().map(Vec::len).sum()
@@ -183,6 +200,20 @@ mod tests {
         assert!(s.runs(&m("room"), None));
         // Created, nobody joined yet: runs.
         assert!(s.runs(&m("other"), Some(&i("o1"))));
+        // A streamer of s1 (ended) may have shown s2 (running); s2's own runs.
+        assert!(s.other_session_shown(&m("room"), &i("s1")));
+        assert!(!s.other_session_shown(&m("room"), &i("s2")));
+        // The next class ended too, still listed: newer than ours, so it was shown.
+        let both_ended = Sessions::new(vec![
+            session("room", "abc-1000", false, 5),
+            session("room", "abc-2000", false, 6),
+        ]);
+        assert!(both_ended.other_session_shown(&m("room"), &i("abc-1000")));
+        assert!(
+            !both_ended.other_session_shown(&m("room"), &i("abc-2000")),
+            "older"
+        );
+        assert!(!next.other_session_shown(&m("gone"), &i("abc-1000")));
         // Another session listed alone does not keep s1 running.
         let alone = Sessions::new(vec![session("room", "s2", true, 0)]);
         assert!(!alone.runs(&m("room"), Some(&i("s1"))));

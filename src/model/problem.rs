@@ -242,6 +242,11 @@ pub enum WaitReason {
     /// With `[cluster]`: live `by` holds the claim on the same BBB session and streams
     /// it (one streamer per session).
     SessionStreamedBy { by: LiveId },
+    /// BBB's meeting list could not be read this tick: nothing shows that its session
+    /// runs, and a streamer started blind could show the room's next class.
+    BbbUnreadable,
+    /// BBB lists its room but not its session (created or running) yet.
+    SessionNotShown,
 }
 
 impl std::fmt::Display for Waiting {
@@ -273,6 +278,15 @@ impl std::fmt::Display for Waiting {
                 f,
                 "live {by} streams the same BBB session (it holds the session's claim in the \
                  cluster Redis: one streamer per session)"
+            ),
+            WaitReason::BbbUnreadable => write!(
+                f,
+                "BBB's meeting list could not be read this tick, so nothing shows that its \
+                 session runs (it starts once BBB answers and shows it)"
+            ),
+            WaitReason::SessionNotShown => write!(
+                f,
+                "BBB does not show its session yet (its room runs another one)"
             ),
         }
     }
@@ -388,5 +402,10 @@ mod tests {
             says(WaitReason::SessionStreamedBy { by: 3 })
                 .starts_with("live 7 waits: live 3 streams the same BBB session")
         );
+        assert!(
+            says(WaitReason::BbbUnreadable)
+                .starts_with("live 7 waits: BBB's meeting list could not be read this tick")
+        );
+        assert!(says(WaitReason::SessionNotShown).contains("does not show its session yet"));
     }
 }

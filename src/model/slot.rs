@@ -43,6 +43,11 @@ pub enum StopReason {
     /// Nobody but our own streamer and chat relay was in the meeting for
     /// `alone_ticks` ticks in a row: stopped as if the meeting had ended.
     RoomEmpty,
+    /// Its own session is over and its room runs another one (the next class): the
+    /// streamer, which waits on the room's meeting id, shows that class. Stopped at
+    /// once; its recording is kept for the admin, never delivered under the live's
+    /// session.
+    OtherSession,
 }
 
 impl StopReason {
@@ -56,6 +61,7 @@ impl StopReason {
             StopReason::PodAsked => "Pod asked to stop the webinar",
             StopReason::UpFailed => "its streamer could not be started",
             StopReason::RoomEmpty => "its room stayed empty",
+            StopReason::OtherSession => "its session ended and its room runs another one",
         }
     }
 }

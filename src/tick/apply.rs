@@ -36,6 +36,7 @@ pub(super) async fn apply(
         lives,
         mut states,
         prefetched,
+        meetings,
         ..
     } = snapshot;
     let lives: HashMap<LiveId, Live> = lives.into_iter().map(|l| (l.id, l)).collect();
@@ -44,6 +45,7 @@ pub(super) async fn apply(
         lives,
         standby: std::sync::Mutex::new(decided.standby.into()),
         prefetched,
+        meetings,
     });
     let lives = &shared.lives;
     let mut tasks = JoinSet::new();

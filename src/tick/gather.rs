@@ -130,7 +130,11 @@ pub(super) async fn gather(ctx: &Ctx, report: &mut TickReport) -> Result<Option<
     // a time, beside getMeetings), so that a request whose meeting BBB does not
     // run is never started, and the start path reuses what was read.
     let candidates = start_candidates(&lives, &states, ctx.cfg.server.slots);
-    let ask_bbb = plan::needs_meetings(&states) || !candidates.is_empty();
+    // A start interrupted by a crash is resumed only if BBB shows its session too.
+    let resuming = states
+        .values()
+        .any(|s| s.phase == Phase::Starting && s.webinar.is_none());
+    let ask_bbb = plan::needs_meetings(&states) || !candidates.is_empty() || resuming;
     let watch = watch(ctx, &states);
     let (meetings, prefetched) = tokio::join!(
         async {

@@ -131,13 +131,13 @@ fn decide(ctx: &Ctx, snapshot: &Snapshot, server: &ServerState, report: &mut Tic
             .filter(|a| !matches!(a, plan::Action::SeenCompany { was: 0, .. }))
             .map(ToString::to_string),
     );
-    // A live waiting for a slot has no action line: say why it waits (one whose
-    // meeting is not running already has its "leave live N waiting" line).
+    // A live waiting for a slot or for BBB has no action line: say why it waits (one
+    // whose meeting is not running already has its "leave live N waiting" line).
     report.plan_lines.extend(
         decided
             .waiting
             .iter()
-            .filter(|w| matches!(w.reason, WaitReason::NoFreeSlot { .. }))
+            .filter(|w| !matches!(w.reason, WaitReason::MeetingNotRunning { .. }))
             .map(ToString::to_string),
     );
     decided

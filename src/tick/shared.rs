@@ -19,6 +19,9 @@ pub(super) struct Shared {
     pub(super) standby: Mutex<VecDeque<LiveId>>,
     /// Meetings of waiting lives read before planning (the start path reuses them).
     pub(super) prefetched: HashMap<LiveId, PodMeeting>,
+    /// BBB's meetings this tick: a start whose meeting it had to read itself checks
+    /// there that BBB shows the live's session.
+    pub(super) meetings: crate::plan::MeetingsView,
 }
 
 impl Shared {

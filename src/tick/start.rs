@@ -20,8 +20,11 @@ use crate::compose::{self, ComposeParams};
 use crate::config::Config;
 use crate::fsutil::write_atomic;
 use crate::mail;
-use crate::model::{Live, LiveId, Phase, PodMeeting, Problem, ProblemKey, SlotState, WaitReason};
+use crate::model::{
+    Live, LiveId, Phase, PodMeeting, Problem, ProblemKey, SlotState, WaitReason, Waiting,
+};
 use crate::names;
+use crate::plan;
 use crate::pod::StartFields;
 use crate::slots::keep_mkv_files;
 
@@ -94,9 +97,18 @@ pub(super) async fn start_in_slot(
     let Some(l) = shared.lives.get(&live) else {
         return;
     };
+    if state.is_some() && !matches!(shared.meetings, plan::MeetingsView::Listed(_)) {
+        // An interrupted start, BBB unreadable: left as it is (its container may be
+        // up) until a tick can tell whether its session runs.
+        out.waits(live, WaitReason::BbbUnreadable);
+        return;
+    }
     let state = state.unwrap_or_else(|| SlotState::new(live, Utc::now()));
-    let prefetched = shared.prefetched.get(&live);
-    let result = send(start(ctx, slot, l, state, &shared.in_use, prefetched)).await;
+    let known = Known {
+        prefetched: shared.prefetched.get(&live),
+        meetings: &shared.meetings,
+    };
+    let result = send(start(ctx, slot, l, state, &shared.in_use, known)).await;
     record_start(live, slot, result, out);
 }
 
@@ -121,6 +133,11 @@ fn record_start(
     match &failed.error {
         StartError::ClaimLost(lost) => {
             warn!(live, slot, "{}", failed.undo_before(lost));
+            return;
+        }
+        StartError::NotShown(not_shown) => {
+            info!(live, slot, "{not_shown}");
+            out.waits(live, not_shown.reason);
             return;
         }
         StartError::SlotTaken(taken) => {
@@ -246,19 +263,11 @@ pub(super) async fn start(
     live: &Live,
     mut state: SlotState,
     running: &InUse,
-    prefetched: Option<&PodMeeting>,
+    known: Known<'_>,
 ) -> Result<Option<Problem>, FailedStart> {
     let mut told_pod = false;
-    if let Err(error) = start_steps(
-        ctx,
-        slot,
-        live,
-        &mut state,
-        running,
-        &mut told_pod,
-        prefetched,
-    )
-    .await
+    if let Err(error) =
+        start_steps(ctx, slot, live, &mut state, running, &mut told_pod, known).await
     {
         // Nothing of this attempt exists when the slot was another live's.
         let undo = if matches!(error, StartError::SlotTaken(_)) {
@@ -323,10 +332,10 @@ pub(super) async fn start_steps(
     state: &mut SlotState,
     running: &InUse,
     told_pod: &mut bool,
-    prefetched: Option<&PodMeeting>,
+    known: Known<'_>,
 ) -> Result<(), StartError> {
     prepare_slot(ctx, slot, live, state).await?;
-    let (meeting, key) = read_meeting(ctx, slot, live, state, prefetched).await?;
+    let (meeting, key) = read_meeting(ctx, slot, live, state, known).await?;
     write_compose(ctx, slot, live, state, &meeting, &key)?;
     broadcaster_beside_up(ctx, slot, live, state, &key, running).await?;
     let broadcaster_id = state
@@ -377,6 +386,23 @@ async fn prepare_slot(
     Ok(ctx.slots.save(slot, state)?)
 }
 
+/// What the tick knows of a live's meeting before its start: the meeting read before
+/// planning, if it was, and BBB's meetings.
+#[derive(Clone, Copy)]
+pub(super) struct Known<'a> {
+    pub prefetched: Option<&'a PodMeeting>,
+    pub meetings: &'a plan::MeetingsView,
+}
+
+/// A start whose meeting, read by the start itself, names a session BBB does not show:
+/// nothing is started, the live waits (not a failed attempt).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", Waiting { live: *.live, reason: *.reason })]
+pub(super) struct NotShown {
+    live: LiveId,
+    reason: WaitReason,
+}
+
 /// Step 2: the live's meeting (read before planning, or now) with a usable BBB id,
 /// and the stream key, both recorded. Returns the meeting and the key.
 async fn read_meeting(
@@ -384,13 +410,13 @@ async fn read_meeting(
     slot: u32,
     live: &Live,
     state: &mut SlotState,
-    prefetched: Option<&PodMeeting>,
+    known: Known<'_>,
 ) -> Result<(PodMeeting, String)> {
     let meeting_url = live
         .meeting_url
         .as_deref()
         .with_context(|| format!("live {} has no meeting in Pod", live.id))?;
-    let meeting = match prefetched {
+    let meeting = match known.prefetched {
         Some(m) => m.clone(),
         None => ctx
             .pod
@@ -404,6 +430,15 @@ async fn read_meeting(
             live.id,
             meeting.meeting_id
         );
+    }
+    // Read now (not before planning): only now can BBB's list tell whether it shows
+    // this live's session.
+    if let Err(reason) = plan::session_shown(known.meetings, live, Some(&meeting)) {
+        return Err(NotShown {
+            live: live.id,
+            reason,
+        }
+        .into());
     }
     state.meeting_id = Some(meeting.meeting_id.clone());
     state.session = Some(meeting.internal_meeting_id.clone()).filter(|s| !s.is_empty());
@@ -640,6 +675,9 @@ pub(super) enum StartError {
     /// `serve` gave the slot to a webinar since the tick read the slots: nothing of the
     /// attempt exists, nothing is undone; the live waits for a free slot.
     SlotTaken(SlotTaken),
+    /// BBB does not show the session the live's meeting (read by the start) names:
+    /// undone, the live waits; neither counted nor reported.
+    NotShown(NotShown),
     /// Pod was unreachable, too slow or behind a failing gateway: reported, not counted
     /// towards closing the live.
     PodUnavailable(anyhow::Error),
@@ -650,6 +688,10 @@ pub(super) enum StartError {
 impl From<anyhow::Error> for StartError {
     /// A failed step, sorted by its cause: Pod's own outage or anything else.
     fn from(e: anyhow::Error) -> Self {
+        let e = match e.downcast::<NotShown>() {
+            Ok(not_shown) => return StartError::NotShown(not_shown),
+            Err(e) => e,
+        };
         if pod_unavailable(&e) {
             StartError::PodUnavailable(e)
         } else {
@@ -671,6 +713,7 @@ impl FailedStart {
         let mut line = match &self.error {
             StartError::ClaimLost(lost) => lost.to_string(),
             StartError::SlotTaken(taken) => taken.to_string(),
+            StartError::NotShown(not_shown) => not_shown.to_string(),
             StartError::PodUnavailable(e) | StartError::Failed(e) => describe(e),
         };
         if let Some(undo) = &self.undo {

@@ -116,6 +116,13 @@ fn park_recordings(ctx: &Ctx, slot: u32, state: &SlotState) -> Result<Option<Pro
         state.user_url.as_deref().unwrap_or(""),
         &videodata,
     )?;
+    let other_session = state
+        .stop
+        .as_ref()
+        .is_some_and(|p| p.reason == StopReason::OtherSession);
+    if let (Some(pending), true) = (&parked, other_session) {
+        return hold_other_session(ctx, state, pending).map(Some);
+    }
     if parked.is_some() {
         return Ok(None);
     }
@@ -131,6 +138,40 @@ fn park_recordings(ctx: &Ctx, slot: u32, state: &SlotState) -> Result<Option<Pro
         "Look at the container's output (server.debug = true); check that videodata is writable by uid 1001.",
     )))
 }
+
+/// The recording of a streamer seen in its room's next session holds (some of) that
+/// class: never handed over under the live's session. Kept for the admin (`recordings
+/// list`, `deliver --as`, `discard`) and reported.
+fn hold_other_session(
+    ctx: &Ctx,
+    state: &SlotState,
+    pending: &crate::recording::Pending,
+) -> Result<Problem> {
+    let id = state.live;
+    ctx.pending.hold(pending, HELD_OTHER_SESSION)?;
+    let e = anyhow!(
+        "live {id}: its session {} ended and its room {} runs another one; its streamer, \
+         which waits on the room, was seen there, so its recording may hold that class: \
+         kept, not handed over",
+        state.session.as_ref().map_or("?", |s| s.as_str()),
+        state.meeting_id.as_ref().map_or("?", |m| m.as_str()),
+    );
+    warn!(live = id, "{e:#}");
+    Ok(problem(
+        ProblemKey::Recording(id),
+        Some(id),
+        &e,
+        ADVICE_OTHER_SESSION,
+    ))
+}
+
+/// Why such a recording is held (shown by `recordings list` and `status`).
+const HELD_OTHER_SESSION: &str =
+    "its streamer was seen in another session of its room (the next class)";
+
+const ADVICE_OTHER_SESSION: &str = "Watch it before it goes anywhere: `bbb-pod-live recordings \
+list` shows it; `bbb-pod-live recordings deliver <file> --as <internal_meeting_id>` hands it \
+over under the session it really holds, `bbb-pod-live recordings discard <file> --yes` deletes it.";
 
 /// Step 3: the live closed in Pod when it is still ours there (an end date set on a
 /// live closed by hand without one).

@@ -183,8 +183,8 @@ const ROWS: &[Row] = &[
         Down,
         Start,
         "connections refused",
-        Acts,
-        "start needs no BBB: started; bystander kept",
+        Waits,
+        "not started blind (BBB must show its session); started once BBB answers; bystander kept",
     ),
     row(
         Bbb,
@@ -199,8 +199,8 @@ const ROWS: &[Row] = &[
         Slow,
         Start,
         "every answer after 5 s",
-        Acts,
-        "started; bystander kept",
+        Waits,
+        "not started blind (BBB must show its session); started once BBB answers; bystander kept",
     ),
     row(
         Bbb,
@@ -215,8 +215,8 @@ const ROWS: &[Row] = &[
         Erroring,
         Start,
         "checksumError",
-        Acts,
-        "started; bystander kept",
+        Waits,
+        "not started blind (BBB must show its session); started once BBB answers; bystander kept",
     ),
     row(
         Bbb,
@@ -231,8 +231,8 @@ const ROWS: &[Row] = &[
         Garbage,
         Start,
         "HTML page",
-        Acts,
-        "started; bystander kept",
+        Waits,
+        "not started blind (BBB must show its session); started once BBB answers; bystander kept",
     ),
     row(
         Bbb,

@@ -427,13 +427,15 @@ fn internal_meeting_ids_that_are_not_file_names_keep_the_recording_with_a_clear_
         let r = env.request_live_with(&format!("Enregistrement {id:?}"), |s| {
             s.download_meeting = true
         });
-        env.pod
-            .set_meeting(r.meeting, json!({"internal_meeting_id": id}));
         reqs.push(r);
     }
     env.tick_ok();
-    for r in &reqs {
+    // Pod answers the hand-over's PATCH with these ids (a live starts only when BBB
+    // shows the session its meeting names, so they are written once it runs).
+    for ((id, _), r) in cases.iter().zip(&reqs) {
         env.assert_running(r.live);
+        env.pod
+            .set_meeting(r.meeting, json!({"internal_meeting_id": id}));
         env.bbb.end_meeting(&r.meeting_id);
     }
     let out = env.tick();
@@ -494,8 +496,13 @@ fn a_huge_getmeetings_answer_is_read_and_a_huge_token_refused_without_stopping()
     let big = env.request_live(&"Nom interminable ".repeat(120_000));
     let out = env.tick();
     assert!(!said(&env, &out).contains("panicked"));
-    // The start itself needs no getMeetings (nothing ran in a free slot): it starts.
-    env.assert_running(big.live);
+    // The answer is refused: nothing shows that its session runs, so it waits.
+    assert_eq!(env.live_status(big.live), 0);
+    assert!(
+        said(&env, &out).contains("longer than 1048576 bytes"),
+        "{}",
+        said(&env, &out)
+    );
     // Now BBB lists that name: the stop the ended meeting asks for must not follow.
     env.bbb.end_meeting(&stays.meeting_id);
     let out = env.tick();

@@ -25,5 +25,6 @@ mod hostile;
 mod operators;
 mod pace;
 mod sessions;
+mod soak;
 mod tick;
 mod webinar;

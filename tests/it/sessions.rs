@@ -49,6 +49,24 @@ fn request_next_session(env: &TestEnv, r: &Requested, name: &str) -> Requested {
     }
 }
 
+/// The tick that stops a recorded live whose room runs its next session: the live is
+/// stopped at once and its recording kept for the admin (it may hold the next class),
+/// which is reported (exit 1, once).
+#[track_caller]
+fn tick_keeping_the_recording(env: &TestEnv, r: &Requested) {
+    let out = env.tick();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("kept, not handed over"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !env.delivered_path(r).exists(),
+        "never delivered under its session"
+    );
+}
+
 fn recorded(env: &TestEnv, name: &str) -> Requested {
     env.request_live_with(name, |s| s.download_meeting = true)
 }
@@ -82,11 +100,13 @@ fn a_live_stops_when_its_session_ended_though_a_new_session_of_the_room_runs_bes
     let slot = env.assert_running(r.live);
     env.bbb.end_session(&r.internal_meeting_id);
     next_session(&env, &r, "Amphi récurrent", true);
-    env.tick_ok();
+    tick_keeping_the_recording(&env, &r);
     assert_closed(&env, r.live);
     assert!(!env.docker.running(&env.slot_dir(slot)));
-    // Handed over under its own session's id, not the new one's.
-    assert_eq!(env.recordings(), vec![env.delivered_path(&r)]);
+    // Its streamer waited on the room and joined the next class: never handed over
+    // under its own session's id (nor the new one's), kept for the admin.
+    assert_eq!(env.recordings(), Vec::<PathBuf>::new());
+    assert_eq!(kept_mkvs(&env).len(), 1);
 }
 
 #[test]
@@ -97,9 +117,10 @@ fn a_live_stops_when_another_session_of_its_room_is_listed_alone() {
     env.assert_running(r.live);
     env.bbb.remove_session(&r.internal_meeting_id);
     next_session(&env, &r, "Salle Moodle", true);
-    env.tick_ok();
+    tick_keeping_the_recording(&env, &r);
     assert_closed(&env, r.live);
-    assert_eq!(env.recordings(), vec![env.delivered_path(&r)]);
+    assert_eq!(env.recordings(), Vec::<PathBuf>::new());
+    assert_eq!(kept_mkvs(&env).len(), 1);
 }
 
 #[test]
@@ -111,7 +132,7 @@ fn the_next_sessions_live_takes_the_slot_of_the_ended_one_on_a_one_slot_server()
     env.bbb.end_session(&r.internal_meeting_id);
     let next = request_next_session(&env, &r, "Cours du lundi");
     // The old live stops (its slot frees), the new one is started, at most a tick later.
-    env.tick_ok();
+    tick_keeping_the_recording(&env, &r);
     assert_closed(&env, r.live);
     if env.live_status(next.live) == 0 {
         env.tick_ok();
@@ -155,7 +176,7 @@ fn an_absence_is_confirmed_against_the_session_not_the_room() {
     env.bbb.end_session(&r.internal_meeting_id);
     next_session(&env, &r, "Nœud perdu", true);
     env.bbb.hide_from_list(&r.meeting_id, true);
-    env.tick_ok();
+    tick_keeping_the_recording(&env, &r);
     assert_closed(&env, r.live);
     assert!(
         env.bbb
@@ -212,7 +233,7 @@ fn a_state_file_written_before_sessions_existed_still_loads_and_learns_its_sessi
     assert_eq!(env.live_status(r.live), 1);
     env.bbb.end_session(&r.internal_meeting_id);
     next_session(&env, &r, "Mise à jour", true);
-    env.tick_ok();
+    tick_keeping_the_recording(&env, &r);
     assert_closed(&env, r.live);
 }
 
@@ -652,4 +673,119 @@ fn sigterm_during_a_recording_hand_over_loses_nothing() {
     assert_eq!(env.recordings(), vec![env.delivered_path(&r)]);
     assert!(read_mkv(&env.recordings()[0]).finalized);
     assert!(kept_mkvs(&env).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// 5. A live shows its own session, never the room's next class
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_waiting_live_waits_while_bbb_cannot_be_read_and_says_why() {
+    // The tick that frees a slot cannot read BBB: the request may be stale (its
+    // session over), and its streamer would wait on the room for the next class.
+    let env = TestEnv::builder().slots(1).build();
+    let r = env.request_live("Amphi sans BBB");
+    env.bbb.set_mode(BbbMode::Http(500));
+    let out = env.tick();
+    assert_eq!(out.code, Some(1), "getMeetings failing is reported");
+    assert_eq!(env.live_status(r.live), 0);
+    assert_eq!(env.docker.count("up"), 0, "nothing started blind");
+    let status = env.status_json();
+    assert_eq!(
+        status["waiting"][0]["reason"]["kind"],
+        json!("bbb_unreadable"),
+        "{status:#}"
+    );
+    let out = env.run(&["status"]);
+    assert!(
+        out.stdout
+            .contains("BBB's meeting list could not be read this tick"),
+        "{}",
+        out.stdout
+    );
+    let out = env.run(&["--dry-run", "run"]);
+    assert!(
+        out.stdout
+            .contains(&format!("live {} waits: BBB's meeting list", r.live)),
+        "{}",
+        out.stdout
+    );
+    env.bbb.set_mode(BbbMode::Normal);
+    env.tick_ok();
+    env.assert_running(r.live);
+}
+
+#[test]
+fn a_stale_request_started_nowhere_while_bbb_is_down_never_shows_the_next_class() {
+    // The story: a live waits for the one slot; its session ends; the slot
+    // frees in a tick where getMeetings answers 500; the room's next session begins.
+    let env = TestEnv::builder().slots(1).end_confirmations(2).build();
+    let busy = recorded(&env, "Cours qui occupe le slot");
+    env.tick_ok();
+    env.assert_running(busy.live);
+    let stale = recorded(&env, "Salle Moodle du mardi");
+    env.tick_ok();
+    env.bbb.end_session(&stale.internal_meeting_id);
+    // The slot frees without BBB: an admin closes the live that holds it.
+    env.pod.set_live(
+        busy.live,
+        json!({"status": 2, "end_date": "2026-03-02T10:00:00+01:00"}),
+    );
+    env.bbb.set_mode(BbbMode::Http(500));
+    env.tick();
+    assert!(!env.docker.running(&env.slot_dir(1)), "the slot freed");
+    assert_eq!(env.live_status(stale.live), 0, "not started blind");
+    env.bbb.set_mode(BbbMode::Normal);
+    next_session(&env, &stale, "Salle Moodle du mardi", true);
+    for _ in 0..3 {
+        env.tick();
+        assert!(
+            env.docker
+                .streamers()
+                .iter()
+                .all(|s| s.meeting_id != stale.meeting_id),
+            "the stale request streams the next class\n{}",
+            env.log_text()
+        );
+    }
+    assert_closed(&env, stale.live);
+}
+
+#[test]
+fn a_streamer_seen_in_its_rooms_next_session_is_stopped_at_once_and_its_recording_kept() {
+    let env = TestEnv::builder().slots(1).end_confirmations(3).build();
+    let r = recorded(&env, "Amphi du lundi");
+    env.tick_ok();
+    let slot = env.assert_running(r.live);
+    // The class ended, the room opened again for the next one before the next tick.
+    env.bbb.end_session(&r.internal_meeting_id);
+    next_session(&env, &r, "Amphi du lundi", true);
+    let out = env.tick();
+    assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
+    assert!(!env.docker.running(&env.slot_dir(slot)), "stopped at once");
+    assert_closed(&env, r.live);
+    assert!(
+        env.recordings().is_empty(),
+        "never delivered under the live's session"
+    );
+    assert_eq!(kept_mkvs(&env).len(), 1, "kept on local disk");
+    assert!(
+        env.smtp
+            .messages()
+            .iter()
+            .any(|m| m.body.contains(&format!("live {}", r.live)) && m.body.contains("kept")),
+        "the admin is told"
+    );
+    let out = env.run(&["recordings", "list"]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("another session of its room"),
+        "{}",
+        out.stdout
+    );
+    // Not retried every tick.
+    let mails = env.smtp.messages().len();
+    env.tick_ok();
+    assert!(env.recordings().is_empty());
+    assert_eq!(env.smtp.messages().len(), mails);
 }
