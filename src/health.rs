@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::config::HealthConfig;
 use crate::hls::Media;
 use crate::mail::{RESEND_AFTER, SUBJECT_PREFIX};
-use crate::model::{Fails, Health, LiveId, Phase, PlaylistSeen, Signal, SlotState};
+use crate::model::{Fails, Health, LiveId, Phase, PlaylistSeen, Signal, SlotState, is_webinar_id};
 
 /// What one tick saw of a live whose session runs. `None`: not known this tick (the
 /// question failed, or was not asked): it neither fails nor clears a signal.
@@ -211,6 +211,16 @@ pub fn status_fields(
     m
 }
 
+/// How the health mails name what runs in `slot`: a live by its Pod id, a webinar by
+/// its slot (its live id is an internal number).
+fn named(live: LiveId, slot: u32) -> String {
+    if is_webinar_id(live) {
+        format!("the webinar in slot {slot}")
+    } else {
+        format!("live {live}")
+    }
+}
+
 /// `(subject, body)` of the mail sent when a live's streamer was restarted.
 pub fn restarted_mail(
     host: &str,
@@ -220,12 +230,13 @@ pub fn restarted_mail(
     restarts: u32,
     cfg: &HealthConfig,
 ) -> (String, String) {
+    let name = named(live, slot);
     let subject = format!(
-        "{SUBJECT_PREFIX} {host}: live {live} streamer restarted ({})",
+        "{SUBJECT_PREFIX} {host}: {name} streamer restarted ({})",
         why.label()
     );
     let body = format!(
-        "The streamer of live {live} (slot {slot}) was repaired: {why}.\n\
+        "The streamer of {name} (slot {slot}) was repaired: {why}.\n\
          It was restarted with the same stream key; Pod was not touched.\n\
          Restarts so far: {restarts} of {max}. After that it is left alone and you get one\n\
          \"beyond repair\" mail. No other mail about this live for an hour.\n",
@@ -243,12 +254,18 @@ pub fn beyond_repair_mail(
     restarts: u32,
     slot_dir: &str,
 ) -> (String, String) {
-    let subject = format!("{SUBJECT_PREFIX} {host}: live {live} streamer beyond repair");
+    let name = named(live, slot);
+    let stop = if is_webinar_id(live) {
+        format!("--slot {slot}")
+    } else {
+        format!("--live {live}")
+    };
+    let subject = format!("{SUBJECT_PREFIX} {host}: {name} streamer beyond repair");
     let body = format!(
-        "The streamer of live {live} (slot {slot}) is beyond repair: {why} ({label}),\n\
+        "The streamer of {name} (slot {slot}) is beyond repair: {why} ({label}),\n\
          after {restarts} restart(s). It is no longer restarted; the live keeps running in Pod\n\
          while its meeting goes on, but viewers may see nothing.\n\n\
-         Look at `docker compose logs` in {slot_dir}; `bbb-pod-live stop --live {live}` ends it.\n",
+         Look at `docker compose logs` in {slot_dir}; `bbb-pod-live stop {stop}` ends it.\n",
         label = why.label(),
     );
     (subject, body)
@@ -533,5 +550,20 @@ mod tests {
             b.contains("not in the meeting") && b.contains("/srv/slot2"),
             "{b}"
         );
+        assert!(b.contains("stop --live 42"), "{b}");
+    }
+
+    #[test]
+    fn mails_name_a_webinar_by_its_slot_not_its_internal_id() {
+        let id = crate::model::webinar_live_id("3319bf5aed");
+        let (s, b) = restarted_mail("live1", id, 2, Signal::Hls, 1, &cfg());
+        assert!(
+            s.contains("the webinar in slot 2 streamer restarted"),
+            "{s}"
+        );
+        assert!(!format!("{s}{b}").contains(&id.to_string()), "{s}\n{b}");
+        let (s, b) = beyond_repair_mail("live1", id, 2, Signal::Meeting, 2, "/srv/slot2");
+        assert!(!format!("{s}{b}").contains(&id.to_string()), "{s}\n{b}");
+        assert!(b.contains("`bbb-pod-live stop --slot 2`"), "{b}");
     }
 }

@@ -21,7 +21,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tracing::{debug, info};
 
 use crate::config::{MailConfig, MailTransport, SmtpTls};
-use crate::model::{LiveId, MailMemory, Problem, Remembered, ServerNumber};
+use crate::model::{
+    LiveId, MailMemory, Problem, ProblemKey, Remembered, ServerNumber, is_webinar_id,
+};
 use crate::process::Cmd;
 use crate::text::{error_chain, one_line, truncate};
 
@@ -455,9 +457,14 @@ pub fn error_digest(
     );
     for (i, p) in problems.iter().enumerate() {
         let _ = writeln!(body);
-        let live = match p.live {
-            Some(id) => format!("live {id}"),
-            None => "no live in particular".to_owned(),
+        // A webinar is named by its room: its live id is an internal number.
+        let live = match (&p.key, p.live) {
+            (ProblemKey::Webinar(room) | ProblemKey::WebinarPod(room), _) => {
+                format!("webinar {room}")
+            }
+            (_, Some(id)) if is_webinar_id(id) => "a webinar".to_owned(),
+            (_, Some(id)) => format!("live {id}"),
+            (_, None) => "no live in particular".to_owned(),
         };
         let mark = if p.gave_up { " [GAVE UP]" } else { "" };
         let _ = writeln!(
@@ -813,6 +820,29 @@ pub(crate) mod tests {
         }
         let (subject, _) = error_digest("live1", ServerNumber(3), &problems[..1]);
         assert_eq!(subject, "[BBB-POD-LIVE] live1 (server 3): 1 error");
+    }
+
+    #[test]
+    fn error_digest_names_a_webinar_by_its_room_not_its_internal_id() {
+        let id = crate::model::webinar_live_id("3319bf5aed");
+        let problem = |key| Problem {
+            key,
+            live: Some(id),
+            what: "x".into(),
+            advice: "y".into(),
+            gave_up: false,
+        };
+        let problems = [
+            problem(ProblemKey::WebinarPod("3319bf5aed".into())),
+            problem(ProblemKey::Other("streamer:x".into())),
+        ];
+        let (_, body) = error_digest("live1", ServerNumber(1), &problems);
+        assert!(
+            body.contains("1. webinar 3319bf5aed (webinar-pod:3319bf5aed)"),
+            "{body}"
+        );
+        assert!(body.contains("2. a webinar (streamer:x)"), "{body}");
+        assert!(!body.contains(&id.to_string()), "{body}");
     }
 
     #[test]
