@@ -407,8 +407,9 @@ pub fn room_empty(
         ),
         EmptyRoom::Webinar(room) => (
             format!("webinar {room}"),
-            "its streamer is stopped, Pod's page told the webinar ended, its recording \
-             (if [webinar] record is on) kept as for any webinar.",
+            "its streamer is stopped, its Livestream set to \"Live stopped\" in Pod \
+             (when [pod] is the Pod that asked for it), its recording (if [webinar] record \
+             is on) kept as for any webinar.",
         ),
     };
     let subject = format!("{SUBJECT_PREFIX} {host}: {name} stopped, its room stayed empty");

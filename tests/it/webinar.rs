@@ -512,6 +512,21 @@ fn the_meeting_ending_without_pods_stop_sets_only_its_running_livestream_to_stop
     env.tick_ok();
     assert_eq!(state(&env, 1).expect("state")["phase"], "running");
     assert!(livestream_writes(&env).is_empty());
+    // The start's mail: the room, its meeting, Pod, gateway path and slot; not the
+    // RTMP URL (it holds the LiveGateway's stream key), no internal live id.
+    let mails = env.mails_with_subject("webinar 3319bf5aed started: 0002-webinaire-demo");
+    assert_eq!(mails.len(), 1, "{}", env.log_text());
+    let body = &mails[0].body;
+    for needle in [
+        "Gateway:      /gw/1",
+        "slot 1",
+        "stop --slot 1",
+        &env.pod.url()[7..],
+    ] {
+        assert!(body.contains(needle), "{needle}: {body}");
+    }
+    let id = state(&env, 1).expect("state")["live"].to_string();
+    assert!(!body.contains(RTMP) && !body.contains(&id), "{body}");
     env.bbb.end_meeting(MEETING);
     env.tick_ok();
     assert!(state(&env, 1).is_none(), "{}", env.log_text());
