@@ -639,6 +639,7 @@ fn pod_refusing_the_livestreams_patch_still_stops_the_webinar_with_one_problem()
         );
         assert_eq!(env.pod.webinar_live_status(live), 1, "{fault:?}");
     }
+    env.assert_no_secret_anywhere();
 }
 
 #[test]
