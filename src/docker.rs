@@ -11,17 +11,150 @@
 //! tick undid the start. With a registry ([`Docker::with_registry`]) each call is
 //! registered while it runs, and the first command of a later run kills those whose
 //! run is gone ([`crate::process::reap`]).
+//!
+//! Two composes answer `docker.command`: the Python `docker-compose` 1.x (Debian 12's
+//! own package, which servers of bbb-pod-live.php run) and the Go plugin 2.x. They take
+//! the same commands but not all the same options, and 1.x given an option it lacks
+//! prints that command's usage on stderr and **exits 0 having done nothing**
+//! (compose/cli/main.py at 1.29.2 turns docopt's exit into status 0). So the flavour is
+//! asked once (`version --short`, [`Docker::compose`]), each call is written in its
+//! dialect, and an answer that is a usage text is an error, never an empty list.
+//! What docker's errors say about its daemon is read here too ([`daemon_trouble`]).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
+use tokio::sync::OnceCell;
 
 use crate::compose::STREAMER_SERVICE;
 use crate::config::DockerConfig;
 use crate::process::{Cmd, Output};
+use crate::text::one_line;
+
+/// The two composes (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// The Python `docker-compose` 1.x.
+    V1,
+    /// The Go plugin (`docker compose`) or its standalone binary, 2.x and later.
+    V2,
+}
+
+/// The compose that answers `docker.command`, from its `version --short`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compose {
+    pub flavour: Flavour,
+    /// The version as it answered, without a leading `v` (`1.29.2`, `2.24.6`).
+    pub version: String,
+    major: u32,
+    minor: u32,
+}
+
+impl Compose {
+    /// Reads `version --short`'s answer (`1.29.2`, `v2.24.6`, `2.24.6-desktop.1`).
+    pub fn parse(short: &str) -> Option<Compose> {
+        let version = short.lines().next()?.trim().trim_start_matches('v');
+        let mut numbers = version.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = numbers.next()?.parse().ok()?;
+        let minor: u32 = numbers.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        Some(Compose {
+            flavour: if major < 2 { Flavour::V1 } else { Flavour::V2 },
+            version: version.to_owned(),
+            major,
+            minor,
+        })
+    }
+
+    /// 1.29 (the last 1.x, Debian 12's) or any 2.x: older 1.x releases lack options
+    /// this tool uses and were never tried.
+    pub fn supported(&self) -> bool {
+        match self.flavour {
+            Flavour::V1 => (self.major, self.minor) >= (1, 29),
+            Flavour::V2 => true,
+        }
+    }
+}
+
+impl fmt::Display for Compose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.flavour {
+            Flavour::V1 => write!(f, "docker-compose {} (compose v1)", self.version),
+            Flavour::V2 => write!(f, "Docker Compose {}", self.version),
+        }
+    }
+}
+
+/// The `docker.command` values of the two composes, the plugin first.
+const KNOWN_COMMANDS: [&[&str]; 2] = [&["docker", "compose"], &["docker-compose"]];
+
+/// The composes this server has (found on the PATH, answering a supported version)
+/// other than `configured`: what `check` suggests when `docker.command` does not run.
+pub async fn other_composes(configured: &[String], dir: &Path) -> Vec<(Vec<String>, Compose)> {
+    let mut found = Vec::new();
+    for candidate in KNOWN_COMMANDS {
+        let command: Vec<String> = candidate.iter().map(|w| (*w).to_owned()).collect();
+        if command == configured {
+            continue;
+        }
+        let docker = Docker::new(&DockerConfig {
+            command: command.clone(),
+            timeout: Duration::from_secs(10),
+            stop_grace: Duration::ZERO,
+        });
+        if let Ok(compose) = docker.compose(dir).await
+            && compose.supported()
+        {
+            found.push((command, compose));
+        }
+    }
+    found
+}
+
+/// What an error of docker says about its daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonTrouble {
+    /// Not running, or its socket is gone.
+    Down,
+    /// Its socket refuses this user.
+    Refused,
+}
+
+impl DaemonTrouble {
+    /// The admin's words: what is wrong and what to do.
+    pub fn advice(self) -> &'static str {
+        match self {
+            DaemonTrouble::Refused => {
+                "the Docker daemon refuses this user (permission denied on its socket); \
+                 run bbb-pod-live as root, as cron and the package's timer do"
+            }
+            DaemonTrouble::Down => {
+                "the Docker daemon is not running (the docker command answers, but \
+                 \"Cannot connect to the Docker daemon\"): no streamer can start; start it \
+                 (systemctl start docker) and enable it at boot (systemctl enable docker)"
+            }
+        }
+    }
+}
+
+/// Whether docker's error says that its daemon cannot be reached.
+pub fn daemon_trouble(err: &anyhow::Error) -> Option<DaemonTrouble> {
+    let text = format!("{err:#}");
+    if text.contains("permission denied while trying to connect to the Docker daemon") {
+        Some(DaemonTrouble::Refused)
+    } else if text.contains("Cannot connect to the Docker daemon")
+        // compose v1 (compose/cli/errors.py), whatever the cause.
+        || text.contains("Couldn't connect to Docker daemon")
+        || text.contains("Is the docker daemon running")
+    {
+        Some(DaemonTrouble::Down)
+    } else {
+        None
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Docker {
@@ -32,6 +165,8 @@ pub struct Docker {
     registry: Option<PathBuf>,
     /// Set once the orphans of earlier runs were reaped by this process.
     reaped: Arc<AtomicBool>,
+    /// The flavour, asked once (shared by the clones).
+    compose: Arc<OnceCell<Compose>>,
 }
 
 impl Docker {
@@ -42,6 +177,7 @@ impl Docker {
             grace: cfg.stop_grace,
             registry: None,
             reaped: Arc::new(AtomicBool::new(false)),
+            compose: Arc::new(OnceCell::new()),
         }
     }
 
@@ -117,12 +253,18 @@ impl Docker {
     }
 
     /// Whether docker has `image` locally (`docker image inspect`), for `check`: the
-    /// engine is the program of `docker.command` when it is `[<docker>, "compose"]`,
-    /// else `docker` (the old `docker-compose` has no image command).
+    /// engine is the program of `docker.command` when it is `[<docker>, "compose"]`;
+    /// beside a `docker-compose` (which has no image command), the `docker` in the same
+    /// directory, else the one on the PATH.
     pub async fn image_present(&self, dir: &Path, image: &str) -> Result<bool> {
         let engine = match self.command.as_slice() {
             [program, sub, ..] if sub == "compose" => program.clone(),
-            _ => "docker".to_owned(),
+            [program, ..] => Path::new(program)
+                .parent()
+                .map(|d| d.join("docker"))
+                .filter(|d| d.is_file())
+                .map_or_else(|| "docker".to_owned(), |d| d.display().to_string()),
+            [] => "docker".to_owned(),
         };
         let inspect = Docker {
             command: vec![engine],
@@ -138,21 +280,33 @@ impl Docker {
         }
     }
 
-    /// `docker compose version`, for `check`.
-    pub async fn version(&self, dir: &Path) -> Result<String> {
-        let out = self.run(dir, &["version"], Duration::from_secs(30)).await?;
-        Ok(out.stdout.trim().to_owned())
+    /// The compose that answers `docker.command` (`version --short`), asked once.
+    pub async fn compose(&self, dir: &Path) -> Result<Compose> {
+        self.compose
+            .get_or_try_init(|| async {
+                let args = ["version", "--short"];
+                let out = self.run(dir, &args, Duration::from_secs(30)).await?;
+                Compose::parse(&out.stdout).ok_or_else(|| {
+                    anyhow!(
+                        "`{}` answered no compose version: {:?}",
+                        self.describe(&args),
+                        one_line(&out.stdout)
+                    )
+                })
+            })
+            .await
+            .cloned()
     }
 
-    /// Names of the running services of the slot's project (`ps --services --status running`).
+    /// Names of the running services of the slot's project, in the flavour's dialect
+    /// (1.x: `ps --services --filter status=running`, where `--services` alone lists
+    /// every service of the file; 2.x: `ps --services --status running`).
     pub async fn running_services(&self, dir: &Path) -> Result<Vec<String>> {
-        let out = self
-            .run(
-                dir,
-                &["ps", "--services", "--status", "running"],
-                Duration::from_secs(60),
-            )
-            .await?;
+        let args: &[&str] = match self.compose(dir).await?.flavour {
+            Flavour::V1 => &["ps", "--services", "--filter", "status=running"],
+            Flavour::V2 => &["ps", "--services", "--status", "running"],
+        };
+        let out = self.run(dir, args, Duration::from_secs(60)).await?;
         Ok(out
             .stdout
             .lines()
@@ -188,8 +342,25 @@ impl Docker {
             .shown_as(self.describe(args))
             .run()
             .await?;
+        if printed_usage(&out) {
+            bail!(
+                "`{}` did not understand its options: it printed its usage and did nothing \
+                 (is docker.command the compose `bbb-pod-live check` names?)",
+                self.describe(args)
+            );
+        }
         Ok(out)
     }
+}
+
+/// Compose 1.x's answer to an option it lacks: the command's usage on stderr, nothing
+/// on stdout, exit 0.
+fn printed_usage(out: &Output) -> bool {
+    out.stdout.trim().is_empty()
+        && out
+            .stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("Usage:"))
 }
 
 #[cfg(test)]
@@ -304,5 +475,90 @@ mod tests {
         assert_eq!(args, "3 compose up -d\n");
         let stdin = std::fs::read_to_string(dir.path().join("stdin")).expect("stdin");
         assert_eq!(stdin, "", "the gate's line reached the program");
+    }
+    #[test]
+    fn the_flavour_and_version_are_read_from_version_short() {
+        let v1 = Compose::parse("1.29.2\n").expect("1.29.2");
+        assert_eq!((v1.flavour, v1.version.as_str()), (Flavour::V1, "1.29.2"));
+        assert!(v1.supported());
+        assert_eq!(v1.to_string(), "docker-compose 1.29.2 (compose v1)");
+        let old = Compose::parse("1.25.0").expect("1.25.0");
+        assert!(!old.supported());
+        let v2 = Compose::parse("v2.24.6-desktop.1").expect("v2");
+        assert_eq!(
+            (v2.flavour, v2.version.as_str()),
+            (Flavour::V2, "2.24.6-desktop.1")
+        );
+        assert!(v2.supported());
+        assert_eq!(
+            Compose::parse("2.0.0").map(|c| c.flavour),
+            Some(Flavour::V2)
+        );
+        assert_eq!(Compose::parse(""), None);
+        assert_eq!(Compose::parse("Usage: version [--short]"), None);
+    }
+
+    /// A `docker-compose` 1.29 as far as `ps` goes: `--status` is unknown to it (usage,
+    /// exit 0), `--services` alone lists every service, `--filter status=running` the
+    /// running ones (none here but redis).
+    const COMPOSE_1_29: &str = r#"
+case "$1" in
+  version) echo 1.29.2 ;;
+  ps)
+    case "$*" in
+      *--status*) printf 'List containers.\n\nUsage: ps [options] [--] [SERVICE...]\n' >&2 ;;
+      *--filter*status=running*) echo redis ;;
+      *) printf 'bbb-streamer\nredis\n' ;;
+    esac ;;
+esac
+exit 0"#;
+
+    #[tokio::test]
+    async fn compose_1_29_is_asked_in_its_own_dialect() {
+        let (dir, d) = docker_with(COMPOSE_1_29, Duration::from_secs(10));
+        let d = Docker {
+            command: vec![d.command[0].clone()],
+            ..d
+        };
+        assert_eq!(
+            d.running_services(dir.path()).await.expect("ps"),
+            vec!["redis".to_owned()]
+        );
+        assert_eq!(
+            d.compose(dir.path()).await.expect("compose").flavour,
+            Flavour::V1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_usage_text_with_exit_0_is_an_error_not_an_empty_answer() {
+        let (dir, d) = docker_with(
+            "printf 'List containers.\n\nUsage: ps [options] [--] [SERVICE...]\n' >&2; exit 0",
+            Duration::from_secs(10),
+        );
+        let e = format!(
+            "{:#}",
+            d.run(
+                dir.path(),
+                &["ps", "--status", "running"],
+                Duration::from_secs(10)
+            )
+            .await
+            .expect_err("usage")
+        );
+        assert!(e.contains("did not understand its options"), "{e}");
+    }
+
+    #[test]
+    fn the_daemon_s_troubles_are_read_from_docker_s_errors() {
+        let down = anyhow!(
+            "`docker image inspect x` failed (exit status: 1): Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+        );
+        assert_eq!(daemon_trouble(&down), Some(DaemonTrouble::Down));
+        let refused = anyhow!(
+            "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock"
+        );
+        assert_eq!(daemon_trouble(&refused), Some(DaemonTrouble::Refused));
+        assert_eq!(daemon_trouble(&anyhow!("No such image: x")), None);
     }
 }

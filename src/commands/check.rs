@@ -327,7 +327,8 @@ async fn docker_lines(ctx: &Ctx) -> Vec<Line> {
     lines
 }
 
-/// The docker command runs (`docker compose version`).
+/// The docker command runs, and which compose it is (`version --short`): FAIL below
+/// 1.29 (compose v1) and when it does not run, naming the compose this server has.
 async fn docker(ctx: &Ctx) -> Line {
     let cfg = &ctx.cfg;
     let probe_dir = if cfg.server.base_dir.is_dir() {
@@ -336,32 +337,33 @@ async fn docker(ctx: &Ctx) -> Line {
         std::env::temp_dir()
     };
     // Without the orphan registry: `check` writes nothing under base_dir.
-    match crate::docker::Docker::new(&cfg.docker)
-        .version(&probe_dir)
-        .await
-    {
-        Ok(v) => ok(format!(
-            "docker command runs: {}",
-            v.lines().next().unwrap_or("")
-        )),
-        Err(e) => {
-            // Suggest the other flavour, not the one that just failed.
-            let other = if cfg
-                .docker
-                .command
-                .first()
-                .is_some_and(|p| p.ends_with("docker-compose"))
-            {
-                "[\"docker\", \"compose\"]"
-            } else {
-                "[\"docker-compose\"]"
-            };
-            fail(format!(
-                "docker: {e:#}; install docker with its compose plugin, or set docker.command \
-                 (e.g. {other})"
-            ))
+    let found = crate::docker::Docker::new(&cfg.docker)
+        .compose(&probe_dir)
+        .await;
+    let err = match found {
+        Ok(found) if found.supported() => return ok(format!("docker command runs: {found}")),
+        Ok(found) => {
+            anyhow!("{found} answers docker.command, and compose is needed at 1.29 (v1) or 2.x")
         }
-    }
+        Err(e) => e,
+    };
+    let others = crate::docker::other_composes(&cfg.docker.command, &probe_dir).await;
+    let advice = match others.first() {
+        Some((command, compose)) => format!(
+            "this server has {compose}: set docker.command = {}",
+            toml_array(command)
+        ),
+        None => "install docker with its compose plugin (the docker-compose-plugin or \
+                 docker-compose-v2 package) and set docker.command = [\"docker\", \"compose\"]"
+            .to_owned(),
+    };
+    fail(format!("docker: {err:#}; {advice}"))
+}
+
+/// A command as a TOML array, as the admin writes it in the file.
+fn toml_array(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// The streamer image of the template is present locally (`docker image inspect`):
@@ -385,7 +387,7 @@ async fn streamer_image(ctx: &Ctx) -> Option<Line> {
         ))),
         // `docker compose version` answers without the daemon: this is the first
         // question only the daemon can answer.
-        Err(e) => Some(daemon_failure(&format!("{e:#}")).unwrap_or_else(|| {
+        Err(e) => Some(daemon_failure(&e).unwrap_or_else(|| {
             warn(format!(
                 "streamer image {image}: docker could not say whether it is present: {}",
                 one_line(&format!("{e:#}"))
@@ -395,22 +397,8 @@ async fn streamer_image(ctx: &Ctx) -> Option<Line> {
 }
 
 /// A FAIL line when docker's answer says its daemon cannot be reached, with what to do.
-fn daemon_failure(answer: &str) -> Option<Line> {
-    if answer.contains("permission denied while trying to connect to the Docker daemon") {
-        return Some(fail(
-            "docker: the Docker daemon refuses this user (permission denied on its socket); \
-             run bbb-pod-live as root, as cron and the package's timer do",
-        ));
-    }
-    let down = answer.contains("Cannot connect to the Docker daemon")
-        || answer.contains("Is the docker daemon running");
-    down.then(|| {
-        fail(
-            "docker: the Docker daemon is not running (the docker command answers, but \
-             \"Cannot connect to the Docker daemon\"): no streamer can start; start it \
-             (systemctl start docker) and enable it at boot (systemctl enable docker)",
-        )
-    })
+fn daemon_failure(err: &anyhow::Error) -> Option<Line> {
+    crate::docker::daemon_trouble(err).map(|t| fail(format!("docker: {}", t.advice())))
 }
 
 /// base_dir, log_dir, recordings_dir and the metrics file's directory.

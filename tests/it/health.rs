@@ -139,6 +139,39 @@ fn a_healthy_live_over_many_ticks_is_never_restarted_nor_mailed_about() {
     env.assert_no_secret_anywhere();
 }
 
+/// Debian 12's docker-compose 1.29 lacks `ps --status` and answers it with its usage
+/// and exit 0: asked in its own dialect, a healthy streamer stays untouched, and a
+/// dead one is still seen dead (its `--services` alone would list every service).
+#[test]
+fn with_compose_1_29_a_healthy_live_is_left_alone_and_a_dead_one_seen() {
+    let env = env_with(SHORT);
+    env.use_compose_v1();
+    let (r, slot) = start(&env, "Amphi Compose Un");
+    for _ in 0..6 {
+        env.tick_ok();
+    }
+    assert_eq!(restarts_in(&env, slot), 0);
+    assert_eq!(ups_in(&env, slot), 1);
+    assert_eq!(health_of(&env, slot), "ok");
+    let ps: Vec<_> = env
+        .docker
+        .calls()
+        .into_iter()
+        .filter(|c| c.is("ps"))
+        .collect();
+    assert!(!ps.is_empty());
+    assert!(
+        ps.iter()
+            .all(|c| c.args.contains(&"status=running".to_owned())
+                && !c.args.contains(&"--status".to_owned())),
+        "{ps:?}"
+    );
+    env.docker.kill_container(&env.slot_dir(slot));
+    env.tick_ok();
+    assert_eq!(ups_in(&env, slot), 2, "seen dead, started again");
+    assert_eq!(env.live_status(r.live), 1);
+}
+
 #[test]
 fn a_container_gone_is_started_again_once_with_the_same_key() {
     let env = env_with(SHORT);

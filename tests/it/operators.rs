@@ -534,6 +534,49 @@ fn check_fails_when_docker_does_not_run() {
     assert!(l.contains("docker.command"), "{l}");
 }
 
+/// Debian 12's docker-compose 1.29 is named and accepted; its daemon down is said in
+/// its own words.
+#[test]
+fn check_names_compose_1_29_and_its_dead_daemon() {
+    let env = inited();
+    env.use_compose_v1();
+    let out = check(&env, &[]);
+    out.assert_success();
+    let lines = report_lines(&out.stdout);
+    line_with(
+        &lines,
+        "OK",
+        "docker command runs: docker-compose 1.29.2 (compose v1)",
+    );
+    line_with(&lines, "OK", "is present locally");
+    env.docker.daemon_down(true);
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    line_with(&lines, "FAIL", "Docker daemon is not running");
+}
+
+/// A compose older than 1.29 FAILs, naming what it found.
+#[test]
+fn check_fails_below_compose_1_29() {
+    let env = inited();
+    let old = env.root().join("docker-compose-1.25");
+    fs::write(&old, "#!/bin/sh\necho 1.25.0\n").unwrap();
+    fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+    let v2 = format!("{:?}", env.docker.program().display().to_string());
+    env.rewrite_config(|t| {
+        t.replace(
+            &format!("[{v2}, \"compose\"]"),
+            &format!("[{:?}]", old.display().to_string()),
+        )
+    });
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "docker-compose 1.25.0 (compose v1)");
+    assert!(l.contains("1.29") && l.contains("docker.command"), "{l}");
+}
+
 /// The advice names the other compose, not the one that was just found missing.
 #[test]
 fn check_suggests_the_other_compose_when_docker_compose_is_missing() {

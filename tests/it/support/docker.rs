@@ -133,6 +133,29 @@ impl FakeDocker {
         &self.program
     }
 
+    /// A `docker.command` value running this fake as Debian 12's `docker-compose`
+    /// 1.29 (the Python compose v1): `[<dir>/docker-compose]`, a wrapper calling the
+    /// script as `compose`, so its calls read as the others do ([`DockerCall`]). As
+    /// 1.29, it answers `version --short` with `1.29.2`; `ps --services` lists every
+    /// service of the file unless `--filter status=running`; and an option a command
+    /// lacks (`ps --status`, `--format`...) prints that command's usage on stderr and
+    /// exits 0 doing nothing. Its `docker image inspect` is the `docker` beside it.
+    pub fn compose_v1(&self) -> Vec<String> {
+        let wrapper = self.program.with_file_name("docker-compose");
+        let program = format!(
+            "'{}'",
+            self.program.display().to_string().replace('\'', r"'\''")
+        );
+        fs::write(
+            &wrapper,
+            format!("#!/usr/bin/env bash\nFAKE_COMPOSE_V1=1 exec {program} compose \"$@\"\n"),
+        )
+        .expect("writing the fake docker-compose");
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))
+            .expect("chmod 0755 the fake docker-compose");
+        vec![wrapper.display().to_string()]
+    }
+
     /// The `docker.command` value: `[<script>, "compose"]`.
     pub fn command(&self) -> Vec<String> {
         vec![self.program.display().to_string(), "compose".into()]
@@ -570,11 +593,18 @@ after() {
 key=${cwd//%/%25}; key=${key//\//%2F}
 RUN="$CTL/running/$key"
 
+# Run as `docker-compose` (FakeDocker::compose_v1): the Python compose 1.29.
+V1=${FAKE_COMPOSE_V1:-}
+
 if [ -f "$CTL/daemon_down" ]; then
   case "$*" in
     version|--version|-v|"compose version"*|"compose --version"*) ;;
     *)
-      echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+      if [ -n "$V1" ]; then
+        printf "Couldn't connect to Docker daemon at http+docker://localhost - is it running?\n\nIf it's at a non-standard location, specify the URL with the DOCKER_HOST environment variable.\n" >&2
+      else
+        echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+      fi
       exit 1 ;;
   esac
 fi
@@ -623,6 +653,41 @@ cmd=${1:-}
 if [ -z "$project" ]; then
   project=${cwd##*/}; project=${project,,}; project=${project//[^a-z0-9_-]/}
 fi
+
+# v1_usage CMD ARGS...: compose 1.29 given an option its CMD lacks prints that
+# command's usage on stderr and exits 0 having done nothing (its main.py turns docopt's
+# exit into status 0). Only the options of the commands bbb-pod-live calls are known.
+v1_usage() {
+  local c=$1 a known; shift
+  case "$c" in
+    version) known=" --short " ;;
+    up) known=" -d --detach --no-color --quiet-pull --no-deps --force-recreate --no-recreate --no-build --no-start --build --remove-orphans -t --timeout " ;;
+    down) known=" --rmi -v --volumes --remove-orphans -t --timeout " ;;
+    exec) known=" -d --detach --privileged -u --user -T --index -e --env -w --workdir " ;;
+    ps) known=" -q --quiet --services --filter -a --all " ;;
+    logs) known=" --no-color -f --follow -t --timestamps --tail --no-log-prefix " ;;
+    restart|stop) known=" -t --timeout " ;;
+    *) return 1 ;;
+  esac
+  for a in "$@"; do
+    case "$a" in
+      -*) [[ $known == *" ${a%%=*} "* ]] || { v1_print_usage "$c"; return 0; } ;;
+      *) [ "$c" = exec ] && break ;;
+    esac
+  done
+  return 1
+}
+v1_print_usage() {
+  if [ "$1" = ps ]; then
+    printf '%s\n' "List containers." "" "Usage: ps [options] [--] [SERVICE...]" "" "Options:" \
+      "    -q, --quiet          Only display IDs" "    --services           Display services" \
+      "    --filter KEY=VAL     Filter services by a property" \
+      "    -a, --all            Show all stopped containers (including those created by the run command)" >&2
+  else
+    printf '%s\n' "Usage: $1 [options] [--] [SERVICE...]" >&2
+  fi
+}
+if [ -n "$V1" ] && v1_usage "$cmd" "$@"; then exit 0; fi
 
 compose_file() {
   if [ ${#files[@]} -gt 0 ]; then REPLY=${files[0]}; [ -f "$REPLY" ] && return 0
@@ -708,6 +773,13 @@ start_streamer() {
 
 case "$cmd" in
   version)
+    if [ -n "$V1" ]; then
+      if [ "${1:-}" = --short ]; then echo "1.29.2"; else
+        printf '%s\n' "docker-compose version 1.29.2, build unknown" "docker-py version: 5.0.3" \
+          "CPython version: 3.11.2" "OpenSSL version: OpenSSL 3.0.11 19 Sep 2023"
+      fi
+      exit 0
+    fi
     case "${1:-}" in
       --short) echo "2.99.0-fake" ;;
       --format|-f) echo '{"version":"v2.99.0-fake"}' ;;
@@ -790,18 +862,23 @@ case "$cmd" in
 
   ps)
     slow ps
-    services=0; quiet=0; format=table
+    services=0; quiet=0; format=table; running_only=0
     while [ $# -gt 0 ]; do
       case "$1" in
         --services) services=1; shift ;;
         -q|--quiet) quiet=1; shift ;;
         --format) format=${2:-table}; shift 2 ;;
         --format=*) format=${1#*=}; shift ;;
-        --status|--filter) shift 2 ;;
+        --status) shift 2 ;;
+        --filter) [ "${2:-}" = status=running ] && running_only=1; shift 2 ;;
+        --filter=status=running) running_only=1; shift ;;
         *) shift ;;
       esac
     done
-    if [ -f "$RUN" ]; then
+    if [ -n "$V1" ] && [ "$services" = 1 ] && [ "${running_only:-0}" = 0 ]; then
+      # 1.29's `--services` lists the services of the file, running or not.
+      printf 'bbb-streamer\nredis\n'
+    elif [ -f "$RUN" ]; then
       if [ "$services" = 1 ]; then
         printf 'bbb-streamer\nredis\n'
       elif [ "$quiet" = 1 ]; then

@@ -437,6 +437,31 @@ stop_grace_secs = 0
         self.write_config(&text);
     }
 
+    /// Sets `docker.command` to the fake run as Debian 12's `docker-compose` 1.29
+    /// ([`FakeDocker::compose_v1`]).
+    pub fn use_compose_v1(&self) {
+        let v2 = toml::Value::Array(
+            self.docker
+                .command()
+                .into_iter()
+                .map(toml::Value::String)
+                .collect(),
+        )
+        .to_string();
+        let v1 = toml::Value::Array(
+            self.docker
+                .compose_v1()
+                .into_iter()
+                .map(toml::Value::String)
+                .collect(),
+        )
+        .to_string();
+        self.rewrite_config(|t| {
+            assert!(t.contains(&v2), "docker.command {v2} not in the config");
+            t.replace(&v2, &v1)
+        });
+    }
+
     /// A command for the binary: `--config <path>` then `args`, cwd = the test dir,
     /// environment cleared except PATH, HOME (the test's `home/`) and TZ=UTC.
     pub fn command(&self, args: &[&str]) -> Command {
