@@ -118,9 +118,16 @@ pub async fn command(cfg: Arc<Config>, send_test_mail: bool) -> Result<Outcome, 
     ))
 }
 
-/// Other users may read the secrets in the configuration file.
+/// Someone else than root or this user may change the commands the file names (FAIL),
+/// or other users may read the secrets in it (WARN).
 fn config_file_mode(path: &Path) -> Option<Line> {
-    crate::config::readable_by_others(path).map(warn)
+    crate::config::untrusted(path)
+        .map(|why| {
+            fail(format!(
+                "{why}; every command that acts refuses to run until then"
+            ))
+        })
+        .or_else(|| crate::config::readable_by_others(path).map(warn))
 }
 
 /// Where each secret came from, and the URLs a live gets from the base URLs (a missing
@@ -749,6 +756,25 @@ mod tests {
         let line = config_file_mode(&p).expect("a warning");
         assert_eq!(line.level, Level::Warn);
         assert!(line.text.contains("0644") && line.text.contains("chmod 600"));
+    }
+
+    #[test]
+    fn a_config_file_others_may_write_is_a_failure() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "").expect("write");
+        for mode in [0o620, 0o602, 0o664] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let line = config_file_mode(&p).expect("a failure");
+            assert_eq!(line.level, Level::Fail, "{mode:o}");
+            assert!(
+                line.text.contains(&format!("{mode:04o}"))
+                    && line.text.contains("can write it")
+                    && line.text.contains("docker.command"),
+                "{}",
+                line.text
+            );
+        }
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
         Ok(c) => Arc::new(c),
         Err(e) => return (Err(Fatal::Config(e)), None),
     };
+    if cli.command.changes()
+        && let Some(why) = crate::config::untrusted(&cfg.path)
+    {
+        let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
+        return (Err(Fatal::Config(anyhow!("{why}; nothing was done"))), None);
+    }
     // Commands that change things log to the daily file; a dry run writes no file.
     let writes = !cli.dry_run() && cli.command.changes();
     let stderr = logging::stderr_level(cli.verbose, cli.quiet);

@@ -349,6 +349,43 @@ pub fn readable_by_others(path: &Path) -> Option<String> {
     })
 }
 
+/// Why the configuration file at `path` cannot be trusted, if it cannot: it names
+/// commands this tool runs, as root under cron (`docker.command`, `mail.sendmail`,
+/// `recording.ffmpeg`), so whoever may write it may run anything as root. Only root or
+/// the user running the tool may own it, and neither its group nor others may write it
+/// (whatever the group is). `check` FAILs with this and every command that acts refuses
+/// to run. `None` when the file cannot be read here (loading it says why).
+pub fn untrusted(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let me = nix::unistd::geteuid().as_raw();
+    let runs = "it names commands run as root (docker.command, mail.sendmail, recording.ffmpeg)";
+    if meta.uid() != 0 && meta.uid() != me {
+        let owner = nix::unistd::User::from_uid(meta.uid().into())
+            .ok()
+            .flatten()
+            .map_or_else(
+                || format!("uid {}", meta.uid()),
+                |u| format!("{} (uid {})", u.name, meta.uid()),
+            );
+        return Some(format!(
+            "configuration {} is owned by {owner}, neither root nor the user running \
+             bbb-pod-live (uid {me}), and {runs}; chown root: {} if its content is yours",
+            path.display(),
+            path.display()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    (mode & 0o022 != 0).then(|| {
+        format!(
+            "configuration {} has mode {mode:04o}: its group or other users can write it, and \
+             {runs}; chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 /// Fails when a path is neither present nor creatable; used by `check` and `init`.
 pub fn ensure_absolute(p: &Path) -> Result<()> {
     if !p.is_absolute() {

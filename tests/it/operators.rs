@@ -1213,3 +1213,53 @@ fn init_never_touches_a_busy_slot() {
     assert!(!compose.exists());
     assert_eq!(env.pod.live(req.live)["status"], 1);
 }
+
+/// The configuration names commands run as root: a file its group or others may write,
+/// or owned by someone else than root or this user, is a FAIL in `check` and a refusal
+/// (exit 2, nothing done) of every command that acts.
+#[test]
+fn a_config_file_others_may_change_is_refused_by_every_command_that_acts() {
+    let env = inited();
+    env.request_live("Amphi Confiance");
+    let acting: [&[&str]; 4] = [
+        &["run"],
+        &["stop", "--slot", "1"],
+        &["init"],
+        &["run", "--dry-run"],
+    ];
+    let config = env.config_path().to_path_buf();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o664)).unwrap();
+    for args in acting {
+        let out = env.run(args);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("0664") && out.stderr.contains("can write it"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let l = line_with(&report_lines(&check(&env, &[]).stdout), "FAIL", "0664").to_owned();
+    assert!(l.contains("chmod 600"), "{l}");
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
+    if own_uid() == 0 {
+        std::os::unix::fs::chown(&config, Some(4321), None).unwrap();
+        for args in acting {
+            let out = env.run(args);
+            out.assert_code(2);
+            assert!(
+                out.stderr.contains("owned by uid 4321"),
+                "{args:?}: {}",
+                out.stderr
+            );
+        }
+        let out = check(&env, &[]);
+        out.assert_code(1);
+        line_with(&report_lines(&out.stdout), "FAIL", "owned by uid 4321");
+        std::os::unix::fs::chown(&config, Some(0), None).unwrap();
+    }
+    // Nothing was sent nor started while refused.
+    assert!(env.pod.writes().is_empty(), "{:?}", env.pod.writes());
+    assert_eq!(env.docker.count("up"), 0);
+    env.tick_ok();
+    assert_eq!(env.docker.count("up"), 1);
+}
