@@ -24,7 +24,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -167,6 +167,27 @@ pub struct Docker {
     reaped: Arc<AtomicBool>,
     /// The flavour, asked once (shared by the clones).
     compose: Arc<OnceCell<Compose>>,
+    /// The calls made through this value and its clones (see [`Docker::usage`]).
+    usage: Arc<Usage>,
+}
+
+/// How the calls of a process went: whether docker was used, and whether it worked.
+#[derive(Debug, Default)]
+struct Usage {
+    calls: AtomicUsize,
+    /// A call found the daemon unreachable.
+    daemon_trouble: AtomicBool,
+}
+
+/// What the calls made so far say of docker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Used {
+    /// No call yet.
+    Not,
+    /// Calls were made and none found the daemon unreachable.
+    Working,
+    /// A call found the daemon unreachable.
+    Broken,
 }
 
 impl Docker {
@@ -178,6 +199,54 @@ impl Docker {
             registry: None,
             reaped: Arc::new(AtomicBool::new(false)),
             compose: Arc::new(OnceCell::new()),
+            usage: Arc::new(Usage::default()),
+        }
+    }
+
+    /// What the calls made so far (by this value and its clones) say of docker.
+    pub fn usage(&self) -> Used {
+        if self.usage.daemon_trouble.load(Ordering::SeqCst) {
+            Used::Broken
+        } else if self.usage.calls.load(Ordering::SeqCst) == 0 {
+            Used::Not
+        } else {
+            Used::Working
+        }
+    }
+
+    /// Whether docker could start a streamer now, asked without touching a project:
+    /// the compose answers a supported version and the daemon answers (`docker info`).
+    pub async fn probe(&self, dir: &Path) -> Result<()> {
+        let compose = self.compose(dir).await?;
+        if !compose.supported() {
+            bail!("{compose} answers docker.command, and compose is needed at 1.29 (v1) or 2.x");
+        }
+        self.engine()
+            .run(
+                dir,
+                &["info", "--format", "{{.ServerVersion}}"],
+                Duration::from_secs(60),
+            )
+            .await
+            .map(drop)
+    }
+
+    /// The docker engine's own command (image, info), which compose v1 lacks: the
+    /// program of `docker.command` when it is `[<docker>, "compose"]`; beside a
+    /// `docker-compose`, the `docker` in the same directory, else the one on the PATH.
+    fn engine(&self) -> Docker {
+        let engine = match self.command.as_slice() {
+            [program, sub, ..] if sub == "compose" => program.clone(),
+            [program, ..] => Path::new(program)
+                .parent()
+                .map(|d| d.join("docker"))
+                .filter(|d| d.is_file())
+                .map_or_else(|| "docker".to_owned(), |d| d.display().to_string()),
+            [] => "docker".to_owned(),
+        };
+        Docker {
+            command: vec![engine],
+            ..self.clone()
         }
     }
 
@@ -252,25 +321,11 @@ impl Docker {
         Ok(out.stdout)
     }
 
-    /// Whether docker has `image` locally (`docker image inspect`), for `check`: the
-    /// engine is the program of `docker.command` when it is `[<docker>, "compose"]`;
-    /// beside a `docker-compose` (which has no image command), the `docker` in the same
-    /// directory, else the one on the PATH.
+    /// Whether docker has `image` locally (`docker image inspect`, by the engine: see
+    /// [`Docker::engine`]), for `check`.
     pub async fn image_present(&self, dir: &Path, image: &str) -> Result<bool> {
-        let engine = match self.command.as_slice() {
-            [program, sub, ..] if sub == "compose" => program.clone(),
-            [program, ..] => Path::new(program)
-                .parent()
-                .map(|d| d.join("docker"))
-                .filter(|d| d.is_file())
-                .map_or_else(|| "docker".to_owned(), |d| d.display().to_string()),
-            [] => "docker".to_owned(),
-        };
-        let inspect = Docker {
-            command: vec![engine],
-            ..self.clone()
-        };
-        match inspect
+        match self
+            .engine()
             .run(dir, &["image", "inspect", image], Duration::from_secs(60))
             .await
         {
@@ -333,6 +388,7 @@ impl Docker {
             .split_first()
             .ok_or_else(|| anyhow!("docker.command is empty"))?;
         self.reap_orphans();
+        self.usage.calls.fetch_add(1, Ordering::SeqCst);
         let out = Cmd::new(program)
             .args(leading)
             .args(args)
@@ -341,7 +397,13 @@ impl Docker {
             .registered_in(self.registry.as_deref())
             .shown_as(self.describe(args))
             .run()
-            .await?;
+            .await
+            .map_err(anyhow::Error::from)
+            .inspect_err(|e| {
+                if daemon_trouble(e).is_some() {
+                    self.usage.daemon_trouble.store(true, Ordering::SeqCst);
+                }
+            })?;
         if printed_usage(&out) {
             bail!(
                 "`{}` did not understand its options: it printed its usage and did nothing \

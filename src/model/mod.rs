@@ -28,6 +28,6 @@ pub use ids::{InternalMeetingId, MeetingId, ServerNumber};
 pub use pod::{Broadcaster, Live, LiveId, LiveStatus, Livestreams, PodMeeting, SkippedRow};
 pub use problem::{Problem, ProblemKey, WaitReason, Waiting};
 pub use room::{Alone, Company};
-pub use server::{Counters, MailMemory, Remembered, ServerState, TickRecord};
+pub use server::{Counters, DockerSeen, MailMemory, Remembered, ServerState, TickRecord};
 pub use slot::{Phase, SlotState, StopProgress, StopReason};
 pub use webinar::{ChatRoute, WEBINAR_MAX_UPS, Webinar, is_webinar_id, webinar_live_id};

@@ -81,6 +81,8 @@ pub enum ProblemKey {
     Task,
     /// The slots of the webinars could not be read (`webinar:slots`).
     WebinarSlots,
+    /// Docker does not work, found by an idle tick's probe (`docker`).
+    Docker,
     /// A webinar of `serve` could not be tended, by its Pod room (`webinar:<room>`; a
     /// room is a hash's end, never `slots`).
     Webinar(String),
@@ -92,7 +94,7 @@ pub enum ProblemKey {
 
 impl ProblemKey {
     /// The keys without an id; their text is [`Display`](std::fmt::Display)'s.
-    const FIXED: [ProblemKey; 11] = [
+    const FIXED: [ProblemKey; 12] = [
         ProblemKey::ServerState,
         ProblemKey::ServerStateSave,
         ProblemKey::Meetings,
@@ -104,6 +106,7 @@ impl ProblemKey {
         ProblemKey::RecordingList,
         ProblemKey::Task,
         ProblemKey::WebinarSlots,
+        ProblemKey::Docker,
     ];
 
     /// The keys of a live; their text is a prefix and the live id.
@@ -153,6 +156,7 @@ impl std::fmt::Display for ProblemKey {
             ProblemKey::RecordingList => f.write_str("recording:list"),
             ProblemKey::Task => f.write_str("internal:task"),
             ProblemKey::WebinarSlots => f.write_str("webinar:slots"),
+            ProblemKey::Docker => f.write_str("docker"),
             ProblemKey::Webinar(room) => write!(f, "webinar:{room}"),
             ProblemKey::WebinarPod(room) => write!(f, "webinar-pod:{room}"),
             ProblemKey::Other(text) => f.write_str(text),

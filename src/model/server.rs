@@ -51,6 +51,18 @@ pub struct ServerState {
     /// Waiting lives the last tick did not start, and why (shown by `status`).
     #[serde(default)]
     pub waiting: Vec<Waiting>,
+    /// The last time docker was seen working or not (a tick's calls, or the probe of an
+    /// idle tick).
+    #[serde(default)]
+    pub docker_seen: Option<DockerSeen>,
+}
+
+/// What the last tick that used docker, or probed it, found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerSeen {
+    pub at: DateTime<Utc>,
+    /// Whether docker worked then (its daemon answered, its compose is usable).
+    pub ok: bool,
 }
 
 /// When a problem key was first seen and last mailed.

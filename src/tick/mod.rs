@@ -41,9 +41,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
+use chrono::TimeDelta;
 use tracing::{info, warn};
 
-use crate::model::{ServerState, WaitReason, Waiting};
+use crate::docker::{DaemonTrouble, Used};
+use crate::model::{DockerSeen, ProblemKey, ServerState, WaitReason, Waiting};
 use crate::plan::{self, Plan};
 
 use gather::Snapshot;
@@ -87,9 +89,47 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
     if dry_run {
         return Ok(report);
     }
+    watch_docker(&ctx, &mut server_state, &mut report).await;
     report::finish(&ctx, &mut report, &mut server_state, started).await;
     report::summary(&ctx, &report, waiting_lives, started);
     Ok(report)
+}
+
+/// How long docker may go unasked: an idle tick probes it when it was last seen
+/// working longer ago than this, so that a dead daemon is found before a teacher's
+/// live needs it.
+const DOCKER_PROBE_EVERY: TimeDelta = TimeDelta::hours(1);
+
+/// Docker as this tick found it. Its calls say whether it works (a failed action
+/// reports its own problem); an idle tick, which made none, probes it when it was
+/// never seen, seen broken, or seen working more than an hour ago. A broken docker
+/// found so is a problem (exit 1, mailed as problems are).
+async fn watch_docker(ctx: &Ctx, state: &mut ServerState, report: &mut TickReport) {
+    let now = ctx.now();
+    let ok = match ctx.docker.usage() {
+        Used::Working => true,
+        Used::Broken => false,
+        Used::Not => {
+            let due = state
+                .docker_seen
+                .is_none_or(|s| !s.ok || s.at > now || now - s.at >= DOCKER_PROBE_EVERY);
+            if !due {
+                return;
+            }
+            let probed = ctx.docker.probe(&ctx.cfg.server.base_dir).await;
+            if let Err(e) = &probed {
+                let advice = crate::docker::daemon_trouble(e).map_or(
+                    "run `bbb-pod-live check`, which says what docker lacks: no live can \
+                     start until it works",
+                    DaemonTrouble::advice,
+                );
+                let e = anyhow::anyhow!("docker does not work (asked while no live runs): {e:#}");
+                report.problem(ProblemKey::Docker, None, &e, advice);
+            }
+            probed.is_ok()
+        }
+    };
+    state.docker_seen = Some(DockerSeen { at: now, ok });
 }
 
 /// The webinars of `serve` (`webinar::Engine::tend`): their steps in the plan's lines,

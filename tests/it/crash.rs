@@ -485,7 +485,13 @@ fn converge<T>(
                     .chain(
                         env.docker.calls()[docker..]
                             .iter()
-                            .filter(|c| !c.is("ps"))
+                            // Questions, not changes: the running services, the
+                            // compose's version, the daemon's state.
+                            .filter(|c| {
+                                !c.is("ps")
+                                    && !c.is("version")
+                                    && c.args.first().is_none_or(|a| a != "info")
+                            })
                             .map(|c| c.args.join(" ")),
                     )
                     .collect();

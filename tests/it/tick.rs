@@ -1442,3 +1442,66 @@ fn a_meeting_missing_from_get_meetings_is_asked_for_before_its_live_is_stopped()
     env.tick_ok();
     assert_eq!(env.live_status(r.live), 2);
 }
+
+/// An idle tick asks docker whether it works when nobody did for an hour (the first
+/// idle tick ever does): a dead daemon is a problem (exit 1, one mail) before a
+/// teacher's live needs it, asked again at each tick until it works.
+#[test]
+fn an_idle_tick_finds_a_dead_docker_daemon_before_a_live_needs_it() {
+    let env = TestEnv::new();
+    let probes = |env: &TestEnv| {
+        env.docker
+            .calls()
+            .iter()
+            .filter(|c| c.args.first().is_some_and(|a| a == "info"))
+            .count()
+    };
+    env.docker.daemon_down(true);
+    for tick in 0..3 {
+        let out = env.run_env(&["run"], &[("BBB_POD_LIVE_NOW", "2026-03-02T09:00:00Z")]);
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains("docker does not work")
+                && out.stderr.contains("Cannot connect to the Docker daemon"),
+            "tick {tick}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(probes(&env), 3, "asked at each tick while broken");
+    let mails = env.smtp.messages();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].data.contains("Docker daemon is not running")
+            && mails[0].data.contains("systemctl start docker"),
+        "{}",
+        mails[0].data
+    );
+    env.docker.daemon_down(false);
+    env.tick_ok_at(1800);
+    assert_eq!(probes(&env), 4, "asked again once broken");
+    env.tick_ok_at(1860);
+    env.tick_ok_at(1800 + 3599);
+    assert_eq!(probes(&env), 4, "not asked again within the hour");
+    env.tick_ok_at(1800 + 3600);
+    assert_eq!(probes(&env), 5, "asked again after an hour");
+}
+
+/// A tick whose lives used docker counts as asking it: no probe on top.
+#[test]
+fn a_tick_that_used_docker_needs_no_probe() {
+    let env = TestEnv::new();
+    let r = env.request_live("Amphi Sonde");
+    env.tick_ok();
+    env.assert_running(r.live);
+    env.pod.set_live(r.live, json!({"status": 2}));
+    env.tick_ok();
+    env.tick_ok();
+    assert!(
+        env.docker
+            .calls()
+            .iter()
+            .all(|c| c.args.first().is_none_or(|a| a != "info")),
+        "{:?}",
+        env.docker.calls()
+    );
+}

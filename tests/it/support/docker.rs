@@ -612,6 +612,8 @@ fi
 if [ "${1:-}" != compose ]; then
   case "${1:-}" in
     version|--version|-v) echo "Docker version 99.0.0-fake, build fake"; exit 0 ;;
+    # `docker info --format {{.ServerVersion}}`: the daemon answers (see daemon_down).
+    info) echo "99.0.0-fake"; exit 0 ;;
     image)
       # `docker image inspect NAME...`: present unless the test removed the images.
       if [ "${2:-}" = inspect ]; then
