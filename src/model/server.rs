@@ -52,8 +52,8 @@ pub struct ServerState {
     #[serde(default)]
     pub waiting: Vec<Waiting>,
     /// The last time docker was seen working or not (a tick's calls, or the probe of an
-    /// idle tick).
-    #[serde(default)]
+    /// idle tick). Absent in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_seen: Option<DockerSeen>,
 }
 
