@@ -85,6 +85,12 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
 pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     let mut lines = vec![ok(format!("configuration {} is valid", cfg.path.display()))];
     lines.extend(config_file_mode(&cfg.path));
+    lines.extend(cfg.placeholders().into_iter().map(|p| {
+        fail(format!(
+            "{p} is the example's placeholder: put this server's value there (every command \
+             that acts refuses to run until then)"
+        ))
+    }));
     lines.extend(settings(&cfg));
     let ctx = Ctx::new(Arc::clone(&cfg))?;
     let (pod, bbb, docker, mail, redis, cluster, gateway) = tokio::join!(

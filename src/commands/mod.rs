@@ -49,7 +49,7 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
         Err(e) => return (Err(Fatal::Config(e)), None),
     };
     if cli.command.changes()
-        && let Some(why) = crate::config::untrusted(&cfg.path)
+        && let Some(why) = crate::config::untrusted(&cfg.path).or_else(|| cfg.unfinished())
     {
         let _ = logging::init(logging::stderr_level(cli.verbose, cli.quiet), None);
         return (Err(Fatal::Config(anyhow!("{why}; nothing was done"))), None);

@@ -16,6 +16,7 @@ use crate::model::ServerNumber;
 mod base_url;
 mod gateway;
 mod health;
+mod placeholders;
 mod raw;
 mod recording;
 pub mod template;
@@ -410,7 +411,7 @@ mod tests {
         MapEnv(HashMap::new())
     }
 
-    const MINIMAL: &str = r#"
+    pub(super) const MINIMAL: &str = r#"
 [server]
 hostname = "live1.univ.fr"
 [bbb]
@@ -423,7 +424,7 @@ token = "tok"
 hls_url = "https://live.univ.fr/hls/"
 "#;
 
-    fn parse(text: &str) -> Result<Config> {
+    pub(super) fn parse(text: &str) -> Result<Config> {
         Config::parse(Path::new("/etc/bbb-pod-live/config.toml"), text, &no_env())
     }
 

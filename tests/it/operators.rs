@@ -1263,3 +1263,47 @@ fn a_config_file_others_may_change_is_refused_by_every_command_that_acts() {
     env.tick_ok();
     assert_eq!(env.docker.count("up"), 1);
 }
+
+/// The example's placeholders left in the file (`change-me`, its `univ.fr` hosts): a
+/// FAIL in `check` naming each key, and `run` refuses (exit 2) before sending anything.
+#[test]
+fn the_example_s_placeholders_are_refused_naming_each_key() {
+    let env = inited();
+    env.request_live("Amphi Exemple");
+    let token = env.pod.token();
+    env.rewrite_config(|t| {
+        t.replace(&token, "change-me").replace(
+            "hostname = \"live-test.example\"",
+            "hostname = \"live1.univ.fr\"",
+        )
+    });
+    env.pod.clear_requests();
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    line_with(
+        &lines,
+        "FAIL",
+        "pod.token = \"change-me\" is the example's placeholder",
+    );
+    line_with(
+        &lines,
+        "FAIL",
+        "server.hostname = \"live1.univ.fr\" is the example's placeholder",
+    );
+    for args in [&["run"][..], &["--dry-run", "run"], &["init"]] {
+        let out = env.run(args);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("pod.token") && out.stderr.contains("server.hostname"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    env.pod.clear_requests();
+    let out = env.run(&["run"]);
+    out.assert_code(2);
+    assert!(env.pod.requests().is_empty(), "{:?}", env.pod.requests());
+    assert_eq!(env.docker.count("up"), 0);
+    assert!(env.smtp.messages().is_empty());
+}
