@@ -106,10 +106,16 @@ pub async fn run(cfg: Arc<Config>, send_test_mail: bool) -> Result<Vec<Line>> {
     lines.extend(bbb);
     lines.extend(docker);
     lines.extend(directories(&cfg));
-    lines.extend(slot_states(&ctx.slots, &cfg));
-    lines.extend(videodata(&ctx.slots, cfg.server.slots));
+    // Under an unusable base_dir, the slots' lines would repeat its FAIL without its key.
+    let base_dir_usable = writable_or_creatable(&cfg.server.base_dir).is_ok();
+    if base_dir_usable {
+        lines.extend(slot_states(&ctx.slots, &cfg));
+        lines.extend(videodata(&ctx.slots, cfg.server.slots));
+    }
     lines.push(mail);
-    lines.extend(redis);
+    if base_dir_usable {
+        lines.extend(redis);
+    }
     lines.extend(cluster);
     lines.extend(gateway);
     Ok(lines)
@@ -440,9 +446,7 @@ fn directories(cfg: &Config) -> Vec<Line> {
                     ok(text)
                 }
             }
-            Err(e) => fail(format!(
-                "{key}: {e:#}; create it, owned by the user running bbb-pod-live"
-            )),
+            Err(e) => fail(format!("{key}: {e:#}; {}", unusable_dir_advice(key, &e))),
         });
     }
     lines.push(match &cfg.pod.recordings_dir {
@@ -473,6 +477,26 @@ fn directories(cfg: &Config) -> Vec<Line> {
     lines
 }
 
+/// What to do about a directory `writable_or_creatable` refused: a read-only file
+/// system is not fixed by creating anything.
+fn unusable_dir_advice(key: &str, e: &anyhow::Error) -> String {
+    let read_only = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ReadOnlyFilesystem)
+    });
+    if read_only {
+        format!(
+            "it is on a read-only file system: remount it read-write (see `dmesg` for why it \
+             went read-only) or set {key} to a directory on a writable one"
+        )
+    } else {
+        format!(
+            "make it a directory writable by the user running bbb-pod-live, or set {key} \
+             to one"
+        )
+    }
+}
+
 /// `Ok(true)`: an existing writable directory; `Ok(false)`: missing, but its nearest
 /// existing ancestor is writable, so it can be created.
 fn writable_or_creatable(dir: &Path) -> Result<bool> {
@@ -483,11 +507,20 @@ fn writable_or_creatable(dir: &Path) -> Result<bool> {
         probe_write(dir)?;
         return Ok(true);
     }
+    // The nearest thing that exists on the way: a file there makes the directory
+    // impossible, whatever is above it.
     let ancestor = dir
         .ancestors()
         .skip(1)
-        .find(|a| a.is_dir())
+        .find(|a| a.symlink_metadata().is_ok())
         .ok_or_else(|| anyhow!("{} has no existing parent", dir.display()))?;
+    if !ancestor.is_dir() {
+        bail!(
+            "{} cannot be created: {} is a file, not a directory",
+            dir.display(),
+            ancestor.display()
+        );
+    }
     probe_write(ancestor)
         .with_context(|| format!("{} is missing and cannot be created", dir.display()))?;
     Ok(false)
