@@ -64,23 +64,34 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
     });
     let guard = match logging::init(stderr, file) {
         Ok(started) => {
-            if matches!(cli.command, Command::Run(_)) && started.first_of_the_day {
+            if matches!(cli.command, Command::Run(_)) && first_tick_of_the_day(&cfg) {
                 warn_readable_config(&cfg);
             }
             started.guard
         }
-        Err(e) if matches!(cli.command, Command::Run(_)) => {
-            // A tick nobody can read afterwards is worse than no tick: cron mails this.
+        Err(e) if matches!(cli.command, Command::Run(_) | Command::Init(_)) => {
+            // A tick nobody can read afterwards is worse than no tick: cron mails this,
+            // and `status` shows the failed run. `init` prepares what a tick needs.
             let _ = logging::init(stderr, None);
-            return (
-                Err(Fatal::Other(e.context(
-                    "a tick without its log is refused; make server.log_dir writable",
-                ))),
-                None,
-            );
+            let advice = log_dir_advice(&e);
+            let e = e.context(format!(
+                "{} without its log is refused; {}",
+                if matches!(cli.command, Command::Run(_)) {
+                    "a tick"
+                } else {
+                    "init"
+                },
+                advice
+            ));
+            if matches!(cli.command, Command::Run(_)) {
+                let store = crate::slots::SlotStore::new(&cfg.server.base_dir, cfg.server.slots);
+                run::record_failed_tick(&store, Duration::ZERO, &e);
+            }
+            return (Err(Fatal::Other(e)), None);
         }
         Err(e) => {
-            // `stop` and `init` go on: the admin at the terminal sees their output.
+            // `stop` goes on: stopping a live matters more than its log, and the admin
+            // at the terminal sees its output.
             let _ = logging::init(stderr, None);
             eprintln!("bbb-pod-live: cannot write the log file: {e:#}");
             None
@@ -109,6 +120,32 @@ pub fn run(cli: &Cli) -> (Result<Outcome, Fatal>, Option<WorkerGuard>) {
     // process ends without waiting for it; the next tick redoes the copy.
     runtime.shutdown_timeout(Duration::from_secs(1));
     (result, guard)
+}
+
+/// What to do when the day's log cannot be written.
+fn log_dir_advice(e: &anyhow::Error) -> &'static str {
+    let read_only = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ReadOnlyFilesystem)
+    });
+    if read_only {
+        "server.log_dir is on a read-only file system: remount it read-write (see `dmesg` \
+         for why it went read-only) or set server.log_dir to a directory on a writable one"
+    } else {
+        "make server.log_dir a directory writable by the user running bbb-pod-live"
+    }
+}
+
+/// Whether no tick was recorded yet today (UTC): the day's log may already exist,
+/// made by `init` or `stop`, so it cannot tell.
+fn first_tick_of_the_day(cfg: &Config) -> bool {
+    let store = crate::slots::SlotStore::new(&cfg.server.base_dir, cfg.server.slots);
+    let today = chrono::Utc::now().date_naive();
+    store
+        .load_server_state()
+        .ok()
+        .and_then(|s| s.last_tick)
+        .is_none_or(|t| t.at.date_naive() != today)
 }
 
 /// The first tick of each (UTC) day warns when other users can read the secrets.

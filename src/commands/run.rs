@@ -104,7 +104,7 @@ fn stuck_after(cfg: &Config) -> Duration {
 
 /// A tick that ended in an error did not update `state.json`: count the error and
 /// record the tick there, so that `status` and the metrics show it.
-fn record_failed_tick(store: &SlotStore, duration: Duration, err: &anyhow::Error) {
+pub(super) fn record_failed_tick(store: &SlotStore, duration: Duration, err: &anyhow::Error) {
     let saved = store.load_server_state().and_then(|mut state| {
         state.counters.errors += 1;
         state.last_tick = Some(TickRecord {
