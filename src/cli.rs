@@ -239,7 +239,7 @@ fn render_man_page(out: &mut Vec<u8>) -> std::io::Result<()> {
             ),
             (
                 "1",
-                "It ran, but at least one action or check failed; see the log.",
+                "It ran, but at least one action or check failed; see the day's log in server.log_dir (check: its FAIL lines).",
             ),
             ("2", "Configuration or usage error: nothing was touched."),
         ],

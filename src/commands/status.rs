@@ -52,6 +52,7 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
         })).collect::<Vec<_>>(),
         "unreadable_recordings": scan.unreadable,
         "last_tick": server_state.last_tick,
+        "waiting_unknown": server_state.waiting_unknown,
         "waiting": server_state.waiting.iter().map(|w| serde_json::json!({
             "live": w.live,
             "reason": w.reason,
@@ -64,10 +65,20 @@ pub fn status(cfg: &Config, json: bool) -> Result<Outcome, Fatal> {
         return Ok(Outcome::Done);
     }
     let summaries: Vec<String> = scan.pending.iter().map(|p| p.summary()).collect();
-    let mut lines = status_text(&doc, &summaries, server_state.last_tick.as_ref());
+    let mut lines = status_text(
+        &doc,
+        &summaries,
+        server_state.last_tick.as_ref(),
+        &cfg.server.log_dir,
+    );
     // Before the "last tick" line, which dates it.
     let at = lines.len() - 1;
-    if server_state.waiting.is_empty() {
+    if let Some(why) = &server_state.waiting_unknown {
+        lines.insert(
+            at,
+            format!("lives waiting, as of the last tick: unknown, it could not read them: {why}"),
+        );
+    } else if server_state.waiting.is_empty() {
         lines.insert(at, "lives waiting, as of the last tick: none".into());
     } else {
         let mut waiting = vec!["lives waiting, as of the last tick:".to_owned()];
@@ -155,6 +166,7 @@ fn status_text(
     doc: &serde_json::Value,
     recordings: &[String],
     last_tick: Option<&TickRecord>,
+    log_dir: &std::path::Path,
 ) -> Vec<String> {
     let mut lines = vec![format!(
         "{:<5} {:<10} {:<6} {:<30} {:<22} {:<19} {}",
@@ -208,7 +220,11 @@ fn status_text(
             if t.ok {
                 "ok".to_owned()
             } else {
-                format!("{} problem(s), see the log", t.problems)
+                format!(
+                    "{} problem(s), see the log {}",
+                    t.problems,
+                    crate::logging::day_log(log_dir, t.at.date_naive()).display()
+                )
             }
         ),
         None => "last tick: never".into(),

@@ -51,6 +51,10 @@ pub struct ServerState {
     /// Waiting lives the last tick did not start, and why (shown by `status`).
     #[serde(default)]
     pub waiting: Vec<Waiting>,
+    /// Why the last tick could not tell which lives wait (Pod's list was not read):
+    /// `status` says so instead of "none".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_unknown: Option<String>,
     /// The last time docker was seen working or not (a tick's calls, or the probe of an
     /// idle tick). Absent in files written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -108,8 +108,15 @@ pub(super) async fn give_up(
     Ok(Some(Problem {
         key: ProblemKey::Start(live),
         live: Some(live),
-        what: format!("{label} could not be started ({attempts} attempts); it was closed in Pod (status 2)"),
-        advice: "See the earlier errors of this live in the log. The teacher can ask for a new live in Pod once the cause is fixed.".into(),
+        what: format!(
+            "{label} could not be started ({attempts} attempts); it was closed in Pod (status 2)"
+        ),
+        advice: format!(
+            "See the earlier errors of this live in the log ({}). The teacher can ask for a \
+             new live in Pod once the cause is fixed.",
+            crate::logging::day_log(&ctx.cfg.server.log_dir, chrono::Utc::now().date_naive())
+                .display()
+        ),
         gave_up: true,
     }))
 }

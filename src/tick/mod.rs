@@ -83,6 +83,21 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
         server_state
             .start_failures
             .retain(|id, _| waiting.contains(id));
+        server_state.waiting_unknown = None;
+    } else {
+        // Without Pod's list, who waits is unknown, not "nobody".
+        server_state.waiting.clear();
+        server_state.waiting_unknown = Some(
+            report
+                .problems
+                .iter()
+                .rev()
+                .find(|p| p.key == ProblemKey::Livestreams)
+                .map_or_else(
+                    || "Pod's list of lives was not read".to_owned(),
+                    |p| p.what.clone(),
+                ),
+        );
     }
     tend_webinars(&ctx, &meetings, &company, dry_run, &mut report).await;
     hand_over_recordings(&ctx, dry_run, &mut report).await;

@@ -1307,3 +1307,125 @@ fn the_example_s_placeholders_are_refused_naming_each_key() {
     assert_eq!(env.docker.count("up"), 0);
     assert!(env.smtp.messages().is_empty());
 }
+
+/// A base_dir under a file cannot be created: one FAIL, naming server.base_dir, not a
+/// warning that `init` creates it (nor the slots' lines repeating it without the key).
+#[test]
+fn check_fails_once_naming_base_dir_when_it_is_under_a_file() {
+    let env = TestEnv::new();
+    let file = env.root().join("a-file");
+    fs::write(&file, "not a directory\n").unwrap();
+    let base = env.base_dir().display().to_string();
+    let under = file.join("base").display().to_string();
+    env.rewrite_config(|t| {
+        t.replace(
+            &format!("base_dir = {base:?}"),
+            &format!("base_dir = {under:?}"),
+        )
+    });
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let lines = report_lines(&out.stdout);
+    let l = line_with(&lines, "FAIL", "server.base_dir");
+    assert!(
+        l.contains("is a file, not a directory") && l.contains(&file.display().to_string()),
+        "{l}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("Not a directory") || l.contains("not a directory"))
+            .count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("init creates it"), "{}", out.stdout);
+}
+
+/// A read-only file system mounted on `dir` for the test's life (root only; `None`
+/// when it cannot be mounted here).
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    fn on(dir: &Path) -> Option<ReadOnlyMount> {
+        if own_uid() != 0 {
+            return None;
+        }
+        fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k", "bbb-pod-live-test"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| ReadOnlyMount(dir.to_path_buf()))
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A read-only log_dir: check says read-only (not "create it"), init and run fail, and
+/// `status` shows the failed run.
+#[test]
+fn a_read_only_log_dir_is_said_read_only_and_fails_init_and_run() {
+    let env = TestEnv::new();
+    let Some(_ro) = ReadOnlyMount::on(&env.log_dir()) else {
+        eprintln!("skipped: no read-only mount here (needs root and mount)");
+        return;
+    };
+    let out = check(&env, &[]);
+    out.assert_code(1);
+    let l = line_with(&report_lines(&out.stdout), "FAIL", "server.log_dir").to_owned();
+    assert!(
+        l.contains("read-only file system") && !l.contains("create it"),
+        "{l}"
+    );
+    let out = env.run(&["init"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("read-only file system"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["run"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("read-only file system"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["status"]);
+    assert!(!out.stdout.contains("last tick: never"), "{}", out.stdout);
+    assert_eq!(env.status_json()["last_tick"]["ok"], false);
+}
+
+/// The warning that others may read the configuration is not used up by `init` or
+/// `stop` making the day's log first: the day's first tick still says it on stderr
+/// (cron mails it), later ticks of the day do not, and `check` always does.
+#[test]
+fn the_readable_config_warning_reaches_the_first_tick_of_the_day_whoever_made_the_log() {
+    let env = TestEnv::new();
+    fs::set_permissions(env.config_path(), fs::Permissions::from_mode(0o640)).unwrap();
+    env.run(&["init"]).assert_success();
+    assert!(!env.log_text().is_empty(), "init made the day's log");
+    let out = env.tick_ok();
+    assert!(
+        out.stderr.contains("other users can read the secrets"),
+        "{}",
+        out.stderr
+    );
+    let out = env.tick_ok();
+    assert!(
+        !out.stderr.contains("other users can read"),
+        "{}",
+        out.stderr
+    );
+    for _ in 0..2 {
+        let out = check(&env, &[]);
+        line_with(&report_lines(&out.stdout), "WARN", "0640");
+    }
+}

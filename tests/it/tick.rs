@@ -1505,3 +1505,49 @@ fn a_tick_that_used_docker_needs_no_probe() {
         env.docker.calls()
     );
 }
+
+/// After a tick that could not read Pod, `status` does not say "none" waits: it says
+/// it does not know, and why; a tick with problems names the log to read.
+#[test]
+fn status_after_pod_was_unreadable_says_who_waits_is_unknown_and_where_the_log_is() {
+    let env = TestEnv::new();
+    env.request_live("Amphi Inconnu");
+    env.pod
+        .fail_next("GET", "/rest/bbb_livestream/", Fault::Html500, 10);
+    env.tick().assert_code(1);
+    let out = env.run(&["status"]);
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains("lives waiting, as of the last tick: unknown, it could not read them: reading the livestreams from Pod"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("waiting, as of the last tick: none"),
+        "{}",
+        out.stdout
+    );
+    let log = chrono::Utc::now()
+        .format("%Y-%m-%d_bbb-pod-live.log")
+        .to_string();
+    assert!(
+        out.stdout.contains(&format!(
+            "see the log {}",
+            env.log_dir().join(&log).display()
+        )),
+        "{}",
+        out.stdout
+    );
+    let doc = env.status_json();
+    assert!(
+        doc["waiting_unknown"]
+            .as_str()
+            .is_some_and(|w| w.contains("Pod")),
+        "{doc:#}"
+    );
+    env.pod.clear_faults();
+    env.tick_ok();
+    let doc = env.status_json();
+    assert!(doc["waiting_unknown"].is_null(), "{doc:#}");
+}
