@@ -212,7 +212,14 @@ fn status_text(
         lines.push("recordings waiting:".into());
         lines.extend(recordings.iter().map(|r| format!("  {r}")));
     }
-    lines.push(match last_tick {
+    lines.push(last_tick_line(last_tick, log_dir));
+    lines
+}
+
+/// When the last tick ran, how long it took and how it went; with problems, the day's
+/// log that tells them.
+fn last_tick_line(last_tick: Option<&TickRecord>, log_dir: &std::path::Path) -> String {
+    match last_tick {
         Some(t) => format!(
             "last tick: {} ({} ms), {}",
             crate::logging::local_time(t.at),
@@ -228,8 +235,7 @@ fn status_text(
             }
         ),
         None => "last tick: never".into(),
-    });
-    lines
+    }
 }
 
 /// The lines under the table about some slots: the webinars of `serve` (room, gateway
