@@ -31,13 +31,15 @@ impl TickReport {
         self.problems.is_empty()
     }
 
-    /// One ERROR line per problem, with its key (and live).
+    /// One ERROR line per problem, with its live; its key (the tool's memory, not
+    /// words for the admin) only on a debug line.
     pub fn log_problems(&self) {
         for p in &self.problems {
             match p.live {
-                Some(live) => error!(key = %p.key, live, "{}", p.what),
-                None => error!(key = %p.key, "{}", p.what),
+                Some(live) => error!(live, "{}", p.what),
+                None => error!("{}", p.what),
             }
+            tracing::debug!(key = %p.key, "the problem's key, for the mail's throttling");
         }
     }
 

@@ -1466,6 +1466,8 @@ fn an_idle_tick_finds_a_dead_docker_daemon_before_a_live_needs_it() {
             "tick {tick}: {}",
             out.stderr
         );
+        // Plain words for people: the problem's key is the tool's memory.
+        assert!(!out.stderr.contains("key="), "{}", out.stderr);
     }
     assert_eq!(probes(&env), 3, "asked at each tick while broken");
     let mails = env.smtp.messages();
@@ -1473,6 +1475,11 @@ fn an_idle_tick_finds_a_dead_docker_daemon_before_a_live_needs_it() {
     assert!(
         mails[0].data.contains("Docker daemon is not running")
             && mails[0].data.contains("systemctl start docker"),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[0].data.contains("1. Docker\r\n") && !mails[0].data.contains("no live in particular"),
         "{}",
         mails[0].data
     );
