@@ -37,6 +37,29 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Mode of `base_dir` and `log_dir` when this tool creates them, as the package
+/// creates `/var/lib/bbb-pod-live` and `/var/log/bbb-pod-live`: the same whoever makes
+/// them. Nobody but their owner needs to enter them (the streamers' `videodata` is
+/// bind-mounted by the Docker daemon, as root).
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and its missing parents with mode [`PRIVATE_DIR_MODE`], whatever the
+/// umask (a directory that exists keeps its mode).
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let existed = dir.is_dir();
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    if !existed {
+        fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))
+            .with_context(|| format!("setting the mode of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// fsync a directory, so that a rename or a new file in it is on disk.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

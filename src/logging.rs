@@ -82,8 +82,9 @@ pub fn init(stderr: LevelFilter, file: Option<LogFile<'_>>) -> Result<Started> {
             first_of_the_day: false,
         });
     };
-    std::fs::create_dir_all(file.dir)
-        .with_context(|| format!("creating log directory {}", file.dir.display()))?;
+    if !file.dir.is_dir() {
+        crate::fsutil::create_private_dir(file.dir).context("creating the log directory")?;
+    }
     let today = chrono::Utc::now().date_naive();
     if file.retention_days > 0 {
         prune(file.dir, file.retention_days, today);

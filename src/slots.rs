@@ -257,10 +257,7 @@ impl SlotStore {
         if !self.base_dir.is_dir() {
             done.push(format!("create directory {}", self.base_dir.display()));
             if !dry_run {
-                fs::create_dir_all(&self.base_dir)
-                    .with_context(|| format!("creating {}", self.base_dir.display()))?;
-                fs::set_permissions(&self.base_dir, fs::Permissions::from_mode(0o711))
-                    .with_context(|| format!("setting the mode of {}", self.base_dir.display()))?;
+                crate::fsutil::create_private_dir(&self.base_dir)?;
             }
         }
         for slot in 1..=self.slots {
