@@ -1429,3 +1429,116 @@ fn the_readable_config_warning_reaches_the_first_tick_of_the_day_whoever_made_th
         line_with(&report_lines(&out.stdout), "WARN", "0640");
     }
 }
+
+/// base_dir and log_dir get one mode, 0700 as the package makes them, whoever creates
+/// them (`run` here).
+#[test]
+fn base_dir_and_log_dir_made_by_a_run_are_0700_as_the_package_makes_them() {
+    let env = TestEnv::new();
+    let (base, logs) = (env.root().join("new/base"), env.root().join("new/logs"));
+    let (old_base, old_logs) = (
+        env.base_dir().display().to_string(),
+        env.log_dir().display().to_string(),
+    );
+    env.rewrite_config(|t| {
+        t.replace(
+            &format!("base_dir = {old_base:?}"),
+            &format!("base_dir = {:?}", base.display().to_string()),
+        )
+        .replace(
+            &format!("log_dir = {old_logs:?}"),
+            &format!("log_dir = {:?}", logs.display().to_string()),
+        )
+    });
+    env.tick_ok();
+    assert_eq!(mode(&base), 0o700, "{}", base.display());
+    assert_eq!(mode(&logs), 0o700, "{}", logs.display());
+}
+
+/// README's description of `status --json` names every top-level field it prints, and
+/// the fields of a waiting live.
+#[test]
+fn the_readme_names_every_field_of_status_json() {
+    let env = TestEnv::builder().slots(1).build();
+    env.request_live("Amphi Un");
+    env.request_live("Amphi Deux");
+    env.tick_ok();
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("`status --json` prints")
+        .expect("the README describes status --json");
+    let described = &readme[start..start + readme[start..].find("\n\n").unwrap_or(0)];
+    let doc = env.status_json();
+    let waiting = doc["waiting"][0]
+        .as_object()
+        .expect("a live waits for the one slot");
+    let fields = doc.as_object().unwrap().keys().chain(waiting.keys());
+    for field in fields {
+        assert!(
+            described.contains(&format!("\"{field}\"")),
+            "README lacks {field:?}:\n{described}"
+        );
+    }
+}
+
+/// `packaging/build-deb` with CARGO_TARGET_DIR elsewhere leaves no empty `target/`
+/// behind (cargo and cargo-deb are stand-ins here: only the script is under test).
+#[test]
+fn build_deb_with_cargo_target_dir_leaves_no_empty_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("packaging")).unwrap();
+    let script = tree.join("packaging/build-deb");
+    fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/build-deb"),
+        &script,
+    )
+    .unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let cargo = "#!/bin/sh\nset -e\ncase \"$1\" in\n  build) mkdir -p \"$CARGO_TARGET_DIR/release\"\n    printf '#!/bin/sh\\necho generated\\n' >\"$CARGO_TARGET_DIR/release/bbb-pod-live\"\n    chmod 755 \"$CARGO_TARGET_DIR/release/bbb-pod-live\" ;;\n  deb) [ -s target/deb-assets/bbb-pod-live.1 ] || { echo 'no assets' >&2; exit 1; }\n    mkdir -p \"$CARGO_TARGET_DIR/debian\"; : >\"$CARGO_TARGET_DIR/debian/bbb-pod-live.deb\" ;;\nesac\n";
+    for (name, text) in [("cargo", cargo), ("cargo-deb", "#!/bin/sh\nexit 0\n")] {
+        fs::write(bin.join(name), text).unwrap();
+        fs::set_permissions(bin.join(name), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let elsewhere = dir.path().join("elsewhere");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(elsewhere.join("debian/bbb-pod-live.deb").exists());
+    assert!(!tree.join("target").exists(), "an empty target/ was left");
+    // A target/ that was there before stays.
+    fs::create_dir(tree.join("target")).unwrap();
+    let out = Command::new("bash")
+        .arg(&script)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("CARGO_TARGET_DIR", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree.join("target").is_dir() && !tree.join("target/deb-assets").exists());
+}
