@@ -514,7 +514,8 @@ fn meetings_view(
             return (MeetingsView::listed(m), presence);
         }
         Some(Err(e)) => {
-            let e = anyhow!(e).context("asking BBB for its meetings (no live stopped this tick)");
+            let e = anyhow!(e)
+                .context("asking BBB for its meetings (getMeetings; no live stopped this tick)");
             report.problem(ProblemKey::Meetings, None, &e, ADVICE_BBB);
             MeetingsView::Failed
         }
