@@ -171,6 +171,11 @@ pub fn render(s: &Snapshot) -> String {
             s.counters.streamer_restarts,
         ),
         counter(
+            "pod_write_retries_total",
+            "Pod writes redone because Pod did not show their effect after an answer that could not be read.",
+            s.counters.pod_write_retries,
+        ),
+        counter(
             "errors_total",
             "Problems reported by ticks (failed actions, unreachable services).",
             s.counters.errors,
@@ -269,6 +274,7 @@ mod tests {
                 recordings_delivered: 4,
                 errors: 9,
                 streamer_restarts: 2,
+                pod_write_retries: 3,
             },
             last_tick: LastTick {
                 at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
@@ -359,12 +365,13 @@ mod tests {
         assert_eq!(value("recordings_waiting"), "1");
         assert_eq!(value("errors_total"), "9");
         assert_eq!(value("streamer_restarts_total"), "2");
+        assert_eq!(value("pod_write_retries_total"), "3");
         assert_eq!(value("last_tick_timestamp_seconds"), "1700000000");
         assert_eq!(value("last_tick_duration_seconds"), "1.234");
         assert_eq!(value("last_tick_success"), "0");
         assert_eq!(value("webinars"), "2");
         assert_eq!(value("webinars_running"), "1");
-        assert_eq!(m.len(), 13);
+        assert_eq!(m.len(), 14);
     }
 
     #[test]

@@ -447,7 +447,9 @@ mod tests {
         let state = store.load_server_state().expect("load");
         assert_eq!(state.start_failures.get(&42), Some(&2));
         assert_eq!(state.mail.0.len(), 2);
-        assert_eq!(state.waiting.len(), 5);
+        assert_eq!(state.waiting.len(), 7);
+        assert_eq!(state.unconfirmed.len(), 3);
+        assert_eq!(state.counters.pod_write_retries, 2);
         store.save_server_state(&state).expect("save");
         assert_eq!(
             fs::read_to_string(store.server_state_path()).expect("read"),

@@ -216,7 +216,7 @@ async fn cluster_redis(cfg: &Config) -> Vec<Line> {
 /// (404), so only the other failures get advice here.
 fn pod_failure(e: &PodError) -> String {
     let advice = match e {
-        PodError::Network { .. } | PodError::Timeout { .. } => {
+        PodError::Network { .. } | PodError::Timeout { .. } | PodError::Unconfirmed { .. } => {
             "check pod.url and that this server reaches Pod (firewall, proxy, DNS)"
         }
         PodError::Status {

@@ -66,6 +66,7 @@ pub async fn stop(cfg: Arc<Config>, args: &StopArgs, dry_run: bool) -> Result<Ou
     // The admin waiting at the terminal wants the recording in Pod now, not a minute
     // later: hand it over in this run (what cannot be is retried by the next tick).
     tick::hand_over_recordings(&ctx, false, &mut report).await;
+    tick::keep_unconfirmed(&ctx);
     report.log_problems();
     if report.ok() {
         print_lines(&[format!(

@@ -20,6 +20,7 @@ mod room;
 mod server;
 mod slot;
 mod webinar;
+mod write;
 
 pub use action::Action;
 pub use bbb::{BbbMeeting, RoomInfo, Sessions};
@@ -31,3 +32,4 @@ pub use room::{Alone, Company};
 pub use server::{Counters, DockerSeen, MailMemory, Remembered, ServerState, TickRecord};
 pub use slot::{Phase, SlotState, StopProgress, StopReason};
 pub use webinar::{ChatRoute, WEBINAR_MAX_UPS, Webinar, is_webinar_id, webinar_live_id};
+pub use write::{PodWrite, Unconfirmed};

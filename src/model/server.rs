@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{LiveId, Waiting};
+use super::{LiveId, Unconfirmed, Waiting};
 
 /// Summary of the last `run`, for `status` and metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,10 @@ pub struct Counters {
     /// Streamer restarts and `up`s of a vanished container (README, "A live's health").
     #[serde(default)]
     pub streamer_restarts: u64,
+    /// Pod writes redone because Pod did not show their effect after an answer that
+    /// could not be read.
+    #[serde(default)]
+    pub pod_write_retries: u64,
 }
 
 /// `<base_dir>/state.json`.
@@ -59,6 +63,9 @@ pub struct ServerState {
     /// idle tick). Absent in files written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_seen: Option<DockerSeen>,
+    /// Pod writes whose answer could not be read, until Pod shows their effect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<Unconfirmed>,
 }
 
 /// What the last tick that used docker, or probed it, found.

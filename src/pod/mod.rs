@@ -82,6 +82,16 @@ pub enum PodError {
     },
     #[error("Pod's answer to {url} does not parse: {reason}")]
     Garbage { url: String, reason: String },
+    /// A write whose answer could not be read (cut or garbled body, timeout after the
+    /// request was sent, connection reset): Pod may or may not have done it.
+    #[error(
+        "Pod's answer to {method} {url} could not be read ({reason}): the write is unconfirmed"
+    )]
+    Unconfirmed {
+        method: String,
+        url: String,
+        reason: String,
+    },
 }
 
 impl PodError {
@@ -89,6 +99,37 @@ impl PodError {
         match self {
             PodError::Status { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// A write Pod may have done: its effect must be read back before it is redone
+    /// or taken as done.
+    pub fn unconfirmed(&self) -> bool {
+        matches!(self, PodError::Unconfirmed { .. })
+    }
+
+    /// What went wrong in a write's answer: an error that leaves the write in doubt
+    /// (a timeout, a transport failure after connecting, an unreadable body) becomes
+    /// [`PodError::Unconfirmed`]; one that proves nothing was sent (connection refused)
+    /// or a readable refusal stays as it is.
+    fn of_write(self, method: &Method, connected: bool) -> PodError {
+        match self {
+            PodError::Timeout { url, timeout } => PodError::Unconfirmed {
+                method: method.to_string(),
+                url,
+                reason: format!("no answer within {timeout:?}"),
+            },
+            PodError::Network { url, reason } if connected => PodError::Unconfirmed {
+                method: method.to_string(),
+                url,
+                reason,
+            },
+            PodError::Garbage { url, reason } => PodError::Unconfirmed {
+                method: method.to_string(),
+                url,
+                reason,
+            },
+            other => other,
         }
     }
 }
@@ -263,6 +304,11 @@ impl PodClient {
             Payload::Form(form) => request.multipart(form),
         };
         let result = self.exchange(request, url).await;
+        let result = match result {
+            // A write whose request may have reached Pod: unconfirmed.
+            Err((e, connected)) if method != Method::GET => Err(e.of_write(&method, connected)),
+            other => other.map_err(|(e, _)| e),
+        };
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
             Ok(answer) => tracing::debug!(
@@ -287,15 +333,17 @@ impl PodClient {
         Ok(answer)
     }
 
+    /// Sends the request and reads the answer; an error says whether the connection was
+    /// made (a write may then have reached Pod).
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
         url: &Url,
-    ) -> Result<Answer, PodError> {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| self.transport_error(url, e))?;
+    ) -> Result<Answer, (PodError, bool)> {
+        let mut response = request.send().await.map_err(|e| {
+            let connected = !e.is_connect();
+            (self.transport_error(url, e), connected)
+        })?;
         let status = response.status();
         let text_header = |name| {
             response
@@ -317,16 +365,16 @@ impl PodClient {
             .content_length()
             .is_some_and(|len| len > self.body_limit as u64)
         {
-            return Err(too_big());
+            return Err((too_big(), true));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| self.transport_error(url, e))?
+            .map_err(|e| (self.transport_error(url, e), true))?
         {
             if body.len() + chunk.len() > self.body_limit {
-                return Err(too_big());
+                return Err((too_big(), true));
             }
             body.extend_from_slice(&chunk);
         }
@@ -365,11 +413,17 @@ impl PodClient {
         if answer.status != expected {
             return Err(self.status_error(&method, url, answer));
         }
-        let value = json_body(url, answer)?;
-        parse(&value).map_err(|reason| PodError::Garbage {
-            url: shown(url),
-            reason,
-        })
+        let parsed = json_body(url, answer).and_then(|value| {
+            parse(&value).map_err(|reason| PodError::Garbage {
+                url: shown(url),
+                reason,
+            })
+        });
+        // The write was accepted, but its answer says nothing we can read.
+        if method != Method::GET {
+            return parsed.map_err(|e| e.of_write(&method, true));
+        }
+        parsed
     }
 }
 

@@ -8,7 +8,7 @@ use tracing::{debug, info, warn};
 
 use super::ctx::Ctx;
 use super::shared::InUse;
-use crate::model::{Broadcaster, Live, SlotState};
+use crate::model::{Broadcaster, Live, PodWrite, SlotState};
 use crate::names;
 use crate::pod::{CreateBroadcaster, NewBroadcaster};
 
@@ -87,6 +87,12 @@ pub(super) async fn ensure_broadcaster(
                     }
                     _ => bail!("Pod says broadcaster {name:?} exists, but it cannot be reused"),
                 }
+            }
+            Err(e) if e.unconfirmed() => {
+                // Pod may have made it: if this live does not reuse it (its next
+                // attempt finds it by name), a later tick deletes it (`confirm.rs`).
+                ctx.unconfirmed(PodWrite::CreateBroadcaster { name });
+                return Err(e.into());
             }
             Err(e) if e.status() == Some(500) && !distinct => {
                 // Pod answers 500 when the slug or stream URL collides (docs/pod-api.md).

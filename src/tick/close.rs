@@ -10,7 +10,7 @@ use chrono::Utc;
 use tracing::{error, info};
 
 use super::ctx::Ctx;
-use crate::model::{Live, LiveId, LiveStatus, Problem, ProblemKey};
+use crate::model::{Live, LiveId, LiveStatus, PodWrite, Problem, ProblemKey};
 
 /// Closes a waiting live for a session `kept` already streams (a double request), if
 /// Pod still shows it waiting. No broadcaster was made for it; nothing else to undo.
@@ -66,9 +66,11 @@ pub(super) async fn close_if_waiting(ctx: &Ctx, live: LiveId) -> Result<Closing>
         Some(l) => return Ok(Closing::NotWaiting(l)),
         None => return Ok(Closing::Gone),
     }
-    ctx.pod
+    let answer = ctx
+        .pod
         .mark_live_stopped(live, Some(Utc::now().fixed_offset()))
-        .await
+        .await;
+    ctx.settled(PodWrite::CloseLive { live }, answer)
         .context("closing the live in Pod")?;
     Ok(Closing::Closed)
 }

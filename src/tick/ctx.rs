@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::bbb::BbbClient;
 use crate::cluster::Claimer;
@@ -17,9 +17,9 @@ use crate::compose;
 use crate::config::Config;
 use crate::docker::Docker;
 use crate::mail::Mailer;
-use crate::model::SlotState;
+use crate::model::{PodWrite, SlotState};
 use crate::names;
-use crate::pod::PodClient;
+use crate::pod::{PodClient, PodError};
 use crate::recording::PendingStore;
 use crate::slots::SlotStore;
 
@@ -50,6 +50,8 @@ pub struct Ctx {
     /// Broadcaster slugs in use by this server's slots or claimed by a start of this
     /// tick, with the slot that holds them: two starts never pick the same name.
     claimed_slugs: Mutex<HashMap<String, u32>>,
+    /// Pod writes of this tick whose answer could not be read (`confirm.rs`).
+    unconfirmed: Mutex<Vec<PodWrite>>,
 }
 
 impl Ctx {
@@ -91,7 +93,40 @@ impl Ctx {
             claimer,
             now,
             claimed_slugs: Mutex::new(HashMap::new()),
+            unconfirmed: Mutex::new(Vec::new()),
         })
+    }
+
+    /// What a Pod write's answer means for the step that sent it: done, or unconfirmed
+    /// and recorded for the next ticks to read back (`confirm.rs`), the step going on
+    /// as if it were done; any other error stays the step's.
+    pub(super) fn settled<T>(
+        &self,
+        write: PodWrite,
+        answer: Result<T, PodError>,
+    ) -> Result<(), PodError> {
+        match answer {
+            Ok(_) => Ok(()),
+            Err(e) if e.unconfirmed() => {
+                warn!(write = %write, "{e}; checked again at the next tick");
+                self.unconfirmed(write);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a write whose answer could not be read, for the next ticks to confirm.
+    pub(super) fn unconfirmed(&self, write: PodWrite) {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(write);
+    }
+
+    /// The writes recorded by [`Ctx::unconfirmed`] so far.
+    pub(super) fn take_unconfirmed(&self) -> Vec<PodWrite> {
+        std::mem::take(&mut *self.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Now, as the tick judges time between ticks ([`ENV_NOW`]).

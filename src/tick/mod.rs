@@ -19,6 +19,7 @@
 mod apply;
 mod broadcaster;
 mod close;
+mod confirm;
 mod ctx;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -35,6 +36,22 @@ pub use ctx::{Ctx, ENV_NOW, MAX_START_ATTEMPTS};
 pub use handover::hand_over_recordings;
 pub use outcome::TickReport;
 pub use stop::stop;
+
+/// Saves the Pod writes of a run outside a tick (`stop`) whose answer could not be
+/// read, for the next ticks to confirm (`confirm.rs`). The stop holds the tick lock.
+pub fn keep_unconfirmed(ctx: &Ctx) {
+    let mut server = match ctx.slots.load_server_state() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("reading the server state to keep unconfirmed Pod writes: {e:#}");
+            return;
+        }
+    };
+    confirm::record_new(ctx, &mut server);
+    if let Err(e) = ctx.slots.save_server_state(&server) {
+        tracing::warn!("saving the unconfirmed Pod writes: {e:#}");
+    }
+}
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +76,10 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
         report.plan_lines.extend(ctx.slots.init(true)?);
     }
     let mut server_state = gather::server_state(&ctx, &mut report);
+    if !dry_run {
+        // Before Pod's lists are read: a redone write is then seen by this tick.
+        confirm::confirm_writes(&ctx, &mut server_state).await;
+    }
     let mut waiting_lives = 0;
     // Without Pod's list, the webinars (which do not depend on Pod) are still tended.
     let mut meetings = plan::MeetingsView::NotAsked;
@@ -105,6 +126,7 @@ pub async fn tick(ctx: Arc<Ctx>, dry_run: bool) -> Result<TickReport> {
         return Ok(report);
     }
     watch_docker(&ctx, &mut server_state, &mut report).await;
+    confirm::record_new(&ctx, &mut server_state);
     report::finish(&ctx, &mut report, &mut server_state, started).await;
     report::summary(&ctx, &report, waiting_lives, started);
     Ok(report)

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::fsutil::write_atomic;
 use crate::mail;
 use crate::model::{
-    Live, LiveId, Phase, PodMeeting, Problem, ProblemKey, SlotState, WaitReason, Waiting,
+    Live, LiveId, Phase, PodMeeting, PodWrite, Problem, ProblemKey, SlotState, WaitReason, Waiting,
 };
 use crate::names;
 use crate::plan;
@@ -604,10 +604,14 @@ pub(super) async fn undo_start(
         &ctx.kept_dir(&format!("live-{}-failed-start", state.live)),
     )?;
     if let Some(b) = state.broadcaster.take() {
-        ctx.pod
-            .delete_broadcaster(&b.slug)
-            .await
-            .with_context(|| format!("deleting broadcaster {} of the failed start", b.slug))?;
+        let answer = ctx.pod.delete_broadcaster(&b.slug).await;
+        ctx.settled(
+            PodWrite::DeleteBroadcaster {
+                slug: b.slug.clone(),
+            },
+            answer,
+        )
+        .with_context(|| format!("deleting broadcaster {} of the failed start", b.slug))?;
         ctx.slots.save(slot, &state)?;
     }
     if told_pod {
@@ -757,6 +761,7 @@ pub(super) fn pod_unavailable(e: &anyhow::Error) -> bool {
             Some(
                 crate::pod::PodError::Network { .. }
                     | crate::pod::PodError::Timeout { .. }
+                    | crate::pod::PodError::Unconfirmed { .. }
                     | crate::pod::PodError::Status {
                         status: 502..=504,
                         ..

@@ -12,7 +12,8 @@ use tracing::{error, info, warn};
 use super::ctx::{Ctx, send};
 use super::outcome::{ADVICE_POD, ADVICE_STOP, SlotOutcome, problem};
 use crate::model::{
-    Live, LiveId, LiveStatus, Phase, Problem, ProblemKey, SlotState, StopProgress, StopReason,
+    Live, LiveId, LiveStatus, Phase, PodWrite, Problem, ProblemKey, SlotState, StopProgress,
+    StopReason,
 };
 use crate::slots::keep_mkv_files;
 
@@ -189,12 +190,12 @@ async fn close_in_pod(
         // If Pod is still down, the stop waits here and the next tick finishes it;
         // a live deleted meanwhile (404) has nothing left to close.
         (StopReason::ByHand, None) => {
-            match ctx
+            let answer = ctx
                 .pod
                 .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
-                .await
-            {
-                Ok(_) => {}
+                .await;
+            match ctx.settled(PodWrite::CloseLive { live: id }, answer) {
+                Ok(()) => {}
                 Err(e) if e.status() == Some(404) => {}
                 Err(e) => return Err(anyhow!(e).context("closing the live in Pod")),
             }
@@ -202,15 +203,19 @@ async fn close_in_pod(
         (_, None) => {}
         // Closed by hand: keep the end date the admin wrote, set it only if empty.
         (_, Some(l)) if l.status == LiveStatus::Stopped && l.end_date.is_none() => {
-            ctx.pod
+            let answer = ctx
+                .pod
                 .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
-                .await?;
+                .await;
+            ctx.settled(PodWrite::CloseLive { live: id }, answer)?;
         }
         (_, Some(l)) if l.status == LiveStatus::Stopped => {}
         (_, Some(_)) if ours => {
-            ctx.pod
+            let answer = ctx
+                .pod
                 .mark_live_stopped(id, Some(Utc::now().fixed_offset()))
-                .await
+                .await;
+            ctx.settled(PodWrite::CloseLive { live: id }, answer)
                 .context("closing the live in Pod")?;
         }
         _ => {}
@@ -249,9 +254,8 @@ async fn delete_broadcaster(
         (None, None) => None,
     };
     if let Some(slug) = slug {
-        ctx.pod
-            .delete_broadcaster(&slug)
-            .await
+        let answer = ctx.pod.delete_broadcaster(&slug).await;
+        ctx.settled(PodWrite::DeleteBroadcaster { slug }, answer)
             .context("deleting the broadcaster")?;
     }
     Ok(())

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use std::process::Command;
 
-use crate::support::{BIN, TestEnv, mode};
+use serde_json::Value;
+
+use crate::support::{BIN, Fault, TestEnv, mode};
 
 // ---------------------------------------------------------------------------
 // Metrics
@@ -1541,4 +1543,54 @@ fn build_deb_with_cargo_target_dir_leaves_no_empty_target() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(tree.join("target").is_dir() && !tree.join("target/deb-assets").exists());
+}
+
+// ---------------------------------------------------------------------------
+// Pod writes whose answer cannot be read
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_pod_write_whose_answer_cannot_be_read_is_read_back_and_redone_until_pod_shows_it() {
+    let (env, prom) = metrics_env();
+    let r = env.request_live("Réponse coupée");
+    env.tick_ok();
+    env.assert_running(r.live);
+    // Pod (or a proxy before it) answers the broadcaster's DELETE 200 with a cut JSON
+    // body, twice, without deleting it; the close PATCH is done, its answer cut.
+    let garbage = || Fault::Garbage("{\"detail\": \"Supprim".into());
+    env.pod
+        .fail_next("DELETE", "/rest/broadcasters/", garbage(), 2);
+    env.pod
+        .fail_next("PATCH", "/rest/bbb_livestream/", Fault::ApplyThenCut, 1);
+    env.bbb.end_meeting(&r.meeting_id);
+    env.tick_ok();
+    assert_eq!(env.live_status(r.live), 2, "the close was done");
+    assert!(!env.docker.running(&env.slot_dir(1)));
+    assert_eq!(env.pod.broadcasters().len(), 1, "the DELETE was not");
+    assert_eq!(
+        read_metrics(&prom)["bbb_pod_live_pod_write_retries_total"],
+        0.0
+    );
+    // Read back: the live shows closed (nothing redone), the broadcaster is still
+    // there (deleted again, the answer cut again).
+    env.tick_ok();
+    assert_eq!(env.pod.broadcasters().len(), 1);
+    assert_eq!(
+        read_metrics(&prom)["bbb_pod_live_pod_write_retries_total"],
+        1.0
+    );
+    env.tick_ok();
+    assert!(env.pod.broadcasters().is_empty(), "deleted at last");
+    assert_eq!(
+        read_metrics(&prom)["bbb_pod_live_pod_write_retries_total"],
+        2.0
+    );
+    // Pod shows it gone: nothing is sent again.
+    let writes = env.pod.writes().len();
+    env.tick_ok();
+    env.tick_ok();
+    assert_eq!(env.pod.writes().len(), writes);
+    let state: Value =
+        serde_json::from_slice(&fs::read(env.base_dir().join("state.json")).unwrap()).unwrap();
+    assert!(state.get("unconfirmed").is_none(), "{state:#}");
 }

@@ -45,6 +45,12 @@ fn seed_1_one_server() {
     soak(1);
 }
 
+/// Found a broadcaster left in Pod for good: its DELETE answered 200 with a cut body.
+#[test]
+fn seed_2_one_slot() {
+    soak(2);
+}
+
 #[test]
 fn seed_3_two_servers() {
     soak(3);
@@ -175,8 +181,8 @@ struct Soak {
     faults: Vec<(Fault, usize)>,
     /// This tick met a one-shot fault (a cut write, a kill, a dying streamer...).
     disturbed: bool,
-    /// Each mkv part (slot directory, start stamp) → the sessions its streamer was in.
-    parts: HashMap<(PathBuf, String), BTreeSet<String>>,
+    /// Each mkv part (its unique id) → the sessions its streamer was in.
+    parts: HashMap<String, BTreeSet<String>>,
     /// Delivered files and their sizes: never changed, never removed.
     delivered: HashMap<PathBuf, u64>,
     tick: usize,
@@ -683,10 +689,7 @@ impl Soak {
                     continue;
                 };
                 let part = read_mkv(&mkv);
-                seen.push((
-                    (part.cwd, part.started),
-                    self.session_of_room(&s.meeting_id),
-                ));
+                seen.push((part.part, self.session_of_room(&s.meeting_id)));
             }
         }
         for (key, session) in seen {
@@ -818,7 +821,7 @@ impl Soak {
     /// Delivered files: whole, once, each holding only the session it is named after,
     /// never changed afterwards.
     fn check_recordings(&mut self) {
-        let mut parts_delivered: HashMap<(PathBuf, String), PathBuf> = HashMap::new();
+        let mut parts_delivered: HashMap<String, PathBuf> = HashMap::new();
         for env in &self.envs {
             for f in env.recordings() {
                 if f.extension().is_none_or(|e| e != "mkv") {
@@ -827,7 +830,7 @@ impl Soak {
                 let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
                 let m = read_mkv(&f);
                 assert!(m.len >= 102_400, "{} is not whole: {m:?}", f.display());
-                let key = (m.cwd.clone(), m.started.clone());
+                let key = m.part.clone();
                 if let Some(other) = parts_delivered.insert(key.clone(), f.clone()) {
                     panic!(
                         "one recording delivered twice: {} and {}",
@@ -947,12 +950,12 @@ impl Soak {
     /// Every part recorded is delivered, or kept on local disk and listed by
     /// `recordings list`.
     fn check_kept(&self) {
-        let delivered: BTreeSet<(PathBuf, String)> = self
+        let delivered: BTreeSet<String> = self
             .delivered
             .keys()
             .map(|f| {
                 let m = read_mkv(f);
-                (m.cwd, m.started)
+                m.part
             })
             .collect();
         for env in &self.envs {
@@ -961,7 +964,7 @@ impl Soak {
             for f in kept_mkvs(env) {
                 let m = read_mkv(&f);
                 assert!(
-                    !delivered.contains(&(m.cwd.clone(), m.started.clone())),
+                    !delivered.contains(&m.part),
                     "{} is delivered and still kept",
                     f.display()
                 );
@@ -979,13 +982,13 @@ impl Soak {
                 );
             }
         }
-        let kept: BTreeSet<(PathBuf, String)> = self
+        let kept: BTreeSet<String> = self
             .envs
             .iter()
             .flat_map(kept_mkvs)
             .map(|f| {
                 let m = read_mkv(&f);
-                (m.cwd, m.started)
+                m.part
             })
             .collect();
         for key in self.parts.keys() {

@@ -68,9 +68,11 @@ pub struct FakeMkv {
     /// Whether ffmpeg was stopped with SIGINT (an `exec` on the streamer) before `down`.
     pub finalized: bool,
     pub len: u64,
-    /// When the streamer began this part (`YYYYMMDDHHMMSS`, its file name's stamp): with
-    /// `cwd`, which part a delivered file is.
+    /// When the streamer began this part (`YYYYMMDDHHMMSS`, its file name's stamp).
     pub started: String,
+    /// Unique to this part (the streamer's pid and start in ns): which part a
+    /// delivered file is.
+    pub part: String,
 }
 
 /// Header line of every fake mkv.
@@ -101,6 +103,7 @@ pub fn read_mkv(path: &Path) -> FakeMkv {
         finalized: text.trim_end().ends_with(MKV_TRAILER),
         len: data.len() as u64,
         started: field("started="),
+        part: field("part="),
     }
 }
 
@@ -759,7 +762,7 @@ start_streamer() {
         -f lavfi -i "sine=duration=$secs" -c:v mpeg4 -c:a pcm_s16le "$mkv" || exit 1
     else
       {
-        printf 'FAKE-MKV\x1fmeeting_id=%s\x1fcwd=%s\x1fstarted=%s\n' "$meeting_id" "$cwd" "$stamp"
+        printf 'FAKE-MKV\x1fmeeting_id=%s\x1fcwd=%s\x1fstarted=%s\x1fpart=%s\n' "$meeting_id" "$cwd" "$stamp" "$$-$(date +%s%N)"
         head -c 102400 /dev/zero | tr '\0' 'M'
         printf '\n'
       } > "$mkv"
