@@ -199,17 +199,7 @@ impl BbbClient {
     /// the answer does not say (an older BBB, Scalelite). The root takes no checksum.
     pub async fn version(&self) -> Result<Option<String>, BbbError> {
         let call = async {
-            let response = self
-                .http
-                .get(self.api.clone())
-                .send()
-                .await
-                .map_err(|err| self.request_error(err))?;
-            let status = response.status();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|err| self.request_error(err))?;
+            let (status, body) = self.get(self.api.clone()).await?;
             if !status.is_success() {
                 return Err(BbbError::Http {
                     status: status.as_u16(),
@@ -278,17 +268,7 @@ impl BbbClient {
             .map_err(|e| BbbError::Garbage(format!("building the {call_name} URL: {e}")))?;
         url.set_query(Some(&format!("{query}&checksum={sum}")));
         let call = async {
-            let response = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .map_err(|err| self.request_error(err))?;
-            let status = response.status();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|err| self.request_error(err))?;
+            let (status, body) = self.get(url).await?;
             let answer = parse(&body);
             match answer {
                 Err(failed @ BbbError::Failed { .. }) => Err(failed),
@@ -308,6 +288,26 @@ impl BbbClient {
             "asked BBB about a meeting"
         );
         result
+    }
+
+    /// `GET url`: the answer's status and whole body (not bounded in time here: the
+    /// callers bound the whole call).
+    async fn get(
+        &self,
+        url: reqwest::Url,
+    ) -> Result<(reqwest::StatusCode, impl std::ops::Deref<Target = [u8]>), BbbError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|err| self.request_error(err))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| self.request_error(err))?;
+        Ok((status, body))
     }
 
     fn request_error(&self, err: reqwest::Error) -> BbbError {
