@@ -39,6 +39,14 @@ impl Alone {
         self.since.get_or_insert(now);
     }
 
+    /// At the stop for an empty room (the tick that makes the count reach the limit):
+    /// the ticks counted, the first of them, and the minutes since.
+    pub fn at_stop(&self, now: DateTime<Utc>) -> (u32, DateTime<Utc>, i64) {
+        let since = self.since.unwrap_or(now);
+        let ticks = self.ticks.saturating_add(1);
+        (ticks, since, (now - since).num_minutes().max(0))
+    }
+
     /// Someone else is in the meeting: the count restarts, and the session has begun.
     pub fn seen_company(&mut self) {
         self.ticks = 0;

@@ -293,9 +293,7 @@ pub(super) async fn stop_planned(
     }
     let Some(s) = state else { return };
     let empty_room = (reason == StopReason::RoomEmpty).then(|| {
-        let now = ctx.now();
-        let since = s.alone.since.unwrap_or(now);
-        let ticks = s.alone.ticks.saturating_add(1);
+        let (ticks, since, minutes) = s.alone.at_stop(ctx.now());
         info!(
             live,
             slot,
@@ -309,7 +307,7 @@ pub(super) async fn stop_planned(
             slot,
             s.meeting_name.as_deref().unwrap_or(""),
             ticks,
-            (now - since).num_minutes().max(0),
+            minutes,
         )
     });
     send(stop_into(ctx, slot, s, Some(reason), listed, out)).await;

@@ -469,9 +469,7 @@ impl Engine {
 
     /// The one mail and INFO line of a webinar stopped because its room stayed empty.
     async fn mail_room_empty(&self, slot: u32, state: &SlotState, room: &str) {
-        let now = Utc::now();
-        let since = state.alone.since.unwrap_or(now);
-        let ticks = state.alone.ticks.saturating_add(1);
+        let (ticks, since, minutes) = state.alone.at_stop(Utc::now());
         info!(
             slot,
             room,
@@ -489,7 +487,7 @@ impl Engine {
             slot,
             state.meeting_id.as_ref().map_or("", MeetingId::as_str),
             ticks,
-            (now - since).num_minutes().max(0),
+            minutes,
         );
         if let Err(e) = mailer.send(&subject, &body).await {
             warn!(room, "mailing the admins about an empty room: {e:#}");
