@@ -126,12 +126,13 @@ impl SlotOutcome {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::commands::Outcome;
     use anyhow::anyhow;
 
-    fn failed(report: &mut TickReport, key: &str, live: Option<LiveId>) {
+    /// A problem `key` (of `live`) in `report`, as a failed stage reports it.
+    pub(in crate::tick) fn failed(report: &mut TickReport, key: &str, live: Option<LiveId>) {
         report.problem(
             key.parse().expect("any text is a key"),
             live,

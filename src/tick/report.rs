@@ -128,18 +128,8 @@ async fn report_problems(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::LiveId;
     use crate::tick::outcome::ADVICE_POD;
-    use anyhow::anyhow;
-
-    fn failed(report: &mut TickReport, key: &str, live: Option<LiveId>) {
-        report.problem(
-            key.parse().expect("any text is a key"),
-            live,
-            &anyhow!("it broke").context("doing it"),
-            ADVICE_POD,
-        );
-    }
+    use crate::tick::outcome::tests::failed;
 
     #[test]
     fn the_tick_is_added_to_the_counters_and_recorded_as_the_last_tick() {
